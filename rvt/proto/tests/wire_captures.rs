@@ -44,7 +44,9 @@ impl RocePacket {
     }
 
     fn icrc_bytes(&self) -> [u8; 4] {
-        self.udp_payload[self.udp_payload.len() - 4..].try_into().unwrap()
+        self.udp_payload[self.udp_payload.len() - 4..]
+            .try_into()
+            .unwrap()
     }
 
     fn parse(&self) -> Packet<'_> {
@@ -80,7 +82,10 @@ fn pcap_records(bytes: &[u8]) -> (u32, Vec<&[u8]>) {
     while off < bytes.len() {
         let incl = u32_at(off + 8) as usize;
         let orig = u32_at(off + 12) as usize;
-        assert_eq!(incl, orig, "record at {off} was truncated by the snap length");
+        assert_eq!(
+            incl, orig,
+            "record at {off} was truncated by the snap length"
+        );
         records.push(&bytes[off + 16..off + 16 + incl]);
         off += 16 + incl;
     }
@@ -102,7 +107,13 @@ fn decode_frame(index: usize, frame: &[u8]) -> RocePacket {
             assert_eq!(ip[0] >> 4, 4);
             let ihl = usize::from(ip[0] & 0xf) * 4;
             let total = usize::from(be16(&ip[2..4]));
-            (ihl, ip[12..16].to_vec(), ip[16..20].to_vec(), ip[9], total - ihl)
+            (
+                ihl,
+                ip[12..16].to_vec(),
+                ip[16..20].to_vec(),
+                ip[9],
+                total - ihl,
+            )
         }
         0x86dd => {
             assert_eq!(ip[0] >> 4, 6);
@@ -193,7 +204,12 @@ fn icrc_matches_every_captured_packet() {
                 rest = &rest[n..];
                 step = step * 3 + 1;
             }
-            assert_eq!(inc.finish_bytes(), want, "{name} packet {} (incremental)", p.index);
+            assert_eq!(
+                inc.finish_bytes(),
+                want,
+                "{name} packet {} (incremental)",
+                p.index
+            );
 
             assert_eq!(
                 icrc::check_roce(&p.ip_and_udp, &p.udp_payload).unwrap(),
@@ -230,11 +246,7 @@ fn icrc_masks_exactly_the_variant_fields() {
                     (byte == 0 && bit < 4) || matches!(byte, 1..=3 | 7)
                 };
                 match icrc::roce_icrc(&hdr, p.transport()) {
-                    Ok(v) => assert_eq!(
-                        v == base,
-                        masked,
-                        "{name}: IP/UDP byte {byte} bit {bit}"
-                    ),
+                    Ok(v) => assert_eq!(v == base, masked, "{name}: IP/UDP byte {byte} bit {bit}"),
                     // Flipping the IP version or IHL makes the header unusable.
                     Err(WireError::BadNetworkHeader) => assert!(byte == 0 && !masked),
                     Err(e) => panic!("{e:?}"),
@@ -294,7 +306,11 @@ fn every_captured_packet_parses_and_rebuilds() {
 
             // Any truncation of the headers is an error, never a panic.
             for cut in 0..hdr.len() {
-                assert_eq!(packet::parse(&t[..cut]), Err(WireError::Truncated), "cut {cut}");
+                assert_eq!(
+                    packet::parse(&t[..cut]),
+                    Err(WireError::Truncated),
+                    "cut {cut}"
+                );
             }
         }
     }
@@ -357,10 +373,16 @@ fn check_requests(name: &str, pkts: &[(usize, PacketHeaders, Vec<u8>)]) -> Vec<M
             }
         }
         if op.transport() == Transport::Rc && op.position().ends_message() {
-            assert!(hdr.bth.ack_req, "{name} packet {index}: AckReq on the last packet");
+            assert!(
+                hdr.bth.ack_req,
+                "{name} packet {index}: AckReq on the last packet"
+            );
         }
         if op.position().starts_message() {
-            assert!(current.is_none(), "{name} packet {index}: message not finished");
+            assert!(
+                current.is_none(),
+                "{name} packet {index}: message not finished"
+            );
             current = Some(Message {
                 opcodes: Vec::new(),
                 first_psn: psn,
@@ -390,7 +412,10 @@ fn check_requests(name: &str, pkts: &[(usize, PacketHeaders, Vec<u8>)]) -> Vec<M
 /// with "no credit count" (rdma_rxe does no end-to-end flow control), MSNs
 /// counting completed messages, read responses First/Middle/Last with AETH on
 /// First and Last only. Returns (PSN, opcode, MSN) of each AETH.
-fn check_responses(name: &str, pkts: &[(usize, PacketHeaders, Vec<u8>)]) -> Vec<(Psn, Opcode, u32)> {
+fn check_responses(
+    name: &str,
+    pkts: &[(usize, PacketHeaders, Vec<u8>)],
+) -> Vec<(Psn, Opcode, u32)> {
     let mut acks = Vec::new();
     let mut last_msn: Option<u32> = None;
     for (index, hdr, _) in pkts.iter().filter(|(_, h, _)| !h.bth.opcode.is_request()) {
@@ -400,7 +425,9 @@ fn check_responses(name: &str, pkts: &[(usize, PacketHeaders, Vec<u8>)]) -> Vec<
             let syndrome = Syndrome::decode(aeth.syndrome).unwrap();
             assert_eq!(
                 syndrome,
-                Syndrome::Ack { credit_code: CREDITS_INVALID },
+                Syndrome::Ack {
+                    credit_code: CREDITS_INVALID
+                },
                 "{name} packet {index}"
             );
             assert_eq!(syndrome.encode(), aeth.syndrome);
@@ -408,7 +435,11 @@ fn check_responses(name: &str, pkts: &[(usize, PacketHeaders, Vec<u8>)]) -> Vec<
                 let d = Psn::new(prev).distance_to(Psn::new(aeth.msn));
                 // The MSN of a READ response's First packet repeats the last
                 // one; every completed message adds one.
-                assert!((0..=1).contains(&d), "{name} packet {index}: MSN {prev} -> {}", aeth.msn);
+                assert!(
+                    (0..=1).contains(&d),
+                    "{name} packet {index}: MSN {prev} -> {}",
+                    aeth.msn
+                );
             }
             last_msn = Some(aeth.msn);
             acks.push((hdr.bth.psn, op, aeth.msn));
@@ -464,7 +495,11 @@ fn uc_send_flow() {
             assert_eq!(m.len, 2100);
             assert_eq!(
                 m.opcodes,
-                [Opcode::UcSendFirst, Opcode::UcSendMiddle, Opcode::UcSendLast]
+                [
+                    Opcode::UcSendFirst,
+                    Opcode::UcSendMiddle,
+                    Opcode::UcSendLast
+                ]
             );
         }
         // UC is unacknowledged (IBA 9.8.2).
@@ -504,7 +539,11 @@ fn rc_write_with_immediate_flow() {
         for m in check_requests(name, pkts) {
             assert_eq!(
                 m.opcodes,
-                [Opcode::RcWriteFirst, Opcode::RcWriteMiddle, Opcode::RcWriteLastWithImm]
+                [
+                    Opcode::RcWriteFirst,
+                    Opcode::RcWriteMiddle,
+                    Opcode::RcWriteLastWithImm
+                ]
             );
             // The RETH of the First packet carries the whole length (9.4.2).
             assert_eq!(m.reth.unwrap().dma_len, 2500);
@@ -544,7 +583,11 @@ fn rc_read_flow() {
                 (i, n) if i == n - 1 => Position::Last,
                 _ => Position::Middle,
             };
-            assert_eq!(hdr.bth.opcode, Opcode::read_response(position), "packet {index}");
+            assert_eq!(
+                hdr.bth.opcode,
+                Opcode::read_response(position),
+                "packet {index}"
+            );
             assert_eq!(hdr.bth.psn, read.first_psn.add(i as u32));
             got += payload.len();
         }
@@ -561,7 +604,10 @@ fn rc_atomic_flow() {
     let mut requests = Vec::new();
     let mut acks = Vec::new();
     for (index, hdr, payload) in flows.values().flatten() {
-        assert!(payload.is_empty(), "packet {index}: atomics carry no payload");
+        assert!(
+            payload.is_empty(),
+            "packet {index}: atomics carry no payload"
+        );
         match hdr.bth.opcode {
             Opcode::RcFetchAdd => {
                 let a = hdr.atomic_eth.unwrap();

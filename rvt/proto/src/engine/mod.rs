@@ -1,1 +1,388 @@
-//! TODO(owner: engine helper)
+//! The transport engine: RC, UC and UD queue pairs as sans-IO state
+//! machines (IBA vol. 1, chapter 9 transport, chapter 10/11 verbs semantics).
+//!
+//! A [`Qp`] owns only fixed-size state: a ring of `SQ` send WQEs, `RQ`
+//! receive WQEs and `RD` READ/atomic responder resources. It never owns or
+//! touches payload memory; the caller provides:
+//!
+//! * a [`Memory`] for R_Key checks, payload placement, atomics and
+//!   invalidation,
+//! * a [`Sink`] receiving completions, timer arm/cancel requests and the
+//!   engine-initiated move to the Error state,
+//! * a header buffer for each packet to transmit ([`Qp::poll_transmit`]);
+//!   the returned [`Transmit`] says which payload bytes to copy after it.
+//!
+//! Events in: [`Qp::post_send`], [`Qp::post_recv`], [`Qp::receive`] (a parsed
+//! packet plus [`RxMeta`]), [`Qp::on_timer`], [`Qp::modify`]. After every
+//! event the caller drains [`Qp::poll_transmit`] until it returns `None`
+//! (or later, if it must pace transmissions).
+//!
+//! See `Documentation/proto-engine.md` for the list of IBA rules implemented
+//! and not implemented.
+
+mod attr;
+mod io;
+mod mem;
+mod requester;
+mod responder;
+mod ring;
+mod wc;
+mod wr;
+
+pub use attr::{
+    transition_allowed, AccessFlags, AttrUpdate, ModifyError, Mtu, QpAttrs, QpState, QpType,
+    GSI_QKEY, GSI_QPN, MULTICAST_QPN,
+};
+pub use io::{Payload, RxMeta, Sink, Timer, Transmit, MAX_HEADER_LEN};
+pub use mem::{AtomicOp, MemError, Memory, RemoteAccess};
+pub use responder::UD_GRH_LEN;
+pub use wc::{Completion, Queue, WcFlags, WcOpcode, WcStatus};
+pub use wr::{PostError, RecvWr, SendFlags, SendWr, UdDest, WrOpcode};
+
+use super::opcode::{Position, Transport};
+use super::packet::Packet;
+use super::psn::{Psn, PSN_MASK};
+use requester::Requester;
+use responder::Responder;
+
+/// One queue pair: `SQ` send WQEs, `RQ` receive WQEs, `RD` responder
+/// resources for RDMA READ / atomic requests (the upper bound of
+/// `max_dest_rd_atomic`).
+#[derive(Clone, Debug)]
+pub struct Qp<const SQ: usize, const RQ: usize, const RD: usize> {
+    attrs: QpAttrs,
+    req: Requester<SQ>,
+    resp: Responder<RQ, RD>,
+}
+
+impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
+    /// A QP of `qp_type` with number `qpn` (24 bits) in the Reset state.
+    pub const fn new(qp_type: QpType, qpn: u32) -> Self {
+        Qp {
+            attrs: QpAttrs::new(qp_type, qpn & PSN_MASK),
+            req: Requester::new(),
+            resp: Responder::new(),
+        }
+    }
+
+    /// The current attributes.
+    pub fn attrs(&self) -> &QpAttrs {
+        &self.attrs
+    }
+
+    /// The current state.
+    pub fn state(&self) -> QpState {
+        self.attrs.state
+    }
+
+    /// Send WQEs not yet completed.
+    pub fn send_queue_len(&self) -> usize {
+        self.req.len()
+    }
+
+    /// Receive WQEs not yet consumed.
+    pub fn recv_queue_len(&self) -> usize {
+        self.resp.len()
+    }
+
+    /// The current deadline of `timer` (also reported through
+    /// [`Sink::timer`] whenever it changes).
+    pub fn deadline(&self, timer: Timer) -> Option<u64> {
+        match timer {
+            Timer::Ack => self.resp.deadline(timer),
+            _ => self.req.deadline(timer),
+        }
+    }
+
+    /// Modify QP (IBA 10.3.1, 11.2.4.2?): applies the attributes set in
+    /// `upd`, then the state change. Moving to Error flushes both queues;
+    /// moving to Reset forgets them.
+    pub fn modify<S: Sink>(&mut self, upd: &AttrUpdate, sink: &mut S) -> Result<(), ModifyError> {
+        let to = upd.state.unwrap_or(self.attrs.state);
+        if upd.state.is_some() && !transition_allowed(self.attrs.state, to) {
+            return Err(ModifyError::InvalidTransition);
+        }
+        let small = |v: Option<u8>, max: u8| v.is_none_or(|v| v <= max);
+        if !small(upd.retry_cnt, 7)
+            || !small(upd.rnr_retry, 7)
+            || !small(upd.min_rnr_timer, 31)
+            || !small(upd.timeout, 31)
+            || upd.max_dest_rd_atomic.is_some_and(|v| usize::from(v) > RD)
+            || upd.dest_qpn.is_some_and(|v| v > PSN_MASK)
+            || upd.sq_psn.is_some_and(|v| v > PSN_MASK)
+            || upd.rq_psn.is_some_and(|v| v > PSN_MASK)
+        {
+            return Err(ModifyError::InvalidValue);
+        }
+        let a = &mut self.attrs;
+        if let Some(v) = upd.dest_qpn {
+            a.dest_qpn = v;
+        }
+        if let Some(v) = upd.path_mtu {
+            a.path_mtu = v;
+        }
+        if let Some(v) = upd.timeout {
+            a.timeout = v;
+        }
+        if let Some(v) = upd.retry_cnt {
+            a.retry_cnt = v;
+        }
+        if let Some(v) = upd.rnr_retry {
+            a.rnr_retry = v;
+        }
+        if let Some(v) = upd.min_rnr_timer {
+            a.min_rnr_timer = v;
+        }
+        if let Some(v) = upd.max_rd_atomic {
+            a.max_rd_atomic = v;
+        }
+        if let Some(v) = upd.max_dest_rd_atomic {
+            a.max_dest_rd_atomic = v;
+        }
+        if let Some(v) = upd.access {
+            a.access = v;
+        }
+        if let Some(v) = upd.qkey {
+            a.qkey = v;
+        }
+        if let Some(v) = upd.pkey {
+            a.pkey = v;
+        }
+        if let Some(v) = upd.ack_delay_ns {
+            a.ack_delay_ns = v;
+        }
+        if let Some(v) = upd.ack_req_interval {
+            a.ack_req_interval = v;
+        }
+        if let Some(v) = upd.sq_psn {
+            self.req.set_psn(Psn::new(v));
+            self.attrs.sq_psn = v;
+        }
+        if let Some(v) = upd.rq_psn {
+            self.resp.set_psn(Psn::new(v));
+            self.attrs.rq_psn = v;
+        }
+        let from = self.attrs.state;
+        if upd.state.is_some() {
+            match to {
+                QpState::Reset => {
+                    self.req.reset(sink);
+                    self.resp.reset(sink);
+                    self.attrs.state = QpState::Reset;
+                }
+                QpState::Error => {
+                    if from != QpState::Error {
+                        self.enter_error(None, sink, false);
+                    }
+                }
+                _ => {
+                    self.attrs.state = to;
+                    if to == QpState::Rts && from != QpState::Rts {
+                        self.req.reset_counters(&self.attrs);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the QP to Error (IBA 10.3.1): the head send WQE completes with
+    /// `head_status` (if any), everything else on both queues is flushed.
+    fn enter_error<S: Sink>(&mut self, head_status: Option<WcStatus>, sink: &mut S, notify: bool) {
+        self.attrs.state = QpState::Error;
+        self.req.flush(&self.attrs, head_status, sink);
+        self.resp.flush(sink);
+        if notify {
+            sink.state_changed(QpState::Error);
+        }
+    }
+
+    /// Post a send work request (`ib_post_send`). Returns the send queue slot
+    /// that names the WQE in [`Payload::Local`], [`Memory::write_send`] and
+    /// its [`Completion`]. In the Error state the request is accepted and
+    /// completes at once with `IB_WC_WR_FLUSH_ERR` (IBA 10.3.1? / 11.4.1.1?;
+    /// what `ib_drain_sq` relies on).
+    pub fn post_send<S: Sink>(&mut self, wr: &SendWr, sink: &mut S) -> Result<u32, PostError> {
+        match self.attrs.state {
+            QpState::Rts | QpState::Sqd | QpState::Sqe => self.req.post(&self.attrs, wr),
+            QpState::Error => {
+                let slot = self.req.post(&self.attrs, wr)?;
+                self.req.flush(&self.attrs, None, sink);
+                Ok(slot)
+            }
+            _ => Err(PostError::InvalidState),
+        }
+    }
+
+    /// Post a receive work request (`ib_post_recv`); allowed from Init on
+    /// (IBA 10.3.1?). Returns the receive queue slot used in
+    /// [`Memory::write_recv`] and the completion. In the Error state it
+    /// completes at once with `IB_WC_WR_FLUSH_ERR`.
+    pub fn post_recv<S: Sink>(&mut self, wr: &RecvWr, sink: &mut S) -> Result<u32, PostError> {
+        match self.attrs.state {
+            QpState::Reset => Err(PostError::InvalidState),
+            QpState::Error => {
+                let slot = self.resp.post(wr)?;
+                self.resp.flush(sink);
+                Ok(slot)
+            }
+            _ => self.resp.post(wr),
+        }
+    }
+
+    /// A packet arrived for this QP (the caller verified the ICRC and
+    /// dispatched by destination QPN). Requests go to the responder,
+    /// responses to the requester's completer. Packets of another transport
+    /// service, with a foreign P_Key (IBA 9.6.1.?, C9-?: silently dropped) or
+    /// in a state that does not receive are dropped.
+    pub fn receive<M: Memory, S: Sink>(
+        &mut self,
+        pkt: &Packet<'_>,
+        meta: &RxMeta<'_>,
+        now: u64,
+        mem: &mut M,
+        sink: &mut S,
+    ) {
+        let bth = &pkt.hdr.bth;
+        if bth.opcode.transport() != transport_of(self.attrs.qp_type) {
+            return;
+        }
+        let qpn_ok = bth.dest_qp == self.attrs.qpn
+            || (self.attrs.qp_type == QpType::Ud && bth.dest_qp == MULTICAST_QPN);
+        if !qpn_ok {
+            return;
+        }
+        if self.attrs.qpn != GSI_QPN && !pkey_match(bth.pkey, self.attrs.pkey) {
+            return;
+        }
+        if bth.opcode.is_request() {
+            if self
+                .resp
+                .on_request(&self.attrs, pkt, meta, now, mem, sink)
+                .is_err()
+            {
+                self.enter_error(None, sink, true);
+            }
+        } else if let Err(status) = self.req.on_response(&self.attrs, pkt, now, mem, sink) {
+            self.enter_error(Some(status), sink, true);
+        }
+    }
+
+    /// Builds the next packet to transmit into `buf` (BTH and extension
+    /// headers) and returns its descriptor, or `None` if nothing may be sent
+    /// now. Responder output (READ responses, ATOMIC ACKs, ACKs, NAKs) goes
+    /// first, then requests.
+    pub fn poll_transmit<S: Sink>(
+        &mut self,
+        now: u64,
+        buf: &mut [u8; MAX_HEADER_LEN],
+        sink: &mut S,
+    ) -> Option<Transmit> {
+        if let Some(t) = self.resp.poll(&self.attrs, now, buf, sink) {
+            return Some(t);
+        }
+        match self.req.poll(&self.attrs, now, buf, sink) {
+            Ok(t) => t,
+            Err(status) => {
+                self.enter_error(Some(status), sink, true);
+                None
+            }
+        }
+    }
+
+    /// `timer` expired at `now` (stale calls are ignored; an early call
+    /// re-reports the deadline).
+    pub fn on_timer<S: Sink>(&mut self, timer: Timer, now: u64, sink: &mut S) {
+        match timer {
+            Timer::Ack => self.resp.on_timer(now, sink),
+            _ => {
+                if let Err(status) = self.req.on_timer(&self.attrs, timer, now, sink) {
+                    self.enter_error(Some(status), sink, true);
+                }
+            }
+        }
+    }
+}
+
+/// The BTH transport of a QP type.
+const fn transport_of(t: QpType) -> Transport {
+    match t {
+        QpType::Rc => Transport::Rc,
+        QpType::Uc => Transport::Uc,
+        QpType::Ud => Transport::Ud,
+    }
+}
+
+/// P_Key match (IBA 10.9.3?): the low 15 bits are equal and at least one
+/// side is a full member (bit 15); the invalid P_Keys 0x0000/0x8000 never
+/// match.
+pub const fn pkey_match(a: u16, b: u16) -> bool {
+    a & 0x7fff == b & 0x7fff && a & 0x7fff != 0 && (a | b) & 0x8000 != 0
+}
+
+/// Packets (PSNs) a message of `len` bytes needs at `mtu`: at least one
+/// (IBA 9.7.1? / 9.4.3: a zero-length message is one packet).
+fn packets(len: u32, mtu: u32) -> u32 {
+    let q = len.checked_div(mtu).unwrap_or(0);
+    let r = len.checked_rem(mtu).unwrap_or(0);
+    let n = if r != 0 { q.saturating_add(1) } else { q };
+    n.max(1)
+}
+
+/// The position of a packet that is (or is not) first and last.
+const fn position(first: bool, last: bool) -> Position {
+    match (first, last) {
+        (true, true) => Position::Only,
+        (true, false) => Position::First,
+        (false, true) => Position::Last,
+        (false, false) => Position::Middle,
+    }
+}
+
+/// Sets a timer deadline and tells the sink if it changed.
+fn set_timer<S: Sink>(slot: &mut Option<u64>, timer: Timer, deadline: Option<u64>, sink: &mut S) {
+    if *slot != deadline {
+        *slot = deadline;
+        sink.timer(timer, deadline);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // IBA 9.7.1 / 9.4.3: a message needs ceil(len / MTU) packets, at least 1.
+    #[test]
+    fn packet_count() {
+        assert_eq!(packets(0, 256), 1);
+        assert_eq!(packets(1, 256), 1);
+        assert_eq!(packets(256, 256), 1);
+        assert_eq!(packets(257, 256), 2);
+        assert_eq!(packets(1 << 20, 4096), 256);
+        assert_eq!(packets(u32::MAX, 256), 1 << 24);
+    }
+
+    // IBA 10.9.3: P_Key membership rule.
+    #[test]
+    fn pkey_rule() {
+        assert!(pkey_match(0xffff, 0xffff));
+        assert!(pkey_match(0x7fff, 0xffff));
+        assert!(!pkey_match(0x7fff, 0x7fff));
+        assert!(!pkey_match(0x8000, 0x8000));
+        assert!(!pkey_match(0xffff, 0x8001));
+    }
+
+    // IBA 10.3.1: the QP state diagram.
+    #[test]
+    fn transitions() {
+        use QpState::*;
+        assert!(transition_allowed(Reset, Init));
+        assert!(!transition_allowed(Reset, Rtr));
+        assert!(transition_allowed(Init, Rtr));
+        assert!(!transition_allowed(Init, Rts));
+        assert!(transition_allowed(Rtr, Rts));
+        assert!(transition_allowed(Rts, Error));
+        assert!(!transition_allowed(Error, Rts));
+        assert!(transition_allowed(Error, Reset));
+    }
+}

@@ -1,0 +1,110 @@
+//! The engine's outputs (besides the header bytes it writes): the [`Sink`]
+//! the caller implements for completions, timer requests and state changes,
+//! the [`Transmit`] descriptor of a packet to send, and the receive metadata
+//! [`RxMeta`].
+
+use super::attr::QpState;
+use super::wc::Completion;
+
+/// The engine's timers. Each is a single deadline on the caller's clock (ns,
+/// the same clock as the `now` arguments).
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Hash)]
+pub enum Timer {
+    /// Requester local ACK timeout (IBA 9.7.6.1.3 transport timer).
+    Retransmit,
+    /// Requester RNR NAK wait (IBA 9.7.5.2.8).
+    Rnr,
+    /// Responder ACK coalescing: the longest an owed ACK is withheld.
+    Ack,
+}
+
+/// Where the engine's side effects go; implemented by the caller.
+///
+/// Calls happen synchronously inside the `Qp` methods that take a sink.
+pub trait Sink {
+    /// A work completion, in order per queue (IBA 10.8.3.? completion order;
+    /// C10-? send completions in posting order).
+    fn completion(&mut self, wc: &Completion);
+
+    /// Arm (`Some(deadline)`, replacing any earlier deadline) or cancel
+    /// (`None`) `timer`. When the deadline passes the caller calls
+    /// [`super::Qp::on_timer`]; a late or spurious call is harmless.
+    fn timer(&mut self, timer: Timer, deadline: Option<u64>);
+
+    /// The engine moved the QP to `state` on its own (only ever `Error`,
+    /// after a fatal transport error; IBA 10.3.1). The caller reflects it in
+    /// `ib_query_qp` and may raise an asynchronous event.
+    fn state_changed(&mut self, state: QpState);
+}
+
+/// Where the payload of a packet to transmit comes from. The caller copies
+/// it after the headers, then appends [`Transmit::pad`] zero bytes and the
+/// ICRC.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Hash)]
+pub enum Payload {
+    /// No payload.
+    None,
+    /// Bytes `offset .. offset + len` of the local data (SGE list) of the
+    /// send WQE in `slot` (SEND and RDMA WRITE packets).
+    Local {
+        /// Send WQE slot.
+        slot: u32,
+        /// Byte offset within the WQE's data.
+        offset: u32,
+        /// Length.
+        len: u32,
+    },
+    /// `len` bytes at `va` of the region named by `rkey` (an RDMA READ
+    /// response; the range was checked with `Memory::check_remote` when the
+    /// request arrived).
+    Remote {
+        /// R_Key of the region.
+        rkey: u32,
+        /// Virtual address.
+        va: u64,
+        /// Length.
+        len: u32,
+    },
+}
+
+impl Payload {
+    /// Payload length in bytes.
+    pub const fn len(&self) -> u32 {
+        match *self {
+            Payload::None => 0,
+            Payload::Local { len, .. } | Payload::Remote { len, .. } => len,
+        }
+    }
+
+    /// True if there are no payload bytes.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Maximum length of the headers [`super::Qp::poll_transmit`] writes: BTH +
+/// AtomicETH (40 bytes) is the longest combination the engine sends.
+pub const MAX_HEADER_LEN: usize = 40;
+
+/// A packet to transmit: the headers are in the caller's buffer.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Hash)]
+pub struct Transmit {
+    /// Bytes of BTH and extension headers written to the buffer.
+    pub header_len: usize,
+    /// Payload copy descriptor.
+    pub payload: Payload,
+    /// Zero pad bytes after the payload (the BTH PadCnt; IBA 9.2.4).
+    pub pad: u8,
+    /// UD: the address handle of the work request; RC/UC: 0 (the QP's path).
+    pub ah: u32,
+}
+
+/// Metadata of a received packet that is not in the transport headers.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Hash, Default)]
+pub struct RxMeta<'a> {
+    /// UD: the 40 bytes to place in the GRH slot of the receive buffer (the
+    /// GRH, or for RoCEv2 the IP header laid out as `rdma_network_hdr`);
+    /// `None` if the packet had no GRH (the slot is left alone and
+    /// `IB_WC_GRH` is not set; IBA 11.4.1.? / C11-?).
+    pub grh: Option<&'a [u8; 40]>,
+}

@@ -1,0 +1,107 @@
+//! The memory interface the caller implements.
+//!
+//! The engine never owns or touches payload memory directly: memory region
+//! lookups, R_Key checks, payload placement and atomics all go through
+//! [`Memory`]. In rvt.ko it is backed by MRs/MWs and the WQEs' SGE lists; in
+//! the host tests by plain vectors. Reading payload for transmission is not
+//! part of it: [`super::Qp::poll_transmit`] returns a copy descriptor
+//! ([`super::Payload`]) and the caller copies the bytes itself.
+
+/// Access a remote request asks for (IBA 10.6.3.2 memory access rights).
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Hash)]
+pub enum RemoteAccess {
+    /// RDMA READ (`IB_ACCESS_REMOTE_READ`).
+    Read,
+    /// RDMA WRITE (`IB_ACCESS_REMOTE_WRITE`).
+    Write,
+    /// Atomic operation (`IB_ACCESS_REMOTE_ATOMIC`).
+    Atomic,
+}
+
+/// Why a memory operation failed.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Hash)]
+pub enum MemError {
+    /// The R_Key is invalid, lacks the access right, or the range is outside
+    /// the region (IBA 9.7.5.2.5 / 10.6.3: the responder answers with a
+    /// "remote access error" NAK).
+    Access,
+    /// The local buffer (receive WQE or the send WQE's SGE list) cannot take
+    /// the data (IBA 10.6.3.1 local access; `IB_WC_LOC_PROT_ERR`).
+    Local,
+    /// Any other failure (`IB_WC_REM_OP_ERR` on the remote side).
+    Operational,
+}
+
+/// An atomic operation on 8 bytes of remote memory (IBA 9.4.4).
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Hash)]
+pub enum AtomicOp {
+    /// CmpSwap: if the value equals `compare`, store `swap`.
+    CompareSwap {
+        /// Value compared with memory.
+        compare: u64,
+        /// Value stored on a match.
+        swap: u64,
+    },
+    /// FetchAdd: add `add` (wrapping).
+    FetchAdd {
+        /// Addend.
+        add: u64,
+    },
+}
+
+impl AtomicOp {
+    /// The new memory value for the original value `orig` (the arithmetic
+    /// of IBA 9.4.4; a helper for implementations of [`Memory::atomic`]).
+    pub const fn apply(self, orig: u64) -> u64 {
+        match self {
+            AtomicOp::CompareSwap { compare, swap } => {
+                if orig == compare {
+                    swap
+                } else {
+                    orig
+                }
+            }
+            AtomicOp::FetchAdd { add } => orig.wrapping_add(add),
+        }
+    }
+}
+
+/// Memory access the engine needs; implemented by the caller.
+///
+/// `slot` arguments name a WQE by the ring slot that [`super::Qp::post_send`]
+/// or [`super::Qp::post_recv`] returned; the caller keeps the WQE's
+/// scatter/gather list under that slot until the WQE's completion.
+pub trait Memory {
+    /// Checks that `len` bytes at `va` lie inside the memory region or window
+    /// named by `rkey` and that it grants `access` (IBA 9.7.5.2.5, C9-? R_Key
+    /// validation on the first packet of an RDMA request, against the whole
+    /// RETH range).
+    fn check_remote(
+        &mut self,
+        rkey: u32,
+        va: u64,
+        len: u32,
+        access: RemoteAccess,
+    ) -> Result<(), MemError>;
+
+    /// Copies `data` to `va` inside the region named by `rkey` (an RDMA
+    /// WRITE packet; the range was validated by [`Memory::check_remote`] on
+    /// the first packet, but the region may have gone away since).
+    fn write_remote(&mut self, rkey: u32, va: u64, data: &[u8]) -> Result<(), MemError>;
+
+    /// Validates `rkey`/`va` for an 8-byte atomic and executes `op`
+    /// atomically with respect to other atomics on the same device, returning
+    /// the original value (IBA 9.4.4, 10.6.3).
+    fn atomic(&mut self, rkey: u32, va: u64, op: AtomicOp) -> Result<u64, MemError>;
+
+    /// Invalidates `rkey` (SEND with Invalidate, IBA 9.4.1.1 / 10.6.7.2).
+    fn invalidate(&mut self, rkey: u32) -> Result<(), MemError>;
+
+    /// Copies `data` to byte `offset` of the receive WQE in `slot`.
+    fn write_recv(&mut self, slot: u32, offset: u32, data: &[u8]) -> Result<(), MemError>;
+
+    /// Copies `data` to byte `offset` of the local buffer of the send WQE in
+    /// `slot`: RDMA READ response data, or the 8-byte original value of an
+    /// atomic (in native byte order, `u64::to_ne_bytes`).
+    fn write_send(&mut self, slot: u32, offset: u32, data: &[u8]) -> Result<(), MemError>;
+}

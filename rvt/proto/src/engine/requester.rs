@@ -1,0 +1,905 @@
+//! The requester: send queue, segmentation and packet generation (IBA vol. 1,
+//! 9.7.1-9.7.4), and the completer that consumes responses (ACK, NAK, RNR
+//! NAK, RDMA READ responses, ATOMIC ACKs; 9.7.5.1), retransmits (9.7.6.1,
+//! 9.7.5.2.8) and completes WQEs in order (10.8.3).
+//!
+//! State, in PSN terms: `una` is the oldest PSN not yet acknowledged,
+//! `psn` the next PSN to transmit (moved back by a retry: go-back-N),
+//! `max_sent` one past the highest PSN ever transmitted. Responses are valid
+//! only in `[una, max_sent)`; anything else is a stale duplicate or a ghost
+//! and is dropped (IBA 9.7.5.1.?, "ghost" responses).
+
+use super::super::aeth::{local_ack_timeout_ns, rnr_timer_ns, NakCode, Syndrome};
+use super::super::headers::{AtomicEth, Bth, Deth, Ieth, ImmDt, Reth};
+use super::super::opcode::{Opcode, Operation, Position};
+use super::super::packet::{Packet, PacketHeaders};
+use super::super::psn::Psn;
+use super::attr::{QpAttrs, QpState, QpType};
+use super::io::{Payload, Sink, Timer, Transmit, MAX_HEADER_LEN};
+use super::mem::Memory;
+use super::ring::Ring;
+use super::wc::{Completion, Queue, WcFlags, WcOpcode, WcStatus};
+use super::wr::{PostError, SendFlags, SendWr, WrOpcode};
+use super::{packets, position, set_timer, transport_of};
+
+/// Largest number of PSNs the requester keeps unacknowledged. IBA 9.7.1
+/// limits outstanding PSNs to less than half the PSN space (2^23) so that
+/// the responder can tell duplicates from new requests; the engine stays
+/// well inside that.
+const PSN_WINDOW: u32 = 1 << 22;
+
+/// Largest RDMA length a RETH can describe (IBA 9.4.3? / 9.7.5.2.?: DMA
+/// length up to 2^31 bytes).
+pub(super) const MAX_DMA_LEN: u32 = 1 << 31;
+
+/// One send WQE and its transmission state.
+#[derive(Copy, Clone, Debug)]
+struct SqEntry {
+    /// The work request as posted.
+    wr: SendWr,
+    /// The first packet has been transmitted: `first`, `npsn` and `mtu`
+    /// are fixed from then on, so retransmissions reuse the same PSNs.
+    sent: bool,
+    /// First PSN of the WQE.
+    first: Psn,
+    /// PSNs the WQE uses: request packets for SEND/WRITE, response packets
+    /// for READ (IBA 9.7.1: a READ request consumes one PSN per expected
+    /// response packet), 1 for atomics.
+    npsn: u32,
+    /// Path MTU at first transmission.
+    mtu: u32,
+    /// RDMA READ: the next response PSN expected (first missing byte).
+    read_next: Psn,
+    /// Counted in `rd_out` (a READ/atomic that has been sent).
+    counted: bool,
+}
+
+impl SqEntry {
+    const EMPTY: SqEntry = SqEntry {
+        wr: SendWr::new(0, WrOpcode::Send),
+        sent: false,
+        first: Psn::new(0),
+        npsn: 1,
+        mtu: 256,
+        read_next: Psn::new(0),
+        counted: false,
+    };
+
+    /// One past the last PSN of the WQE.
+    fn end(&self) -> Psn {
+        self.first.add(self.npsn)
+    }
+}
+
+/// How a retry was triggered (IBA 9.7.5.1.1? / 9.7.6.1.3: both count
+/// against the transport retry counter).
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+enum RetryCause {
+    /// Local ACK timeout.
+    Timeout,
+    /// A NAK (PSN sequence error) or a response implying lost READ/atomic
+    /// responses.
+    Nak,
+}
+
+/// Requester state of one QP with a send queue of `N` WQEs.
+#[derive(Clone, Debug)]
+pub(super) struct Requester<const N: usize> {
+    sq: Ring<SqEntry, N>,
+    /// Index (from the head) of the WQE to transmit next.
+    tx_idx: usize,
+    /// Next PSN to transmit.
+    psn: Psn,
+    /// One past the highest PSN ever transmitted.
+    max_sent: Psn,
+    /// Oldest unacknowledged PSN.
+    una: Psn,
+    /// READ/atomic WQEs sent and not completed.
+    rd_out: u32,
+    /// Transport retries left (IBA 9.7.6.1.3).
+    retry_left: u8,
+    /// RNR retries left, 7 = infinite (IBA 9.7.5.2.8).
+    rnr_left: u8,
+    /// PSN the current retry started from: a second NAK for the same PSN
+    /// (a duplicated NAK, or responses of the pre-retry flight) does not
+    /// start another retry. Cleared by forward progress.
+    guard: Option<Psn>,
+    /// Waiting for the RNR timer: transmission is paused.
+    rnr_wait: bool,
+    /// Local ACK timeout deadline.
+    rto: Option<u64>,
+    /// RNR wait deadline.
+    rnr_deadline: Option<u64>,
+}
+
+/// Outcome of applying an implicit acknowledgement.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+enum Implicit {
+    /// Continue processing the response.
+    Continue,
+    /// A retry was started (or suppressed); the response is consumed.
+    Retried,
+}
+
+impl<const N: usize> Requester<N> {
+    /// An empty requester.
+    pub(super) const fn new() -> Self {
+        Requester {
+            sq: Ring::new(SqEntry::EMPTY),
+            tx_idx: 0,
+            psn: Psn::new(0),
+            max_sent: Psn::new(0),
+            una: Psn::new(0),
+            rd_out: 0,
+            retry_left: 0,
+            rnr_left: 0,
+            guard: None,
+            rnr_wait: false,
+            rto: None,
+            rnr_deadline: None,
+        }
+    }
+
+    /// Sets the send PSN (`sq_psn`); only meaningful with an idle queue.
+    pub(super) fn set_psn(&mut self, psn: Psn) {
+        self.psn = psn;
+        self.max_sent = psn;
+        self.una = psn;
+    }
+
+    /// Reloads the retry counters from the attributes (on entering RTS and
+    /// on forward progress).
+    pub(super) fn reset_counters(&mut self, attrs: &QpAttrs) {
+        self.retry_left = attrs.retry_cnt;
+        self.rnr_left = attrs.rnr_retry;
+        self.guard = None;
+    }
+
+    /// Number of WQEs on the send queue.
+    pub(super) fn len(&self) -> usize {
+        self.sq.len()
+    }
+
+    /// Current deadline of `timer`.
+    pub(super) fn deadline(&self, timer: Timer) -> Option<u64> {
+        match timer {
+            Timer::Retransmit => self.rto,
+            Timer::Rnr => self.rnr_deadline,
+            Timer::Ack => None,
+        }
+    }
+
+    /// Validates `wr` for `attrs` (IBA 10.8.2? / 11.4.1.1: the operations
+    /// each service supports) and queues it.
+    pub(super) fn post(&mut self, attrs: &QpAttrs, wr: &SendWr) -> Result<u32, PostError> {
+        let op = wr.opcode;
+        match attrs.qp_type {
+            QpType::Rc => {
+                if op.is_read_or_atomic() && attrs.max_rd_atomic == 0 {
+                    return Err(PostError::InvalidOpcode);
+                }
+                if wr.len > MAX_DMA_LEN {
+                    return Err(PostError::TooLong);
+                }
+            }
+            QpType::Uc => {
+                if op.is_read_or_atomic() || op == WrOpcode::SendWithInv {
+                    return Err(PostError::InvalidOpcode);
+                }
+                if wr.len > MAX_DMA_LEN {
+                    return Err(PostError::TooLong);
+                }
+            }
+            QpType::Ud => {
+                if !matches!(op, WrOpcode::Send | WrOpcode::SendWithImm) {
+                    return Err(PostError::InvalidOpcode);
+                }
+                // IBA 9.8.? / C9-?: a UD message is a single packet.
+                if wr.len > attrs.path_mtu.bytes() {
+                    return Err(PostError::TooLong);
+                }
+                if wr.ud.remote_qpn > super::attr::MULTICAST_QPN {
+                    return Err(PostError::InvalidOpcode);
+                }
+            }
+        }
+        let mut entry = SqEntry::EMPTY;
+        entry.wr = *wr;
+        if op.is_atomic() {
+            entry.wr.len = 8;
+        }
+        self.sq.push(entry).map_err(|_| PostError::QueueFull)
+    }
+
+    // ------------------------------------------------------------------
+    // Transmission
+    // ------------------------------------------------------------------
+
+    /// Builds the next request packet into `buf`, if one may be sent now.
+    pub(super) fn poll<S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        now: u64,
+        buf: &mut [u8; MAX_HEADER_LEN],
+        sink: &mut S,
+    ) -> Result<Option<Transmit>, WcStatus> {
+        if !matches!(attrs.state, QpState::Rts | QpState::Sqd) || self.rnr_wait {
+            return Ok(None);
+        }
+        let Some(&entry) = self.sq.get(self.tx_idx) else {
+            return Ok(None);
+        };
+        let mut e = entry;
+        let rc = attrs.qp_type == QpType::Rc;
+        if !e.sent {
+            // IBA 10.3.1.4?: in SQD no new WQE is started.
+            if attrs.state != QpState::Rts {
+                return Ok(None);
+            }
+            let is_rd = e.wr.opcode.is_read_or_atomic();
+            // IBA 10.8.3.3? (fence): wait for earlier READs/atomics.
+            if rc && e.wr.flags.contains(SendFlags::FENCE) && self.rd_out > 0 {
+                return Ok(None);
+            }
+            // IBA 9.7.? / 10.? : at most max_rd_atomic outstanding READ/atomic.
+            if is_rd && self.rd_out >= u32::from(attrs.max_rd_atomic) {
+                return Ok(None);
+            }
+            let mtu = attrs.path_mtu.bytes();
+            let npsn = if e.wr.opcode.is_atomic() {
+                1
+            } else {
+                packets(e.wr.len, mtu)
+            };
+            if rc {
+                let outstanding = u32::try_from(self.una.distance_to(self.psn)).unwrap_or(0);
+                if outstanding.saturating_add(npsn) > PSN_WINDOW && outstanding > 0 {
+                    return Ok(None);
+                }
+            }
+            e.sent = true;
+            e.first = self.psn;
+            e.npsn = npsn;
+            e.mtu = mtu;
+            e.read_next = self.psn;
+            if is_rd {
+                e.counted = true;
+                self.rd_out = self.rd_out.saturating_add(1);
+            }
+            if let Some(slot) = self.sq.get_mut(self.tx_idx) {
+                *slot = e;
+            }
+        }
+        let Some(slot) = self.sq.slot(self.tx_idx) else {
+            return Ok(None);
+        };
+        // Where in the WQE the cursor is.
+        let k = u32::try_from(e.first.distance_to(self.psn)).unwrap_or(0);
+        let k = if k >= e.npsn { 0 } else { k };
+        let (hdr, payload, next_psn, done) = build_request(attrs, &e, slot, k);
+        let Ok(header_len) = hdr.write(buf) else {
+            return Err(WcStatus::LocQpOpErr);
+        };
+        let pad = hdr.bth.pad_count;
+        self.psn = next_psn;
+        if self.max_sent.distance_to(self.psn) > 0 {
+            self.max_sent = self.psn;
+        }
+        if done {
+            self.tx_idx = self.tx_idx.saturating_add(1);
+        }
+        if rc {
+            if self.rto.is_none() {
+                if let Some(t) = local_ack_timeout_ns(attrs.timeout) {
+                    set_timer(
+                        &mut self.rto,
+                        Timer::Retransmit,
+                        Some(now.saturating_add(t)),
+                        sink,
+                    );
+                }
+            }
+        } else if done {
+            // UC/UD: no acknowledgement; the WQE is complete once its last
+            // packet is handed to the wire (IBA 9.8.?, 10.8.3.?).
+            self.complete_head(attrs, WcStatus::Success, sink);
+            self.una = self.psn;
+        }
+        let ah = if attrs.qp_type == QpType::Ud {
+            e.wr.ud.ah
+        } else {
+            0
+        };
+        Ok(Some(Transmit {
+            header_len,
+            payload,
+            pad,
+            ah,
+        }))
+    }
+
+    // ------------------------------------------------------------------
+    // Completion
+    // ------------------------------------------------------------------
+
+    /// Pops the head WQE and reports its completion when required (IBA
+    /// 10.7.3.1: unsignaled successful WQEs produce no completion, errors
+    /// always do).
+    fn complete_head<S: Sink>(&mut self, attrs: &QpAttrs, status: WcStatus, sink: &mut S) {
+        let Some((slot, e)) = self.sq.pop() else {
+            return;
+        };
+        if e.counted {
+            self.rd_out = self.rd_out.saturating_sub(1);
+        }
+        if e.sent && self.una.distance_to(e.end()) > 0 && status == WcStatus::Success {
+            self.una = e.end();
+        }
+        // Keep the transmit cursor on the same WQE, or move it to the new
+        // head if it was inside the completed one.
+        if self.tx_idx > 0 {
+            self.tx_idx = self.tx_idx.wrapping_sub(1);
+        } else if let Some(h) = self.sq.get(0) {
+            if h.sent {
+                self.psn = match h.wr.opcode {
+                    WrOpcode::RdmaRead => h.read_next,
+                    _ => h.first,
+                };
+            } else {
+                self.psn = self.max_sent;
+            }
+        } else {
+            self.psn = self.max_sent;
+        }
+        let signaled = attrs.sq_sig_all || e.wr.flags.contains(SendFlags::SIGNALED);
+        if status == WcStatus::Success && !signaled {
+            return;
+        }
+        let flags = if e.wr.opcode.has_imm() {
+            WcFlags::WITH_IMM
+        } else {
+            WcFlags::NONE
+        };
+        sink.completion(&Completion {
+            queue: Queue::Send,
+            wr_id: e.wr.wr_id,
+            slot,
+            status,
+            opcode: wc_opcode(e.wr.opcode),
+            byte_len: e.wr.len,
+            flags,
+            ex: 0,
+            src_qp: 0,
+            solicited: false,
+        });
+    }
+
+    /// Completes the head with `head_status` (if any) and flushes every
+    /// other WQE with `IB_WC_WR_FLUSH_ERR` (IBA 10.3.1 / 11.6.2: in the Error
+    /// state all outstanding and new WQEs complete in error).
+    pub(super) fn flush<S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        head_status: Option<WcStatus>,
+        sink: &mut S,
+    ) {
+        if let Some(status) = head_status {
+            self.complete_head(attrs, status, sink);
+        }
+        while !self.sq.is_empty() {
+            self.complete_head(attrs, WcStatus::WrFlushErr, sink);
+        }
+        self.stop(sink);
+    }
+
+    /// Forgets all queued WQEs without completions (Modify to Reset).
+    pub(super) fn reset<S: Sink>(&mut self, sink: &mut S) {
+        self.sq.clear();
+        self.stop(sink);
+        self.rd_out = 0;
+    }
+
+    /// Cancels timers and transmission state.
+    fn stop<S: Sink>(&mut self, sink: &mut S) {
+        self.tx_idx = 0;
+        self.rnr_wait = false;
+        self.guard = None;
+        set_timer(&mut self.rto, Timer::Retransmit, None, sink);
+        set_timer(&mut self.rnr_deadline, Timer::Rnr, None, sink);
+    }
+
+    /// Forward progress: reload the counters (IBA 9.7.6.1.3?: the retry
+    /// counter is reset when a response makes progress) and restart the
+    /// local ACK timer if anything is still outstanding.
+    fn progress<S: Sink>(&mut self, attrs: &QpAttrs, now: u64, sink: &mut S) {
+        self.reset_counters(attrs);
+        let deadline = if self.una != self.max_sent && !self.rnr_wait {
+            local_ack_timeout_ns(attrs.timeout).map(|t| now.saturating_add(t))
+        } else {
+            None
+        };
+        set_timer(&mut self.rto, Timer::Retransmit, deadline, sink);
+    }
+
+    /// Moves the transmit cursor back to `from` (go-back-N, IBA 9.7.5.1.1?:
+    /// retransmit starting with the NAKed / unacknowledged PSN, possibly in
+    /// the middle of a WQE). A READ restarts from its first missing response
+    /// PSN (IBA 9.7.5.1.5?: re-issue the READ for the remaining data).
+    fn rewind(&mut self, from: Psn) {
+        let mut i = 0usize;
+        while let Some(e) = self.sq.get(i) {
+            if !e.sent {
+                break;
+            }
+            if from.distance_to(e.end()) > 0 {
+                self.tx_idx = i;
+                self.psn = match e.wr.opcode {
+                    WrOpcode::RdmaRead => e.read_next,
+                    WrOpcode::CompareSwap | WrOpcode::FetchAdd => e.first,
+                    _ => {
+                        if e.first.distance_to(from) > 0 {
+                            from
+                        } else {
+                            e.first
+                        }
+                    }
+                };
+                return;
+            }
+            i = i.wrapping_add(1);
+        }
+        self.tx_idx = i;
+        self.psn = self.max_sent;
+    }
+
+    /// Starts a retry from `from` unless one from the same PSN is already
+    /// running (for NAK-triggered retries); `Err` when the retry counter is
+    /// exhausted (IBA 9.7.6.1.3: `IB_WC_RETRY_EXC_ERR`).
+    fn retry<S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        from: Psn,
+        cause: RetryCause,
+        now: u64,
+        sink: &mut S,
+    ) -> Result<(), WcStatus> {
+        if cause == RetryCause::Nak && self.guard == Some(from) {
+            return Ok(());
+        }
+        if self.retry_left == 0 {
+            return Err(WcStatus::RetryExcErr);
+        }
+        self.retry_left = self.retry_left.saturating_sub(1);
+        self.guard = Some(from);
+        self.rewind(from);
+        let deadline = local_ack_timeout_ns(attrs.timeout).map(|t| now.saturating_add(t));
+        set_timer(&mut self.rto, Timer::Retransmit, deadline, sink);
+        Ok(())
+    }
+
+    /// Applies an implicit acknowledgement of every PSN before `upto` (IBA
+    /// 9.7.5.1.?: an ACK, NAK or response acknowledges all earlier
+    /// requests). SEND/RDMA WRITE WQEs wholly before `upto` complete; an RDMA
+    /// READ or atomic whose responses are missing although later PSNs are
+    /// acknowledged lost its responses and is retried (IBA 9.7.5.1.5?/6?).
+    fn implicit_ack<S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        upto: Psn,
+        now: u64,
+        sink: &mut S,
+    ) -> Result<Implicit, WcStatus> {
+        let mut progressed = false;
+        let mut lost: Option<Psn> = None;
+        while let Some(&e) = self.sq.get(0) {
+            if !e.sent || e.first.distance_to(upto) <= 0 {
+                break;
+            }
+            match e.wr.opcode {
+                WrOpcode::RdmaRead => {
+                    if e.read_next.distance_to(upto) > 0 {
+                        lost = Some(e.read_next);
+                    }
+                    break;
+                }
+                WrOpcode::CompareSwap | WrOpcode::FetchAdd => {
+                    lost = Some(e.first);
+                    break;
+                }
+                _ => {
+                    if e.end().distance_to(upto) >= 0 {
+                        self.complete_head(attrs, WcStatus::Success, sink);
+                        progressed = true;
+                    } else {
+                        if self.una.distance_to(upto) > 0 {
+                            self.una = upto;
+                            progressed = true;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        if progressed {
+            self.progress(attrs, now, sink);
+        }
+        if let Some(from) = lost {
+            self.retry(attrs, from, RetryCause::Nak, now, sink)?;
+            return Ok(Implicit::Retried);
+        }
+        Ok(Implicit::Continue)
+    }
+
+    /// Processes a response packet (IBA 9.7.5.1). `Err(status)` means the
+    /// head WQE fails with `status` and the QP must enter the Error state.
+    pub(super) fn on_response<M: Memory, S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        now: u64,
+        mem: &mut M,
+        sink: &mut S,
+    ) -> Result<(), WcStatus> {
+        if attrs.qp_type != QpType::Rc
+            || !matches!(attrs.state, QpState::Rts | QpState::Sqd | QpState::Sqe)
+        {
+            return Ok(());
+        }
+        let bth = pkt.hdr.bth;
+        let p = bth.psn;
+        // Valid responses lie in [una, max_sent); others are stale
+        // duplicates or ghosts and are dropped silently.
+        let off = self.una.distance_to(p);
+        let outstanding = self.una.distance_to(self.max_sent);
+        if off < 0 || off >= outstanding {
+            return Ok(());
+        }
+        match bth.opcode.operation() {
+            Operation::Acknowledge => {
+                let Some(aeth) = pkt.hdr.aeth else {
+                    return Ok(());
+                };
+                let Ok(syndrome) = Syndrome::decode(aeth.syndrome) else {
+                    return Ok(());
+                };
+                match syndrome {
+                    Syndrome::Ack { .. } => {
+                        self.implicit_ack(attrs, p.next(), now, sink)?;
+                        Ok(())
+                    }
+                    Syndrome::RnrNak { timer_code } => {
+                        self.on_rnr_nak(attrs, p, timer_code, now, sink)
+                    }
+                    Syndrome::Nak(NakCode::PsnSequenceError) => {
+                        if self.implicit_ack(attrs, p, now, sink)? == Implicit::Retried {
+                            return Ok(());
+                        }
+                        self.retry(attrs, p, RetryCause::Nak, now, sink)
+                    }
+                    Syndrome::Nak(code) => {
+                        if self.implicit_ack(attrs, p, now, sink)? == Implicit::Retried {
+                            return Ok(());
+                        }
+                        // IBA 9.7.5.1.? / 11.6.2: the NAKed WQE completes
+                        // with the matching error and the QP enters Error.
+                        Err(match code {
+                            NakCode::InvalidRequest => WcStatus::RemInvReqErr,
+                            NakCode::RemoteAccessError => WcStatus::RemAccessErr,
+                            NakCode::InvalidRdRequest => WcStatus::RemInvRdReqErr,
+                            NakCode::RemoteOperationalError | NakCode::PsnSequenceError => {
+                                WcStatus::RemOpErr
+                            }
+                        })
+                    }
+                }
+            }
+            Operation::ReadResponse => self.on_read_response(attrs, pkt, now, mem, sink),
+            Operation::AtomicAcknowledge => {
+                if self.implicit_ack(attrs, p, now, sink)? == Implicit::Retried {
+                    return Ok(());
+                }
+                let Some(e) = self.sq.get(0) else {
+                    return Ok(());
+                };
+                if !e.wr.opcode.is_atomic() || e.first != p || !e.sent {
+                    return Ok(());
+                }
+                let (Some(ack), Some(aeth)) = (pkt.hdr.atomic_ack_eth, pkt.hdr.aeth) else {
+                    return Ok(());
+                };
+                if !matches!(Syndrome::decode(aeth.syndrome), Ok(Syndrome::Ack { .. })) {
+                    return Err(WcStatus::BadRespErr);
+                }
+                let slot = self.sq.slot(0).unwrap_or(0);
+                if mem
+                    .write_send(slot, 0, &ack.orig_data.to_ne_bytes())
+                    .is_err()
+                {
+                    return Err(WcStatus::LocProtErr);
+                }
+                self.una = p.next();
+                self.complete_head(attrs, WcStatus::Success, sink);
+                self.progress(attrs, now, sink);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// RNR NAK for PSN `p` (IBA 9.7.5.2.8): wait the advertised time, then
+    /// resend from `p`; `IB_WC_RNR_RETRY_EXC_ERR` once the RNR retry count
+    /// is used up (7 means infinite).
+    fn on_rnr_nak<S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        p: Psn,
+        timer_code: u8,
+        now: u64,
+        sink: &mut S,
+    ) -> Result<(), WcStatus> {
+        if self.implicit_ack(attrs, p, now, sink)? == Implicit::Retried {
+            return Ok(());
+        }
+        if self.rnr_wait && self.guard == Some(p) {
+            // A duplicate of the RNR NAK being waited out.
+            return Ok(());
+        }
+        if self.rnr_left == 0 {
+            return Err(WcStatus::RnrRetryExcErr);
+        }
+        if self.rnr_left != 7 {
+            self.rnr_left = self.rnr_left.saturating_sub(1);
+        }
+        self.guard = Some(p);
+        self.rewind(p);
+        self.rnr_wait = true;
+        set_timer(&mut self.rto, Timer::Retransmit, None, sink);
+        let deadline = now.saturating_add(rnr_timer_ns(timer_code));
+        set_timer(&mut self.rnr_deadline, Timer::Rnr, Some(deadline), sink);
+        Ok(())
+    }
+
+    /// An RDMA READ response (IBA 9.7.5.1.5?): accepted only at the next
+    /// expected PSN and placed by its offset; a gap re-issues the READ from
+    /// the first missing byte.
+    fn on_read_response<M: Memory, S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        now: u64,
+        mem: &mut M,
+        sink: &mut S,
+    ) -> Result<(), WcStatus> {
+        let p = pkt.hdr.bth.psn;
+        if self.implicit_ack(attrs, p, now, sink)? == Implicit::Retried {
+            return Ok(());
+        }
+        let Some(&e) = self.sq.get(0) else {
+            return Ok(());
+        };
+        if e.wr.opcode != WrOpcode::RdmaRead
+            || !e.sent
+            || e.first.distance_to(p) < 0
+            || p.distance_to(e.end()) <= 0
+        {
+            return Ok(());
+        }
+        let d = e.read_next.distance_to(p);
+        if d < 0 {
+            return Ok(()); // duplicate of a response already placed
+        }
+        if d > 0 {
+            return self.retry(attrs, e.read_next, RetryCause::Nak, now, sink);
+        }
+        let k = u32::try_from(e.first.distance_to(p)).unwrap_or(0);
+        let offset = k.saturating_mul(e.mtu);
+        let expect = e.wr.len.saturating_sub(offset).min(e.mtu);
+        let is_last = k.saturating_add(1) >= e.npsn;
+        let pos = pkt.hdr.bth.opcode.position();
+        let pos_ok = if is_last {
+            pos.ends_message()
+        } else {
+            matches!(pos, Position::First | Position::Middle)
+        };
+        // IBA 9.7.5.1.5? / 9.9.2.2: an unexpected opcode or length in a
+        // response is a "bad response" (Class B) error.
+        if !pos_ok || usize::try_from(expect).ok() != Some(pkt.payload.len()) {
+            return Err(WcStatus::BadRespErr);
+        }
+        if let Some(aeth) = pkt.hdr.aeth {
+            if !matches!(Syndrome::decode(aeth.syndrome), Ok(Syndrome::Ack { .. })) {
+                return Err(WcStatus::BadRespErr);
+            }
+        }
+        let slot = self.sq.slot(0).unwrap_or(0);
+        if !pkt.payload.is_empty() && mem.write_send(slot, offset, pkt.payload).is_err() {
+            return Err(WcStatus::LocProtErr);
+        }
+        if let Some(h) = self.sq.get_mut(0) {
+            h.read_next = p.next();
+        }
+        self.una = p.next();
+        if is_last {
+            self.complete_head(attrs, WcStatus::Success, sink);
+        }
+        self.progress(attrs, now, sink);
+        Ok(())
+    }
+
+    /// A timer fired. `Err` when the retry counter is exhausted.
+    pub(super) fn on_timer<S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        timer: Timer,
+        now: u64,
+        sink: &mut S,
+    ) -> Result<(), WcStatus> {
+        match timer {
+            Timer::Retransmit => {
+                let Some(deadline) = self.rto else {
+                    return Ok(());
+                };
+                if now < deadline {
+                    sink.timer(Timer::Retransmit, Some(deadline));
+                    return Ok(());
+                }
+                self.rto = None;
+                if self.una == self.max_sent || self.rnr_wait {
+                    return Ok(());
+                }
+                // IBA 9.7.6.1.3: local ACK timeout, retransmit from the
+                // oldest unacknowledged PSN.
+                self.retry(attrs, self.una, RetryCause::Timeout, now, sink)
+            }
+            Timer::Rnr => {
+                let Some(deadline) = self.rnr_deadline else {
+                    return Ok(());
+                };
+                if now < deadline {
+                    sink.timer(Timer::Rnr, Some(deadline));
+                    return Ok(());
+                }
+                self.rnr_deadline = None;
+                self.rnr_wait = false;
+                Ok(())
+            }
+            Timer::Ack => Ok(()),
+        }
+    }
+}
+
+/// The work completion opcode of a send WQE.
+fn wc_opcode(op: WrOpcode) -> WcOpcode {
+    match op {
+        WrOpcode::Send | WrOpcode::SendWithImm | WrOpcode::SendWithInv => WcOpcode::Send,
+        WrOpcode::RdmaWrite | WrOpcode::RdmaWriteWithImm => WcOpcode::RdmaWrite,
+        WrOpcode::RdmaRead => WcOpcode::RdmaRead,
+        WrOpcode::CompareSwap => WcOpcode::CompSwap,
+        WrOpcode::FetchAdd => WcOpcode::FetchAdd,
+    }
+}
+
+/// Headers, payload descriptor, next PSN and "WQE fully sent" for the
+/// packet at PSN index `k` of WQE `e` in `slot`.
+fn build_request(
+    attrs: &QpAttrs,
+    e: &SqEntry,
+    slot: u32,
+    k: u32,
+) -> (PacketHeaders, Payload, Psn, bool) {
+    let transport = transport_of(attrs.qp_type);
+    let wr = &e.wr;
+    let psn = e.first.add(k);
+    let dest_qp = if attrs.qp_type == QpType::Ud {
+        wr.ud.remote_qpn
+    } else {
+        attrs.dest_qpn
+    };
+    let mut bth = Bth {
+        opcode: Opcode::RcSendOnly,
+        solicited: false,
+        mig_req: false,
+        pad_count: 0,
+        tver: 0,
+        pkey: attrs.pkey,
+        fecn: false,
+        becn: false,
+        dest_qp,
+        ack_req: false,
+        psn,
+    };
+    let rc = attrs.qp_type == QpType::Rc;
+    match wr.opcode {
+        WrOpcode::RdmaRead => {
+            // IBA 9.4.3 / 9.7.5.1.5?: a (re-issued) READ request asks for
+            // the data from the response PSN `psn` on.
+            let offset = k.saturating_mul(e.mtu);
+            bth.opcode = Opcode::RcReadRequest;
+            bth.ack_req = true;
+            let mut hdr = PacketHeaders::new(bth);
+            hdr.reth = Some(Reth {
+                va: wr.remote_va.wrapping_add(u64::from(offset)),
+                rkey: wr.rkey,
+                dma_len: wr.len.saturating_sub(offset),
+            });
+            (hdr, Payload::None, e.end(), true)
+        }
+        WrOpcode::CompareSwap | WrOpcode::FetchAdd => {
+            let (opcode, swap_add, compare) = if wr.opcode == WrOpcode::CompareSwap {
+                (Opcode::RcCompareSwap, wr.swap, wr.compare_add)
+            } else {
+                (Opcode::RcFetchAdd, wr.compare_add, 0)
+            };
+            bth.opcode = opcode;
+            bth.ack_req = true;
+            let mut hdr = PacketHeaders::new(bth);
+            hdr.atomic_eth = Some(AtomicEth {
+                va: wr.remote_va,
+                rkey: wr.rkey,
+                swap_add,
+                compare,
+            });
+            (hdr, Payload::None, psn.next(), true)
+        }
+        _ => {
+            let offset = k.saturating_mul(e.mtu);
+            let len = wr.len.saturating_sub(offset).min(e.mtu);
+            let last = k.saturating_add(1) >= e.npsn;
+            let pos = position(k == 0, last);
+            let is_write = matches!(wr.opcode, WrOpcode::RdmaWrite | WrOpcode::RdmaWriteWithImm);
+            let with_imm = wr.opcode.has_imm() && last;
+            let with_inv = wr.opcode == WrOpcode::SendWithInv && last;
+            let opcode = if is_write {
+                Opcode::write(transport, pos, with_imm)
+            } else {
+                Opcode::send(transport, pos, with_imm, with_inv)
+            };
+            bth.opcode = opcode.unwrap_or(Opcode::RcSendOnly);
+            bth.solicited = last && wr.flags.contains(SendFlags::SOLICITED);
+            // IBA 9.2.8 / 9.7.?: AckReq on the last packet of a message and
+            // periodically inside long ones.
+            let periodic = attrs.ack_req_interval != 0
+                && k.saturating_add(1)
+                    .checked_rem(attrs.ack_req_interval)
+                    .unwrap_or(1)
+                    == 0;
+            bth.ack_req = rc && (last || periodic);
+            bth.pad_count = super::super::packet::pad_count(usize::try_from(len).unwrap_or(0));
+            let mut hdr = PacketHeaders::new(bth);
+            if is_write && pos.starts_message() {
+                hdr.reth = Some(Reth {
+                    va: wr.remote_va,
+                    rkey: wr.rkey,
+                    dma_len: wr.len,
+                });
+            }
+            if with_imm {
+                hdr.immdt = Some(ImmDt { imm: wr.imm_or_inv });
+            }
+            if with_inv {
+                hdr.ieth = Some(Ieth {
+                    rkey: wr.imm_or_inv,
+                });
+            }
+            if attrs.qp_type == QpType::Ud {
+                // IBA 9.3.2? / C10-?: a work request Q_Key with bit 31 set
+                // selects the QP's own Q_Key.
+                let qkey = if wr.ud.remote_qkey & 0x8000_0000 != 0 {
+                    attrs.qkey
+                } else {
+                    wr.ud.remote_qkey
+                };
+                hdr.deth = Some(Deth {
+                    qkey,
+                    src_qp: attrs.qpn,
+                });
+            }
+            let payload = if len == 0 {
+                Payload::None
+            } else {
+                Payload::Local { slot, offset, len }
+            };
+            (hdr, payload, psn.next(), last)
+        }
+    }
+}

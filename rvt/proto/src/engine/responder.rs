@@ -1,0 +1,1214 @@
+//! The responder: request validation and execution for RC (IBA vol. 1,
+//! 9.7.5.2, 9.7.4 duplicate handling, 9.9.3 responder errors), UC (9.8.2?)
+//! and UD (9.8.3?), with ACK/NAK generation, the responder resources of
+//! RDMA READ and atomic requests (9.7.4.1.?) and RNR NAKs (9.7.5.2.8).
+//!
+//! Outgoing packets leave in this order: pending RDMA READ responses and
+//! ATOMIC ACKs (in PSN order), then a NAK, or else an owed ACK. An ACK
+//! (whose PSN is the last accepted one) therefore never overtakes the
+//! responses of earlier READs, which the requester would otherwise take as
+//! lost.
+
+use super::super::aeth::{NakCode, Syndrome};
+use super::super::headers::{Aeth, AtomicAckEth, Bth};
+use super::super::opcode::{Opcode, Operation, Position};
+use super::super::packet::{Packet, PacketHeaders};
+use super::super::psn::Psn;
+use super::attr::{AccessFlags, QpAttrs, QpState, QpType, GSI_QKEY, GSI_QPN};
+use super::io::{Payload, RxMeta, Sink, Timer, Transmit, MAX_HEADER_LEN};
+use super::mem::{AtomicOp, MemError, Memory, RemoteAccess};
+use super::requester::MAX_DMA_LEN;
+use super::ring::Ring;
+use super::wc::{Completion, Queue, WcFlags, WcOpcode, WcStatus};
+use super::wr::{PostError, RecvWr};
+use super::{packets, position, set_timer};
+
+/// Bytes reserved for the GRH at the start of every UD receive buffer
+/// (IBA 11.4.1.? / C11-?: the first 40 bytes of a UD receive hold the GRH).
+pub const UD_GRH_LEN: u32 = 40;
+
+/// What a READ/atomic responder resource holds.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+enum ResKind {
+    /// RDMA READ of `len` bytes at `va` under `rkey`.
+    Read { rkey: u32, va: u64, len: u32 },
+    /// Executed atomic with its original value (replayed, never
+    /// re-executed: IBA 9.7.4.1.?/ C9-?).
+    Atomic { orig: u64 },
+}
+
+/// A responder resource (IBA 9.7.4.1.?: one per outstanding READ/atomic,
+/// `max_dest_rd_atomic` of them).
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+struct Resource {
+    kind: ResKind,
+    /// First PSN.
+    first: Psn,
+    /// PSNs used (response packets of a READ; 1 for an atomic).
+    npsn: u32,
+    /// Path MTU the responses are cut with.
+    mtu: u32,
+    /// Every response packet has been sent at least once.
+    done_once: bool,
+}
+
+impl Resource {
+    const EMPTY: Resource = Resource {
+        kind: ResKind::Atomic { orig: 0 },
+        first: Psn::new(0),
+        npsn: 1,
+        mtu: 256,
+        done_once: false,
+    };
+
+    fn end(&self) -> Psn {
+        self.first.add(self.npsn)
+    }
+
+    fn contains(&self, p: Psn) -> bool {
+        self.first.distance_to(p) >= 0 && p.distance_to(self.end()) > 0
+    }
+}
+
+/// The multi-packet message being received.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+enum InMsg {
+    /// Between messages.
+    None,
+    /// A SEND into the head receive WQE, `off` bytes so far.
+    Send { off: u32 },
+    /// An RDMA WRITE: `off` of `total` bytes at `va` under `rkey`.
+    Write {
+        rkey: u32,
+        va: u64,
+        off: u32,
+        total: u32,
+    },
+}
+
+/// A fatal responder error: the NAK to send and the status of the receive
+/// WQE in use, if any (IBA 9.9.3 responder error classes; the QP then
+/// enters the Error state).
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub(super) struct Fatal;
+
+/// Responder state of a QP with `RQ` receive WQEs and `RD` READ/atomic
+/// resources.
+#[derive(Clone, Debug)]
+pub(super) struct Responder<const RQ: usize, const RD: usize> {
+    rq: Ring<RecvWr, RQ>,
+    /// Expected PSN (RC, UC).
+    epsn: Psn,
+    /// Message sequence number (IBA 9.7.5.1.1?), 24 bits.
+    msn: Psn,
+    msg: InMsg,
+    /// RC: a NAK (sequence or RNR) was sent for the current gap; later
+    /// out-of-sequence packets are dropped silently until the expected PSN
+    /// arrives (IBA 9.7.5.2.? / C9-?: one NAK per sequence error).
+    nak_sent: bool,
+    /// UC: dropping packets until the next First/Only (IBA 9.8.2?).
+    uc_drop: bool,
+    /// An ACK is owed.
+    ack_owed: bool,
+    /// The owed ACK goes out at the next poll (AckReq seen, duplicate, or
+    /// coalescing delay over).
+    ack_now: bool,
+    /// ACK coalescing deadline.
+    ack_deadline: Option<u64>,
+    /// NAK or RNR NAK to send: syndrome byte and PSN.
+    nak: Option<(u8, Psn)>,
+    /// Fatal error: after the NAK nothing more is sent.
+    fatal: bool,
+    res: Ring<Resource, RD>,
+    /// Next resource with responses to send (index from the oldest).
+    cur: usize,
+    /// PSN of the next response packet of `res[cur]`.
+    cur_psn: Psn,
+    /// First PSN of the current response run (First/Only opcodes start a
+    /// run; a replay starts a new one).
+    run_start: Psn,
+}
+
+impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
+    /// An empty responder.
+    pub(super) const fn new() -> Self {
+        Responder {
+            rq: Ring::new(RecvWr { wr_id: 0, len: 0 }),
+            epsn: Psn::new(0),
+            msn: Psn::new(0),
+            msg: InMsg::None,
+            nak_sent: false,
+            uc_drop: false,
+            ack_owed: false,
+            ack_now: false,
+            ack_deadline: None,
+            nak: None,
+            fatal: false,
+            res: Ring::new(Resource::EMPTY),
+            cur: 0,
+            cur_psn: Psn::new(0),
+            run_start: Psn::new(0),
+        }
+    }
+
+    /// Sets the expected PSN (`rq_psn`).
+    pub(super) fn set_psn(&mut self, psn: Psn) {
+        self.epsn = psn;
+    }
+
+    /// Number of posted receive WQEs.
+    pub(super) fn len(&self) -> usize {
+        self.rq.len()
+    }
+
+    /// Current deadline of `timer`.
+    pub(super) fn deadline(&self, timer: Timer) -> Option<u64> {
+        match timer {
+            Timer::Ack => self.ack_deadline,
+            _ => None,
+        }
+    }
+
+    /// Queues a receive WQE.
+    pub(super) fn post(&mut self, wr: &RecvWr) -> Result<u32, PostError> {
+        self.rq.push(*wr).map_err(|_| PostError::QueueFull)
+    }
+
+    /// Reports a receive completion for the head WQE and pops it.
+    fn complete_head<S: Sink>(&mut self, wc: Completion, sink: &mut S) {
+        if let Some((slot, wr)) = self.rq.pop() {
+            sink.completion(&Completion {
+                wr_id: wr.wr_id,
+                slot,
+                ..wc
+            });
+        }
+    }
+
+    /// Flushes every receive WQE with `IB_WC_WR_FLUSH_ERR` (IBA 10.3.1,
+    /// 11.6.2) and stops ACK generation; a fatal NAK and responses already
+    /// owed are still sent.
+    pub(super) fn flush<S: Sink>(&mut self, sink: &mut S) {
+        while !self.rq.is_empty() {
+            self.complete_head(recv_wc(WcStatus::WrFlushErr, WcOpcode::Recv, 0), sink);
+        }
+        self.msg = InMsg::None;
+        self.ack_owed = false;
+        self.ack_now = false;
+        set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+    }
+
+    /// Forgets everything (Modify to Reset).
+    pub(super) fn reset<S: Sink>(&mut self, sink: &mut S) {
+        self.rq.clear();
+        self.res.clear();
+        self.cur = 0;
+        self.msg = InMsg::None;
+        self.nak = None;
+        self.nak_sent = false;
+        self.uc_drop = false;
+        self.fatal = false;
+        self.ack_owed = false;
+        self.ack_now = false;
+        self.msn = Psn::new(0);
+        set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+    }
+
+    /// The ACK coalescing timer fired.
+    pub(super) fn on_timer<S: Sink>(&mut self, now: u64, sink: &mut S) {
+        let Some(deadline) = self.ack_deadline else {
+            return;
+        };
+        if now < deadline {
+            sink.timer(Timer::Ack, Some(deadline));
+            return;
+        }
+        self.ack_deadline = None;
+        if self.ack_owed {
+            self.ack_now = true;
+        }
+    }
+
+    /// Records that an ACK is owed; immediate if `now_flag` (AckReq or a
+    /// duplicate, IBA 9.7.? / C9-?), else within the coalescing delay.
+    fn owe_ack<S: Sink>(&mut self, attrs: &QpAttrs, immediate: bool, now: u64, sink: &mut S) {
+        self.ack_owed = true;
+        if immediate {
+            self.ack_now = true;
+        } else if self.ack_deadline.is_none() {
+            let deadline = now.saturating_add(attrs.ack_delay_ns);
+            set_timer(&mut self.ack_deadline, Timer::Ack, Some(deadline), sink);
+        }
+    }
+
+    /// The expected PSN arrived: the gap (if any) is closed.
+    fn accepted(&mut self, next: Psn) {
+        self.epsn = next;
+        self.nak_sent = false;
+        self.nak = None;
+    }
+
+    /// Starts a fatal error: NAK `code` for PSN `psn`; the receive WQE in use
+    /// (if `wqe_status`) completes with that status.
+    fn fatal<S: Sink>(
+        &mut self,
+        code: Option<NakCode>,
+        psn: Psn,
+        wqe_status: Option<WcStatus>,
+        sink: &mut S,
+    ) -> Fatal {
+        if let Some(code) = code {
+            self.nak = Some((Syndrome::Nak(code).encode(), psn));
+        }
+        self.fatal = true;
+        if let Some(status) = wqe_status {
+            self.complete_head(recv_wc(status, WcOpcode::Recv, 0), sink);
+        }
+        self.msg = InMsg::None;
+        Fatal
+    }
+
+    // ------------------------------------------------------------------
+    // Receive
+    // ------------------------------------------------------------------
+
+    /// Processes a request packet. `Err(Fatal)` means the QP must enter the
+    /// Error state (the NAK is already queued).
+    pub(super) fn on_request<M: Memory, S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        meta: &RxMeta<'_>,
+        now: u64,
+        mem: &mut M,
+        sink: &mut S,
+    ) -> Result<(), Fatal> {
+        if !matches!(
+            attrs.state,
+            QpState::Rtr | QpState::Rts | QpState::Sqd | QpState::Sqe
+        ) || self.fatal
+        {
+            return Ok(());
+        }
+        match attrs.qp_type {
+            QpType::Rc => self.rc_request(attrs, pkt, now, mem, sink),
+            QpType::Uc => self.uc_request(attrs, pkt, mem, sink),
+            QpType::Ud => self.ud_request(attrs, pkt, meta, mem, sink),
+        }
+    }
+
+    /// RC request (IBA 9.7.5.2 responder, 9.7.4 duplicates).
+    fn rc_request<M: Memory, S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        now: u64,
+        mem: &mut M,
+        sink: &mut S,
+    ) -> Result<(), Fatal> {
+        let bth = pkt.hdr.bth;
+        let psn = bth.psn;
+        let d = self.epsn.distance_to(psn);
+        if d > 0 {
+            // IBA 9.7.5.2.2?: PSN sequence error. One NAK per gap: later
+            // out-of-sequence packets are dropped silently.
+            if !self.nak_sent {
+                self.nak_sent = true;
+                self.nak = Some((Syndrome::Nak(NakCode::PsnSequenceError).encode(), self.epsn));
+                self.ack_owed = false;
+                self.ack_now = false;
+                set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+            }
+            return Ok(());
+        }
+        if d < 0 {
+            self.duplicate(attrs, pkt, now, sink);
+            return Ok(());
+        }
+        let op = bth.opcode;
+        let pos = op.position();
+        let operation = op.operation();
+        // IBA 9.7.5.2.? / 9.9.3.1.?: opcode sequence check (Class B error,
+        // NAK Invalid Request).
+        let seq_ok = matches!(
+            (self.msg, operation, pos),
+            (
+                InMsg::Send { .. },
+                Operation::Send,
+                Position::Middle | Position::Last
+            ) | (
+                InMsg::Write { .. },
+                Operation::RdmaWrite,
+                Position::Middle | Position::Last
+            ) | (InMsg::None, _, Position::First | Position::Only)
+        );
+        let in_send = matches!(self.msg, InMsg::Send { .. });
+        let busy_status = if in_send {
+            Some(WcStatus::RemInvReqErr)
+        } else {
+            None
+        };
+        if !seq_ok {
+            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, busy_status, sink));
+        }
+        // IBA 9.7.5.2.?: the QP's remote access rights (Invalid Request).
+        let right = match operation {
+            Operation::Send => None,
+            Operation::RdmaWrite => Some(AccessFlags::REMOTE_WRITE),
+            Operation::ReadRequest => Some(AccessFlags::REMOTE_READ),
+            Operation::CompareSwap | Operation::FetchAdd => Some(AccessFlags::REMOTE_ATOMIC),
+            _ => {
+                return Err(self.fatal(Some(NakCode::InvalidRequest), psn, busy_status, sink));
+            }
+        };
+        if let Some(right) = right {
+            if !attrs.access.contains(right) {
+                return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+            }
+        }
+        let mtu = attrs.path_mtu.bytes();
+        if !length_ok(pos, pkt.payload.len(), mtu) {
+            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, busy_status, sink));
+        }
+        match operation {
+            Operation::Send => self.rc_send(attrs, pkt, now, mem, sink),
+            Operation::RdmaWrite => self.rc_write(attrs, pkt, now, mem, sink),
+            Operation::ReadRequest => self.rc_read(attrs, pkt, mem, sink),
+            _ => self.rc_atomic(attrs, pkt, mem, sink),
+        }
+    }
+
+    /// A SEND packet with the expected PSN (IBA 9.4.1; RNR NAK 9.7.5.2.8).
+    fn rc_send<M: Memory, S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        now: u64,
+        mem: &mut M,
+        sink: &mut S,
+    ) -> Result<(), Fatal> {
+        let bth = pkt.hdr.bth;
+        let pos = bth.opcode.position();
+        if pos.starts_message() {
+            if self.rq.is_empty() {
+                self.rnr_nak(attrs, bth.psn, sink);
+                return Ok(());
+            }
+            self.msg = InMsg::Send { off: 0 };
+        }
+        let InMsg::Send { off } = self.msg else {
+            return Ok(());
+        };
+        match self.place_recv(off, pkt.payload, 0, mem) {
+            Ok(new_off) => self.msg = InMsg::Send { off: new_off },
+            Err(status) => {
+                // IBA 9.9.3.1.?: receive buffer too small → NAK Invalid
+                // Request and Local Length Error; a local placement fault →
+                // NAK Remote Operational Error.
+                let code = if status == WcStatus::LocLenErr {
+                    NakCode::InvalidRequest
+                } else {
+                    NakCode::RemoteOperationalError
+                };
+                return Err(self.fatal(Some(code), bth.psn, Some(status), sink));
+            }
+        }
+        if pos.ends_message() {
+            let InMsg::Send { off: total } = self.msg else {
+                return Ok(());
+            };
+            let mut wc = recv_wc(WcStatus::Success, WcOpcode::Recv, total);
+            wc.solicited = bth.solicited;
+            if let Some(imm) = pkt.hdr.immdt {
+                wc.flags = wc.flags.with(WcFlags::WITH_IMM);
+                wc.ex = imm.imm;
+            }
+            if let Some(ieth) = pkt.hdr.ieth {
+                // IBA 9.4.1.1? / 10.6.7.2.?: SEND with Invalidate.
+                if mem.invalidate(ieth.rkey).is_err() {
+                    return Err(self.fatal(
+                        Some(NakCode::InvalidRequest),
+                        bth.psn,
+                        Some(WcStatus::RemInvReqErr),
+                        sink,
+                    ));
+                }
+                wc.flags = wc.flags.with(WcFlags::WITH_INVALIDATE);
+                wc.ex = ieth.rkey;
+            }
+            self.complete_head(wc, sink);
+            self.msg = InMsg::None;
+            self.msn = self.msn.next();
+        }
+        self.accepted(bth.psn.next());
+        self.owe_ack(attrs, bth.ack_req, now, sink);
+        Ok(())
+    }
+
+    /// Copies `payload` into the head receive WQE at `base + off`, checking
+    /// its capacity; returns the new offset (without `base`).
+    fn place_recv<M: Memory>(
+        &self,
+        off: u32,
+        payload: &[u8],
+        base: u32,
+        mem: &mut M,
+    ) -> Result<u32, WcStatus> {
+        let (Some(wqe), Some(slot)) = (self.rq.get(0), self.rq.slot(0)) else {
+            return Err(WcStatus::LocQpOpErr);
+        };
+        let len = u32::try_from(payload.len()).map_err(|_| WcStatus::LocLenErr)?;
+        let new_off = off.checked_add(len).ok_or(WcStatus::LocLenErr)?;
+        let end = new_off.checked_add(base).ok_or(WcStatus::LocLenErr)?;
+        if end > wqe.len {
+            return Err(WcStatus::LocLenErr);
+        }
+        if !payload.is_empty() {
+            let at = off.checked_add(base).ok_or(WcStatus::LocLenErr)?;
+            mem.write_recv(slot, at, payload)
+                .map_err(|_| WcStatus::LocProtErr)?;
+        }
+        Ok(new_off)
+    }
+
+    /// Queues an RNR NAK for `psn` (IBA 9.7.5.2.8): no receive WQE.
+    fn rnr_nak<S: Sink>(&mut self, attrs: &QpAttrs, psn: Psn, sink: &mut S) {
+        let syndrome = Syndrome::RnrNak {
+            timer_code: attrs.min_rnr_timer,
+        };
+        self.nak = Some((syndrome.encode(), psn));
+        // Packets after the RNR'd one are out of sequence; they are dropped
+        // without a sequence NAK until the requester resends this PSN.
+        self.nak_sent = true;
+        self.ack_owed = false;
+        self.ack_now = false;
+        set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+    }
+
+    /// An RDMA WRITE packet with the expected PSN (IBA 9.4.2, 9.7.5.2.?).
+    fn rc_write<M: Memory, S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        now: u64,
+        mem: &mut M,
+        sink: &mut S,
+    ) -> Result<(), Fatal> {
+        let bth = pkt.hdr.bth;
+        let psn = bth.psn;
+        let pos = bth.opcode.position();
+        let mtu = attrs.path_mtu.bytes();
+        let (rkey, va, off, total) = match (self.msg, pkt.hdr.reth) {
+            (
+                InMsg::Write {
+                    rkey,
+                    va,
+                    off,
+                    total,
+                },
+                _,
+            ) => (rkey, va, off, total),
+            (InMsg::None, Some(reth)) => {
+                if reth.dma_len > MAX_DMA_LEN {
+                    return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+                }
+                (reth.rkey, reth.va, 0, reth.dma_len)
+            }
+            _ => return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink)),
+        };
+        // IBA 9.7.5.2.?: each packet is exactly the MTU until the last,
+        // which carries the rest of the RETH DMA length.
+        let remaining = total.saturating_sub(off);
+        let plen = u32::try_from(pkt.payload.len()).unwrap_or(u32::MAX);
+        let shape_ok = if remaining > mtu {
+            plen == mtu && !pos.ends_message()
+        } else {
+            plen == remaining && pos.ends_message()
+        };
+        if !shape_ok {
+            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+        }
+        let with_imm = pkt.hdr.immdt.is_some();
+        if with_imm && self.rq.is_empty() {
+            // The receive WQE is consumed by the last packet: RNR before
+            // anything of this packet is placed.
+            self.rnr_nak(attrs, psn, sink);
+            return Ok(());
+        }
+        if pos.starts_message() && total > 0 {
+            // IBA 9.7.5.2.5?: R_Key and range check over the whole RETH
+            // range on the first packet; a zero-length WRITE checks nothing.
+            if mem
+                .check_remote(rkey, va, total, RemoteAccess::Write)
+                .is_err()
+            {
+                return Err(self.fatal(Some(NakCode::RemoteAccessError), psn, None, sink));
+            }
+        }
+        if plen > 0 {
+            let at = va.wrapping_add(u64::from(off));
+            if let Err(e) = mem.write_remote(rkey, at, pkt.payload) {
+                let code = match e {
+                    MemError::Access => NakCode::RemoteAccessError,
+                    _ => NakCode::RemoteOperationalError,
+                };
+                return Err(self.fatal(Some(code), psn, None, sink));
+            }
+        }
+        let off = off.saturating_add(plen);
+        if pos.ends_message() {
+            if let Some(imm) = pkt.hdr.immdt {
+                let mut wc = recv_wc(WcStatus::Success, WcOpcode::RecvRdmaWithImm, total);
+                wc.flags = WcFlags::WITH_IMM;
+                wc.ex = imm.imm;
+                wc.solicited = bth.solicited;
+                self.complete_head(wc, sink);
+            }
+            self.msg = InMsg::None;
+            self.msn = self.msn.next();
+        } else {
+            self.msg = InMsg::Write {
+                rkey,
+                va,
+                off,
+                total,
+            };
+        }
+        self.accepted(psn.next());
+        self.owe_ack(attrs, bth.ack_req, now, sink);
+        Ok(())
+    }
+
+    /// Makes room for a new responder resource: the oldest one is evicted
+    /// once all its responses went out at least once; otherwise the
+    /// requester exceeded `max_dest_rd_atomic` (IBA 9.7.5.2.?: NAK Invalid
+    /// Request).
+    fn make_room(&mut self, attrs: &QpAttrs) -> bool {
+        let limit = usize::from(attrs.max_dest_rd_atomic).min(RD);
+        if limit == 0 {
+            return false;
+        }
+        while self.res.len() >= limit {
+            let Some(oldest) = self.res.get(0) else {
+                return false;
+            };
+            if !oldest.done_once {
+                return false;
+            }
+            let _ = self.res.pop();
+            if self.cur > 0 {
+                self.cur = self.cur.wrapping_sub(1);
+            } else {
+                // A replay of the evicted resource is abandoned; continue
+                // with the first resource not yet sent in full.
+                self.skip_sent();
+            }
+        }
+        true
+    }
+
+    /// Moves the response cursor to the first resource not sent in full.
+    fn skip_sent(&mut self) {
+        let mut i = 0usize;
+        while let Some(r) = self.res.get(i) {
+            if !r.done_once {
+                break;
+            }
+            i = i.wrapping_add(1);
+        }
+        self.cur = i;
+        if let Some(r) = self.res.get(i) {
+            self.cur_psn = r.first;
+            self.run_start = r.first;
+        }
+    }
+
+    /// Appends a resource; the cursor moves to it if it was idle.
+    fn push_resource(&mut self, r: Resource) -> bool {
+        let idle = self.cur >= self.res.len();
+        if self.res.push(r).is_err() {
+            return false;
+        }
+        if idle {
+            self.cur = self.res.len().saturating_sub(1);
+            self.cur_psn = r.first;
+            self.run_start = r.first;
+        }
+        true
+    }
+
+    /// An RDMA READ request with the expected PSN (IBA 9.4.3, 9.7.5.2.?).
+    fn rc_read<M: Memory, S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        mem: &mut M,
+        sink: &mut S,
+    ) -> Result<(), Fatal> {
+        let psn = pkt.hdr.bth.psn;
+        let Some(reth) = pkt.hdr.reth else {
+            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+        };
+        if reth.dma_len > MAX_DMA_LEN || !self.make_room(attrs) {
+            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+        }
+        if reth.dma_len > 0
+            && mem
+                .check_remote(reth.rkey, reth.va, reth.dma_len, RemoteAccess::Read)
+                .is_err()
+        {
+            return Err(self.fatal(Some(NakCode::RemoteAccessError), psn, None, sink));
+        }
+        let mtu = attrs.path_mtu.bytes();
+        let npsn = packets(reth.dma_len, mtu);
+        let r = Resource {
+            kind: ResKind::Read {
+                rkey: reth.rkey,
+                va: reth.va,
+                len: reth.dma_len,
+            },
+            first: psn,
+            npsn,
+            mtu,
+            done_once: false,
+        };
+        if !self.push_resource(r) {
+            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+        }
+        // IBA 9.7.1: the READ consumes one PSN per response packet; the MSN
+        // counts it now (C9-148). The responses acknowledge everything
+        // before, so an owed ACK is dropped.
+        self.accepted(psn.add(npsn));
+        self.msn = self.msn.next();
+        self.ack_owed = false;
+        self.ack_now = false;
+        set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+        Ok(())
+    }
+
+    /// An atomic request with the expected PSN (IBA 9.4.4): executed once,
+    /// its result kept for replays.
+    fn rc_atomic<M: Memory, S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        mem: &mut M,
+        sink: &mut S,
+    ) -> Result<(), Fatal> {
+        let bth = pkt.hdr.bth;
+        let psn = bth.psn;
+        let Some(eth) = pkt.hdr.atomic_eth else {
+            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+        };
+        // IBA 9.4.4? / C9-?: the VA of an atomic must be 8-byte aligned.
+        if eth.va & 7 != 0 || !self.make_room(attrs) {
+            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+        }
+        let op = if bth.opcode == Opcode::RcCompareSwap {
+            AtomicOp::CompareSwap {
+                compare: eth.compare,
+                swap: eth.swap_add,
+            }
+        } else {
+            AtomicOp::FetchAdd { add: eth.swap_add }
+        };
+        let orig = match mem.atomic(eth.rkey, eth.va, op) {
+            Ok(v) => v,
+            Err(MemError::Access) => {
+                return Err(self.fatal(Some(NakCode::RemoteAccessError), psn, None, sink));
+            }
+            Err(_) => {
+                return Err(self.fatal(Some(NakCode::RemoteOperationalError), psn, None, sink));
+            }
+        };
+        let r = Resource {
+            kind: ResKind::Atomic { orig },
+            first: psn,
+            npsn: 1,
+            mtu: attrs.path_mtu.bytes(),
+            done_once: false,
+        };
+        if !self.push_resource(r) {
+            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+        }
+        self.accepted(psn.next());
+        self.msn = self.msn.next();
+        self.ack_owed = false;
+        self.ack_now = false;
+        set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+        Ok(())
+    }
+
+    /// A duplicate request (IBA 9.7.4.?): SEND/WRITE are acknowledged again
+    /// without being executed (C9-105?); a READ is replayed from the
+    /// requested PSN if it asks for a subset of the original; an atomic gets
+    /// its saved result again. Requests no longer in the resources are
+    /// dropped.
+    fn duplicate<S: Sink>(&mut self, attrs: &QpAttrs, pkt: &Packet<'_>, now: u64, sink: &mut S) {
+        let bth = pkt.hdr.bth;
+        let psn = bth.psn;
+        match bth.opcode.operation() {
+            Operation::Send | Operation::RdmaWrite if self.nak.is_none() => {
+                self.owe_ack(attrs, true, now, sink);
+            }
+            Operation::ReadRequest => {
+                let Some(reth) = pkt.hdr.reth else {
+                    return;
+                };
+                let Some(i) = self.find_resource(psn) else {
+                    return;
+                };
+                let Some(r) = self.res.get(i) else {
+                    return;
+                };
+                let ResKind::Read { rkey, va, len } = r.kind else {
+                    return;
+                };
+                let k = u32::try_from(r.first.distance_to(psn)).unwrap_or(u32::MAX);
+                let skip = u64::from(k.saturating_mul(r.mtu));
+                let end = va.saturating_add(u64::from(len));
+                let req_end = reth.va.saturating_add(u64::from(reth.dma_len));
+                if reth.rkey != rkey
+                    || reth.va != va.wrapping_add(skip)
+                    || req_end > end
+                    || reth.va < va
+                {
+                    return;
+                }
+                self.replay_from(i, psn);
+            }
+            Operation::CompareSwap | Operation::FetchAdd => {
+                let Some(i) = self.find_resource(psn) else {
+                    return;
+                };
+                if let Some(r) = self.res.get(i) {
+                    if r.first == psn && matches!(r.kind, ResKind::Atomic { .. }) {
+                        self.replay_from(i, psn);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Index of the resource whose PSN range holds `psn`.
+    fn find_resource(&self, psn: Psn) -> Option<usize> {
+        let mut i = 0usize;
+        while let Some(r) = self.res.get(i) {
+            if r.contains(psn) {
+                return Some(i);
+            }
+            i = i.wrapping_add(1);
+        }
+        None
+    }
+
+    /// Moves the response cursor back to resource `i` at `psn` unless it is
+    /// already at or before that point.
+    fn replay_from(&mut self, i: usize, psn: Psn) {
+        let behind = i < self.cur || (i == self.cur && psn.distance_to(self.cur_psn) > 0);
+        if behind || self.cur >= self.res.len() {
+            self.cur = i;
+            self.cur_psn = psn;
+            self.run_start = psn;
+        }
+    }
+
+    /// UC request (IBA 9.8.2?): no acknowledgements; a PSN gap or an invalid
+    /// packet drops the rest of the message and the next First/Only packet
+    /// resynchronises (the receive WQE of a dropped SEND is reused).
+    fn uc_request<M: Memory, S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        mem: &mut M,
+        sink: &mut S,
+    ) -> Result<(), Fatal> {
+        let bth = pkt.hdr.bth;
+        let psn = bth.psn;
+        let pos = bth.opcode.position();
+        let operation = bth.opcode.operation();
+        if self.uc_drop || psn != self.epsn {
+            self.msg = InMsg::None;
+            if !pos.starts_message() {
+                self.uc_drop = true;
+                return Ok(());
+            }
+            self.uc_drop = false;
+        }
+        if pos.starts_message() && self.msg != InMsg::None {
+            // A new message while one is in progress: the old one is lost
+            // (IBA 9.8.2?, "Class D1").
+            self.msg = InMsg::None;
+        }
+        self.epsn = psn.next();
+        let mtu = attrs.path_mtu.bytes();
+        let plen = u32::try_from(pkt.payload.len()).unwrap_or(u32::MAX);
+        let ok = matches!(
+            (self.msg, operation, pos),
+            (
+                InMsg::Send { .. },
+                Operation::Send,
+                Position::Middle | Position::Last
+            ) | (
+                InMsg::Write { .. },
+                Operation::RdmaWrite,
+                Position::Middle | Position::Last
+            ) | (
+                InMsg::None,
+                Operation::Send | Operation::RdmaWrite,
+                Position::First | Position::Only
+            )
+        ) && length_ok(pos, pkt.payload.len(), mtu);
+        if !ok {
+            self.drop_uc_msg();
+            return Ok(());
+        }
+        match operation {
+            Operation::Send => {
+                if pos.starts_message() {
+                    if self.rq.is_empty() {
+                        self.drop_uc_msg();
+                        return Ok(());
+                    }
+                    self.msg = InMsg::Send { off: 0 };
+                }
+                let InMsg::Send { off } = self.msg else {
+                    return Ok(());
+                };
+                match self.place_recv(off, pkt.payload, 0, mem) {
+                    Ok(new_off) => self.msg = InMsg::Send { off: new_off },
+                    Err(status) => return self.local_recv_error(status, sink),
+                }
+                if pos.ends_message() {
+                    let mut wc = recv_wc(WcStatus::Success, WcOpcode::Recv, 0);
+                    if let InMsg::Send { off } = self.msg {
+                        wc.byte_len = off;
+                    }
+                    wc.solicited = bth.solicited;
+                    if let Some(imm) = pkt.hdr.immdt {
+                        wc.flags = WcFlags::WITH_IMM;
+                        wc.ex = imm.imm;
+                    }
+                    self.complete_head(wc, sink);
+                    self.msg = InMsg::None;
+                }
+            }
+            _ => {
+                if !attrs.access.contains(AccessFlags::REMOTE_WRITE) {
+                    self.drop_uc_msg();
+                    return Ok(());
+                }
+                let (rkey, va, off, total) = match (self.msg, pkt.hdr.reth) {
+                    (
+                        InMsg::Write {
+                            rkey,
+                            va,
+                            off,
+                            total,
+                        },
+                        _,
+                    ) => (rkey, va, off, total),
+                    (_, Some(reth)) => (reth.rkey, reth.va, 0, reth.dma_len),
+                    _ => {
+                        self.drop_uc_msg();
+                        return Ok(());
+                    }
+                };
+                let remaining = total.saturating_sub(off);
+                let shape_ok = if remaining > mtu {
+                    plen == mtu && !pos.ends_message()
+                } else {
+                    plen == remaining && pos.ends_message()
+                };
+                let with_imm = pkt.hdr.immdt.is_some();
+                let range_ok = !pos.starts_message()
+                    || total == 0
+                    || mem
+                        .check_remote(rkey, va, total, RemoteAccess::Write)
+                        .is_ok();
+                if !shape_ok || (with_imm && self.rq.is_empty()) || !range_ok {
+                    self.drop_uc_msg();
+                    return Ok(());
+                }
+                if plen > 0
+                    && mem
+                        .write_remote(rkey, va.wrapping_add(u64::from(off)), pkt.payload)
+                        .is_err()
+                {
+                    self.drop_uc_msg();
+                    return Ok(());
+                }
+                if pos.ends_message() {
+                    if let Some(imm) = pkt.hdr.immdt {
+                        let mut wc = recv_wc(WcStatus::Success, WcOpcode::RecvRdmaWithImm, total);
+                        wc.flags = WcFlags::WITH_IMM;
+                        wc.ex = imm.imm;
+                        wc.solicited = bth.solicited;
+                        self.complete_head(wc, sink);
+                    }
+                    self.msg = InMsg::None;
+                } else {
+                    self.msg = InMsg::Write {
+                        rkey,
+                        va,
+                        off: off.saturating_add(plen),
+                        total,
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// UC: abandon the current message until the next First/Only.
+    fn drop_uc_msg(&mut self) {
+        self.msg = InMsg::None;
+        self.uc_drop = true;
+    }
+
+    /// UC/UD: a receive WQE could not take a message. It completes with
+    /// `status` (`IB_WC_LOC_LEN_ERR` / `IB_WC_LOC_PROT_ERR`) and is consumed;
+    /// the rest of a UC message is dropped. Documented choice: the QP stays
+    /// operational, so a peer cannot move an unreliable QP (e.g. QP1) to
+    /// Error with one oversized datagram.
+    fn local_recv_error<S: Sink>(&mut self, status: WcStatus, sink: &mut S) -> Result<(), Fatal> {
+        self.complete_head(recv_wc(status, WcOpcode::Recv, 0), sink);
+        self.drop_uc_msg();
+        Ok(())
+    }
+
+    /// UD request (IBA 9.8.3?): one SEND Only packet; Q_Key check against
+    /// the DETH (C9-?; QP1 uses the GSI Q_Key 0x80010000); no RNR NAK, an
+    /// unexpected packet without a receive WQE is dropped.
+    fn ud_request<M: Memory, S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        meta: &RxMeta<'_>,
+        mem: &mut M,
+        sink: &mut S,
+    ) -> Result<(), Fatal> {
+        let bth = pkt.hdr.bth;
+        if !matches!(bth.opcode, Opcode::UdSendOnly | Opcode::UdSendOnlyWithImm) {
+            return Ok(());
+        }
+        let Some(deth) = pkt.hdr.deth else {
+            return Ok(());
+        };
+        let qkey = if attrs.qpn == GSI_QPN {
+            GSI_QKEY
+        } else {
+            attrs.qkey
+        };
+        if deth.qkey != qkey || self.rq.is_empty() {
+            return Ok(());
+        }
+        let mut flags = WcFlags::NONE;
+        if let Some(grh) = meta.grh {
+            if let Err(status) = self.place_recv(0, grh, 0, mem) {
+                return self.local_recv_error(status, sink);
+            }
+            flags = WcFlags::GRH;
+        }
+        let len = match self.place_recv(0, pkt.payload, UD_GRH_LEN, mem) {
+            Ok(len) => len,
+            Err(status) => return self.local_recv_error(status, sink),
+        };
+        let mut wc = recv_wc(
+            WcStatus::Success,
+            WcOpcode::Recv,
+            len.saturating_add(UD_GRH_LEN),
+        );
+        wc.src_qp = deth.src_qp;
+        wc.solicited = bth.solicited;
+        wc.flags = flags;
+        if let Some(imm) = pkt.hdr.immdt {
+            wc.flags = wc.flags.with(WcFlags::WITH_IMM);
+            wc.ex = imm.imm;
+        }
+        self.complete_head(wc, sink);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------
+    // Transmit
+    // ------------------------------------------------------------------
+
+    /// Builds the next response / ACK / NAK packet, if any.
+    pub(super) fn poll<S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        now: u64,
+        buf: &mut [u8; MAX_HEADER_LEN],
+        sink: &mut S,
+    ) -> Option<Transmit> {
+        if attrs.qp_type != QpType::Rc {
+            return None;
+        }
+        let live = matches!(
+            attrs.state,
+            QpState::Rtr | QpState::Rts | QpState::Sqd | QpState::Sqe
+        );
+        if !live && !self.fatal {
+            return None;
+        }
+        if let Some(t) = self.poll_response(attrs, buf) {
+            return Some(t);
+        }
+        let bth = Bth {
+            opcode: Opcode::RcAcknowledge,
+            solicited: false,
+            mig_req: false,
+            pad_count: 0,
+            tver: 0,
+            pkey: attrs.pkey,
+            fecn: false,
+            becn: false,
+            dest_qp: attrs.dest_qpn,
+            ack_req: false,
+            psn: self.epsn.sub(1),
+        };
+        let mut hdr = PacketHeaders::new(bth);
+        if let Some((syndrome, psn)) = self.nak.take() {
+            hdr.bth.psn = psn;
+            hdr.aeth = Some(Aeth {
+                syndrome,
+                msn: self.msn.value(),
+            });
+            if self.fatal {
+                // Nothing follows the final NAK.
+                self.res.clear();
+                self.cur = 0;
+            }
+        } else if self.ack_owed
+            && live
+            && (self.ack_now || self.ack_deadline.is_some_and(|d| now >= d))
+        {
+            // IBA 9.7.5.1.?: a (coalesced) ACK of everything up to the last
+            // accepted PSN, with the MSN; credits are not advertised (code
+            // 31, "invalid": the requester treats credits as unlimited).
+            self.ack_owed = false;
+            self.ack_now = false;
+            set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+            hdr.aeth = Some(Aeth {
+                syndrome: Syndrome::ACK_NO_CREDITS.encode(),
+                msn: self.msn.value(),
+            });
+        } else {
+            return None;
+        }
+        let header_len = hdr.write(buf).ok()?;
+        Some(Transmit {
+            header_len,
+            payload: Payload::None,
+            pad: 0,
+            ah: 0,
+        })
+    }
+
+    /// The next READ response or ATOMIC ACK (IBA 9.4.3, 9.4.5?).
+    fn poll_response(
+        &mut self,
+        attrs: &QpAttrs,
+        buf: &mut [u8; MAX_HEADER_LEN],
+    ) -> Option<Transmit> {
+        let r = *self.res.get(self.cur)?;
+        let k = u32::try_from(r.first.distance_to(self.cur_psn)).unwrap_or(0);
+        let k = if k >= r.npsn { 0 } else { k };
+        let psn = r.first.add(k);
+        let last = k.saturating_add(1) >= r.npsn;
+        let mut bth = Bth {
+            opcode: Opcode::RcAtomicAcknowledge,
+            solicited: false,
+            mig_req: false,
+            pad_count: 0,
+            tver: 0,
+            pkey: attrs.pkey,
+            fecn: false,
+            becn: false,
+            dest_qp: attrs.dest_qpn,
+            ack_req: false,
+            psn,
+        };
+        let aeth = Aeth {
+            syndrome: Syndrome::ACK_NO_CREDITS.encode(),
+            msn: self.msn.value(),
+        };
+        let (hdr, payload) = match r.kind {
+            ResKind::Atomic { orig } => {
+                let mut hdr = PacketHeaders::new(bth);
+                hdr.aeth = Some(aeth);
+                hdr.atomic_ack_eth = Some(AtomicAckEth { orig_data: orig });
+                (hdr, Payload::None)
+            }
+            ResKind::Read { rkey, va, len } => {
+                let offset = k.saturating_mul(r.mtu);
+                let plen = len.saturating_sub(offset).min(r.mtu);
+                let pos = position(psn == self.run_start, last);
+                bth.opcode = Opcode::read_response(pos);
+                bth.pad_count = super::super::packet::pad_count(usize::try_from(plen).unwrap_or(0));
+                let mut hdr = PacketHeaders::new(bth);
+                if pos != Position::Middle {
+                    hdr.aeth = Some(aeth);
+                }
+                let payload = if plen == 0 {
+                    Payload::None
+                } else {
+                    Payload::Remote {
+                        rkey,
+                        va: va.wrapping_add(u64::from(offset)),
+                        len: plen,
+                    }
+                };
+                (hdr, payload)
+            }
+        };
+        let header_len = hdr.write(buf).ok()?;
+        if last {
+            if let Some(e) = self.res.get_mut(self.cur) {
+                e.done_once = true;
+            }
+            self.cur = self.cur.saturating_add(1);
+            if let Some(n) = self.res.get(self.cur) {
+                self.cur_psn = n.first;
+                self.run_start = n.first;
+            }
+        } else {
+            self.cur_psn = psn.next();
+        }
+        Some(Transmit {
+            header_len,
+            payload,
+            pad: hdr.bth.pad_count,
+            ah: 0,
+        })
+    }
+}
+
+/// IBA 9.7.5.2.? / C9-?: First and Middle packets carry exactly the path
+/// MTU, Last packets 1..=MTU bytes, Only packets at most the MTU.
+fn length_ok(pos: Position, len: usize, mtu: u32) -> bool {
+    let mtu = usize::try_from(mtu).unwrap_or(usize::MAX);
+    match pos {
+        Position::First | Position::Middle => len == mtu,
+        Position::Last => len >= 1 && len <= mtu,
+        Position::Only => len <= mtu,
+    }
+}
+
+/// A receive completion skeleton (wr_id and slot are filled in on pop).
+fn recv_wc(status: WcStatus, opcode: WcOpcode, byte_len: u32) -> Completion {
+    Completion {
+        queue: Queue::Recv,
+        wr_id: 0,
+        slot: 0,
+        status,
+        opcode,
+        byte_len,
+        flags: WcFlags::NONE,
+        ex: 0,
+        src_qp: 0,
+        solicited: false,
+    }
+}

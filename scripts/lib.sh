@@ -42,6 +42,10 @@ in_root() {
 	unshare --mount --propagation private -- bash -c '
 		set -e
 		r=$1; shift
+		# A non-recursive bind of the root onto itself: what the VMs see as
+		# their root file system, without the mounts made below.
+		mkdir -p "$r/mnt/rvt-guest-root"
+		mount --bind "$r" "$r/mnt/rvt-guest-root"
 		mount -t proc proc "$r/proc"
 		mount --rbind /dev "$r/dev"
 		mount --rbind /sys "$r/sys"

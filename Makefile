@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rvt: a generic software RDMA transport for Linux, in Rust.
+#
+#   make demo    bootstrap everything, boot a VM, create two rvt devices on a
+#                veth pair in two network namespaces and show them
+#   make check   every test tier (host, build lints, KUnit, VM scenarios);
+#                ends with "check: N passed, M failed"
+#
+# Everything built or downloaded lives under $(RVT_CACHE) (~/.cache/rvt), not
+# in the repository. Kbuild (the file named Kbuild) describes the modules.
+
+SHELL := /bin/bash
+TOP := $(CURDIR)
+export RVT_PROFILE ?= default
+
+.PHONY: all toolchain kernel modules demo check host-test lint clean help
+
+all: modules
+
+help:
+	@sed -n '3,12p' Makefile
+
+toolchain:
+	scripts/bootstrap-toolchain
+
+kernel: toolchain
+	scripts/build-kernel
+
+# Build rvt.ko and the backends against the cached kernel (or KDIR=...),
+# with the kernel's clippy lints; warnings are errors.
+modules:
+	scripts/build-modules
+
+demo:
+	scripts/demo
+
+check:
+	scripts/check
+
+host-test: toolchain
+	scripts/in-root cargo test --manifest-path rvt/proto/Cargo.toml
+
+clean:
+	rm -rf rvt/proto/target
+	find rvt backends tests -name '*.o' -o -name '*.ko' -o -name '*.mod' -o -name '*.mod.c' \
+		-o -name '.*.cmd' -o -name 'modules.order' -o -name 'Module.symvers' \
+		-o -name 'rvt_bindings_generated.rs' -o -name '*.rmeta' | xargs rm -f

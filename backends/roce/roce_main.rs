@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! rvt_roce: the RoCEv2 backend of rvt, over any Ethernet netdev.
+//!
+//! `rdma link add NAME type rvt netdev DEV` creates an rvt device bound to
+//! DEV; the device follows DEV's state (up/down, carrier, MTU) and goes away
+//! with it, with `rdma link delete NAME`, or when this module is unloaded.
+
+use core::ptr;
+
+use kernel::{prelude::*, str::CStr, types::Opaque};
+
+#[path = "../../include/rvt/backend.rs"]
+mod backend_api;
+#[path = "../../include/rvt/bindings.rs"]
+mod bindings;
+
+use backend_api::{ops_table, Backend, Device};
+use bindings as b;
+
+module! {
+    type: RoceBackend,
+    name: "rvt_roce",
+    authors: ["rvt developers"],
+    description: "RoCEv2 backend of the rvt software RDMA transport",
+    license: "GPL",
+    // MODULE_ALIAS_RDMA_LINK("rvt"): `rdma link add ... type rvt` loads us.
+    alias: ["rdma-link-rvt"],
+}
+
+/// What the backend keeps per device.
+///
+/// # Invariants
+///
+/// `netdev` is the device's bound netdev; rvt holds a reference on it for as
+/// long as the device exists.
+struct RoceData {
+    netdev: *mut b::net_device,
+}
+
+// SAFETY: A net_device is usable from any thread; rvt keeps it alive.
+unsafe impl Send for RoceData {}
+// SAFETY: As above; RoceData itself is immutable.
+unsafe impl Sync for RoceData {}
+
+/// RoCEv2 headers the largest IB MTU must leave room for inside the netdev
+/// MTU: GRH-sized IP header (40), UDP (8), BTH (12), the largest extension
+/// headers (XRCETH 4 + AtomicETH 28) and ICRC (4); IBA annex A17.
+const ROCE_OVERHEAD: u32 = 40 + 8 + 12 + 4 + 28 + 4;
+
+/// The largest `enum ib_mtu` that fits in a netdev MTU (0 when none does).
+fn ib_mtu_for(netdev_mtu: u32) -> b::ib_mtu {
+    match netdev_mtu.saturating_sub(ROCE_OVERHEAD) {
+        4096.. => b::ib_mtu_IB_MTU_4096,
+        2048.. => b::ib_mtu_IB_MTU_2048,
+        1024.. => b::ib_mtu_IB_MTU_1024,
+        512.. => b::ib_mtu_IB_MTU_512,
+        256.. => b::ib_mtu_IB_MTU_256,
+        _ => 0,
+    }
+}
+
+/// EUI-64 from a MAC address (RFC 4291 appendix A): the GUID of a RoCE device.
+fn eui64(mac: &[u8; 6]) -> u64 {
+    u64::from_be_bytes([mac[0] ^ 2, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]]).to_be()
+}
+
+impl RoceData {
+    fn mac(&self) -> [u8; 6] {
+        let mut mac = [0u8; 6];
+        // SAFETY: `netdev` is alive (type invariant); Ethernet devices have a
+        // 6-byte `dev_addr`.
+        unsafe {
+            let addr = (*self.netdev).dev_addr;
+            if !addr.is_null() {
+                ptr::copy_nonoverlapping(addr, mac.as_mut_ptr(), mac.len());
+            }
+        }
+        mac
+    }
+
+    fn link_up(&self) -> bool {
+        // SAFETY: `netdev` is alive (type invariant).
+        unsafe { b::rvt_helper_netif_running(self.netdev) && b::rvt_helper_netif_carrier_ok(self.netdev) }
+    }
+
+    fn mtu(&self) -> u32 {
+        // SAFETY: `netdev` is alive (type invariant); the MTU is a plain read.
+        unsafe { (*self.netdev).mtu }
+    }
+
+    /// The Ethernet multicast address of a multicast GID (RFC 2464 section 7:
+    /// 33:33 and the low 32 bits of the IPv6 group address).
+    fn mcast_mac(mgid: &b::ib_gid) -> [u8; 6] {
+        // SAFETY: Every bit pattern is a valid `raw` view of the GID union.
+        let raw = unsafe { mgid.raw };
+        [0x33, 0x33, raw[12], raw[13], raw[14], raw[15]]
+    }
+}
+
+/// The RoCEv2 backend.
+struct Roce;
+
+#[vtable]
+impl Backend for Roce {
+    type Data = RoceData;
+    const NAME: &'static CStr = c"roce";
+    const LINK_LAYER: u8 = b::rdma_link_layer_IB_LINK_LAYER_ETHERNET as u8;
+
+    fn send(_dev: Device<Self>, _port: u32, skb: *mut b::sk_buff, _path: &b::rvt_path) -> Result {
+        // No QP can send yet (the RoCEv2 data path is the next issue); the
+        // contract is that send() consumes the skb.
+        // SAFETY: The skb is ours.
+        unsafe { b::rvt_helper_kfree_skb(skb) };
+        Err(EOPNOTSUPP)
+    }
+
+    fn query_link(dev: Device<Self>, port: u32) -> Result<b::rvt_link_info> {
+        let data = dev.data();
+        let up = data.link_up();
+        let mut info = b::rvt_link_info {
+            state: if up {
+                b::ib_port_state_IB_PORT_ACTIVE
+            } else {
+                b::ib_port_state_IB_PORT_DOWN
+            },
+            phys_state: if up {
+                b::ib_port_phys_state_IB_PORT_PHYS_STATE_LINK_UP as u8
+            } else {
+                b::ib_port_phys_state_IB_PORT_PHYS_STATE_DISABLED as u8
+            },
+            active_mtu: ib_mtu_for(data.mtu()),
+            max_mtu: b::ib_mtu_IB_MTU_4096,
+            ..Default::default()
+        };
+        // Speed and width from the netdev's ethtool link settings.
+        // SAFETY: A registered device with a netdev; valid out parameters.
+        let err = unsafe {
+            b::ib_get_eth_speed(dev.ibdev(), port, &mut info.active_speed, &mut info.active_width)
+        };
+        if err != 0 {
+            info.active_speed = b::ib_port_speed_IB_SPEED_SDR as u16;
+            info.active_width = b::ib_port_width_IB_WIDTH_1X as u8;
+        }
+        Ok(info)
+    }
+
+    fn node_guid(dev: Device<Self>) -> u64 {
+        eui64(&dev.data().mac())
+    }
+
+    fn port_guid(dev: Device<Self>, _port: u32) -> u64 {
+        eui64(&dev.data().mac())
+    }
+
+    fn mcast_add(dev: Device<Self>, _port: u32, mgid: &b::ib_gid) -> Result {
+        let mac = RoceData::mcast_mac(mgid);
+        // SAFETY: A live netdev and a 6-byte address.
+        kernel::error::to_result(unsafe { b::dev_mc_add(dev.data().netdev, mac.as_ptr()) })
+    }
+
+    fn mcast_del(dev: Device<Self>, _port: u32, mgid: &b::ib_gid) -> Result {
+        let mac = RoceData::mcast_mac(mgid);
+        // SAFETY: A live netdev and a 6-byte address.
+        kernel::error::to_result(unsafe { b::dev_mc_del(dev.data().netdev, mac.as_ptr()) })
+    }
+
+    fn get_send_buffer(
+        _dev: Device<Self>,
+        _port: u32,
+        _path: &b::rvt_path,
+        _len: u32,
+    ) -> Result<*mut b::sk_buff> {
+        // Comes with the RoCEv2 data path (Ethernet/IP/UDP encapsulation).
+        Err(EOPNOTSUPP)
+    }
+
+    fn resolve_path(_dev: Device<Self>, _port: u32, _attr: &b::rdma_ah_attr) -> Result<b::rvt_path> {
+        // Comes with the RoCEv2 data path (GID -> IP, neighbour -> MAC).
+        Err(EOPNOTSUPP)
+    }
+
+    fn path_mtu(dev: Device<Self>, _path: &b::rvt_path) -> b::ib_mtu {
+        ib_mtu_for(dev.data().mtu())
+    }
+}
+
+/// `rdma link add NAME type rvt netdev DEV` (ib_core's nldev, no locks held
+/// but its link_ops rwsem).
+unsafe extern "C" fn newlink(ibdev_name: *const c_char, ndev: *mut b::net_device) -> c_int {
+    // SAFETY: nldev passes a NUL-terminated name and holds a netdev reference
+    // for the call.
+    let (name, ndev_name) = unsafe {
+        (
+            CStr::from_char_ptr(ibdev_name),
+            CStr::from_char_ptr((*ndev).name.as_ptr()),
+        )
+    };
+    // SAFETY: A live netdev.
+    let existing = unsafe { b::ib_device_get_by_netdev(ndev, b::rdma_driver_id_RDMA_DRIVER_RXE) };
+    if !existing.is_null() {
+        // SAFETY: `existing` is a live, registered device we got a reference on.
+        let other = unsafe { CStr::from_char_ptr((*existing).name.as_ptr()) };
+        pr_err!("netdev {} is already bound to RDMA device {}\n", ndev_name, other);
+        // SAFETY: Drops the reference taken above.
+        unsafe { b::ib_device_put(existing) };
+        return EEXIST.to_errno();
+    }
+    match Device::<Roce>::register(name, ndev, RoceData { netdev: ndev }) {
+        Ok(_) => {
+            pr_info!("{}: RoCEv2 device on {}\n", name, ndev_name);
+            0
+        }
+        Err(e) => {
+            pr_err!("cannot create {} on {}: error {}\n", name, ndev_name, e.to_errno());
+            e.to_errno()
+        }
+    }
+}
+
+/// Netdev events (under RTNL): reflect the link in the port state, and take
+/// the rvt device away with its netdev.
+unsafe extern "C" fn on_netdev_event(
+    _nb: *mut b::notifier_block,
+    event: c_ulong,
+    ptr: *mut c_void,
+) -> c_int {
+    // SAFETY: The netdev notifier chain passes a netdev_notifier_info.
+    let ndev = unsafe { b::rvt_helper_notifier_info_to_dev(ptr) };
+    // SAFETY: A live netdev (the chain holds RTNL).
+    let ibdev = unsafe { b::ib_device_get_by_netdev(ndev, b::rdma_driver_id_RDMA_DRIVER_RXE) };
+    if ibdev.is_null() {
+        return b::NOTIFY_DONE as c_int;
+    }
+    // SAFETY: We hold a registration reference on `ibdev`.
+    if let Some(dev) = unsafe { Device::<Roce>::from_ibdev(ibdev) } {
+        let up = dev.data().link_up();
+        match u32::try_from(event).unwrap_or(u32::MAX) {
+            b::netdev_cmd_NETDEV_UP | b::netdev_cmd_NETDEV_CHANGE if up => {
+                dev.event(1, b::rvt_event_RVT_EVENT_LINK_UP)
+            }
+            b::netdev_cmd_NETDEV_DOWN | b::netdev_cmd_NETDEV_CHANGE => {
+                dev.event(1, b::rvt_event_RVT_EVENT_LINK_DOWN)
+            }
+            b::netdev_cmd_NETDEV_CHANGEMTU => dev.event(1, b::rvt_event_RVT_EVENT_MTU_CHANGE),
+            b::netdev_cmd_NETDEV_CHANGEADDR => dev.event(1, b::rvt_event_RVT_EVENT_GID_CHANGE),
+            // ib_core cannot unregister under RTNL: it is done from a work item.
+            b::netdev_cmd_NETDEV_UNREGISTER => dev.unregister_queued(),
+            _ => {}
+        }
+    }
+    // SAFETY: Drops the reference taken above.
+    unsafe { b::ib_device_put(ibdev) };
+    b::NOTIFY_DONE as c_int
+}
+
+/// The module: the `rvt` link type and the netdev notifier.
+///
+/// # Invariants
+///
+/// `link` is registered with ib_core and `notifier` with the netdev chain
+/// between `init` and `Drop`.
+struct RoceBackend {
+    link: Pin<KBox<Opaque<b::rdma_link_ops>>>,
+    notifier: Pin<KBox<Opaque<b::notifier_block>>>,
+}
+
+// SAFETY: The registered blocks are only touched by their chains, which
+// serialise, and by init/drop.
+unsafe impl Send for RoceBackend {}
+// SAFETY: As above.
+unsafe impl Sync for RoceBackend {}
+
+impl kernel::Module for RoceBackend {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let notifier = KBox::pin(
+            Opaque::new(b::notifier_block {
+                notifier_call: Some(on_netdev_event),
+                ..Default::default()
+            }),
+            GFP_KERNEL,
+        )?;
+        let link = KBox::pin(
+            Opaque::new(b::rdma_link_ops {
+                type_: c"rvt".as_char_ptr(),
+                newlink: Some(newlink),
+                ..Default::default()
+            }),
+            GFP_KERNEL,
+        )?;
+        // SAFETY: The block is pinned and outlives its registration (Drop).
+        kernel::error::to_result(unsafe { b::register_netdevice_notifier(notifier.get()) })?;
+        // SAFETY: As above; rdma_link_register cannot fail.
+        unsafe { b::rdma_link_register(link.get()) };
+        // INVARIANT: both registered.
+        Ok(Self { link, notifier })
+    }
+}
+
+impl Drop for RoceBackend {
+    fn drop(&mut self) {
+        // SAFETY: Registered (type invariant). First no new devices, then no
+        // more events, then every device of ours is unregistered and freed,
+        // so no callback into this module can run once it is gone.
+        unsafe {
+            b::rdma_link_unregister(self.link.get());
+            b::unregister_netdevice_notifier(self.notifier.get());
+            b::rvt_unregister_backend(ops_table::<Roce>());
+        }
+    }
+}

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Out-of-line wrappers for static inline kernel functions and macros that
+ * Rust cannot call directly (rvt/helpers.c, linked into rvt.ko and exported
+ * for the backends).
+ */
+#ifndef RVT_HELPERS_H
+#define RVT_HELPERS_H
+
+#include <linux/netdevice.h>
+
+bool rvt_helper_netif_carrier_ok(const struct net_device *dev);
+bool rvt_helper_netif_running(const struct net_device *dev);
+struct net_device *rvt_helper_notifier_info_to_dev(void *ptr);
+void rvt_helper_netdev_hold(struct net_device *dev);
+void rvt_helper_netdev_put(struct net_device *dev);
+void rvt_helper_kfree_skb(struct sk_buff *skb);
+struct net *rvt_helper_dev_net(const struct net_device *dev);
+
+#endif /* RVT_HELPERS_H */

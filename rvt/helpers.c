@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Out-of-line versions of static inline kernel functions that Rust cannot
+ * call (declared in include/rvt/helpers.h). Exported for the backends.
+ */
+#include <linux/module.h>
+#include <linux/netdevice.h>
+#include <linux/skbuff.h>
+#include <rvt/helpers.h>
+
+bool rvt_helper_netif_carrier_ok(const struct net_device *dev)
+{
+	return netif_carrier_ok(dev);
+}
+EXPORT_SYMBOL_GPL(rvt_helper_netif_carrier_ok);
+
+bool rvt_helper_netif_running(const struct net_device *dev)
+{
+	return netif_running(dev);
+}
+EXPORT_SYMBOL_GPL(rvt_helper_netif_running);
+
+struct net_device *rvt_helper_notifier_info_to_dev(void *ptr)
+{
+	return netdev_notifier_info_to_dev(ptr);
+}
+EXPORT_SYMBOL_GPL(rvt_helper_notifier_info_to_dev);
+
+void rvt_helper_netdev_hold(struct net_device *dev)
+{
+	dev_hold(dev);
+}
+EXPORT_SYMBOL_GPL(rvt_helper_netdev_hold);
+
+void rvt_helper_netdev_put(struct net_device *dev)
+{
+	dev_put(dev);
+}
+EXPORT_SYMBOL_GPL(rvt_helper_netdev_put);
+
+void rvt_helper_kfree_skb(struct sk_buff *skb)
+{
+	kfree_skb(skb);
+}
+EXPORT_SYMBOL_GPL(rvt_helper_kfree_skb);
+
+struct net *rvt_helper_dev_net(const struct net_device *dev)
+{
+	return dev_net(dev);
+}
+EXPORT_SYMBOL_GPL(rvt_helper_dev_net);

@@ -1,0 +1,23 @@
+# Scenario: unloading the modules with devices present (and in use) is clean.
+. /mnt/tests/vm/lib.sh
+setup_veth_pair
+modprobe ib_uverbs
+expect_ok "rdma link add rvt0" ip netns exec n0 rdma link add rvt0 type rvt netdev va
+expect_ok "rdma link add rvt1" ip netns exec n1 rdma link add rvt1 type rvt netdev vb
+expect_fail "rvt is in use by rvt_roce" "in use" rmmod rvt
+step "rmmod rvt_roce with two devices"
+expect_ok "rmmod rvt_roce" rmmod rvt_roce
+[ -z "$(ibv_devices | grep rvt)" ] && pass "devices gone" || fail "devices left: $(ibv_devices)"
+[ -z "$(ls /sys/class/infiniband 2>/dev/null)" ] && pass "no ib_device left in sysfs" || fail "sysfs: $(ls /sys/class/infiniband)"
+expect_ok "rmmod rvt" rmmod rvt
+step "again, with a user context open while unloading"
+expect_ok "modprobe rvt_roce" modprobe rvt_roce
+expect_ok "rdma link add rvt0" ip netns exec n0 rdma link add rvt0 type rvt netdev va
+# A process holding the device open: ib_core disassociates or waits; either way no crash.
+(ibv_devinfo -d rvt0 >/dev/null; sleep 2) &
+sleep 0.5
+expect_ok "rmmod rvt_roce" rmmod rvt_roce
+wait
+expect_ok "rmmod rvt" rmmod rvt
+expect_ok "netdevs untouched" ip -n n0 link show va
+finish

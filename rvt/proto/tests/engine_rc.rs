@@ -1,0 +1,765 @@
+//! Scripted RC scenarios, one IBA rule each (IBA vol. 1, chapter 9.7 and
+//! the completion rules of chapters 10 and 11).
+
+mod support;
+
+use rvt_proto::aeth::{NakCode, Syndrome};
+use rvt_proto::engine::{
+    AccessFlags, AttrUpdate, Completion, Mtu, QpState, QpType, Queue, SendFlags, SendWr,
+    WcFlags, WcOpcode, WcStatus, WrOpcode,
+};
+use rvt_proto::headers::{AtomicEth, Reth};
+use rvt_proto::opcode::Opcode;
+use rvt_proto::packet::PacketHeaders;
+use support::{bth, opcode_psn, parse_frame, LinkCfg, Pair, Rng};
+
+type P = Pair<16, 16, 4>;
+
+const RKEY: u32 = 0x4242;
+const VA: u64 = 0x10_0000;
+
+fn cfg() -> LinkCfg {
+    LinkCfg {
+        mtu: Mtu::M256,
+        ack_req_interval: 0,
+        sq_psn: 100,
+        ..LinkCfg::default()
+    }
+}
+
+fn pair_with(cfg: &LinkCfg) -> P {
+    let mut p = P::new(QpType::Rc, cfg);
+    let mut rng = Rng::new(7);
+    for n in [&mut p.a, &mut p.b] {
+        n.mem
+            .add_region(RKEY, VA, rng.bytes(64 << 10), AccessFlags::ALL_REMOTE);
+    }
+    p
+}
+
+fn pair() -> P {
+    pair_with(&cfg())
+}
+
+fn send_wr(id: u64, len: u32) -> SendWr {
+    let mut wr = SendWr::new(id, WrOpcode::Send);
+    wr.len = len;
+    wr
+}
+
+fn rdma_wr(id: u64, op: WrOpcode, len: u32, off: u64) -> SendWr {
+    let mut wr = SendWr::new(id, op);
+    wr.len = len;
+    wr.rkey = RKEY;
+    wr.remote_va = VA + off;
+    wr
+}
+
+fn statuses(wcs: &[Completion]) -> Vec<(u64, WcStatus)> {
+    wcs.iter().map(|w| (w.wr_id, w.status)).collect()
+}
+
+/// Frames of `log` from A (true) or B with opcode `op`.
+fn count(p: &P, from_a: bool, op: Opcode) -> usize {
+    p.log
+        .iter()
+        .filter(|(a, f)| *a == from_a && f[0] == op.as_u8())
+        .count()
+}
+
+fn naks(p: &P, code: Option<NakCode>) -> Vec<u32> {
+    p.log
+        .iter()
+        .filter(|(a, f)| !*a && f[0] == Opcode::RcAcknowledge.as_u8())
+        .filter_map(|(_, f)| {
+            let pk = parse_frame(f);
+            let syn = Syndrome::decode(pk.hdr.aeth.unwrap().syndrome).unwrap();
+            match (syn, code) {
+                (Syndrome::Nak(c), Some(want)) if c == want => Some(pk.hdr.bth.psn.value()),
+                (Syndrome::RnrNak { .. }, None) => Some(pk.hdr.bth.psn.value()),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+// IBA 9.4.1 / 9.7.1: a SEND is cut into path-MTU packets First, Middle...,
+// Last with consecutive PSNs; AckReq on the last packet (9.2.8).
+#[test]
+fn send_segmented_by_path_mtu() {
+    let mut p = pair();
+    let data = Rng::new(1).bytes(256 * 2 + 100);
+    p.b.post_recv(1, 1000);
+    p.a.post(&send_wr(10, data.len() as u32), &data);
+    let frames = p.a.drain(0);
+    let shape: Vec<(u8, u32, bool, usize)> = frames
+        .iter()
+        .map(|f| {
+            let pk = parse_frame(f);
+            (
+                f[0],
+                pk.hdr.bth.psn.value(),
+                pk.hdr.bth.ack_req,
+                pk.payload.len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            (Opcode::RcSendFirst.as_u8(), 100, false, 256),
+            (Opcode::RcSendMiddle.as_u8(), 101, false, 256),
+            (Opcode::RcSendLast.as_u8(), 102, true, 100),
+        ]
+    );
+    for f in &frames {
+        p.b.deliver(f, 0);
+    }
+    p.pump();
+    let wc = p.b.rec.recv_wcs();
+    assert_eq!(wc.len(), 1);
+    assert_eq!((wc[0].opcode, wc[0].byte_len), (WcOpcode::Recv, 612));
+    p.b.mem.recv[wc[0].slot as usize]
+        .as_ref()
+        .map(|_| ())
+        .unwrap_or(());
+    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(10, WcStatus::Success)]);
+}
+
+// IBA 9.2.8: AckReq also set periodically inside long messages.
+#[test]
+fn ack_req_periodic() {
+    let mut c = cfg();
+    c.ack_req_interval = 4;
+    let mut p = pair_with(&c);
+    let data = vec![7u8; 256 * 10];
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaWrite, data.len() as u32, 0), &data);
+    let acks: Vec<bool> = p
+        .a
+        .drain(0)
+        .iter()
+        .map(|f| parse_frame(f).hdr.bth.ack_req)
+        .collect();
+    let mut want = vec![false; 10];
+    want[3] = true;
+    want[7] = true;
+    want[9] = true;
+    assert_eq!(acks, want);
+}
+
+// IBA 9.4.2: RETH on the first packet only, immediate data on the last.
+#[test]
+fn write_with_imm_headers_and_completion() {
+    let mut p = pair();
+    let data = Rng::new(2).bytes(600);
+    let mut wr = rdma_wr(3, WrOpcode::RdmaWriteWithImm, 600, 64);
+    wr.imm_or_inv = 0xdead_beef;
+    wr.flags = wr.flags.with(SendFlags::SOLICITED);
+    p.b.post_recv(9, 0);
+    p.a.post(&wr, &data);
+    let frames = p.a.drain(0);
+    let hdrs: Vec<PacketHeaders> = frames.iter().map(|f| parse_frame(f).hdr).collect();
+    assert!(hdrs[0].reth.is_some() && hdrs[1].reth.is_none() && hdrs[2].reth.is_none());
+    assert_eq!(hdrs[2].bth.opcode, Opcode::RcWriteLastWithImm);
+    assert!(hdrs[2].bth.solicited && !hdrs[0].bth.solicited);
+    for f in &frames {
+        p.b.deliver(f, 0);
+    }
+    p.pump();
+    let wc = p.b.rec.recv_wcs();
+    assert_eq!(wc.len(), 1);
+    assert_eq!(
+        (wc[0].opcode, wc[0].byte_len, wc[0].flags, wc[0].ex, wc[0].solicited),
+        (WcOpcode::RecvRdmaWithImm, 600, WcFlags::WITH_IMM, 0xdead_beef, true)
+    );
+    p.b.mem
+        .region(RKEY)
+        .unwrap()
+        .buf
+        .check_once(64, &data)
+        .unwrap();
+    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(3, WcStatus::Success)]);
+}
+
+// IBA 9.7.1: an RDMA READ request consumes one PSN per response packet.
+#[test]
+fn read_consumes_one_psn_per_response() {
+    let mut p = pair();
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 256 * 3 - 1, 0), &[]);
+    p.a.post(&send_wr(2, 0), &[]);
+    let f = p.a.drain(0);
+    assert_eq!(opcode_psn(&f[0]), (Opcode::RcReadRequest.as_u8(), 100));
+    assert_eq!(opcode_psn(&f[1]), (Opcode::RcSendOnly.as_u8(), 103));
+}
+
+// IBA 9.7.?: no more than max_rd_atomic READ/atomic requests outstanding.
+#[test]
+fn max_rd_atomic_bounds_outstanding_reads() {
+    let mut c = cfg();
+    c.max_rd_atomic = 2;
+    let mut p = pair_with(&c);
+    for i in 0..4 {
+        p.a.post(&rdma_wr(i, WrOpcode::RdmaRead, 100, 0), &[]);
+    }
+    let first = p.a.drain(0);
+    assert_eq!(first.len(), 2);
+    p.pump_filtered(|_, _, _| true);
+    for f in &first {
+        p.b.deliver(f, 0);
+    }
+    p.pump();
+    // The last two were sent only after responses completed the first two.
+    assert_eq!(count(&p, true, Opcode::RcReadRequest), 2);
+    assert_eq!(p.a.rec.send_wcs().len(), 4);
+}
+
+// IBA 10.8.3.3 (fence): a fenced WQE waits until earlier READs complete.
+#[test]
+fn fence_waits_for_outstanding_read() {
+    let mut p = pair();
+    p.b.post_recv(1, 16);
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 8, 0), &[]);
+    let mut wr = send_wr(2, 4);
+    wr.flags = wr.flags.with(SendFlags::FENCE);
+    p.a.post(&wr, &[1, 2, 3, 4]);
+    let f = p.a.drain(0);
+    assert_eq!(f.len(), 1, "the fenced SEND must wait");
+    p.b.deliver(&f[0], 0);
+    p.pump();
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
+    );
+}
+
+// IBA 9.7.5.1.1 / 9.7.5.2.?: a lost packet inside a message: the responder
+// NAKs (PSN sequence error) once for the gap, the requester goes back to the
+// NAKed PSN in the middle of the WQE (go-back-N), not to its start.
+#[test]
+fn nak_go_back_n_into_partial_wqe() {
+    let mut p = pair();
+    let data = Rng::new(3).bytes(256 * 6);
+    p.b.post_recv(1, 2000);
+    p.a.post(&send_wr(1, data.len() as u32), &data);
+    let mut dropped = false;
+    p.pump_filtered(|from_a, _, f| {
+        if from_a && opcode_psn(f).1 == 102 && !dropped {
+            dropped = true;
+            return false;
+        }
+        true
+    });
+    assert_eq!(naks(&p, Some(NakCode::PsnSequenceError)), vec![102]);
+    let psns: Vec<u32> = p
+        .log
+        .iter()
+        .filter(|(a, _)| *a)
+        .map(|(_, f)| opcode_psn(f).1)
+        .collect();
+    assert_eq!(psns, vec![100, 101, 102, 103, 104, 105, 102, 103, 104, 105]);
+    let wc = p.b.rec.recv_wcs();
+    assert_eq!(wc.len(), 1);
+    p.b.mem.recv[wc[0].slot as usize].as_ref().map(|b| b.check_once(0, &data).unwrap());
+    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::Success)]);
+}
+
+// IBA 9.7.5.2.? / C9-?: exactly one NAK per sequence gap; later
+// out-of-sequence packets are dropped silently.
+#[test]
+fn one_nak_per_gap() {
+    let mut p = pair();
+    p.b.post_recv(1, 4000);
+    let data = vec![3u8; 256 * 8];
+    p.a.post(&send_wr(1, data.len() as u32), &data);
+    let frames = p.a.drain(0);
+    for f in frames.iter().skip(1) {
+        p.b.deliver(f, 0);
+    }
+    let out = p.b.drain(0);
+    assert_eq!(out.len(), 1);
+    let pk = parse_frame(&out[0]);
+    assert_eq!(
+        Syndrome::decode(pk.hdr.aeth.unwrap().syndrome).unwrap(),
+        Syndrome::Nak(NakCode::PsnSequenceError)
+    );
+    assert_eq!(pk.hdr.bth.psn.value(), 100);
+    // The expected PSN closes the gap; a new gap gets a new NAK.
+    p.b.deliver(&frames[0], 0);
+    p.b.deliver(&frames[1], 0);
+    p.b.deliver(&frames[3], 0);
+    let out = p.b.drain(0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(parse_frame(&out[0]).hdr.bth.psn.value(), 102);
+}
+
+// IBA 9.7.5.2.8: no receive WQE -> RNR NAK; the requester waits the
+// advertised RNR timer and resends.
+#[test]
+fn rnr_nak_wait_then_resend() {
+    let mut c = cfg();
+    c.min_rnr_timer = 14; // 1.28 ms
+    let mut p = pair_with(&c);
+    p.a.post(&send_wr(1, 10), &[5; 10]);
+    p.pump();
+    assert_eq!(naks(&p, None), vec![100]);
+    assert!(p.a.rec.send_wcs().is_empty());
+    let rnr_deadline = p.a.next_deadline().unwrap();
+    assert_eq!(rnr_deadline, 1_280_000);
+    p.b.post_recv(7, 10);
+    // Nothing is resent before the timer.
+    assert!(p.a.drain(0).is_empty());
+    p.advance();
+    p.pump();
+    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::Success)]);
+    assert_eq!(statuses(&p.b.rec.recv_wcs()), vec![(7, WcStatus::Success)]);
+}
+
+// IBA 9.7.5.2.8: rnr_retry RNR NAKs are retried, then the WQE completes
+// with IB_WC_RNR_RETRY_EXC_ERR, the QP enters Error and the rest flushes.
+#[test]
+fn rnr_retry_exhausted() {
+    let mut c = cfg();
+    c.rnr_retry = 2;
+    let mut p = pair_with(&c);
+    p.a.post(&send_wr(1, 10), &[5; 10]);
+    p.a.post(&send_wr(2, 10), &[5; 10]);
+    p.settle(20);
+    assert_eq!(naks(&p, None).len(), 3);
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![(1, WcStatus::RnrRetryExcErr), (2, WcStatus::WrFlushErr)]
+    );
+    assert_eq!(p.a.qp.state(), QpState::Error);
+    assert_eq!(p.a.rec.state_changes, vec![QpState::Error]);
+}
+
+// IBA 9.7.5.2.8: rnr_retry = 7 retries forever.
+#[test]
+fn rnr_retry_seven_is_infinite() {
+    let mut p = pair();
+    p.a.post(&send_wr(1, 10), &[5; 10]);
+    p.pump();
+    for _ in 0..30 {
+        assert!(p.advance());
+        p.pump();
+    }
+    assert_eq!(naks(&p, None).len(), 31);
+    p.b.post_recv(1, 10);
+    p.settle(5);
+    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::Success)]);
+}
+
+// IBA 9.7.6.1.3: local ACK timeout -> retransmit from the oldest
+// unacknowledged PSN; the duplicate is re-ACKed, not re-executed (9.7.4?).
+#[test]
+fn ack_timeout_retransmits_duplicate_reacked() {
+    let mut p = pair();
+    p.b.post_recv(1, 100);
+    p.b.post_recv(2, 100);
+    p.a.post(&send_wr(1, 50), &[1; 50]);
+    // Lose every ACK of the first round.
+    p.pump_filtered(|from_a, _, _| from_a);
+    assert!(p.a.rec.send_wcs().is_empty());
+    assert_eq!(p.b.rec.recv_wcs().len(), 1);
+    assert!(p.advance());
+    p.pump();
+    assert_eq!(count(&p, true, Opcode::RcSendOnly), 2);
+    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::Success)]);
+    assert_eq!(p.b.rec.recv_wcs().len(), 1, "the duplicate SEND is not executed again");
+    assert_eq!(p.b.qp.recv_queue_len(), 1);
+}
+
+// IBA 9.7.6.1.3: retry_cnt retransmissions, then IB_WC_RETRY_EXC_ERR and
+// flush (IBA 10.3.1 / 11.6.2).
+#[test]
+fn retry_exhausted_then_flush() {
+    let mut c = cfg();
+    c.retry_cnt = 3;
+    let mut p = pair_with(&c);
+    p.b.post_recv(1, 100);
+    p.a.post(&send_wr(1, 50), &[1; 50]);
+    p.a.post(&rdma_wr(2, WrOpcode::RdmaWrite, 10, 0), &[2; 10]);
+    p.a.post(&rdma_wr(3, WrOpcode::RdmaRead, 10, 0), &[]);
+    p.pump_filtered(|from_a, _, _| !from_a);
+    for _ in 0..10 {
+        if !p.advance() {
+            break;
+        }
+        p.pump_filtered(|from_a, _, _| !from_a);
+    }
+    assert_eq!(count(&p, true, Opcode::RcSendOnly), 4, "1 + retry_cnt transmissions");
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![
+            (1, WcStatus::RetryExcErr),
+            (2, WcStatus::WrFlushErr),
+            (3, WcStatus::WrFlushErr)
+        ]
+    );
+    assert_eq!(p.a.qp.state(), QpState::Error);
+    assert_eq!(p.a.next_deadline(), None, "timers cancelled");
+}
+
+// IBA 9.7.5.1.5?: a lost READ response: the READ is re-issued for the
+// remaining data only, starting at the first missing byte.
+#[test]
+fn read_retry_from_first_missing_byte() {
+    let mut p = pair();
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 256 * 4, 512), &[]);
+    let mut dropped = false;
+    p.pump_filtered(|from_a, _, f| {
+        if !from_a && opcode_psn(f) == (Opcode::RcReadResponseMiddle.as_u8(), 101) && !dropped {
+            dropped = true;
+            return false;
+        }
+        true
+    });
+    let reqs: Vec<(u32, u64, u32)> = p
+        .log
+        .iter()
+        .filter(|(a, f)| *a && f[0] == Opcode::RcReadRequest.as_u8())
+        .map(|(_, f)| {
+            let pk = parse_frame(f);
+            let r = pk.hdr.reth.unwrap();
+            (pk.hdr.bth.psn.value(), r.va, r.dma_len)
+        })
+        .collect();
+    assert_eq!(reqs, vec![(100, VA + 512, 1024), (101, VA + 512 + 256, 768)]);
+    // The replay starts a new response run: First at PSN 101.
+    let replay: Vec<(u8, u32)> = p
+        .log
+        .iter()
+        .filter(|(a, _)| !*a)
+        .map(|(_, f)| opcode_psn(f))
+        .skip(4)
+        .collect();
+    assert_eq!(
+        replay,
+        vec![
+            (Opcode::RcReadResponseFirst.as_u8(), 101),
+            (Opcode::RcReadResponseMiddle.as_u8(), 102),
+            (Opcode::RcReadResponseLast.as_u8(), 103)
+        ]
+    );
+    let wc = p.a.rec.send_wcs();
+    assert_eq!(statuses(&wc), vec![(1, WcStatus::Success)]);
+    let expect = p.b.mem.region(RKEY).unwrap().buf.data[512..512 + 1024].to_vec();
+    p.a.mem.send[wc[0].slot as usize]
+        .as_ref()
+        .unwrap()
+        .check_once(0, &expect)
+        .unwrap();
+}
+
+// IBA 9.4.4 / 9.7.4?: a lost ATOMIC ACK: the retried atomic is answered
+// from the responder resources with the original value, not re-executed.
+#[test]
+fn atomic_replayed_not_reexecuted() {
+    let mut p = pair();
+    let mut wr = rdma_wr(1, WrOpcode::FetchAdd, 8, 64);
+    wr.compare_add = 5;
+    p.a.post(&wr, &[]);
+    let orig = u64::from_ne_bytes(p.b.mem.region(RKEY).unwrap().buf.data[64..72].try_into().unwrap());
+    p.pump_filtered(|from_a, _, _| from_a);
+    assert!(p.advance());
+    p.pump();
+    assert_eq!(count(&p, false, Opcode::RcAtomicAcknowledge), 2);
+    assert_eq!(p.b.mem.atomic_log.len(), 1);
+    let wc = p.a.rec.send_wcs();
+    assert_eq!(statuses(&wc), vec![(1, WcStatus::Success)]);
+    assert_eq!(wc[0].opcode, WcOpcode::FetchAdd);
+    let got = &p.a.mem.send[wc[0].slot as usize].as_ref().unwrap().data;
+    assert_eq!(got.as_slice(), &orig.to_ne_bytes());
+    let now = u64::from_ne_bytes(p.b.mem.region(RKEY).unwrap().buf.data[64..72].try_into().unwrap());
+    assert_eq!(now, orig.wrapping_add(5));
+}
+
+// IBA 9.7.5.1.?: ACKs coalesce; one ACK implicitly completes every earlier
+// WQE, in order.
+#[test]
+fn coalesced_ack_completes_in_order() {
+    let mut p = pair();
+    for i in 0..5 {
+        p.b.post_recv(i, 10);
+        p.a.post(&send_wr(i, 10), &[i as u8; 10]);
+    }
+    p.pump();
+    assert_eq!(count(&p, false, Opcode::RcAcknowledge), 1);
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        (0..5).map(|i| (i, WcStatus::Success)).collect::<Vec<_>>()
+    );
+}
+
+// Responder ACK coalescing: without AckReq the ACK waits at most
+// ack_delay_ns.
+#[test]
+fn ack_delay_is_bounded() {
+    let mut p = pair();
+    let data = vec![1u8; 512];
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaWrite, 512, 0), &data);
+    let f = p.a.drain(0);
+    p.b.deliver(&f[0], 0); // First, no AckReq
+    assert!(p.b.drain(0).is_empty());
+    assert_eq!(p.b.next_deadline(), Some(4_000));
+    p.b.fire_timers(4_000);
+    let ack = p.b.drain(4_000);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(opcode_psn(&ack[0]), (Opcode::RcAcknowledge.as_u8(), 100));
+}
+
+// IBA 10.7.3.1: unsignaled WQEs complete silently; errors always report.
+#[test]
+fn unsignaled_and_flush() {
+    let mut p = pair();
+    p.b.post_recv(1, 10);
+    p.b.post_recv(2, 10);
+    let mut wr = send_wr(1, 1);
+    wr.flags = SendFlags::NONE;
+    p.a.post(&wr, &[1]);
+    p.a.post(&send_wr(2, 1), &[1]);
+    p.a.post(&wr, &[1]);
+    p.pump();
+    // 1 silent, 2 signaled, 3: RNR pending.
+    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(2, WcStatus::Success)]);
+    p.a.qp
+        .modify(
+            &AttrUpdate {
+                state: Some(QpState::Error),
+                ..AttrUpdate::default()
+            },
+            &mut p.a.rec,
+        )
+        .unwrap();
+    p.a.post(&send_wr(4, 1), &[1]);
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![
+            (2, WcStatus::Success),
+            (1, WcStatus::WrFlushErr),
+            (4, WcStatus::WrFlushErr)
+        ],
+        "the pending unsignaled WQE (wr_id 1 reused) and the new post flush"
+    );
+    // Receive side flush on error too; posting in Error flushes at once.
+    p.a.post_recv(9, 1);
+    assert_eq!(statuses(&p.a.rec.recv_wcs()), vec![(9, WcStatus::WrFlushErr)]);
+}
+
+// IBA 9.7.5.2.5? / 9.9.3: an R_Key violation -> NAK remote access error;
+// the requester completes the WQE with IB_WC_REM_ACCESS_ERR, both QPs end
+// in Error.
+#[test]
+fn rkey_violation_remote_access_error() {
+    let mut p = pair();
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaWrite, 16, (64 << 10) - 8), &[0; 16]);
+    p.a.post(&send_wr(2, 1), &[1]);
+    p.pump();
+    assert_eq!(naks(&p, Some(NakCode::RemoteAccessError)), vec![100]);
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![(1, WcStatus::RemAccessErr), (2, WcStatus::WrFlushErr)]
+    );
+    assert_eq!(p.a.qp.state(), QpState::Error);
+    assert_eq!(p.b.qp.state(), QpState::Error);
+    assert!(p.b.mem.region(RKEY).unwrap().buf.writes.iter().all(|&w| w == 0));
+}
+
+// IBA 9.7.5.2.?: per-opcode length rules (First/Middle exactly the MTU).
+#[test]
+fn short_middle_packet_is_invalid_request() {
+    let mut p = pair();
+    p.b.post_recv(1, 4000);
+    let r = p.b.inject(&PacketHeaders::new(bth(Opcode::RcSendFirst, 0x22, 100)), &[0; 256]);
+    assert_eq!(r, support::Rx::Accepted);
+    p.b.inject(&PacketHeaders::new(bth(Opcode::RcSendMiddle, 0x22, 101)), &[0; 100]);
+    let out = p.b.drain(0);
+    assert_eq!(out.len(), 1);
+    let pk = parse_frame(&out[0]);
+    assert_eq!(
+        Syndrome::decode(pk.hdr.aeth.unwrap().syndrome).unwrap(),
+        Syndrome::Nak(NakCode::InvalidRequest)
+    );
+    assert_eq!(pk.hdr.bth.psn.value(), 101);
+    assert_eq!(statuses(&p.b.rec.recv_wcs()), vec![(1, WcStatus::RemInvReqErr)]);
+    assert_eq!(p.b.qp.state(), QpState::Error);
+}
+
+// IBA 9.7.5.2.?: a Middle packet without a First is an opcode sequence
+// error (NAK invalid request).
+#[test]
+fn middle_without_first_is_invalid_request() {
+    let mut p = pair();
+    p.b.inject(&PacketHeaders::new(bth(Opcode::RcWriteMiddle, 0x22, 100)), &[0; 256]);
+    assert_eq!(naks(&p, None).len(), 0);
+    let out = p.b.drain(0);
+    let pk = parse_frame(&out[0]);
+    assert_eq!(
+        Syndrome::decode(pk.hdr.aeth.unwrap().syndrome).unwrap(),
+        Syndrome::Nak(NakCode::InvalidRequest)
+    );
+}
+
+// IBA 9.4.4: a misaligned atomic is an invalid request; nothing executes.
+#[test]
+fn misaligned_atomic_is_invalid_request() {
+    let mut p = pair();
+    let mut h = PacketHeaders::new(bth(Opcode::RcFetchAdd, 0x22, 100));
+    h.atomic_eth = Some(AtomicEth {
+        va: VA + 3,
+        rkey: RKEY,
+        swap_add: 1,
+        compare: 0,
+    });
+    p.b.inject(&h, &[]);
+    let out = p.b.drain(0);
+    let pk = parse_frame(&out[0]);
+    assert_eq!(
+        Syndrome::decode(pk.hdr.aeth.unwrap().syndrome).unwrap(),
+        Syndrome::Nak(NakCode::InvalidRequest)
+    );
+    assert!(p.b.mem.atomic_log.is_empty());
+}
+
+// QP access flags (IBA 10.2.?): a READ to a QP without remote read rights
+// is NAKed.
+#[test]
+fn qp_access_flags_enforced() {
+    let mut p = pair();
+    p.b.qp
+        .modify(
+            &AttrUpdate {
+                access: Some(AccessFlags::REMOTE_WRITE),
+                ..AttrUpdate::default()
+            },
+            &mut p.b.rec,
+        )
+        .unwrap();
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 16, 0), &[]);
+    p.pump();
+    assert_eq!(naks(&p, Some(NakCode::InvalidRequest)), vec![100]);
+    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::RemInvReqErr)]);
+}
+
+// IBA 9.7.4?: a duplicate READ asking for more than the original range is
+// not answered (only a subset is replayed).
+#[test]
+fn duplicate_read_outside_original_is_ignored() {
+    let mut p = pair();
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 256, 0), &[]);
+    let f = p.a.drain(0);
+    p.b.deliver(&f[0], 0);
+    assert_eq!(p.b.drain(0).len(), 1);
+    let mut h = PacketHeaders::new(bth(Opcode::RcReadRequest, 0x22, 100));
+    h.reth = Some(Reth {
+        va: VA,
+        rkey: RKEY,
+        dma_len: 512,
+    });
+    p.b.inject(&h, &[]);
+    assert!(p.b.drain(0).is_empty(), "larger range: dropped");
+    h.reth = Some(Reth {
+        va: VA,
+        rkey: RKEY,
+        dma_len: 256,
+    });
+    p.b.inject(&h, &[]);
+    assert_eq!(p.b.drain(0).len(), 1, "same range: replayed");
+}
+
+// IBA 9.9.3: a SEND longer than the receive buffer: Local Length Error at
+// the responder, NAK invalid request, IB_WC_REM_INV_REQ_ERR at the
+// requester.
+#[test]
+fn receive_buffer_too_small() {
+    let mut p = pair();
+    p.b.post_recv(1, 10);
+    p.a.post(&send_wr(1, 11), &[0; 11]);
+    p.pump();
+    assert_eq!(statuses(&p.b.rec.recv_wcs()), vec![(1, WcStatus::LocLenErr)]);
+    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::RemInvReqErr)]);
+}
+
+// IBA 9.4.1.1?: SEND with Invalidate: the R_Key is invalidated and reported
+// in the receive completion.
+#[test]
+fn send_with_invalidate() {
+    let mut p = pair();
+    p.b.post_recv(1, 10);
+    let mut wr = send_wr(1, 4);
+    wr.opcode = WrOpcode::SendWithInv;
+    wr.imm_or_inv = RKEY;
+    p.a.post(&wr, &[1, 2, 3, 4]);
+    p.pump();
+    let wc = p.b.rec.recv_wcs();
+    assert_eq!(
+        (wc[0].status, wc[0].flags, wc[0].ex),
+        (WcStatus::Success, WcFlags::WITH_INVALIDATE, RKEY)
+    );
+    assert_eq!(p.b.mem.invalidated, vec![RKEY]);
+    assert_eq!(wc[0].queue, Queue::Recv);
+}
+
+// IBA 9.7.1: PSNs wrap modulo 2^24.
+#[test]
+fn psn_wraps_around() {
+    let mut c = cfg();
+    c.sq_psn = 0xff_fffe;
+    let mut p = pair_with(&c);
+    let data = Rng::new(5).bytes(256 * 5);
+    p.b.post_recv(1, 2000);
+    p.a.post(&send_wr(1, data.len() as u32), &data);
+    let mut dropped = false;
+    p.pump_filtered(|from_a, _, f| {
+        if from_a && opcode_psn(f).1 == 0 && !dropped {
+            dropped = true;
+            return false;
+        }
+        true
+    });
+    let psns: Vec<u32> = p
+        .log
+        .iter()
+        .filter(|(a, _)| *a)
+        .map(|(_, f)| opcode_psn(f).1)
+        .collect();
+    assert_eq!(psns, vec![0xff_fffe, 0xff_ffff, 0, 1, 2, 0, 1, 2]);
+    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::Success)]);
+}
+
+// IBA 9.7.5.1.?: responses outside the outstanding PSN window ("ghosts")
+// are ignored.
+#[test]
+fn ghost_ack_ignored() {
+    let mut p = pair();
+    p.b.post_recv(1, 10);
+    p.a.post(&send_wr(1, 1), &[1]);
+    let f = p.a.drain(0);
+    let mut h = PacketHeaders::new(bth(Opcode::RcAcknowledge, 0x11, 500));
+    h.aeth = Some(rvt_proto::headers::Aeth {
+        syndrome: Syndrome::ACK_NO_CREDITS.encode(),
+        msn: 1,
+    });
+    p.a.inject(&h, &[]);
+    assert!(p.a.rec.send_wcs().is_empty());
+    p.b.deliver(&f[0], 0);
+    p.pump();
+    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::Success)]);
+}
+
+// IBA 9.7.5.2.?: a zero-length RDMA WRITE and READ need no valid R_Key.
+#[test]
+fn zero_length_rdma() {
+    let mut p = pair();
+    let mut w = rdma_wr(1, WrOpcode::RdmaWrite, 0, 0);
+    w.rkey = 0xbad;
+    let mut r = rdma_wr(2, WrOpcode::RdmaRead, 0, 0);
+    r.rkey = 0xbad;
+    p.a.post(&w, &[]);
+    p.a.post(&r, &[]);
+    p.pump();
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
+    );
+}

@@ -78,6 +78,31 @@ fn to_be24(value: u32) -> Result<[u8; 3], WireError> {
     Ok([b0, b1, b2])
 }
 
+/// `LEN`, `parse` and `write` of a header made of one big-endian integer
+/// field filling all of it.
+macro_rules! single_field_header {
+    ($header:ident, $field:ident, $int:ty) => {
+        impl $header {
+            /// Length on the wire.
+            pub const LEN: usize = core::mem::size_of::<$int>();
+
+            /// Parses the first `LEN` bytes of `buf`.
+            pub fn parse(buf: &[u8]) -> Result<$header, WireError> {
+                let bytes = head::<{ $header::LEN }>(buf)?;
+                Ok($header {
+                    $field: <$int>::from_be_bytes(*bytes),
+                })
+            }
+
+            /// Writes the `LEN` bytes of the header to the start of `buf`.
+            pub fn write(&self, buf: &mut [u8]) -> Result<(), WireError> {
+                *head_mut::<{ $header::LEN }>(buf)? = self.$field.to_be_bytes();
+                Ok(())
+            }
+        }
+    };
+}
+
 /// Base Transport Header (IBA 9.2, 12 bytes).
 ///
 /// Layout: byte 0 OpCode; byte 1 SE(7) M(6) PadCnt(5:4) TVer(3:0); bytes 2-3
@@ -274,25 +299,6 @@ pub struct AtomicAckEth {
     pub orig_data: u64,
 }
 
-impl AtomicAckEth {
-    /// Length on the wire.
-    pub const LEN: usize = 8;
-
-    /// Parses the first 8 bytes of `buf`.
-    pub fn parse(buf: &[u8]) -> Result<AtomicAckEth, WireError> {
-        let b = head::<{ AtomicAckEth::LEN }>(buf)?;
-        Ok(AtomicAckEth {
-            orig_data: u64::from_be_bytes(*b),
-        })
-    }
-
-    /// Writes the 8 bytes of the header to the start of `buf`.
-    pub fn write(&self, buf: &mut [u8]) -> Result<(), WireError> {
-        *head_mut::<{ AtomicAckEth::LEN }>(buf)? = self.orig_data.to_be_bytes();
-        Ok(())
-    }
-}
-
 /// Immediate Data Extended Transport Header (IBA 9.3.7, 4 bytes).
 ///
 /// `imm` is the 4 wire bytes read big-endian; the verbs layer hands
@@ -304,25 +310,6 @@ pub struct ImmDt {
     pub imm: u32,
 }
 
-impl ImmDt {
-    /// Length on the wire.
-    pub const LEN: usize = 4;
-
-    /// Parses the first 4 bytes of `buf`.
-    pub fn parse(buf: &[u8]) -> Result<ImmDt, WireError> {
-        let b = head::<{ ImmDt::LEN }>(buf)?;
-        Ok(ImmDt {
-            imm: u32::from_be_bytes(*b),
-        })
-    }
-
-    /// Writes the 4 bytes of the header to the start of `buf`.
-    pub fn write(&self, buf: &mut [u8]) -> Result<(), WireError> {
-        *head_mut::<{ ImmDt::LEN }>(buf)? = self.imm.to_be_bytes();
-        Ok(())
-    }
-}
-
 /// Invalidate Extended Transport Header (IBA 9.3.8, 4 bytes): the R_Key to
 /// invalidate at the responder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -331,24 +318,9 @@ pub struct Ieth {
     pub rkey: u32,
 }
 
-impl Ieth {
-    /// Length on the wire.
-    pub const LEN: usize = 4;
-
-    /// Parses the first 4 bytes of `buf`.
-    pub fn parse(buf: &[u8]) -> Result<Ieth, WireError> {
-        let b = head::<{ Ieth::LEN }>(buf)?;
-        Ok(Ieth {
-            rkey: u32::from_be_bytes(*b),
-        })
-    }
-
-    /// Writes the 4 bytes of the header to the start of `buf`.
-    pub fn write(&self, buf: &mut [u8]) -> Result<(), WireError> {
-        *head_mut::<{ Ieth::LEN }>(buf)? = self.rkey.to_be_bytes();
-        Ok(())
-    }
-}
+single_field_header!(AtomicAckEth, orig_data, u64);
+single_field_header!(ImmDt, imm, u32);
+single_field_header!(Ieth, rkey, u32);
 
 /// Datagram Extended Transport Header (IBA 9.3.2, 8 bytes): Q_Key,
 /// reserved byte, source QP.

@@ -63,28 +63,40 @@ pub const CRC32_POLY_REFLECTED: u32 = 0xedb8_8320;
 /// The IBA VCRC polynomial 0x100B in reflected (LSB-first) form.
 pub const VCRC_POLY_REFLECTED: u16 = 0xd008;
 
-/// Lookup tables for slicing-by-16 (16 KiB): `table[0]` is the classic byte-at-a-time
-/// table, `table[k][b]` the CRC of byte `b` followed by `k` zero bytes.
+/// The byte-at-a-time table of a reflected CRC with polynomial `poly`:
+/// entry `b` is the register after shifting byte `b` through a zero register.
+/// Serves both the CRC-32 and the 16-bit VCRC (whose entries stay below 2^16).
 #[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 // Evaluated at compile time only: an out-of-bounds index or an overflow
 // would fail the build, not panic at run time.
-const fn build_crc32_tables() -> [[u32; 256]; 16] {
-    let mut tables = [[0u32; 256]; 16];
+const fn reflected_table(poly: u32) -> [u32; 256] {
+    let mut table = [0u32; 256];
     let mut byte = 0;
     while byte < 256 {
         let mut crc = byte as u32;
         let mut bit = 0;
         while bit < 8 {
             crc = if crc & 1 != 0 {
-                (crc >> 1) ^ CRC32_POLY_REFLECTED
+                (crc >> 1) ^ poly
             } else {
                 crc >> 1
             };
             bit += 1;
         }
-        tables[0][byte] = crc;
+        table[byte] = crc;
         byte += 1;
     }
+    table
+}
+
+/// Lookup tables for slicing-by-16 (16 KiB): `table[0]` is the classic
+/// byte-at-a-time table, `table[k][b]` the CRC of byte `b` followed by `k`
+/// zero bytes.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+// Evaluated at compile time only (see `reflected_table`).
+const fn build_crc32_tables() -> [[u32; 256]; 16] {
+    let mut tables = [[0u32; 256]; 16];
+    tables[0] = reflected_table(CRC32_POLY_REFLECTED);
     let mut k = 1;
     while k < 16 {
         let mut byte = 0;
@@ -98,31 +110,8 @@ const fn build_crc32_tables() -> [[u32; 256]; 16] {
     tables
 }
 
-/// Byte-at-a-time table of the VCRC polynomial (reflected).
-#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
-// Evaluated at compile time only (see `build_crc32_tables`).
-const fn build_vcrc_table() -> [u16; 256] {
-    let mut table = [0u16; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        let mut crc = byte as u16;
-        let mut bit = 0;
-        while bit < 8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ VCRC_POLY_REFLECTED
-            } else {
-                crc >> 1
-            };
-            bit += 1;
-        }
-        table[byte] = crc;
-        byte += 1;
-    }
-    table
-}
-
 static CRC32_TABLES: [[u32; 256]; 16] = build_crc32_tables();
-static VCRC_TABLE: [u16; 256] = build_vcrc_table();
+static VCRC_TABLE: [u32; 256] = reflected_table(VCRC_POLY_REFLECTED as u32);
 
 /// `table[index]`; a `u8` index is always in bounds, the compiler drops the
 /// fallback.
@@ -175,13 +164,14 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 /// The VCRC (IBA 7.8.2) of `bytes`: every byte of the packet from the first
 /// LRH byte through the ICRC. On the wire: `vcrc(..).to_le_bytes()`.
 pub fn vcrc(bytes: &[u8]) -> u16 {
-    let mut crc: u16 = 0xffff;
+    // A 16-bit register kept in a u32: table entries are below 2^16.
+    let mut crc: u32 = 0xffff;
     for &byte in bytes {
-        let [c0, _] = crc.to_le_bytes();
-        let entry = VCRC_TABLE.get(usize::from(c0 ^ byte)).copied().unwrap_or(0);
-        crc = entry ^ (crc >> 8);
+        let [c0, ..] = crc.to_le_bytes();
+        crc = lookup32(&VCRC_TABLE, c0 ^ byte) ^ (crc >> 8);
     }
-    !crc
+    let [v0, v1, ..] = (!crc).to_le_bytes();
+    u16::from_le_bytes([v0, v1])
 }
 
 /// The masked LRH RoCEv2 hashes first: 8 bytes of ones (annex A17.4).

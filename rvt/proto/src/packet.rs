@@ -95,6 +95,21 @@ fn put<T>(
     Ok(())
 }
 
+/// Parses a header of `len` bytes off the front of `rest` if `present`.
+#[inline]
+fn get<T>(
+    rest: &mut &[u8],
+    present: bool,
+    len: usize,
+    parse: fn(&[u8]) -> Result<T, WireError>,
+) -> Result<Option<T>, WireError> {
+    if present {
+        parse(take(rest, len)?).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 impl PacketHeaders {
     /// Headers with `bth` and no extension header; set the ones the opcode
     /// requires before writing.
@@ -171,30 +186,24 @@ impl PacketHeaders {
         }
         let op = bth.opcode;
         let mut hdr = PacketHeaders::new(bth);
-        if op.has_deth() {
-            hdr.deth = Some(Deth::parse(take(&mut rest, Deth::LEN)?)?);
-        }
-        if op.has_feth() {
-            hdr.feth = Some(Feth::parse(take(&mut rest, Feth::LEN)?)?);
-        }
-        if op.has_reth() {
-            hdr.reth = Some(Reth::parse(take(&mut rest, Reth::LEN)?)?);
-        }
-        if op.has_atomic_eth() {
-            hdr.atomic_eth = Some(AtomicEth::parse(take(&mut rest, AtomicEth::LEN)?)?);
-        }
-        if op.has_aeth() {
-            hdr.aeth = Some(Aeth::parse(take(&mut rest, Aeth::LEN)?)?);
-        }
-        if op.has_atomic_ack_eth() {
-            hdr.atomic_ack_eth = Some(AtomicAckEth::parse(take(&mut rest, AtomicAckEth::LEN)?)?);
-        }
-        if op.has_immdt() {
-            hdr.immdt = Some(ImmDt::parse(take(&mut rest, ImmDt::LEN)?)?);
-        }
-        if op.has_ieth() {
-            hdr.ieth = Some(Ieth::parse(take(&mut rest, Ieth::LEN)?)?);
-        }
+        hdr.deth = get(&mut rest, op.has_deth(), Deth::LEN, Deth::parse)?;
+        hdr.feth = get(&mut rest, op.has_feth(), Feth::LEN, Feth::parse)?;
+        hdr.reth = get(&mut rest, op.has_reth(), Reth::LEN, Reth::parse)?;
+        hdr.atomic_eth = get(
+            &mut rest,
+            op.has_atomic_eth(),
+            AtomicEth::LEN,
+            AtomicEth::parse,
+        )?;
+        hdr.aeth = get(&mut rest, op.has_aeth(), Aeth::LEN, Aeth::parse)?;
+        hdr.atomic_ack_eth = get(
+            &mut rest,
+            op.has_atomic_ack_eth(),
+            AtomicAckEth::LEN,
+            AtomicAckEth::parse,
+        )?;
+        hdr.immdt = get(&mut rest, op.has_immdt(), ImmDt::LEN, ImmDt::parse)?;
+        hdr.ieth = get(&mut rest, op.has_ieth(), Ieth::LEN, Ieth::parse)?;
         Ok((hdr, rest))
     }
 }

@@ -135,9 +135,30 @@ pub struct Bth {
     pub psn: Psn,
 }
 
+/// The default partition key, full membership (IBA 10.9.1.2).
+pub const DEFAULT_PKEY: u16 = 0xffff;
+
 impl Bth {
     /// Length on the wire.
     pub const LEN: usize = 12;
+
+    /// A BTH with the given opcode, destination QP and PSN, the default
+    /// P_Key, TVer 0 and every flag and the pad count clear.
+    pub const fn new(opcode: Opcode, dest_qp: u32, psn: Psn) -> Bth {
+        Bth {
+            opcode,
+            solicited: false,
+            mig_req: false,
+            pad_count: 0,
+            tver: 0,
+            pkey: DEFAULT_PKEY,
+            fecn: false,
+            becn: false,
+            dest_qp,
+            ack_req: false,
+            psn,
+        }
+    }
 
     /// Parses the first 12 bytes of `buf`. Fails with `UnknownOpcode` for
     /// opcodes this crate does not model; any TVer is accepted here (the

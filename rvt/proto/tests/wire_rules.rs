@@ -21,19 +21,7 @@ use rvt_proto::packet::{self, pad_count, write_packet, PacketHeaders};
 use rvt_proto::psn::{Psn, PSN_MASK};
 
 fn bth(opcode: Opcode) -> Bth {
-    Bth {
-        opcode,
-        solicited: false,
-        mig_req: false,
-        pad_count: 0,
-        tver: 0,
-        pkey: 0xffff,
-        fecn: false,
-        becn: false,
-        dest_qp: 0x12,
-        ack_req: false,
-        psn: Psn::new(7),
-    }
+    Bth::new(opcode, 0x12, Psn::new(7))
 }
 
 /// Headers for `opcode` with every extension header it needs set to a
@@ -367,6 +355,18 @@ fn bth_layout() {
     };
     h2.write(&mut buf).unwrap();
     assert_eq!(&buf[..5], &[0x03, 0x15, 0xab, 0xcd, 0x40]);
+}
+
+/// `Bth::new`: default P_Key 0xFFFF (IBA 10.9.1.2), TVer 0, flags clear.
+#[test]
+fn bth_new_defaults() {
+    let h = Bth::new(Opcode::RcSendOnly, 0x12_3456, Psn::new(9));
+    let mut buf = [0u8; 12];
+    h.write(&mut buf).unwrap();
+    assert_eq!(
+        buf,
+        [0x04, 0x00, 0xff, 0xff, 0x00, 0x12, 0x34, 0x56, 0x00, 0x00, 0x00, 0x09]
+    );
 }
 
 /// IBA 9.2: reserved bits are ignored on receive (byte 4 bits 5:0, byte 8

@@ -137,13 +137,12 @@ pub fn credit_count(code: u8) -> Option<u32> {
 /// the largest code whose count does not exceed `credits` (IBA 9.7.7.2: a
 /// responder never promises more than it has).
 pub fn credit_code_for(credits: u32) -> u8 {
-    let mut best: u8 = 0;
-    for (code, &count) in (0u8..).zip(CREDIT_COUNTS.iter()) {
-        if count <= credits {
-            best = code;
-        }
-    }
-    best
+    // The table is increasing: the last entry not above `credits` wins.
+    CREDIT_COUNTS
+        .iter()
+        .rposition(|&count| count <= credits)
+        .and_then(|code| u8::try_from(code).ok())
+        .unwrap_or(0)
 }
 
 /// Minimum RNR NAK timer, in nanoseconds, for each timer code (IBA 9.7.5.2.8

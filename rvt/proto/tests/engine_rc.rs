@@ -5,8 +5,8 @@ mod support;
 
 use rvt_proto::aeth::{NakCode, Syndrome};
 use rvt_proto::engine::{
-    AccessFlags, AttrUpdate, Completion, Mtu, QpState, QpType, Queue, SendFlags, SendWr,
-    WcFlags, WcOpcode, WcStatus, WrOpcode,
+    AccessFlags, AttrUpdate, Completion, Mtu, QpState, QpType, Queue, SendFlags, SendWr, WcFlags,
+    WcOpcode, WcStatus, WrOpcode,
 };
 use rvt_proto::headers::{AtomicEth, Reth};
 use rvt_proto::opcode::Opcode;
@@ -121,8 +121,9 @@ fn send_segmented_by_path_mtu() {
     assert_eq!((wc[0].opcode, wc[0].byte_len), (WcOpcode::Recv, 612));
     p.b.mem.recv[wc[0].slot as usize]
         .as_ref()
-        .map(|_| ())
-        .unwrap_or(());
+        .unwrap()
+        .check_once(0, &data)
+        .unwrap();
     assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(10, WcStatus::Success)]);
 }
 
@@ -133,13 +134,15 @@ fn ack_req_periodic() {
     c.ack_req_interval = 4;
     let mut p = pair_with(&c);
     let data = vec![7u8; 256 * 10];
-    p.a.post(&rdma_wr(1, WrOpcode::RdmaWrite, data.len() as u32, 0), &data);
-    let acks: Vec<bool> = p
-        .a
-        .drain(0)
-        .iter()
-        .map(|f| parse_frame(f).hdr.bth.ack_req)
-        .collect();
+    p.a.post(
+        &rdma_wr(1, WrOpcode::RdmaWrite, data.len() as u32, 0),
+        &data,
+    );
+    let acks: Vec<bool> =
+        p.a.drain(0)
+            .iter()
+            .map(|f| parse_frame(f).hdr.bth.ack_req)
+            .collect();
     let mut want = vec![false; 10];
     want[3] = true;
     want[7] = true;
@@ -169,8 +172,20 @@ fn write_with_imm_headers_and_completion() {
     let wc = p.b.rec.recv_wcs();
     assert_eq!(wc.len(), 1);
     assert_eq!(
-        (wc[0].opcode, wc[0].byte_len, wc[0].flags, wc[0].ex, wc[0].solicited),
-        (WcOpcode::RecvRdmaWithImm, 600, WcFlags::WITH_IMM, 0xdead_beef, true)
+        (
+            wc[0].opcode,
+            wc[0].byte_len,
+            wc[0].flags,
+            wc[0].ex,
+            wc[0].solicited
+        ),
+        (
+            WcOpcode::RecvRdmaWithImm,
+            600,
+            WcFlags::WITH_IMM,
+            0xdead_beef,
+            true
+        )
     );
     p.b.mem
         .region(RKEY)
@@ -259,7 +274,11 @@ fn nak_go_back_n_into_partial_wqe() {
     assert_eq!(psns, vec![100, 101, 102, 103, 104, 105, 102, 103, 104, 105]);
     let wc = p.b.rec.recv_wcs();
     assert_eq!(wc.len(), 1);
-    p.b.mem.recv[wc[0].slot as usize].as_ref().map(|b| b.check_once(0, &data).unwrap());
+    p.b.mem.recv[wc[0].slot as usize]
+        .as_ref()
+        .unwrap()
+        .check_once(0, &data)
+        .unwrap();
     assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::Success)]);
 }
 
@@ -365,7 +384,11 @@ fn ack_timeout_retransmits_duplicate_reacked() {
     p.pump();
     assert_eq!(count(&p, true, Opcode::RcSendOnly), 2);
     assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::Success)]);
-    assert_eq!(p.b.rec.recv_wcs().len(), 1, "the duplicate SEND is not executed again");
+    assert_eq!(
+        p.b.rec.recv_wcs().len(),
+        1,
+        "the duplicate SEND is not executed again"
+    );
     assert_eq!(p.b.qp.recv_queue_len(), 1);
 }
 
@@ -387,7 +410,11 @@ fn retry_exhausted_then_flush() {
         }
         p.pump_filtered(|from_a, _, _| !from_a);
     }
-    assert_eq!(count(&p, true, Opcode::RcSendOnly), 4, "1 + retry_cnt transmissions");
+    assert_eq!(
+        count(&p, true, Opcode::RcSendOnly),
+        4,
+        "1 + retry_cnt transmissions"
+    );
     assert_eq!(
         statuses(&p.a.rec.send_wcs()),
         vec![
@@ -424,7 +451,10 @@ fn read_retry_from_first_missing_byte() {
             (pk.hdr.bth.psn.value(), r.va, r.dma_len)
         })
         .collect();
-    assert_eq!(reqs, vec![(100, VA + 512, 1024), (101, VA + 512 + 256, 768)]);
+    assert_eq!(
+        reqs,
+        vec![(100, VA + 512, 1024), (101, VA + 512 + 256, 768)]
+    );
     // The replay starts a new response run: First at PSN 101.
     let replay: Vec<(u8, u32)> = p
         .log
@@ -459,7 +489,11 @@ fn atomic_replayed_not_reexecuted() {
     let mut wr = rdma_wr(1, WrOpcode::FetchAdd, 8, 64);
     wr.compare_add = 5;
     p.a.post(&wr, &[]);
-    let orig = u64::from_ne_bytes(p.b.mem.region(RKEY).unwrap().buf.data[64..72].try_into().unwrap());
+    let orig = u64::from_ne_bytes(
+        p.b.mem.region(RKEY).unwrap().buf.data[64..72]
+            .try_into()
+            .unwrap(),
+    );
     p.pump_filtered(|from_a, _, _| from_a);
     assert!(p.advance());
     p.pump();
@@ -470,7 +504,11 @@ fn atomic_replayed_not_reexecuted() {
     assert_eq!(wc[0].opcode, WcOpcode::FetchAdd);
     let got = &p.a.mem.send[wc[0].slot as usize].as_ref().unwrap().data;
     assert_eq!(got.as_slice(), &orig.to_ne_bytes());
-    let now = u64::from_ne_bytes(p.b.mem.region(RKEY).unwrap().buf.data[64..72].try_into().unwrap());
+    let now = u64::from_ne_bytes(
+        p.b.mem.region(RKEY).unwrap().buf.data[64..72]
+            .try_into()
+            .unwrap(),
+    );
     assert_eq!(now, orig.wrapping_add(5));
 }
 
@@ -543,7 +581,10 @@ fn unsignaled_and_flush() {
     );
     // Receive side flush on error too; posting in Error flushes at once.
     p.a.post_recv(9, 1);
-    assert_eq!(statuses(&p.a.rec.recv_wcs()), vec![(9, WcStatus::WrFlushErr)]);
+    assert_eq!(
+        statuses(&p.a.rec.recv_wcs()),
+        vec![(9, WcStatus::WrFlushErr)]
+    );
 }
 
 // IBA 9.7.5.2.5? / 9.9.3: an R_Key violation -> NAK remote access error;
@@ -552,7 +593,10 @@ fn unsignaled_and_flush() {
 #[test]
 fn rkey_violation_remote_access_error() {
     let mut p = pair();
-    p.a.post(&rdma_wr(1, WrOpcode::RdmaWrite, 16, (64 << 10) - 8), &[0; 16]);
+    p.a.post(
+        &rdma_wr(1, WrOpcode::RdmaWrite, 16, (64 << 10) - 8),
+        &[0; 16],
+    );
     p.a.post(&send_wr(2, 1), &[1]);
     p.pump();
     assert_eq!(naks(&p, Some(NakCode::RemoteAccessError)), vec![100]);
@@ -562,7 +606,15 @@ fn rkey_violation_remote_access_error() {
     );
     assert_eq!(p.a.qp.state(), QpState::Error);
     assert_eq!(p.b.qp.state(), QpState::Error);
-    assert!(p.b.mem.region(RKEY).unwrap().buf.writes.iter().all(|&w| w == 0));
+    assert!(p
+        .b
+        .mem
+        .region(RKEY)
+        .unwrap()
+        .buf
+        .writes
+        .iter()
+        .all(|&w| w == 0));
 }
 
 // IBA 9.7.5.2.?: per-opcode length rules (First/Middle exactly the MTU).
@@ -570,9 +622,15 @@ fn rkey_violation_remote_access_error() {
 fn short_middle_packet_is_invalid_request() {
     let mut p = pair();
     p.b.post_recv(1, 4000);
-    let r = p.b.inject(&PacketHeaders::new(bth(Opcode::RcSendFirst, 0x22, 100)), &[0; 256]);
+    let r = p.b.inject(
+        &PacketHeaders::new(bth(Opcode::RcSendFirst, 0x22, 100)),
+        &[0; 256],
+    );
     assert_eq!(r, support::Rx::Accepted);
-    p.b.inject(&PacketHeaders::new(bth(Opcode::RcSendMiddle, 0x22, 101)), &[0; 100]);
+    p.b.inject(
+        &PacketHeaders::new(bth(Opcode::RcSendMiddle, 0x22, 101)),
+        &[0; 100],
+    );
     let out = p.b.drain(0);
     assert_eq!(out.len(), 1);
     let pk = parse_frame(&out[0]);
@@ -581,7 +639,10 @@ fn short_middle_packet_is_invalid_request() {
         Syndrome::Nak(NakCode::InvalidRequest)
     );
     assert_eq!(pk.hdr.bth.psn.value(), 101);
-    assert_eq!(statuses(&p.b.rec.recv_wcs()), vec![(1, WcStatus::RemInvReqErr)]);
+    assert_eq!(
+        statuses(&p.b.rec.recv_wcs()),
+        vec![(1, WcStatus::RemInvReqErr)]
+    );
     assert_eq!(p.b.qp.state(), QpState::Error);
 }
 
@@ -590,7 +651,10 @@ fn short_middle_packet_is_invalid_request() {
 #[test]
 fn middle_without_first_is_invalid_request() {
     let mut p = pair();
-    p.b.inject(&PacketHeaders::new(bth(Opcode::RcWriteMiddle, 0x22, 100)), &[0; 256]);
+    p.b.inject(
+        &PacketHeaders::new(bth(Opcode::RcWriteMiddle, 0x22, 100)),
+        &[0; 256],
+    );
     assert_eq!(naks(&p, None).len(), 0);
     let out = p.b.drain(0);
     let pk = parse_frame(&out[0]);
@@ -638,7 +702,10 @@ fn qp_access_flags_enforced() {
     p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 16, 0), &[]);
     p.pump();
     assert_eq!(naks(&p, Some(NakCode::InvalidRequest)), vec![100]);
-    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::RemInvReqErr)]);
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![(1, WcStatus::RemInvReqErr)]
+    );
 }
 
 // IBA 9.7.4?: a duplicate READ asking for more than the original range is
@@ -676,8 +743,14 @@ fn receive_buffer_too_small() {
     p.b.post_recv(1, 10);
     p.a.post(&send_wr(1, 11), &[0; 11]);
     p.pump();
-    assert_eq!(statuses(&p.b.rec.recv_wcs()), vec![(1, WcStatus::LocLenErr)]);
-    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::RemInvReqErr)]);
+    assert_eq!(
+        statuses(&p.b.rec.recv_wcs()),
+        vec![(1, WcStatus::LocLenErr)]
+    );
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![(1, WcStatus::RemInvReqErr)]
+    );
 }
 
 // IBA 9.4.1.1?: SEND with Invalidate: the R_Key is invalidated and reported

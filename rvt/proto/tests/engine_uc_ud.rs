@@ -202,7 +202,13 @@ fn ud_send_with_grh() {
     let f = support::frame(&hdr[..t.header_len], &a.mem.payload(&t.payload), t.pad);
     let pk = parse_frame(&f);
     assert_eq!(pk.hdr.bth.opcode, Opcode::UdSendOnlyWithImm);
-    assert_eq!(pk.hdr.deth, Some(Deth { qkey: 0x1234, src_qp: 0x31 }));
+    assert_eq!(
+        pk.hdr.deth,
+        Some(Deth {
+            qkey: 0x1234,
+            src_qp: 0x31
+        })
+    );
     assert_eq!(a.rec.send_wcs()[0].status, WcStatus::Success);
     b.deliver(&f, 0);
     let wc = b.rec.recv_wcs();
@@ -257,7 +263,10 @@ fn gsi_qkey() {
     }
     let wc = b.rec.recv_wcs();
     assert_eq!(wc.len(), 1);
-    assert_eq!(b.mem.recv[wc[0].slot as usize].as_ref().unwrap().data[40], 2);
+    assert_eq!(
+        b.mem.recv[wc[0].slot as usize].as_ref().unwrap().data[40],
+        2
+    );
 }
 
 // UD: no receive WQE -> dropped (no RNR NAK); longer than the MTU is
@@ -283,7 +292,12 @@ fn ud_limits() {
     for f in a.drain(0) {
         b.deliver(&f, 0);
     }
-    let st: Vec<(u64, WcStatus)> = b.rec.recv_wcs().iter().map(|w| (w.wr_id, w.status)).collect();
+    let st: Vec<(u64, WcStatus)> = b
+        .rec
+        .recv_wcs()
+        .iter()
+        .map(|w| (w.wr_id, w.status))
+        .collect();
     assert_eq!(st, vec![(7, WcStatus::LocLenErr), (8, WcStatus::Success)]);
     assert_eq!(b.qp.state(), QpState::Rts);
 }
@@ -312,7 +326,10 @@ fn pkey_mismatch_dropped() {
 fn wrong_transport_or_qpn_dropped() {
     let (_a, mut b) = ud_pair(0x32);
     b.post_recv(3, 200);
-    b.inject(&PacketHeaders::new(bth(Opcode::RcSendOnly, 0x32, 1)), &[0; 8]);
+    b.inject(
+        &PacketHeaders::new(bth(Opcode::RcSendOnly, 0x32, 1)),
+        &[0; 8],
+    );
     let mut h = PacketHeaders::new(bth(Opcode::UdSendOnly, 0x33, 1));
     h.deth = Some(Deth {
         qkey: 0x1234,

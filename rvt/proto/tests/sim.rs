@@ -18,8 +18,8 @@ mod support;
 use std::collections::{BTreeMap, VecDeque};
 
 use rvt_proto::engine::{
-    AccessFlags, AtomicOp, AttrUpdate, Completion, Mtu, QpState, QpType, RecvWr, SendFlags,
-    SendWr, WcFlags, WcOpcode, WcStatus, WrOpcode,
+    AccessFlags, AtomicOp, AttrUpdate, Completion, Mtu, QpState, QpType, RecvWr, SendFlags, SendWr,
+    WcFlags, WcOpcode, WcStatus, WrOpcode,
 };
 use support::{connect, Buf, LinkCfg, Node, Rng};
 
@@ -434,7 +434,10 @@ impl Side {
                                 op.wr.len
                             };
                             if wc.opcode != wc_opcode_of(op.kind) || wc.byte_len != len {
-                                return Err(format!("op {i} ({:?}): bad completion {wc:?}", op.kind));
+                                return Err(format!(
+                                    "op {i} ({:?}): bad completion {wc:?}",
+                                    op.kind
+                                ));
                             }
                         }
                         self.results[i] = Some((wc.status, buf));
@@ -476,11 +479,7 @@ fn gen_cfg(rng: &mut Rng, sc: &Scenario) -> Cfg {
             rng.range(12, 14) as u8
         },
         retry_cnt: if small { rng.below(4) as u8 } else { 7 },
-        rnr_retry: if small {
-            rng.below(4) as u8
-        } else {
-            7
-        },
+        rnr_retry: if small { rng.below(4) as u8 } else { 7 },
         min_rnr_timer: rng.range(1, 14) as u8,
         max_rd_atomic: max_rd,
         max_dest_rd_atomic: rng.range(u64::from(max_rd), RD as u64) as u8,
@@ -494,10 +493,26 @@ fn gen_cfg(rng: &mut Rng, sc: &Scenario) -> Cfg {
     };
     Cfg {
         link,
-        loss: if lossy { rng.range(0, 30_000) as u32 } else { 0 },
-        dup: if lossy { rng.range(0, 20_000) as u32 } else { 0 },
-        reorder: if lossy { rng.range(0, 20_000) as u32 } else { 0 },
-        corrupt: if lossy { rng.range(0, 10_000) as u32 } else { 0 },
+        loss: if lossy {
+            rng.range(0, 30_000) as u32
+        } else {
+            0
+        },
+        dup: if lossy {
+            rng.range(0, 20_000) as u32
+        } else {
+            0
+        },
+        reorder: if lossy {
+            rng.range(0, 20_000) as u32
+        } else {
+            0
+        },
+        corrupt: if lossy {
+            rng.range(0, 10_000) as u32
+        } else {
+            0
+        },
         ops: rng.range(5, 40) as usize,
         max_size: if rng.chance(700_000) { 1 << 20 } else { 4096 },
         recv_window: rng.range(1, 24) as usize,
@@ -519,7 +534,10 @@ fn check_direction(req: &Side, resp: &Side, lenient: bool, who: &str) -> Result<
                 let ok = s == WcStatus::RetryExcErr
                     || (s == WcStatus::RnrRetryExcErr && req.rnr_retry < 7);
                 if !lenient || !ok {
-                    return Err(format!("{who}: op {i} ({:?}) failed with {s:?}", req.ops[i].kind));
+                    return Err(format!(
+                        "{who}: op {i} ({:?}) failed with {s:?}",
+                        req.ops[i].kind
+                    ));
                 }
                 first_err = Some(i);
             }
@@ -573,7 +591,11 @@ fn check_direction(req: &Side, resp: &Side, lenient: bool, who: &str) -> Result<
         .collect();
     let log = &resp.node.mem.atomic_log;
     if log.len() > atomics.len() {
-        return Err(format!("{who}: {} atomics executed for {} posted", log.len(), atomics.len()));
+        return Err(format!(
+            "{who}: {} atomics executed for {} posted",
+            log.len(),
+            atomics.len()
+        ));
     }
     for (n, (rkey, va, aop, orig)) in log.iter().enumerate() {
         let o = atomics[n];
@@ -600,7 +622,10 @@ fn check_direction(req: &Side, resp: &Side, lenient: bool, who: &str) -> Result<
     }
     // The peer's receive completions: a successful prefix (at least all
     // completed consuming ops), then flushes.
-    let consumed_ok = req.ops[..ok_ops].iter().filter(|o| o.plan.is_some()).count();
+    let consumed_ok = req.ops[..ok_ops]
+        .iter()
+        .filter(|o| o.plan.is_some())
+        .count();
     let mut flushing = false;
     for (p, r) in resp.recv_results.iter().enumerate() {
         let Some((wc, buf)) = r else {
@@ -612,7 +637,9 @@ fn check_direction(req: &Side, resp: &Side, lenient: bool, who: &str) -> Result<
         if wc.status == WcStatus::WrFlushErr {
             flushing = true;
             if p < consumed_ok {
-                return Err(format!("{who}: receive {p} flushed although its op completed"));
+                return Err(format!(
+                    "{who}: receive {p} flushed although its op completed"
+                ));
             }
             continue;
         }
@@ -684,7 +711,10 @@ fn run_seed(sc: &Scenario, seed: u64) -> Result<Stats, String> {
             .add_region(MR_RKEY, MR_VA, region, AccessFlags::ALL_REMOTE);
     }
     let rnr = cfg.link.rnr_retry;
-    let mut sides = [Side::new(a, ops_a, plan_a, rnr), Side::new(b, ops_b, plan_b, rnr)];
+    let mut sides = [
+        Side::new(a, ops_a, plan_a, rnr),
+        Side::new(b, ops_b, plan_b, rnr),
+    ];
     let mut ch = Channel {
         q: BTreeMap::new(),
         seq: 0,

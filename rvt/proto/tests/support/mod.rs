@@ -101,7 +101,9 @@ impl Buf {
             return Err(format!("range {off}..{end} beyond {}", self.data.len()));
         }
         if self.data[off..end] != *expect {
-            let first = (off..end).find(|&i| self.data[i] != expect[i - off]).unwrap();
+            let first = (off..end)
+                .find(|&i| self.data[i] != expect[i - off])
+                .unwrap();
             return Err(format!("data mismatch at byte {first} of {off}..{end}"));
         }
         if let Some(i) = (off..end).find(|&i| self.writes[i] != 1) {

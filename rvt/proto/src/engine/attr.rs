@@ -27,11 +27,11 @@ pub enum QpState {
     Sqd,
     /// Send Queue Error (UC/UD only).
     Sqe,
-    /// Error: everything is flushed (IBA 10.3.1.8? / 11.6.2 flush).
+    /// Error: everything is flushed (IBA 10.3.1).
     Error,
 }
 
-/// Path MTU (IBA 9.6.? / `enum ib_mtu`).
+/// Path MTU (`enum ib_mtu`).
 #[derive(Copy, Clone, PartialEq, Eq, Debug, Hash)]
 pub enum Mtu {
     /// 256 bytes (`IB_MTU_256` = 1).
@@ -88,7 +88,7 @@ impl Mtu {
     }
 }
 
-/// QP access flags (`enum ib_access_flags`, the remote subset; IBA 10.2.4.?).
+/// QP access flags (`enum ib_access_flags`, the remote subset).
 #[derive(Copy, Clone, PartialEq, Eq, Debug, Hash, Default)]
 pub struct AccessFlags(pub u32);
 
@@ -108,12 +108,12 @@ impl AccessFlags {
     }
 }
 
-/// The GSI QP number (IBA 3.5.? / 13.5.1: QP1 carries general services MADs).
+/// The GSI QP number: QP1 carries general services MADs (IBA chapter 13).
 pub const GSI_QPN: u32 = 1;
-/// The well-known GSI Q_Key (IBA 13.5.1.?, C13-?: QP1 accepts only Q_Key
-/// 0x80010000).
+/// The well-known GSI Q_Key: QP1 accepts only Q_Key 0x80010000 (IBA
+/// chapter 13, general services interface).
 pub const GSI_QKEY: u32 = 0x8001_0000;
-/// The UD multicast destination QPN (IBA 9.2.?; 0xFFFFFF).
+/// The UD multicast destination QPN 0xFFFFFF (IBA 9.2.7).
 pub const MULTICAST_QPN: u32 = 0x00ff_ffff;
 
 /// The attributes the engine uses. Engine-tuning fields (`ack_delay_ns`,
@@ -137,7 +137,7 @@ pub struct QpAttrs {
     /// Local ACK timeout exponent: 4.096 µs × 2^timeout, 0 = infinite
     /// (IBA 9.7.6.1.3).
     pub timeout: u8,
-    /// Transport retry count 0..=7 (IBA 9.7.6.1.3 / 9.7.5.1.1?).
+    /// Transport retry count 0..=7 (IBA 9.7.6.1.3).
     pub retry_cnt: u8,
     /// RNR retry count 0..=7, 7 = infinite (IBA 9.7.5.2.8).
     pub rnr_retry: u8,
@@ -241,7 +241,7 @@ pub enum ModifyError {
     InvalidValue,
 }
 
-/// True if IBA 10.3.1 (Figure 124? QP state diagram) allows `from -> to`
+/// True if IBA 10.3.1 (the QP state diagram) allows `from -> to`
 /// through Modify QP.
 pub const fn transition_allowed(from: QpState, to: QpState) -> bool {
     use QpState::*;

@@ -22,8 +22,8 @@ pub enum Timer {
 ///
 /// Calls happen synchronously inside the `Qp` methods that take a sink.
 pub trait Sink {
-    /// A work completion, in order per queue (IBA 10.8.3.? completion order;
-    /// C10-? send completions in posting order).
+    /// A work completion, in order per queue (completions of each queue
+    /// are returned in work request order, IBA chapter 10).
     fn completion(&mut self, wc: &Completion);
 
     /// Arm (`Some(deadline)`, replacing any earlier deadline) or cancel
@@ -105,6 +105,6 @@ pub struct RxMeta<'a> {
     /// UD: the 40 bytes to place in the GRH slot of the receive buffer (the
     /// GRH, or for RoCEv2 the IP header laid out as `rdma_network_hdr`);
     /// `None` if the packet had no GRH (the slot is left alone and
-    /// `IB_WC_GRH` is not set; IBA 11.4.1.? / C11-?).
+    /// `IB_WC_GRH` is not set).
     pub grh: Option<&'a [u8; 40]>,
 }

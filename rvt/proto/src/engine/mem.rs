@@ -7,7 +7,8 @@
 //! part of it: [`super::Qp::poll_transmit`] returns a copy descriptor
 //! ([`super::Payload`]) and the caller copies the bytes itself.
 
-/// Access a remote request asks for (IBA 10.6.3.2 memory access rights).
+/// Access a remote request asks for (the memory access rights of IBA
+/// chapter 10).
 #[derive(Copy, Clone, PartialEq, Eq, Debug, Hash)]
 pub enum RemoteAccess {
     /// RDMA READ (`IB_ACCESS_REMOTE_READ`).
@@ -22,11 +23,11 @@ pub enum RemoteAccess {
 #[derive(Copy, Clone, PartialEq, Eq, Debug, Hash)]
 pub enum MemError {
     /// The R_Key is invalid, lacks the access right, or the range is outside
-    /// the region (IBA 9.7.5.2.5 / 10.6.3: the responder answers with a
-    /// "remote access error" NAK).
+    /// the region (the responder answers with a "remote access error"
+    /// NAK, IBA 9.7.5.1).
     Access,
     /// The local buffer (receive WQE or the send WQE's SGE list) cannot take
-    /// the data (IBA 10.6.3.1 local access; `IB_WC_LOC_PROT_ERR`).
+    /// the data (`IB_WC_LOC_PROT_ERR`).
     Local,
     /// Any other failure (`IB_WC_REM_OP_ERR` on the remote side).
     Operational,
@@ -73,7 +74,7 @@ impl AtomicOp {
 /// scatter/gather list under that slot until the WQE's completion.
 pub trait Memory {
     /// Checks that `len` bytes at `va` lie inside the memory region or window
-    /// named by `rkey` and that it grants `access` (IBA 9.7.5.2.5, C9-? R_Key
+    /// named by `rkey` and that it grants `access` (IBA 9.4.2 / 9.4.3: R_Key
     /// validation on the first packet of an RDMA request, against the whole
     /// RETH range).
     fn check_remote(
@@ -91,10 +92,10 @@ pub trait Memory {
 
     /// Validates `rkey`/`va` for an 8-byte atomic and executes `op`
     /// atomically with respect to other atomics on the same device, returning
-    /// the original value (IBA 9.4.4, 10.6.3).
+    /// the original value (IBA 9.4.4).
     fn atomic(&mut self, rkey: u32, va: u64, op: AtomicOp) -> Result<u64, MemError>;
 
-    /// Invalidates `rkey` (SEND with Invalidate, IBA 9.4.1.1 / 10.6.7.2).
+    /// Invalidates `rkey` (SEND with Invalidate, IBA 9.4.1).
     fn invalidate(&mut self, rkey: u32) -> Result<(), MemError>;
 
     /// Copies `data` to byte `offset` of the receive WQE in `slot`.

@@ -94,7 +94,7 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
         }
     }
 
-    /// Modify QP (IBA 10.3.1, 11.2.4.2?): applies the attributes set in
+    /// Modify QP (IBA 10.3.1): applies the attributes set in
     /// `upd`, then the state change. Moving to Error flushes both queues;
     /// moving to Reset forgets them.
     pub fn modify<S: Sink>(&mut self, upd: &AttrUpdate, sink: &mut S) -> Result<(), ModifyError> {
@@ -200,8 +200,8 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
     /// Post a send work request (`ib_post_send`). Returns the send queue slot
     /// that names the WQE in [`Payload::Local`], [`Memory::write_send`] and
     /// its [`Completion`]. In the Error state the request is accepted and
-    /// completes at once with `IB_WC_WR_FLUSH_ERR` (IBA 10.3.1? / 11.4.1.1?;
-    /// what `ib_drain_sq` relies on).
+    /// completes at once with `IB_WC_WR_FLUSH_ERR` (IBA 10.3.1: the
+    /// Error state flushes; `ib_drain_sq` relies on it).
     pub fn post_send<S: Sink>(&mut self, wr: &SendWr, sink: &mut S) -> Result<u32, PostError> {
         match self.attrs.state {
             QpState::Rts | QpState::Sqd | QpState::Sqe => self.req.post(&self.attrs, wr),
@@ -215,7 +215,7 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
     }
 
     /// Post a receive work request (`ib_post_recv`); allowed from Init on
-    /// (IBA 10.3.1?). Returns the receive queue slot used in
+    /// (IBA 10.3.1). Returns the receive queue slot used in
     /// [`Memory::write_recv`] and the completion. In the Error state it
     /// completes at once with `IB_WC_WR_FLUSH_ERR`.
     pub fn post_recv<S: Sink>(&mut self, wr: &RecvWr, sink: &mut S) -> Result<u32, PostError> {
@@ -233,7 +233,7 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
     /// A packet arrived for this QP (the caller verified the ICRC and
     /// dispatched by destination QPN). Requests go to the responder,
     /// responses to the requester's completer. Packets of another transport
-    /// service, with a foreign P_Key (IBA 9.6.1.?, C9-?: silently dropped) or
+    /// service, with a foreign P_Key (IBA 9.6 header validation: silently dropped) or
     /// in a state that does not receive are dropped.
     pub fn receive<M: Memory, S: Sink>(
         &mut self,
@@ -313,7 +313,8 @@ const fn transport_of(t: QpType) -> Transport {
     }
 }
 
-/// P_Key match (IBA 10.9.3?): the low 15 bits are equal and at least one
+/// P_Key match (the partition membership rule checked by IBA 9.6
+/// header validation): the low 15 bits are equal and at least one
 /// side is a full member (bit 15); the invalid P_Keys 0x0000/0x8000 never
 /// match.
 pub const fn pkey_match(a: u16, b: u16) -> bool {
@@ -321,7 +322,7 @@ pub const fn pkey_match(a: u16, b: u16) -> bool {
 }
 
 /// Packets (PSNs) a message of `len` bytes needs at `mtu`: at least one
-/// (IBA 9.7.1? / 9.4.3: a zero-length message is one packet).
+/// (IBA 9.7.1; a zero-length message is one packet).
 fn packets(len: u32, mtu: u32) -> u32 {
     let q = len.checked_div(mtu).unwrap_or(0);
     let r = len.checked_rem(mtu).unwrap_or(0);
@@ -362,7 +363,7 @@ mod tests {
         assert_eq!(packets(u32::MAX, 256), 1 << 24);
     }
 
-    // IBA 10.9.3: P_Key membership rule.
+    // IBA 9.6: P_Key membership rule.
     #[test]
     fn pkey_rule() {
         assert!(pkey_match(0xffff, 0xffff));

@@ -1,13 +1,13 @@
 //! The requester: send queue, segmentation and packet generation (IBA vol. 1,
-//! 9.7.1-9.7.4), and the completer that consumes responses (ACK, NAK, RNR
+//! 9.4, 9.7), and the completer that consumes responses (ACK, NAK, RNR
 //! NAK, RDMA READ responses, ATOMIC ACKs; 9.7.5.1), retransmits (9.7.6.1,
-//! 9.7.5.2.8) and completes WQEs in order (10.8.3).
+//! 9.7.5.2.8) and completes WQEs in order.
 //!
 //! State, in PSN terms: `una` is the oldest PSN not yet acknowledged,
 //! `psn` the next PSN to transmit (moved back by a retry: go-back-N),
 //! `max_sent` one past the highest PSN ever transmitted. Responses are valid
 //! only in `[una, max_sent)`; anything else is a stale duplicate or a ghost
-//! and is dropped (IBA 9.7.5.1.?, "ghost" responses).
+//! and is dropped (IBA 9.7.5).
 
 use super::super::aeth::{local_ack_timeout_ns, rnr_timer_ns, NakCode, Syndrome};
 use super::super::headers::{AtomicEth, Bth, Deth, Ieth, ImmDt, Reth};
@@ -28,8 +28,8 @@ use super::{packets, position, set_timer, transport_of};
 /// well inside that.
 const PSN_WINDOW: u32 = 1 << 22;
 
-/// Largest RDMA length a RETH can describe (IBA 9.4.3? / 9.7.5.2.?: DMA
-/// length up to 2^31 bytes).
+/// Largest RDMA length a RETH can describe (the RETH DMA length of
+/// IBA 9.3.3; RDMA messages are limited to 2^31 bytes).
 pub(super) const MAX_DMA_LEN: u32 = 1 << 31;
 
 /// One send WQE and its transmission state.
@@ -71,7 +71,7 @@ impl SqEntry {
     }
 }
 
-/// How a retry was triggered (IBA 9.7.5.1.1? / 9.7.6.1.3: both count
+/// How a retry was triggered (IBA 9.7.6.1.3: both count
 /// against the transport retry counter).
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 enum RetryCause {
@@ -169,8 +169,8 @@ impl<const N: usize> Requester<N> {
         }
     }
 
-    /// Validates `wr` for `attrs` (IBA 10.8.2? / 11.4.1.1: the operations
-    /// each service supports) and queues it.
+    /// Validates `wr` for `attrs` (IBA 9.4, 9.8: the operations each
+    /// service supports) and queues it.
     pub(super) fn post(&mut self, attrs: &QpAttrs, wr: &SendWr) -> Result<u32, PostError> {
         let op = wr.opcode;
         match attrs.qp_type {
@@ -194,7 +194,7 @@ impl<const N: usize> Requester<N> {
                 if !matches!(op, WrOpcode::Send | WrOpcode::SendWithImm) {
                     return Err(PostError::InvalidOpcode);
                 }
-                // IBA 9.8.? / C9-?: a UD message is a single packet.
+                // IBA 9.8: a UD message is a single packet.
                 if wr.len > attrs.path_mtu.bytes() {
                     return Err(PostError::TooLong);
                 }
@@ -232,16 +232,18 @@ impl<const N: usize> Requester<N> {
         let mut e = entry;
         let rc = attrs.qp_type == QpType::Rc;
         if !e.sent {
-            // IBA 10.3.1.4?: in SQD no new WQE is started.
+            // IBA 10.3.1: in SQD no new WQE is started.
             if attrs.state != QpState::Rts {
                 return Ok(None);
             }
             let is_rd = e.wr.opcode.is_read_or_atomic();
-            // IBA 10.8.3.3? (fence): wait for earlier READs/atomics.
+            // Fence indicator (IBA chapter 10): wait for earlier
+            // READs/atomics to complete.
             if rc && e.wr.flags.contains(SendFlags::FENCE) && self.rd_out > 0 {
                 return Ok(None);
             }
-            // IBA 9.7.? / 10.? : at most max_rd_atomic outstanding READ/atomic.
+            // At most max_rd_atomic outstanding READ/atomic requests
+            // (the initiator depth of IBA 9.7 / chapter 10).
             if is_rd && self.rd_out >= u32::from(attrs.max_rd_atomic) {
                 return Ok(None);
             }
@@ -301,7 +303,7 @@ impl<const N: usize> Requester<N> {
             }
         } else if done {
             // UC/UD: no acknowledgement; the WQE is complete once its last
-            // packet is handed to the wire (IBA 9.8.?, 10.8.3.?).
+            // packet is handed to the wire (IBA 9.8).
             self.complete_head(attrs, WcStatus::Success, sink);
             self.una = self.psn;
         }
@@ -375,7 +377,7 @@ impl<const N: usize> Requester<N> {
     }
 
     /// Completes the head with `head_status` (if any) and flushes every
-    /// other WQE with `IB_WC_WR_FLUSH_ERR` (IBA 10.3.1 / 11.6.2: in the Error
+    /// other WQE with `IB_WC_WR_FLUSH_ERR` (IBA 10.3.1: in the Error
     /// state all outstanding and new WQEs complete in error).
     pub(super) fn flush<S: Sink>(
         &mut self,
@@ -408,8 +410,8 @@ impl<const N: usize> Requester<N> {
         set_timer(&mut self.rnr_deadline, Timer::Rnr, None, sink);
     }
 
-    /// Forward progress: reload the counters (IBA 9.7.6.1.3?: the retry
-    /// counter is reset when a response makes progress) and restart the
+    /// Forward progress: reload the counters (IBA 9.7.6.1.3; the engine
+    /// reloads the retry counters whenever a response makes progress) and restart the
     /// local ACK timer if anything is still outstanding.
     fn progress<S: Sink>(&mut self, attrs: &QpAttrs, now: u64, sink: &mut S) {
         self.reset_counters(attrs);
@@ -421,10 +423,10 @@ impl<const N: usize> Requester<N> {
         set_timer(&mut self.rto, Timer::Retransmit, deadline, sink);
     }
 
-    /// Moves the transmit cursor back to `from` (go-back-N, IBA 9.7.5.1.1?:
+    /// Moves the transmit cursor back to `from` (go-back-N, IBA 9.7.5:
     /// retransmit starting with the NAKed / unacknowledged PSN, possibly in
     /// the middle of a WQE). A READ restarts from its first missing response
-    /// PSN (IBA 9.7.5.1.5?: re-issue the READ for the remaining data).
+    /// PSN (IBA 9.7.5: re-issue the READ for the remaining data).
     fn rewind(&mut self, from: Psn) {
         let mut i = 0usize;
         while let Some(e) = self.sq.get(i) {
@@ -478,10 +480,9 @@ impl<const N: usize> Requester<N> {
     }
 
     /// Applies an implicit acknowledgement of every PSN before `upto` (IBA
-    /// 9.7.5.1.?: an ACK, NAK or response acknowledges all earlier
-    /// requests). SEND/RDMA WRITE WQEs wholly before `upto` complete; an RDMA
+    /// 9.7.5: an ACK, NAK or response acknowledges all earlier requests). SEND/RDMA WRITE WQEs wholly before `upto` complete; an RDMA
     /// READ or atomic whose responses are missing although later PSNs are
-    /// acknowledged lost its responses and is retried (IBA 9.7.5.1.5?/6?).
+    /// acknowledged lost its responses and is retried (IBA 9.7.5).
     fn implicit_ack<S: Sink>(
         &mut self,
         attrs: &QpAttrs,
@@ -580,8 +581,8 @@ impl<const N: usize> Requester<N> {
                         if self.implicit_ack(attrs, p, now, sink)? == Implicit::Retried {
                             return Ok(());
                         }
-                        // IBA 9.7.5.1.? / 11.6.2: the NAKed WQE completes
-                        // with the matching error and the QP enters Error.
+                        // IBA 9.7.5.1 / 9.9: the NAKed WQE completes with
+                        // the matching error and the QP enters Error.
                         Err(match code {
                             NakCode::InvalidRequest => WcStatus::RemInvReqErr,
                             NakCode::RemoteAccessError => WcStatus::RemAccessErr,
@@ -659,7 +660,7 @@ impl<const N: usize> Requester<N> {
         Ok(())
     }
 
-    /// An RDMA READ response (IBA 9.7.5.1.5?): accepted only at the next
+    /// An RDMA READ response (IBA 9.4.3, 9.7.5): accepted only at the next
     /// expected PSN and placed by its offset; a gap re-issues the READ from
     /// the first missing byte.
     fn on_read_response<M: Memory, S: Sink>(
@@ -701,8 +702,8 @@ impl<const N: usize> Requester<N> {
         } else {
             matches!(pos, Position::First | Position::Middle)
         };
-        // IBA 9.7.5.1.5? / 9.9.2.2: an unexpected opcode or length in a
-        // response is a "bad response" (Class B) error.
+        // IBA 9.9 (error handling): an unexpected opcode or length in
+        // a response is a "bad response" error.
         if !pos_ok || usize::try_from(expect).ok() != Some(pkt.payload.len()) {
             return Err(WcStatus::BadRespErr);
         }
@@ -811,7 +812,7 @@ fn build_request(
     let rc = attrs.qp_type == QpType::Rc;
     match wr.opcode {
         WrOpcode::RdmaRead => {
-            // IBA 9.4.3 / 9.7.5.1.5?: a (re-issued) READ request asks for
+            // IBA 9.4.3 / 9.7.5: a (re-issued) READ request asks for
             // the data from the response PSN `psn` on.
             let offset = k.saturating_mul(e.mtu);
             bth.opcode = Opcode::RcReadRequest;
@@ -856,7 +857,7 @@ fn build_request(
             };
             bth.opcode = opcode.unwrap_or(Opcode::RcSendOnly);
             bth.solicited = last && wr.flags.contains(SendFlags::SOLICITED);
-            // IBA 9.2.8 / 9.7.?: AckReq on the last packet of a message and
+            // IBA 9.2.8: AckReq on the last packet of a message and
             // periodically inside long ones.
             let periodic = attrs.ack_req_interval != 0
                 && k.saturating_add(1)
@@ -882,8 +883,8 @@ fn build_request(
                 });
             }
             if attrs.qp_type == QpType::Ud {
-                // IBA 9.3.2? / C10-?: a work request Q_Key with bit 31 set
-                // selects the QP's own Q_Key.
+                // Q_Keys (IBA 9.3.2 DETH, chapter 10): a work request Q_Key
+                // with bit 31 set selects the QP's own Q_Key.
                 let qkey = if wr.ud.remote_qkey & 0x8000_0000 != 0 {
                     attrs.qkey
                 } else {

@@ -1,7 +1,7 @@
-//! The responder: request validation and execution for RC (IBA vol. 1,
-//! 9.7.5.2, 9.7.4 duplicate handling, 9.9.3 responder errors), UC (9.8.2?)
-//! and UD (9.8.3?), with ACK/NAK generation, the responder resources of
-//! RDMA READ and atomic requests (9.7.4.1.?) and RNR NAKs (9.7.5.2.8).
+//! The responder: request validation and execution for RC (IBA vol. 1, 9.7
+//! reliable service, 9.9 error handling), UC and UD (9.8 unreliable
+//! service), with ACK/NAK generation (9.7.5.1), the responder resources of
+//! RDMA READ and atomic requests, and RNR NAKs (9.7.5.2.8).
 //!
 //! Outgoing packets leave in this order: pending RDMA READ responses and
 //! ATOMIC ACKs (in PSN order), then a NAK, or else an owed ACK. An ACK
@@ -24,7 +24,7 @@ use super::wr::{PostError, RecvWr};
 use super::{packets, position, set_timer};
 
 /// Bytes reserved for the GRH at the start of every UD receive buffer
-/// (IBA 11.4.1.? / C11-?: the first 40 bytes of a UD receive hold the GRH).
+/// (the first 40 bytes of a UD receive buffer hold the GRH, IBA chapter 11).
 pub const UD_GRH_LEN: u32 = 40;
 
 /// What a READ/atomic responder resource holds.
@@ -33,12 +33,12 @@ enum ResKind {
     /// RDMA READ of `len` bytes at `va` under `rkey`.
     Read { rkey: u32, va: u64, len: u32 },
     /// Executed atomic with its original value (replayed, never
-    /// re-executed: IBA 9.7.4.1.?/ C9-?).
+    /// re-executed: IBA 9.4.4, 9.7).
     Atomic { orig: u64 },
 }
 
-/// A responder resource (IBA 9.7.4.1.?: one per outstanding READ/atomic,
-/// `max_dest_rd_atomic` of them).
+/// A responder resource: one per outstanding READ/atomic request,
+/// `max_dest_rd_atomic` of them (IBA 9.7).
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 struct Resource {
     kind: ResKind,
@@ -86,9 +86,8 @@ enum InMsg {
     },
 }
 
-/// A fatal responder error: the NAK to send and the status of the receive
-/// WQE in use, if any (IBA 9.9.3 responder error classes; the QP then
-/// enters the Error state).
+/// A fatal responder error (IBA 9.9): the NAK is queued and the receive WQE
+/// in use, if any, completed; the QP then enters the Error state.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub(super) struct Fatal;
 
@@ -99,14 +98,14 @@ pub(super) struct Responder<const RQ: usize, const RD: usize> {
     rq: Ring<RecvWr, RQ>,
     /// Expected PSN (RC, UC).
     epsn: Psn,
-    /// Message sequence number (IBA 9.7.5.1.1?), 24 bits.
+    /// Message sequence number (IBA 9.7.5.1.1), 24 bits.
     msn: Psn,
     msg: InMsg,
     /// RC: a NAK (sequence or RNR) was sent for the current gap; later
     /// out-of-sequence packets are dropped silently until the expected PSN
-    /// arrives (IBA 9.7.5.2.? / C9-?: one NAK per sequence error).
+    /// arrives (IBA 9.7.5: one NAK per sequence error).
     nak_sent: bool,
-    /// UC: dropping packets until the next First/Only (IBA 9.8.2?).
+    /// UC: dropping packets until the next First/Only (IBA 9.8).
     uc_drop: bool,
     /// An ACK is owed.
     ack_owed: bool,
@@ -185,8 +184,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
     }
 
-    /// Flushes every receive WQE with `IB_WC_WR_FLUSH_ERR` (IBA 10.3.1,
-    /// 11.6.2) and stops ACK generation; a fatal NAK and responses already
+    /// Flushes every receive WQE with `IB_WC_WR_FLUSH_ERR` (IBA 10.3.1) and stops ACK generation; a fatal NAK and responses already
     /// owed are still sent.
     pub(super) fn flush<S: Sink>(&mut self, sink: &mut S) {
         while !self.rq.is_empty() {
@@ -229,8 +227,8 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
     }
 
-    /// Records that an ACK is owed; immediate if `now_flag` (AckReq or a
-    /// duplicate, IBA 9.7.? / C9-?), else within the coalescing delay.
+    /// Records that an ACK is owed; immediate if `now_flag` (AckReq, IBA 9.2.8, or a
+    /// duplicate, C9-105), else within the coalescing delay.
     fn owe_ack<S: Sink>(&mut self, attrs: &QpAttrs, immediate: bool, now: u64, sink: &mut S) {
         self.ack_owed = true;
         if immediate {
@@ -297,7 +295,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
     }
 
-    /// RC request (IBA 9.7.5.2 responder, 9.7.4 duplicates).
+    /// RC request (IBA 9.7 reliable service).
     fn rc_request<M: Memory, S: Sink>(
         &mut self,
         attrs: &QpAttrs,
@@ -310,7 +308,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         let psn = bth.psn;
         let d = self.epsn.distance_to(psn);
         if d > 0 {
-            // IBA 9.7.5.2.2?: PSN sequence error. One NAK per gap: later
+            // IBA 9.7.5: PSN sequence error. One NAK per gap: later
             // out-of-sequence packets are dropped silently.
             if !self.nak_sent {
                 self.nak_sent = true;
@@ -328,8 +326,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         let op = bth.opcode;
         let pos = op.position();
         let operation = op.operation();
-        // IBA 9.7.5.2.? / 9.9.3.1.?: opcode sequence check (Class B error,
-        // NAK Invalid Request).
+        // IBA 9.7 / 9.9: opcode sequence check (NAK Invalid Request).
         let seq_ok = matches!(
             (self.msg, operation, pos),
             (
@@ -351,7 +348,8 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         if !seq_ok {
             return Err(self.fatal(Some(NakCode::InvalidRequest), psn, busy_status, sink));
         }
-        // IBA 9.7.5.2.?: the QP's remote access rights (Invalid Request).
+        // The QP's remote access rights (NAK Invalid Request, as
+        // rdma_rxe does).
         let right = match operation {
             Operation::Send => None,
             Operation::RdmaWrite => Some(AccessFlags::REMOTE_WRITE),
@@ -402,9 +400,9 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         match self.place_recv(off, pkt.payload, 0, mem) {
             Ok(new_off) => self.msg = InMsg::Send { off: new_off },
             Err(status) => {
-                // IBA 9.9.3.1.?: receive buffer too small → NAK Invalid
-                // Request and Local Length Error; a local placement fault →
-                // NAK Remote Operational Error.
+                // IBA 9.9: receive buffer too small: NAK Invalid Request and
+                // Local Length Error; a local placement fault: NAK Remote
+                // Operational Error.
                 let code = if status == WcStatus::LocLenErr {
                     NakCode::InvalidRequest
                 } else {
@@ -424,7 +422,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
                 wc.ex = imm.imm;
             }
             if let Some(ieth) = pkt.hdr.ieth {
-                // IBA 9.4.1.1? / 10.6.7.2.?: SEND with Invalidate.
+                // IBA 9.4.1: SEND with Invalidate.
                 if mem.invalidate(ieth.rkey).is_err() {
                     return Err(self.fatal(
                         Some(NakCode::InvalidRequest),
@@ -485,7 +483,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
     }
 
-    /// An RDMA WRITE packet with the expected PSN (IBA 9.4.2, 9.7.5.2.?).
+    /// An RDMA WRITE packet with the expected PSN (IBA 9.4.2).
     fn rc_write<M: Memory, S: Sink>(
         &mut self,
         attrs: &QpAttrs,
@@ -516,7 +514,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             }
             _ => return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink)),
         };
-        // IBA 9.7.5.2.?: each packet is exactly the MTU until the last,
+        // IBA 9.4.2: each packet is exactly the MTU until the last,
         // which carries the rest of the RETH DMA length.
         let remaining = total.saturating_sub(off);
         let plen = u32::try_from(pkt.payload.len()).unwrap_or(u32::MAX);
@@ -536,7 +534,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             return Ok(());
         }
         if pos.starts_message() && total > 0 {
-            // IBA 9.7.5.2.5?: R_Key and range check over the whole RETH
+            // IBA 9.4.2: R_Key and range check over the whole RETH
             // range on the first packet; a zero-length WRITE checks nothing.
             if mem
                 .check_remote(rkey, va, total, RemoteAccess::Write)
@@ -581,8 +579,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
 
     /// Makes room for a new responder resource: the oldest one is evicted
     /// once all its responses went out at least once; otherwise the
-    /// requester exceeded `max_dest_rd_atomic` (IBA 9.7.5.2.?: NAK Invalid
-    /// Request).
+    /// requester exceeded `max_dest_rd_atomic` (NAK Invalid Request).
     fn make_room(&mut self, attrs: &QpAttrs) -> bool {
         let limit = usize::from(attrs.max_dest_rd_atomic).min(RD);
         if limit == 0 {
@@ -637,7 +634,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         true
     }
 
-    /// An RDMA READ request with the expected PSN (IBA 9.4.3, 9.7.5.2.?).
+    /// An RDMA READ request with the expected PSN (IBA 9.4.3).
     fn rc_read<M: Memory, S: Sink>(
         &mut self,
         attrs: &QpAttrs,
@@ -700,7 +697,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         let Some(eth) = pkt.hdr.atomic_eth else {
             return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
         };
-        // IBA 9.4.4? / C9-?: the VA of an atomic must be 8-byte aligned.
+        // IBA 9.4.4: the VA of an atomic must be 8-byte aligned.
         if eth.va & 7 != 0 || !self.make_room(attrs) {
             return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
         }
@@ -739,8 +736,8 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         Ok(())
     }
 
-    /// A duplicate request (IBA 9.7.4.?): SEND/WRITE are acknowledged again
-    /// without being executed (C9-105?); a READ is replayed from the
+    /// A duplicate request (IBA 9.7): SEND/WRITE are acknowledged again
+    /// without being executed (C9-105); a READ is replayed from the
     /// requested PSN if it asks for a subset of the original; an atomic gets
     /// its saved result again. Requests no longer in the resources are
     /// dropped.
@@ -814,7 +811,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
     }
 
-    /// UC request (IBA 9.8.2?): no acknowledgements; a PSN gap or an invalid
+    /// UC request (IBA 9.8): no acknowledgements; a PSN gap or an invalid
     /// packet drops the rest of the message and the next First/Only packet
     /// resynchronises (the receive WQE of a dropped SEND is reused).
     fn uc_request<M: Memory, S: Sink>(
@@ -838,7 +835,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
         if pos.starts_message() && self.msg != InMsg::None {
             // A new message while one is in progress: the old one is lost
-            // (IBA 9.8.2?, "Class D1").
+            // (IBA 9.8).
             self.msg = InMsg::None;
         }
         self.epsn = psn.next();
@@ -978,9 +975,9 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         Ok(())
     }
 
-    /// UD request (IBA 9.8.3?): one SEND Only packet; Q_Key check against
-    /// the DETH (C9-?; QP1 uses the GSI Q_Key 0x80010000); no RNR NAK, an
-    /// unexpected packet without a receive WQE is dropped.
+    /// UD request (IBA 9.8): one SEND Only packet; Q_Key check against the
+    /// DETH (IBA 9.6; QP1 uses the GSI Q_Key 0x80010000); no RNR NAK: a
+    /// packet without a receive WQE is dropped.
     fn ud_request<M: Memory, S: Sink>(
         &mut self,
         attrs: &QpAttrs,
@@ -1085,7 +1082,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             && live
             && (self.ack_now || self.ack_deadline.is_some_and(|d| now >= d))
         {
-            // IBA 9.7.5.1.?: a (coalesced) ACK of everything up to the last
+            // IBA 9.7.5.1: a (coalesced) ACK of everything up to the last
             // accepted PSN, with the MSN; credits are not advertised (code
             // 31, "invalid": the requester treats credits as unlimited).
             self.ack_owed = false;
@@ -1107,7 +1104,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         })
     }
 
-    /// The next READ response or ATOMIC ACK (IBA 9.4.3, 9.4.5?).
+    /// The next READ response or ATOMIC ACK (IBA 9.4.3, 9.4.4).
     fn poll_response(
         &mut self,
         attrs: &QpAttrs,
@@ -1186,8 +1183,9 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     }
 }
 
-/// IBA 9.7.5.2.? / C9-?: First and Middle packets carry exactly the path
-/// MTU, Last packets 1..=MTU bytes, Only packets at most the MTU.
+/// Packet length rules (IBA 9.4 packet formats): First and Middle packets
+/// carry exactly the path MTU, Last packets 1..=MTU bytes, Only packets at
+/// most the MTU.
 fn length_ok(pos: Position, len: usize, mtu: u32) -> bool {
     let mtu = usize::try_from(mtu).unwrap_or(usize::MAX);
     match pos {

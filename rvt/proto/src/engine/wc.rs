@@ -3,10 +3,10 @@
 //! `enum ib_wc_flags` (the uverbs ABI fixes them), so the kernel glue copies
 //! them unchanged.
 //!
-//! Completion semantics follow IBA vol. 1, 10.7.3 (completion queue entries)
-//! and 11.4.2.1 (work completion status).
+//! Completion semantics follow IBA vol. 1, 10.7.3 (completions) and the
+//! work completion status list of the verbs chapter 11.
 
-/// Completion status (`enum ib_wc_status`; IBA 11.6.2 completion return status).
+/// Completion status (`enum ib_wc_status`).
 #[derive(Copy, Clone, PartialEq, Eq, Debug, Hash)]
 #[repr(u32)]
 pub enum WcStatus {
@@ -20,10 +20,10 @@ pub enum WcStatus {
     /// [`super::Memory`] refused a local write).
     LocProtErr = 4,
     /// `IB_WC_WR_FLUSH_ERR`: the work request was flushed because the QP is in
-    /// the error state (IBA 10.3.1, 11.6.2).
+    /// the error state (IBA 10.3.1).
     WrFlushErr = 5,
     /// `IB_WC_BAD_RESP_ERR`: an unexpected transport opcode or length in a
-    /// response (IBA 9.9.2.2 "Class B").
+    /// response (IBA 9.9).
     BadRespErr = 7,
     /// `IB_WC_LOC_ACCESS_ERR`: local access error.
     LocAccessErr = 8,

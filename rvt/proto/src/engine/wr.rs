@@ -24,8 +24,8 @@ pub enum WrOpcode {
 }
 
 impl WrOpcode {
-    /// RDMA READ or atomic: counts against `max_rd_atomic` (IBA 9.7.5.1.3?,
-    /// C9-? "max_rd_atomic" outstanding limit) and is subject to the fence.
+    /// RDMA READ or atomic: counts against `max_rd_atomic` and is subject to
+    /// the fence.
     pub const fn is_read_or_atomic(self) -> bool {
         matches!(
             self,
@@ -52,11 +52,11 @@ impl SendFlags {
     /// No flags.
     pub const NONE: SendFlags = SendFlags(0);
     /// `IB_SEND_FENCE`: wait for all earlier RDMA READs and atomics to
-    /// complete before starting (IBA 10.8.3.3).
+    /// complete before starting.
     pub const FENCE: SendFlags = SendFlags(1);
     /// `IB_SEND_SIGNALED`: generate a completion on success (IBA 10.7.3.1).
     pub const SIGNALED: SendFlags = SendFlags(1 << 1);
-    /// `IB_SEND_SOLICITED`: set the solicited event bit (IBA 9.2.3? SE bit).
+    /// `IB_SEND_SOLICITED`: set the solicited event bit (IBA 9.2.2).
     pub const SOLICITED: SendFlags = SendFlags(1 << 2);
 
     /// True if every bit of `other` is set.
@@ -78,8 +78,8 @@ pub struct UdDest {
     pub ah: u32,
     /// Destination QP number.
     pub remote_qpn: u32,
-    /// Q_Key; if bit 31 is set the QP's own Q_Key is used instead (IBA
-    /// 10.2.5? "Q_Key with the high-order bit set", C10-15).
+    /// Q_Key; if bit 31 is set the QP's own Q_Key is used instead (controlled
+    /// Q_Keys, IBA chapter 10).
     pub remote_qkey: u32,
 }
 
@@ -152,6 +152,6 @@ pub enum PostError {
     /// The opcode is not valid on this QP type (`-EINVAL`).
     InvalidOpcode,
     /// The message exceeds what the transport allows (UD: the path MTU;
-    /// RETH DMA length 2^31, IBA 9.4.3).
+    /// RETH DMA length 2^31).
     TooLong,
 }

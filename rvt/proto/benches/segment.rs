@@ -140,19 +140,11 @@ fn engine_round(
     }
     // Acknowledge the message so the next round starts clean.
     *psn = psn.wrapping_add((MSG / MTU) as u32);
-    let mut ack = PacketHeaders::new(Bth {
-        opcode: Opcode::RcAcknowledge,
-        solicited: false,
-        mig_req: false,
-        pad_count: 0,
-        tver: 0,
-        pkey: 0xffff,
-        fecn: false,
-        becn: false,
-        dest_qp: 0x22,
-        ack_req: false,
-        psn: Psn::new(psn.wrapping_sub(1)),
-    });
+    let mut ack = PacketHeaders::new(Bth::new(
+        Opcode::RcAcknowledge,
+        0x22,
+        Psn::new(psn.wrapping_sub(1)),
+    ));
     ack.aeth = Some(Aeth {
         syndrome: 0x1f,
         msn: 0,

@@ -886,7 +886,7 @@ fn rc_uni() {
             bidirectional: false,
             lenient: false,
         },
-        12,
+        24,
     );
 }
 
@@ -898,7 +898,7 @@ fn rc_bidi() {
             bidirectional: true,
             lenient: false,
         },
-        8,
+        16,
     );
 }
 
@@ -910,6 +910,6 @@ fn rc_small_retry() {
             bidirectional: true,
             lenient: true,
         },
-        12,
+        24,
     );
 }

@@ -796,19 +796,8 @@ fn build_request(
     } else {
         attrs.dest_qpn
     };
-    let mut bth = Bth {
-        opcode: Opcode::RcSendOnly,
-        solicited: false,
-        mig_req: false,
-        pad_count: 0,
-        tver: 0,
-        pkey: attrs.pkey,
-        fecn: false,
-        becn: false,
-        dest_qp,
-        ack_req: false,
-        psn,
-    };
+    let mut bth = Bth::new(Opcode::RcSendOnly, dest_qp, psn);
+    bth.pkey = attrs.pkey;
     let rc = attrs.qp_type == QpType::Rc;
     match wr.opcode {
         WrOpcode::RdmaRead => {

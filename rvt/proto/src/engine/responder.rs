@@ -1053,19 +1053,8 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         if let Some(t) = self.poll_response(attrs, buf) {
             return Some(t);
         }
-        let bth = Bth {
-            opcode: Opcode::RcAcknowledge,
-            solicited: false,
-            mig_req: false,
-            pad_count: 0,
-            tver: 0,
-            pkey: attrs.pkey,
-            fecn: false,
-            becn: false,
-            dest_qp: attrs.dest_qpn,
-            ack_req: false,
-            psn: self.epsn.sub(1),
-        };
+        let mut bth = Bth::new(Opcode::RcAcknowledge, attrs.dest_qpn, self.epsn.sub(1));
+        bth.pkey = attrs.pkey;
         let mut hdr = PacketHeaders::new(bth);
         if let Some((syndrome, psn)) = self.nak.take() {
             hdr.bth.psn = psn;
@@ -1115,19 +1104,8 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         let k = if k >= r.npsn { 0 } else { k };
         let psn = r.first.add(k);
         let last = k.saturating_add(1) >= r.npsn;
-        let mut bth = Bth {
-            opcode: Opcode::RcAtomicAcknowledge,
-            solicited: false,
-            mig_req: false,
-            pad_count: 0,
-            tver: 0,
-            pkey: attrs.pkey,
-            fecn: false,
-            becn: false,
-            dest_qp: attrs.dest_qpn,
-            ack_req: false,
-            psn,
-        };
+        let mut bth = Bth::new(Opcode::RcAtomicAcknowledge, attrs.dest_qpn, psn);
+        bth.pkey = attrs.pkey;
         let aeth = Aeth {
             syndrome: Syndrome::ACK_NO_CREDITS.encode(),
             msn: self.msn.value(),

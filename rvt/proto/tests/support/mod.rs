@@ -672,19 +672,9 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Node<SQ, RQ, RD> {
 
 /// A BTH for injected packets.
 pub fn bth(opcode: rvt_proto::opcode::Opcode, dest_qp: u32, psn: u32) -> rvt_proto::headers::Bth {
-    rvt_proto::headers::Bth {
-        opcode,
-        solicited: false,
-        mig_req: false,
-        pad_count: 0,
-        tver: 0,
-        pkey: 0xffff,
-        fecn: false,
-        becn: false,
-        dest_qp,
-        ack_req: true,
-        psn: rvt_proto::psn::Psn::new(psn),
-    }
+    let mut b = rvt_proto::headers::Bth::new(opcode, dest_qp, rvt_proto::psn::Psn::new(psn));
+    b.ack_req = true;
+    b
 }
 
 /// Parses a frame (without checking the ICRC) for assertions.

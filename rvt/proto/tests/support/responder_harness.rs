@@ -248,23 +248,16 @@ pub fn run(data: &[u8]) {
                 let which = b.u8();
                 let anchor = if which & 1 == 0 { base } else { sq_psn.value() };
                 let psn = Psn::new(anchor).add(delta as u32);
-                let mut h = PacketHeaders::new(Bth {
-                    opcode: op,
-                    solicited: which & 2 != 0,
-                    mig_req: false,
-                    pad_count: 0,
-                    tver: 0,
-                    pkey: if which & 4 != 0 { 0xffff } else { b.u16() },
-                    fecn: false,
-                    becn: false,
-                    dest_qp: if which & 8 != 0 {
-                        b.u32() & 0xff_ffff
-                    } else {
-                        qpn
-                    },
-                    ack_req: which & 16 != 0,
-                    psn,
-                });
+                let pkey = if which & 4 != 0 { 0xffff } else { b.u16() };
+                let dest_qp = if which & 8 != 0 {
+                    b.u32() & 0xff_ffff
+                } else {
+                    qpn
+                };
+                let mut h = PacketHeaders::new(Bth::new(op, dest_qp, psn));
+                h.bth.solicited = which & 2 != 0;
+                h.bth.ack_req = which & 16 != 0;
+                h.bth.pkey = pkey;
                 let rkey = if which & 32 != 0 { b.u32() } else { RKEY };
                 let va = VA.wrapping_add(u64::from(b.u16()));
                 if op.has_reth() {

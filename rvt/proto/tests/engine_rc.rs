@@ -55,6 +55,19 @@ fn rdma_wr(id: u64, op: WrOpcode, len: u32, off: u64) -> SendWr {
     wr
 }
 
+/// The receive buffer a completion names.
+fn recv_buf<'a>(n: &'a support::Node<16, 16, 4>, wc: &Completion) -> &'a support::Buf {
+    n.mem.recv[wc.slot as usize].as_ref().unwrap()
+}
+
+/// Syndrome and PSN of the single ACK/NAK in `frames`.
+fn only_ack(frames: &[Vec<u8>]) -> (Syndrome, u32) {
+    assert_eq!(frames.len(), 1, "exactly one packet");
+    let pk = parse_frame(&frames[0]);
+    let syn = Syndrome::decode(pk.hdr.aeth.unwrap().syndrome).unwrap();
+    (syn, pk.hdr.bth.psn.value())
+}
+
 fn statuses(wcs: &[Completion]) -> Vec<(u64, WcStatus)> {
     wcs.iter().map(|w| (w.wr_id, w.status)).collect()
 }
@@ -119,11 +132,7 @@ fn send_segmented_by_path_mtu() {
     let wc = p.b.rec.recv_wcs();
     assert_eq!(wc.len(), 1);
     assert_eq!((wc[0].opcode, wc[0].byte_len), (WcOpcode::Recv, 612));
-    p.b.mem.recv[wc[0].slot as usize]
-        .as_ref()
-        .unwrap()
-        .check_once(0, &data)
-        .unwrap();
+    recv_buf(&p.b, &wc[0]).check_once(0, &data).unwrap();
     assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(10, WcStatus::Success)]);
 }
 
@@ -207,7 +216,7 @@ fn read_consumes_one_psn_per_response() {
     assert_eq!(opcode_psn(&f[1]), (Opcode::RcSendOnly.as_u8(), 103));
 }
 
-// IBA 9.7.?: no more than max_rd_atomic READ/atomic requests outstanding.
+// No more than max_rd_atomic READ/atomic requests outstanding.
 #[test]
 fn max_rd_atomic_bounds_outstanding_reads() {
     let mut c = cfg();
@@ -228,7 +237,7 @@ fn max_rd_atomic_bounds_outstanding_reads() {
     assert_eq!(p.a.rec.send_wcs().len(), 4);
 }
 
-// IBA 10.8.3.3 (fence): a fenced WQE waits until earlier READs complete.
+// Fence indicator: a fenced WQE waits until earlier READs complete.
 #[test]
 fn fence_waits_for_outstanding_read() {
     let mut p = pair();
@@ -247,7 +256,7 @@ fn fence_waits_for_outstanding_read() {
     );
 }
 
-// IBA 9.7.5.1.1 / 9.7.5.2.?: a lost packet inside a message: the responder
+// IBA 9.7.5: a lost packet inside a message: the responder
 // NAKs (PSN sequence error) once for the gap, the requester goes back to the
 // NAKed PSN in the middle of the WQE (go-back-N), not to its start.
 #[test]
@@ -274,15 +283,11 @@ fn nak_go_back_n_into_partial_wqe() {
     assert_eq!(psns, vec![100, 101, 102, 103, 104, 105, 102, 103, 104, 105]);
     let wc = p.b.rec.recv_wcs();
     assert_eq!(wc.len(), 1);
-    p.b.mem.recv[wc[0].slot as usize]
-        .as_ref()
-        .unwrap()
-        .check_once(0, &data)
-        .unwrap();
+    recv_buf(&p.b, &wc[0]).check_once(0, &data).unwrap();
     assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::Success)]);
 }
 
-// IBA 9.7.5.2.? / C9-?: exactly one NAK per sequence gap; later
+// IBA 9.7.5: exactly one NAK per sequence gap; later
 // out-of-sequence packets are dropped silently.
 #[test]
 fn one_nak_per_gap() {
@@ -294,21 +299,18 @@ fn one_nak_per_gap() {
     for f in frames.iter().skip(1) {
         p.b.deliver(f, 0);
     }
-    let out = p.b.drain(0);
-    assert_eq!(out.len(), 1);
-    let pk = parse_frame(&out[0]);
     assert_eq!(
-        Syndrome::decode(pk.hdr.aeth.unwrap().syndrome).unwrap(),
-        Syndrome::Nak(NakCode::PsnSequenceError)
+        only_ack(&p.b.drain(0)),
+        (Syndrome::Nak(NakCode::PsnSequenceError), 100)
     );
-    assert_eq!(pk.hdr.bth.psn.value(), 100);
     // The expected PSN closes the gap; a new gap gets a new NAK.
     p.b.deliver(&frames[0], 0);
     p.b.deliver(&frames[1], 0);
     p.b.deliver(&frames[3], 0);
-    let out = p.b.drain(0);
-    assert_eq!(out.len(), 1);
-    assert_eq!(parse_frame(&out[0]).hdr.bth.psn.value(), 102);
+    assert_eq!(
+        only_ack(&p.b.drain(0)),
+        (Syndrome::Nak(NakCode::PsnSequenceError), 102)
+    );
 }
 
 // IBA 9.7.5.2.8: no receive WQE -> RNR NAK; the requester waits the
@@ -369,7 +371,7 @@ fn rnr_retry_seven_is_infinite() {
 }
 
 // IBA 9.7.6.1.3: local ACK timeout -> retransmit from the oldest
-// unacknowledged PSN; the duplicate is re-ACKed, not re-executed (9.7.4?).
+// unacknowledged PSN; the duplicate is re-ACKed, not re-executed (C9-105).
 #[test]
 fn ack_timeout_retransmits_duplicate_reacked() {
     let mut p = pair();
@@ -393,7 +395,7 @@ fn ack_timeout_retransmits_duplicate_reacked() {
 }
 
 // IBA 9.7.6.1.3: retry_cnt retransmissions, then IB_WC_RETRY_EXC_ERR and
-// flush (IBA 10.3.1 / 11.6.2).
+// flush (IBA 10.3.1).
 #[test]
 fn retry_exhausted_then_flush() {
     let mut c = cfg();
@@ -427,7 +429,7 @@ fn retry_exhausted_then_flush() {
     assert_eq!(p.a.next_deadline(), None, "timers cancelled");
 }
 
-// IBA 9.7.5.1.5?: a lost READ response: the READ is re-issued for the
+// IBA 9.7.5: a lost READ response: the READ is re-issued for the
 // remaining data only, starting at the first missing byte.
 #[test]
 fn read_retry_from_first_missing_byte() {
@@ -481,7 +483,7 @@ fn read_retry_from_first_missing_byte() {
         .unwrap();
 }
 
-// IBA 9.4.4 / 9.7.4?: a lost ATOMIC ACK: the retried atomic is answered
+// IBA 9.4.4 / 9.7: a lost ATOMIC ACK: the retried atomic is answered
 // from the responder resources with the original value, not re-executed.
 #[test]
 fn atomic_replayed_not_reexecuted() {
@@ -512,7 +514,7 @@ fn atomic_replayed_not_reexecuted() {
     assert_eq!(now, orig.wrapping_add(5));
 }
 
-// IBA 9.7.5.1.?: ACKs coalesce; one ACK implicitly completes every earlier
+// IBA 9.7.5.1: ACKs coalesce; one ACK implicitly completes every earlier
 // WQE, in order.
 #[test]
 fn coalesced_ack_completes_in_order() {
@@ -587,7 +589,7 @@ fn unsignaled_and_flush() {
     );
 }
 
-// IBA 9.7.5.2.5? / 9.9.3: an R_Key violation -> NAK remote access error;
+// IBA 9.4.2 / 9.9: an R_Key violation -> NAK remote access error;
 // the requester completes the WQE with IB_WC_REM_ACCESS_ERR, both QPs end
 // in Error.
 #[test]
@@ -617,7 +619,7 @@ fn rkey_violation_remote_access_error() {
         .all(|&w| w == 0));
 }
 
-// IBA 9.7.5.2.?: per-opcode length rules (First/Middle exactly the MTU).
+// IBA 9.4: per-opcode length rules (First/Middle exactly the MTU).
 #[test]
 fn short_middle_packet_is_invalid_request() {
     let mut p = pair();
@@ -631,14 +633,10 @@ fn short_middle_packet_is_invalid_request() {
         &PacketHeaders::new(bth(Opcode::RcSendMiddle, 0x22, 101)),
         &[0; 100],
     );
-    let out = p.b.drain(0);
-    assert_eq!(out.len(), 1);
-    let pk = parse_frame(&out[0]);
     assert_eq!(
-        Syndrome::decode(pk.hdr.aeth.unwrap().syndrome).unwrap(),
-        Syndrome::Nak(NakCode::InvalidRequest)
+        only_ack(&p.b.drain(0)),
+        (Syndrome::Nak(NakCode::InvalidRequest), 101)
     );
-    assert_eq!(pk.hdr.bth.psn.value(), 101);
     assert_eq!(
         statuses(&p.b.rec.recv_wcs()),
         vec![(1, WcStatus::RemInvReqErr)]
@@ -646,7 +644,7 @@ fn short_middle_packet_is_invalid_request() {
     assert_eq!(p.b.qp.state(), QpState::Error);
 }
 
-// IBA 9.7.5.2.?: a Middle packet without a First is an opcode sequence
+// IBA 9.7 / 9.9: a Middle packet without a First is an opcode sequence
 // error (NAK invalid request).
 #[test]
 fn middle_without_first_is_invalid_request() {
@@ -656,10 +654,8 @@ fn middle_without_first_is_invalid_request() {
         &[0; 256],
     );
     assert_eq!(naks(&p, None).len(), 0);
-    let out = p.b.drain(0);
-    let pk = parse_frame(&out[0]);
     assert_eq!(
-        Syndrome::decode(pk.hdr.aeth.unwrap().syndrome).unwrap(),
+        only_ack(&p.b.drain(0)).0,
         Syndrome::Nak(NakCode::InvalidRequest)
     );
 }
@@ -676,16 +672,14 @@ fn misaligned_atomic_is_invalid_request() {
         compare: 0,
     });
     p.b.inject(&h, &[]);
-    let out = p.b.drain(0);
-    let pk = parse_frame(&out[0]);
     assert_eq!(
-        Syndrome::decode(pk.hdr.aeth.unwrap().syndrome).unwrap(),
+        only_ack(&p.b.drain(0)).0,
         Syndrome::Nak(NakCode::InvalidRequest)
     );
     assert!(p.b.mem.atomic_log.is_empty());
 }
 
-// QP access flags (IBA 10.2.?): a READ to a QP without remote read rights
+// QP access flags: a READ to a QP without remote read rights
 // is NAKed.
 #[test]
 fn qp_access_flags_enforced() {
@@ -708,7 +702,7 @@ fn qp_access_flags_enforced() {
     );
 }
 
-// IBA 9.7.4?: a duplicate READ asking for more than the original range is
+// IBA 9.7: a duplicate READ asking for more than the original range is
 // not answered (only a subset is replayed).
 #[test]
 fn duplicate_read_outside_original_is_ignored() {
@@ -753,7 +747,7 @@ fn receive_buffer_too_small() {
     );
 }
 
-// IBA 9.4.1.1?: SEND with Invalidate: the R_Key is invalidated and reported
+// IBA 9.4.1: SEND with Invalidate: the R_Key is invalidated and reported
 // in the receive completion.
 #[test]
 fn send_with_invalidate() {
@@ -800,7 +794,7 @@ fn psn_wraps_around() {
     assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::Success)]);
 }
 
-// IBA 9.7.5.1.?: responses outside the outstanding PSN window ("ghosts")
+// IBA 9.7.5: responses outside the outstanding PSN window ("ghosts")
 // are ignored.
 #[test]
 fn ghost_ack_ignored() {
@@ -820,7 +814,7 @@ fn ghost_ack_ignored() {
     assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::Success)]);
 }
 
-// IBA 9.7.5.2.?: a zero-length RDMA WRITE and READ need no valid R_Key.
+// IBA 9.4.2 / 9.4.3: a zero-length RDMA WRITE and READ need no valid R_Key.
 #[test]
 fn zero_length_rdma() {
     let mut p = pair();

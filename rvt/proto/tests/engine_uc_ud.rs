@@ -1,5 +1,5 @@
-//! UC and UD rules (IBA vol. 1, 9.8 unreliable services, 10.2.5 Q_Keys,
-//! 11.4.1 UD receive buffers).
+//! UC and UD rules (IBA vol. 1, 9.8 unreliable services; Q_Keys and UD
+//! receive buffers of the verbs chapters).
 
 mod support;
 
@@ -31,7 +31,7 @@ fn send_wr(id: u64, len: u32) -> SendWr {
     wr
 }
 
-// IBA 9.8.2?: UC has no acknowledgements; a send WQE completes once its
+// IBA 9.8: UC has no acknowledgements; a send WQE completes once its
 // last packet is handed to the wire.
 #[test]
 fn uc_send_completes_without_ack() {
@@ -64,7 +64,7 @@ fn uc_send_completes_without_ack() {
         .unwrap();
 }
 
-// IBA 9.8.2?: a PSN gap drops the rest of the message; the receive WQE is
+// IBA 9.8: a PSN gap drops the rest of the message; the receive WQE is
 // reused by the next message, which resynchronises on its First packet.
 #[test]
 fn uc_gap_drops_message_and_resyncs() {
@@ -88,7 +88,7 @@ fn uc_gap_drops_message_and_resyncs() {
     assert_eq!(&buf.data[..300], m2.as_slice());
 }
 
-// IBA 9.8.2?: UC RDMA WRITE with immediate consumes a receive WQE; a WRITE
+// IBA 9.8: UC RDMA WRITE with immediate consumes a receive WQE; a WRITE
 // whose R_Key fails is dropped silently (no NAK, QP stays up).
 #[test]
 fn uc_write_imm_and_bad_rkey() {
@@ -124,7 +124,7 @@ fn uc_write_imm_and_bad_rkey() {
         .unwrap();
 }
 
-// UC supports neither RDMA READ nor atomics (IBA 9.8.2? Table 37?).
+// UC supports neither RDMA READ nor atomics (IBA 9.8).
 #[test]
 fn uc_rejects_read() {
     let mut p = P::new(QpType::Uc, &cfg());
@@ -182,7 +182,7 @@ fn ud_wr(id: u64, len: u32, qpn: u32, qkey: u32) -> SendWr {
     wr
 }
 
-// IBA 9.8.3? / 11.4.1?: a UD SEND is one packet with a DETH; the receive
+// IBA 9.8: a UD SEND is one packet with a DETH; the receive
 // buffer starts with the 40-byte GRH slot, filled from the caller's
 // metadata (IB_WC_GRH), and byte_len counts it.
 #[test]
@@ -223,7 +223,7 @@ fn ud_send_with_grh() {
     buf.check_once(40, &data).unwrap();
 }
 
-// IBA 10.2.5?: a work request Q_Key with the high bit set uses the QP's
+// Controlled Q_Keys: a work request Q_Key with the high bit set uses the QP's
 // Q_Key; a DETH Q_Key that does not match the QP's is dropped silently.
 #[test]
 fn ud_qkey_rules() {
@@ -240,7 +240,7 @@ fn ud_qkey_rules() {
     assert_eq!(buf.data[40], 1);
 }
 
-// IBA 13.5.1? (GSI): QP1 accepts only the well-known Q_Key 0x80010000,
+// GSI (IBA chapter 13): QP1 accepts only the well-known Q_Key 0x80010000,
 // whatever its own Q_Key attribute says.
 #[test]
 fn gsi_qkey() {
@@ -302,7 +302,7 @@ fn ud_limits() {
     assert_eq!(b.qp.state(), QpState::Rts);
 }
 
-// IBA 9.6.1? / 10.9.3?: a packet with a P_Key that does not match is
+// IBA 9.6: a packet with a P_Key that does not match is
 // dropped.
 #[test]
 fn pkey_mismatch_dropped() {

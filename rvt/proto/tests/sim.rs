@@ -491,28 +491,19 @@ fn gen_cfg(rng: &mut Rng, sc: &Scenario) -> Cfg {
         ack_delay_ns: rng.range(500, 20_000),
         ack_req_interval: [0, 1, 4, 16, 64][rng.below(5) as usize],
     };
+    let mut amount = |max: u64| if lossy { rng.range(0, max) as u32 } else { 0 };
+    let (loss, dup, reorder, corrupt) = (
+        amount(30_000),
+        amount(20_000),
+        amount(20_000),
+        amount(10_000),
+    );
     Cfg {
         link,
-        loss: if lossy {
-            rng.range(0, 30_000) as u32
-        } else {
-            0
-        },
-        dup: if lossy {
-            rng.range(0, 20_000) as u32
-        } else {
-            0
-        },
-        reorder: if lossy {
-            rng.range(0, 20_000) as u32
-        } else {
-            0
-        },
-        corrupt: if lossy {
-            rng.range(0, 10_000) as u32
-        } else {
-            0
-        },
+        loss,
+        dup,
+        reorder,
+        corrupt,
         ops: rng.range(5, 40) as usize,
         max_size: if rng.chance(700_000) { 1 << 20 } else { 4096 },
         recv_window: rng.range(1, 24) as usize,

@@ -348,6 +348,21 @@ fn set_timer<S: Sink>(slot: &mut Option<u64>, timer: Timer, deadline: Option<u64
     }
 }
 
+/// True if the deadline in `slot` has passed at `now`; it is then cleared.
+/// An early call re-reports the deadline to the sink (the caller's timer
+/// fired before it was due) and returns false, as does an unarmed timer.
+fn expired<S: Sink>(slot: &mut Option<u64>, timer: Timer, now: u64, sink: &mut S) -> bool {
+    let Some(deadline) = *slot else {
+        return false;
+    };
+    if now < deadline {
+        sink.timer(timer, Some(deadline));
+        return false;
+    }
+    *slot = None;
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

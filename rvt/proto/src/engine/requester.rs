@@ -20,7 +20,7 @@ use super::mem::Memory;
 use super::ring::Ring;
 use super::wc::{Completion, Queue, WcFlags, WcOpcode, WcStatus};
 use super::wr::{PostError, SendFlags, SendWr, WrOpcode};
-use super::{packets, position, set_timer, transport_of};
+use super::{expired, packets, position, set_timer, transport_of};
 
 /// Largest number of PSNs the requester keeps unacknowledged. IBA 9.7.1
 /// limits outstanding PSNs to less than half the PSN space (2^23) so that
@@ -737,14 +737,9 @@ impl<const N: usize> Requester<N> {
     ) -> Result<(), WcStatus> {
         match timer {
             Timer::Retransmit => {
-                let Some(deadline) = self.rto else {
-                    return Ok(());
-                };
-                if now < deadline {
-                    sink.timer(Timer::Retransmit, Some(deadline));
+                if !expired(&mut self.rto, timer, now, sink) {
                     return Ok(());
                 }
-                self.rto = None;
                 if self.una == self.max_sent || self.rnr_wait {
                     return Ok(());
                 }
@@ -753,15 +748,9 @@ impl<const N: usize> Requester<N> {
                 self.retry(attrs, self.una, RetryCause::Timeout, now, sink)
             }
             Timer::Rnr => {
-                let Some(deadline) = self.rnr_deadline else {
-                    return Ok(());
-                };
-                if now < deadline {
-                    sink.timer(Timer::Rnr, Some(deadline));
-                    return Ok(());
+                if expired(&mut self.rnr_deadline, timer, now, sink) {
+                    self.rnr_wait = false;
                 }
-                self.rnr_deadline = None;
-                self.rnr_wait = false;
                 Ok(())
             }
             Timer::Ack => Ok(()),

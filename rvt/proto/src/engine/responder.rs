@@ -21,7 +21,7 @@ use super::requester::MAX_DMA_LEN;
 use super::ring::Ring;
 use super::wc::{Completion, Queue, WcFlags, WcOpcode, WcStatus};
 use super::wr::{PostError, RecvWr};
-use super::{packets, position, set_timer};
+use super::{expired, packets, position, set_timer};
 
 /// Bytes reserved for the GRH at the start of every UD receive buffer
 /// (the first 40 bytes of a UD receive buffer hold the GRH, IBA chapter 11).
@@ -214,15 +214,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
 
     /// The ACK coalescing timer fired.
     pub(super) fn on_timer<S: Sink>(&mut self, now: u64, sink: &mut S) {
-        let Some(deadline) = self.ack_deadline else {
-            return;
-        };
-        if now < deadline {
-            sink.timer(Timer::Ack, Some(deadline));
-            return;
-        }
-        self.ack_deadline = None;
-        if self.ack_owed {
+        if expired(&mut self.ack_deadline, Timer::Ack, now, sink) && self.ack_owed {
             self.ack_now = true;
         }
     }

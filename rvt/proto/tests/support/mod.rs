@@ -213,6 +213,24 @@ fn right_of(access: RemoteAccess) -> AccessFlags {
     }
 }
 
+/// Writes into the buffer of a WQE slot.
+fn write_slot(
+    bufs: &mut [Option<Buf>],
+    slot: u32,
+    offset: u32,
+    data: &[u8],
+) -> Result<(), MemError> {
+    let b = bufs
+        .get_mut(slot as usize)
+        .and_then(Option::as_mut)
+        .ok_or(MemError::Local)?;
+    if b.write(offset as usize, data) {
+        Ok(())
+    } else {
+        Err(MemError::Local)
+    }
+}
+
 impl Memory for TestMem {
     fn check_remote(
         &mut self,
@@ -263,30 +281,12 @@ impl Memory for TestMem {
 
     fn write_recv(&mut self, slot: u32, offset: u32, data: &[u8]) -> Result<(), MemError> {
         self.calls += 1;
-        let b = self
-            .recv
-            .get_mut(slot as usize)
-            .and_then(Option::as_mut)
-            .ok_or(MemError::Local)?;
-        if b.write(offset as usize, data) {
-            Ok(())
-        } else {
-            Err(MemError::Local)
-        }
+        write_slot(&mut self.recv, slot, offset, data)
     }
 
     fn write_send(&mut self, slot: u32, offset: u32, data: &[u8]) -> Result<(), MemError> {
         self.calls += 1;
-        let b = self
-            .send
-            .get_mut(slot as usize)
-            .and_then(Option::as_mut)
-            .ok_or(MemError::Local)?;
-        if b.write(offset as usize, data) {
-            Ok(())
-        } else {
-            Err(MemError::Local)
-        }
+        write_slot(&mut self.send, slot, offset, data)
     }
 }
 

@@ -183,21 +183,16 @@ fn uc_seed(seed: u64) -> Result<(), String> {
             ));
         };
         let m = &msgs[j];
-        match m.op {
-            WrOpcode::SendWithImm => {
-                if wc.byte_len as usize != m.data.len() || buf.data[..m.data.len()] != m.data[..] {
-                    return Err(format!("SEND_IMM {j}: wrong data"));
-                }
-            }
+        let whole = match m.op {
+            WrOpcode::SendWithImm => buf.data[..m.data.len()] == m.data[..],
             WrOpcode::RdmaWriteWithImm => {
                 let r = &p.b.mem.region(RKEY).unwrap().buf;
-                if wc.byte_len as usize != m.data.len()
-                    || r.data[m.target..m.target + m.data.len()] != m.data[..]
-                {
-                    return Err(format!("WRITE_IMM {j}: incomplete data"));
-                }
+                r.data[m.target..m.target + m.data.len()] == m.data[..]
             }
-            _ => {}
+            _ => true,
+        };
+        if !whole || wc.byte_len as usize != m.data.len() {
+            return Err(format!("message {j} ({:?}) incomplete: {wc:?}", m.op));
         }
         next = j + 1;
     }

@@ -115,7 +115,7 @@ fn uc_seed(seed: u64) -> Result<(), String> {
         msgs.push(Msg {
             op,
             data: rng.bytes(len),
-            imm: (i as u32) << 8 | 0xab,
+            imm: ((i as u32) << 8) | 0xab,
             target: off,
         });
         off += len;

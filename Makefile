@@ -39,7 +39,8 @@ check:
 	scripts/check
 
 host-test: toolchain
-	scripts/in-root cargo test --manifest-path rvt/proto/Cargo.toml
+	scripts/fetch-crates
+	scripts/in-root cargo test --offline --manifest-path rvt/proto/Cargo.toml
 
 clean:
 	rm -rf rvt/proto/target

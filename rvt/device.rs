@@ -30,6 +30,9 @@ const ROCE_GID_TABLE_LEN: u32 = 1024;
 const IB_MGMT_MAD_SIZE: u32 = 256;
 /// Largest message a QP will accept (2^31, the RETH DMA length limit).
 const MAX_MSG_SIZE: u32 = 1 << 31;
+/// ABI version of the rdma-core rxe provider's private commands
+/// (rdma_user_rxe.h; the provider refuses any other).
+const RXE_UVERBS_ABI_VERSION: u32 = 2;
 /// Firmware version shown by `ibv_devinfo` (rvt has no firmware; a version of the driver).
 const FW_VERSION: u64 = 1;
 
@@ -82,7 +85,11 @@ impl BackendOps {
         if u32::from(o.link_layer) != b::rdma_link_layer_IB_LINK_LAYER_ETHERNET
             && u32::from(o.link_layer) != b::rdma_link_layer_IB_LINK_LAYER_INFINIBAND
         {
-            pr_err!("backend {} has an unknown link layer {}\n", o.name(), o.link_layer);
+            pr_err!(
+                "backend {} has an unknown link layer {}\n",
+                o.name(),
+                o.link_layer
+            );
             return Err(EINVAL);
         }
         // INVARIANT: checked above; 'static per the contract.
@@ -154,9 +161,7 @@ impl Drop for RvtDevice {
 
 /// The C handle (`struct rvt_device *`) of the device whose data is `data`.
 fn container_of_data(data: *mut RvtDevice) -> *mut b::rvt_device {
-    // SAFETY: Every `RvtDevice` lives in an `IbDevice<RvtDevice>` (it is only
-    // created by `register`), so the containing object is in bounds.
-    unsafe { kernel::container_of!(data, IbDevice<RvtDevice>, data) }.cast()
+    IbDevice::<RvtDevice>::from_data(data).cast()
 }
 
 /// The device behind a C handle.
@@ -201,7 +206,7 @@ impl RvtDevice {
 impl IbDriver for RvtDevice {
     // The stock rdma-core rxe provider drives rvt devices (rdma_user_rxe.h ABI).
     const DRIVER_ID: u32 = b::rdma_driver_id_RDMA_DRIVER_RXE;
-    const UVERBS_ABI_VER: u32 = b::RXE_UVERBS_ABI_VERSION;
+    const UVERBS_ABI_VER: u32 = RXE_UVERBS_ABI_VERSION;
 
     fn query_device(dev: &IbDevice<Self>, attr: &mut b::ib_device_attr) -> Result {
         let this = dev.data();
@@ -284,7 +289,10 @@ fn register(desc: &b::rvt_device_desc) -> Result<*mut IbDevice<RvtDevice>> {
     // SAFETY: Backends pass a 'static ops table (backend.h contract).
     let ops = unsafe { BackendOps::check(desc.ops) }?;
     if desc.ibdev_name.is_null() || desc.num_ports != 1 {
-        pr_err!("backend {}: a device needs a name and exactly one port\n", ops.get().name());
+        pr_err!(
+            "backend {}: a device needs a name and exactly one port\n",
+            ops.get().name()
+        );
         return Err(EINVAL);
     }
     let net = if desc.netdev.is_null() {
@@ -311,7 +319,7 @@ fn register(desc: &b::rvt_device_desc) -> Result<*mut IbDevice<RvtDevice>> {
     // SAFETY: Nobody else sees the device yet, so we may fill its fields.
     unsafe {
         (*ibdev).node_guid = guid;
-        (*ibdev).node_type = b::rdma_node_type_RDMA_NODE_IB_CA as u8;
+        (*ibdev).node_type = b::RDMA_NODE_IB_CA as u8;
         (*ibdev).phys_port_cnt = desc.num_ports;
         (*ibdev).num_comp_vectors = 1;
         (*ibdev).local_dma_lkey = 0;
@@ -368,7 +376,9 @@ fn register(desc: &b::rvt_device_desc) -> Result<*mut IbDevice<RvtDevice>> {
 ///
 /// `desc` points to a valid descriptor, as backend.h documents.
 #[no_mangle]
-pub unsafe extern "C" fn rvt_register_device(desc: *const b::rvt_device_desc) -> *mut b::rvt_device {
+pub(crate) unsafe extern "C" fn rvt_register_device(
+    desc: *const b::rvt_device_desc,
+) -> *mut b::rvt_device {
     // SAFETY: Per the contract.
     let Some(desc) = (unsafe { desc.as_ref() }) else {
         return EINVAL.to_errno() as isize as *mut b::rvt_device;
@@ -386,7 +396,7 @@ pub unsafe extern "C" fn rvt_register_device(desc: *const b::rvt_device_desc) ->
 ///
 /// `dev` is a live handle; it is not used again.
 #[no_mangle]
-pub unsafe extern "C" fn rvt_unregister_device(dev: *mut b::rvt_device) {
+pub(crate) unsafe extern "C" fn rvt_unregister_device(dev: *mut b::rvt_device) {
     // SAFETY: A registered device of ours; ib_core frees it (dealloc_driver).
     unsafe { b::ib_unregister_device(IbDevice::<RvtDevice>::raw(dev.cast())) };
 }
@@ -397,7 +407,7 @@ pub unsafe extern "C" fn rvt_unregister_device(dev: *mut b::rvt_device) {
 ///
 /// `dev` is a live handle; it is not used again by the caller.
 #[no_mangle]
-pub unsafe extern "C" fn rvt_unregister_device_queued(dev: *mut b::rvt_device) {
+pub(crate) unsafe extern "C" fn rvt_unregister_device_queued(dev: *mut b::rvt_device) {
     // SAFETY: A registered device of ours.
     unsafe { b::ib_unregister_device_queued(IbDevice::<RvtDevice>::raw(dev.cast())) };
 }
@@ -409,7 +419,7 @@ pub unsafe extern "C" fn rvt_unregister_device_queued(dev: *mut b::rvt_device) {
 /// `ops` is the table the backend registered its devices with; called from
 /// process context (module exit), with no new registrations under way.
 #[no_mangle]
-pub unsafe extern "C" fn rvt_unregister_backend(ops: *const b::rvt_backend_ops) {
+pub(crate) unsafe extern "C" fn rvt_unregister_backend(ops: *const b::rvt_backend_ops) {
     registry::unregister_all(ops);
 }
 
@@ -419,7 +429,7 @@ pub unsafe extern "C" fn rvt_unregister_backend(ops: *const b::rvt_backend_ops) 
 ///
 /// `dev` is a live handle.
 #[no_mangle]
-pub unsafe extern "C" fn rvt_device_priv(dev: *mut b::rvt_device) -> *mut c_void {
+pub(crate) unsafe extern "C" fn rvt_device_priv(dev: *mut b::rvt_device) -> *mut c_void {
     IbDevice::<RvtDevice>::extra(dev.cast()).cast()
 }
 
@@ -429,7 +439,7 @@ pub unsafe extern "C" fn rvt_device_priv(dev: *mut b::rvt_device) -> *mut c_void
 ///
 /// `dev` is a live handle.
 #[no_mangle]
-pub unsafe extern "C" fn rvt_device_ibdev(dev: *mut b::rvt_device) -> *mut b::ib_device {
+pub(crate) unsafe extern "C" fn rvt_device_ibdev(dev: *mut b::rvt_device) -> *mut b::ib_device {
     IbDevice::<RvtDevice>::raw(dev.cast())
 }
 
@@ -439,7 +449,7 @@ pub unsafe extern "C" fn rvt_device_ibdev(dev: *mut b::rvt_device) -> *mut b::ib
 ///
 /// `ibdev` is a live `ib_device` (of any driver).
 #[no_mangle]
-pub unsafe extern "C" fn rvt_device_from_ibdev(
+pub(crate) unsafe extern "C" fn rvt_device_from_ibdev(
     ibdev: *mut b::ib_device,
     ops: *const b::rvt_backend_ops,
 ) -> *mut b::rvt_device {
@@ -453,7 +463,7 @@ pub unsafe extern "C" fn rvt_device_from_ibdev(
 ///
 /// `dev` is a live handle, `skb` a packet the caller gives up.
 #[no_mangle]
-pub unsafe extern "C" fn rvt_receive(
+pub(crate) unsafe extern "C" fn rvt_receive(
     dev: *mut b::rvt_device,
     skb: *mut b::sk_buff,
     _meta: *const b::rvt_rx_meta,
@@ -471,7 +481,11 @@ pub unsafe extern "C" fn rvt_receive(
 ///
 /// `dev` is a live, registered handle.
 #[no_mangle]
-pub unsafe extern "C" fn rvt_handle_event(dev: *mut b::rvt_device, port: u32, event: b::rvt_event) {
+pub(crate) unsafe extern "C" fn rvt_handle_event(
+    dev: *mut b::rvt_device,
+    port: u32,
+    event: b::rvt_event,
+) {
     let kind = match event {
         b::rvt_event_RVT_EVENT_LINK_UP => b::ib_event_type_IB_EVENT_PORT_ACTIVE,
         b::rvt_event_RVT_EVENT_LINK_DOWN => b::ib_event_type_IB_EVENT_PORT_ERR,
@@ -499,7 +513,7 @@ pub unsafe extern "C" fn rvt_handle_event(dev: *mut b::rvt_device, port: u32, ev
 ///
 /// `dev` is a live handle.
 #[no_mangle]
-pub unsafe extern "C" fn rvt_tx_done(_dev: *mut b::rvt_device, _port: u32) {}
+pub(crate) unsafe extern "C" fn rvt_tx_done(_dev: *mut b::rvt_device, _port: u32) {}
 
 /// How many packets a device dropped on receive.
 pub(crate) fn rx_dropped(dev: *mut b::rvt_device) -> u64 {

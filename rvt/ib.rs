@@ -12,7 +12,7 @@
 use core::{marker::PhantomData, mem::size_of, ptr};
 
 use kernel::{
-    error::from_result,
+    error::{from_result, VTABLE_DEFAULT_ERROR},
     prelude::*,
     types::Opaque,
 };
@@ -58,9 +58,7 @@ impl<T: IbDriver> IbDevice<T> {
     /// and must either register it or drop it with [`IbDevice::dealloc`].
     pub(crate) fn new(data: T, extra: usize, net: *mut b::net) -> Result<*mut Self> {
         let () = Self::ALIGN_OK;
-        let size = Self::extra_offset()
-            .checked_add(extra)
-            .ok_or(EINVAL)?;
+        let size = Self::extra_offset().checked_add(extra).ok_or(EINVAL)?;
         // SAFETY: `_ib_alloc_device` takes any size >= sizeof(struct ib_device)
         // (ours is larger: the ib_device is our first field) and a valid or
         // NULL namespace.
@@ -107,6 +105,16 @@ impl<T: IbDriver> IbDevice<T> {
     pub(crate) unsafe fn from_raw<'a>(ibdev: *mut b::ib_device) -> &'a Self {
         // SAFETY: Per the contract and the first-field invariant.
         unsafe { &*ibdev.cast::<Self>() }
+    }
+
+    /// The device whose data `data` points to.
+    pub(crate) fn from_data(data: *const T) -> *mut Self {
+        // `data` lives in an `IbDevice<T>` (the only place a `T` driving an
+        // ib_device is created), so stepping back to the container stays in bounds.
+        data.cast::<u8>()
+            .wrapping_sub(core::mem::offset_of!(Self, data))
+            .cast::<Self>()
+            .cast_mut()
     }
 
     /// The driver's data.
@@ -189,6 +197,10 @@ impl<T: IbDriver> Adapter<T> {
         unsafe { IbDevice::<T>::from_raw(ibdev) }
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core only, with a device of driver type `T` (see
+    /// [`Self::dev`]) and the valid arguments its `ib_device_ops` contract gives.
     unsafe extern "C" fn query_device(
         ibdev: *mut b::ib_device,
         attr: *mut b::ib_device_attr,
@@ -208,15 +220,29 @@ impl<T: IbDriver> Adapter<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core only, with a device of driver type `T` (see
+    /// [`Self::dev`]) and the valid arguments its `ib_device_ops` contract gives.
     unsafe extern "C" fn query_port(
         ibdev: *mut b::ib_device,
         port: u32,
         attr: *mut b::ib_port_attr,
     ) -> c_int {
-        // SAFETY: A device of ours; ib_core zeroes `attr` and lends it to us.
-        from_result(|| T::query_port(unsafe { Self::dev(ibdev) }, port, unsafe { &mut *attr }).map(|()| 0))
+        from_result(|| {
+            // SAFETY: A device of ours.
+            let dev = unsafe { Self::dev(ibdev) };
+            // SAFETY: ib_core zeroes `attr` and lends it to us for the call.
+            let attr = unsafe { &mut *attr };
+            T::query_port(dev, port, attr)?;
+            Ok(0)
+        })
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core only, with a device of driver type `T` (see
+    /// [`Self::dev`]) and the valid arguments its `ib_device_ops` contract gives.
     unsafe extern "C" fn get_port_immutable(
         ibdev: *mut b::ib_device,
         port: u32,
@@ -224,16 +250,26 @@ impl<T: IbDriver> Adapter<T> {
     ) -> c_int {
         from_result(|| {
             // SAFETY: A device of ours; `immutable` is valid for the call.
-            T::get_port_immutable(unsafe { Self::dev(ibdev) }, port, unsafe { &mut *immutable })?;
+            T::get_port_immutable(unsafe { Self::dev(ibdev) }, port, unsafe {
+                &mut *immutable
+            })?;
             Ok(0)
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core only, with a device of driver type `T` (see
+    /// [`Self::dev`]) and the valid arguments its `ib_device_ops` contract gives.
     unsafe extern "C" fn get_link_layer(ibdev: *mut b::ib_device, port: u32) -> b::rdma_link_layer {
         // SAFETY: A device of ours.
         b::rdma_link_layer::from(T::get_link_layer(unsafe { Self::dev(ibdev) }, port))
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core only, with a device of driver type `T` (see
+    /// [`Self::dev`]) and the valid arguments its `ib_device_ops` contract gives.
     unsafe extern "C" fn query_pkey(
         ibdev: *mut b::ib_device,
         port: u32,
@@ -249,6 +285,10 @@ impl<T: IbDriver> Adapter<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core only, with a device of driver type `T` (see
+    /// [`Self::dev`]) and the valid arguments its `ib_device_ops` contract gives.
     unsafe extern "C" fn alloc_ucontext(
         _uctx: *mut b::ib_ucontext,
         udata: *mut b::ib_udata,
@@ -261,8 +301,16 @@ impl<T: IbDriver> Adapter<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core only, with a device of driver type `T` (see
+    /// [`Self::dev`]) and the valid arguments its `ib_device_ops` contract gives.
     unsafe extern "C" fn dealloc_ucontext(_uctx: *mut b::ib_ucontext) {}
 
+    /// # Safety
+    ///
+    /// Called by ib_core only, with a device of driver type `T` (see
+    /// [`Self::dev`]) and the valid arguments its `ib_device_ops` contract gives.
     unsafe extern "C" fn dealloc_driver(ibdev: *mut b::ib_device) {
         let this = ibdev.cast::<IbDevice<T>>();
         // SAFETY: ib_core calls this exactly once, after every other op has

@@ -4,6 +4,8 @@
 //! that implements the safe backend trait like a real backend does. The
 //! suites run when rvt.ko is loaded into a kernel with KUnit (tests/kunit).
 
+// The backend API is shared by every backend; each uses the part it needs.
+#[allow(dead_code)]
 #[path = "../include/rvt/backend.rs"]
 mod backend_api;
 
@@ -100,7 +102,11 @@ impl Backend for Loopback {
         Err(ENOMEM)
     }
 
-    fn resolve_path(_dev: Device<Self>, _port: u32, _attr: &b::rdma_ah_attr) -> Result<b::rvt_path> {
+    fn resolve_path(
+        _dev: Device<Self>,
+        _port: u32,
+        _attr: &b::rdma_ah_attr,
+    ) -> Result<b::rvt_path> {
         Ok(b::rvt_path::default())
     }
 
@@ -134,7 +140,8 @@ mod tests {
     #[test]
     fn register_reports_live_link_and_unregisters() -> Result {
         let before = RELEASED.load(Relaxed);
-        let dev = Device::<Loopback>::register(c"rvt_kunit0", core::ptr::null_mut(), LoopData::new())?;
+        let dev =
+            Device::<Loopback>::register(c"rvt_kunit0", core::ptr::null_mut(), LoopData::new())?;
         assert_eq!(ibdev_name(dev).to_bytes(), b"rvt_kunit0");
         // SAFETY: A registered device.
         assert_eq!(unsafe { (*dev.ibdev()).node_guid }, LOOP_GUID);
@@ -172,8 +179,10 @@ mod tests {
     #[test]
     fn duplicate_name_is_refused_and_keeps_data() -> Result {
         let before = RELEASED.load(Relaxed);
-        let first = Device::<Loopback>::register(c"rvt_kunit1", core::ptr::null_mut(), LoopData::new())?;
-        let second = Device::<Loopback>::register(c"rvt_kunit1", core::ptr::null_mut(), LoopData::new());
+        let first =
+            Device::<Loopback>::register(c"rvt_kunit1", core::ptr::null_mut(), LoopData::new())?;
+        let second =
+            Device::<Loopback>::register(c"rvt_kunit1", core::ptr::null_mut(), LoopData::new());
         assert!(second.is_err());
         // The refused device's data went back to the caller and was dropped once.
         assert_eq!(RELEASED.load(Relaxed), before + 1);
@@ -185,8 +194,10 @@ mod tests {
     #[test]
     fn unregister_backend_frees_every_device() -> Result {
         let before = RELEASED.load(Relaxed);
-        let a = Device::<Loopback>::register(c"rvt_kunit2", core::ptr::null_mut(), LoopData::new())?;
-        let _b = Device::<Loopback>::register(c"rvt_kunit3", core::ptr::null_mut(), LoopData::new())?;
+        let a =
+            Device::<Loopback>::register(c"rvt_kunit2", core::ptr::null_mut(), LoopData::new())?;
+        let _b =
+            Device::<Loopback>::register(c"rvt_kunit3", core::ptr::null_mut(), LoopData::new())?;
         // SAFETY: The table our devices were created with.
         unsafe { b::rvt_unregister_backend(ops_table::<Loopback>()) };
         assert_eq!(RELEASED.load(Relaxed), before + 2);
@@ -197,11 +208,12 @@ mod tests {
 
     #[test]
     fn receive_without_qps_drops_and_counts() -> Result {
-        let dev = Device::<Loopback>::register(c"rvt_kunit4", core::ptr::null_mut(), LoopData::new())?;
+        let dev =
+            Device::<Loopback>::register(c"rvt_kunit4", core::ptr::null_mut(), LoopData::new())?;
         let handle = dev.as_raw();
         for _ in 0..3 {
             // SAFETY: Allocating an skb has no preconditions; NUMA_NO_NODE is -1.
-            let skb = unsafe { b::__alloc_skb(64, kernel::alloc::flags::GFP_KERNEL.as_raw(), 0, -1) };
+            let skb = unsafe { b::__alloc_skb(64, kernel::bindings::GFP_KERNEL, 0, -1) };
             assert!(!skb.is_null());
             let meta = b::rvt_rx_meta::default();
             // SAFETY: A live device; the skb is given away.

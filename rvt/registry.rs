@@ -7,16 +7,24 @@
 
 use kernel::prelude::*;
 
-use crate::{
-    bindings as b,
-    device::RvtDevice,
-    ib::IbDevice,
-};
+use crate::{bindings as b, device::RvtDevice, ib::IbDevice};
 
 kernel::sync::global_lock! {
     // SAFETY: Initialised by `init` in the module initialiser, before any
     // device can exist.
     unsafe(uninit) static DEVICES: Mutex<KVec<usize>> = KVec::new();
+}
+
+/// Whether registry entry `entry` is a device of backend `ops`.
+///
+/// Called with the registry locked: entries are live devices, whose data is
+/// initialised (they leave the registry from the data's drop, which takes the
+/// lock first).
+fn is_of_backend(entry: usize, ops: *const b::rvt_backend_ops) -> bool {
+    // SAFETY: A live device of the locked registry (above).
+    unsafe { &*(entry as *const IbDevice<RvtDevice>) }
+        .data()
+        .has_ops(ops)
 }
 
 /// Sets the registry up (module init, once).
@@ -34,26 +42,25 @@ pub(crate) fn add(dev: *mut IbDevice<RvtDevice>) -> Result {
 /// Forgets a device (its data is being dropped).
 pub(crate) fn remove(data: &RvtDevice) {
     let mut devices = DEVICES.lock();
-    // SAFETY: Every entry is a device whose data is initialised: entries are
-    // removed here, from the data's drop, before it goes away.
     let pos = devices
         .iter()
-        .position(|&d| core::ptr::eq(unsafe { &*(d as *const IbDevice<RvtDevice>) }.data(), data));
+        .position(|&d| d == IbDevice::<RvtDevice>::from_data(data) as usize);
     if let Some(pos) = pos {
-        devices.swap_remove(pos).ok();
+        devices.remove(pos).ok();
     }
 }
 
 /// The handle of `ibdev` when it is an rvt device of backend `ops`.
-pub(crate) fn find(ibdev: *mut b::ib_device, ops: *const b::rvt_backend_ops) -> Option<*mut b::rvt_device> {
+pub(crate) fn find(
+    ibdev: *mut b::ib_device,
+    ops: *const b::rvt_backend_ops,
+) -> Option<*mut b::rvt_device> {
     let devices = DEVICES.lock();
     devices
         .iter()
         .copied()
         .filter(|&d| d == ibdev as usize)
-        // SAFETY: Entries are live devices (see `remove`), and the lock keeps
-        // them from going away during the check.
-        .find(|&d| unsafe { &*(d as *const IbDevice<RvtDevice>) }.data().has_ops(ops))
+        .find(|&d| is_of_backend(d, ops))
         .map(|d| d as *mut b::rvt_device)
 }
 
@@ -65,14 +72,13 @@ pub(crate) fn unregister_all(ops: *const b::rvt_backend_ops) {
             devices
                 .iter()
                 .copied()
-                // SAFETY: As in `find`.
-                .find(|&d| unsafe { &*(d as *const IbDevice<RvtDevice>) }.data().has_ops(ops))
+                .find(|&d| is_of_backend(d, ops))
                 .map(|d| {
                     let ibdev = IbDevice::<RvtDevice>::raw(d as *const IbDevice<RvtDevice>);
                     // Keep the memory while we unregister without the lock
                     // (ib_core frees it on the last put).
                     // SAFETY: A live device (see `remove`), under the lock.
-                    unsafe { b::get_device(&raw mut (*ibdev).dev) };
+                    unsafe { b::get_device(&raw mut (*ibdev).__bindgen_anon_1.dev) };
                     ibdev
                 })
         };
@@ -83,7 +89,7 @@ pub(crate) fn unregister_all(ops: *const b::rvt_backend_ops) {
         // registry, so this loop ends.
         unsafe {
             b::ib_unregister_device(ibdev);
-            b::put_device(&raw mut (*ibdev).dev);
+            b::put_device(&raw mut (*ibdev).__bindgen_anon_1.dev);
         }
     }
 }

@@ -15,6 +15,11 @@ mod device;
 mod ib;
 #[cfg(CONFIG_KUNIT)]
 mod kunit_tests;
+/// The transport engine: the host-tested crate in rvt/proto, compiled here
+/// as a module (its crate-level `#![no_std]` only matters on the host).
+#[allow(unused_attributes)]
+#[path = "proto/src/lib.rs"]
+pub mod proto;
 mod registry;
 mod rxe_guard;
 

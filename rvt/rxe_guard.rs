@@ -18,7 +18,7 @@ const RXE_MODULE: &CStr = c"rdma_rxe";
 pub(crate) fn rxe_present() -> bool {
     let mut path = b::path::default();
     // SAFETY: A NUL-terminated path and a valid out parameter.
-    let err = unsafe { b::kern_path(c"/sys/module/rdma_rxe".as_ptr(), b::LOOKUP_FOLLOW as u32, &mut path) };
+    let err = unsafe { b::kern_path(c"/sys/module/rdma_rxe".as_char_ptr(), 0, &mut path) };
     if err != 0 {
         return false;
     }
@@ -58,12 +58,16 @@ impl RxeGuard {
         Ok(Self { nb })
     }
 
+    /// # Safety
+    ///
+    /// Called by the module notifier chain, which passes the `struct module`
+    /// being loaded as `data`.
     unsafe extern "C" fn on_module_event(
         _nb: *mut b::notifier_block,
         action: c_ulong,
         data: *mut c_void,
     ) -> c_int {
-        if action != c_ulong::from(b::module_state_MODULE_STATE_COMING) {
+        if action != b::module_state_MODULE_STATE_COMING as c_ulong {
             return b::NOTIFY_DONE as c_int;
         }
         let module = data.cast::<b::module>();

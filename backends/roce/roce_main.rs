@@ -10,6 +10,8 @@ use core::ptr;
 
 use kernel::{prelude::*, str::CStr, types::Opaque};
 
+// The backend API is shared by every backend; each uses the part it needs.
+#[allow(dead_code)]
 #[path = "../../include/rvt/backend.rs"]
 mod backend_api;
 #[path = "../../include/rvt/bindings.rs"]
@@ -62,7 +64,17 @@ fn ib_mtu_for(netdev_mtu: u32) -> b::ib_mtu {
 
 /// EUI-64 from a MAC address (RFC 4291 appendix A): the GUID of a RoCE device.
 fn eui64(mac: &[u8; 6]) -> u64 {
-    u64::from_be_bytes([mac[0] ^ 2, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]]).to_be()
+    u64::from_be_bytes([
+        mac[0] ^ 2,
+        mac[1],
+        mac[2],
+        0xff,
+        0xfe,
+        mac[3],
+        mac[4],
+        mac[5],
+    ])
+    .to_be()
 }
 
 impl RoceData {
@@ -81,7 +93,9 @@ impl RoceData {
 
     fn link_up(&self) -> bool {
         // SAFETY: `netdev` is alive (type invariant).
-        unsafe { b::rvt_helper_netif_running(self.netdev) && b::rvt_helper_netif_carrier_ok(self.netdev) }
+        unsafe {
+            b::rvt_helper_netif_running(self.netdev) && b::rvt_helper_netif_carrier_ok(self.netdev)
+        }
     }
 
     fn mtu(&self) -> u32 {
@@ -136,7 +150,12 @@ impl Backend for Roce {
         // Speed and width from the netdev's ethtool link settings.
         // SAFETY: A registered device with a netdev; valid out parameters.
         let err = unsafe {
-            b::ib_get_eth_speed(dev.ibdev(), port, &mut info.active_speed, &mut info.active_width)
+            b::ib_get_eth_speed(
+                dev.ibdev(),
+                port,
+                &mut info.active_speed,
+                &mut info.active_width,
+            )
         };
         if err != 0 {
             info.active_speed = b::ib_port_speed_IB_SPEED_SDR as u16;
@@ -175,7 +194,11 @@ impl Backend for Roce {
         Err(EOPNOTSUPP)
     }
 
-    fn resolve_path(_dev: Device<Self>, _port: u32, _attr: &b::rdma_ah_attr) -> Result<b::rvt_path> {
+    fn resolve_path(
+        _dev: Device<Self>,
+        _port: u32,
+        _attr: &b::rdma_ah_attr,
+    ) -> Result<b::rvt_path> {
         // Comes with the RoCEv2 data path (GID -> IP, neighbour -> MAC).
         Err(EOPNOTSUPP)
     }
@@ -187,6 +210,11 @@ impl Backend for Roce {
 
 /// `rdma link add NAME type rvt netdev DEV` (ib_core's nldev, no locks held
 /// but its link_ops rwsem).
+///
+/// # Safety
+///
+/// Called by ib_core or the netdev notifier chain with the arguments
+/// their contracts give (valid name, live netdev, notifier info).
 unsafe extern "C" fn newlink(ibdev_name: *const c_char, ndev: *mut b::net_device) -> c_int {
     // SAFETY: nldev passes a NUL-terminated name and holds a netdev reference
     // for the call.
@@ -201,7 +229,11 @@ unsafe extern "C" fn newlink(ibdev_name: *const c_char, ndev: *mut b::net_device
     if !existing.is_null() {
         // SAFETY: `existing` is a live, registered device we got a reference on.
         let other = unsafe { CStr::from_char_ptr((*existing).name.as_ptr()) };
-        pr_err!("netdev {} is already bound to RDMA device {}\n", ndev_name, other);
+        pr_err!(
+            "netdev {} is already bound to RDMA device {}\n",
+            ndev_name,
+            other
+        );
         // SAFETY: Drops the reference taken above.
         unsafe { b::ib_device_put(existing) };
         return EEXIST.to_errno();
@@ -212,7 +244,12 @@ unsafe extern "C" fn newlink(ibdev_name: *const c_char, ndev: *mut b::net_device
             0
         }
         Err(e) => {
-            pr_err!("cannot create {} on {}: error {}\n", name, ndev_name, e.to_errno());
+            pr_err!(
+                "cannot create {} on {}: error {}\n",
+                name,
+                ndev_name,
+                e.to_errno()
+            );
             e.to_errno()
         }
     }
@@ -220,6 +257,11 @@ unsafe extern "C" fn newlink(ibdev_name: *const c_char, ndev: *mut b::net_device
 
 /// Netdev events (under RTNL): reflect the link in the port state, and take
 /// the rvt device away with its netdev.
+///
+/// # Safety
+///
+/// Called by ib_core or the netdev notifier chain with the arguments
+/// their contracts give (valid name, live netdev, notifier info).
 unsafe extern "C" fn on_netdev_event(
     _nb: *mut b::notifier_block,
     event: c_ulong,

@@ -10,7 +10,11 @@
 
 use core::{marker::PhantomData, mem::ManuallyDrop, ptr};
 
-use kernel::{error::from_result, prelude::*, str::CStr};
+use kernel::{
+    error::{from_result, VTABLE_DEFAULT_ERROR},
+    prelude::*,
+    str::CStr,
+};
 
 use crate::bindings as b;
 
@@ -22,7 +26,7 @@ use crate::bindings as b;
 ///
 /// `raw` was returned by `rvt_register_device` for a device of backend `T`,
 /// whose private area holds an initialised `T::Data`.
-pub struct Device<T: Backend> {
+pub(crate) struct Device<T: Backend> {
     raw: *mut b::rvt_device,
     _backend: PhantomData<T>,
 }
@@ -37,7 +41,7 @@ impl<T: Backend> Copy for Device<T> {}
 impl<T: Backend> Device<T> {
     /// Creates and registers a device named `name`, bound to `netdev` (RoCE)
     /// or to none (NULL), with `data` in its private area.
-    pub fn register(name: &CStr, netdev: *mut b::net_device, data: T::Data) -> Result<Self> {
+    pub(crate) fn register(name: &CStr, netdev: *mut b::net_device, data: T::Data) -> Result<Self> {
         let data = ManuallyDrop::new(data);
         let desc = b::rvt_device_desc {
             ops: ops_table::<T>(),
@@ -79,7 +83,7 @@ impl<T: Backend> Device<T> {
     /// # Safety
     ///
     /// `ibdev` is a live `ib_device`.
-    pub unsafe fn from_ibdev(ibdev: *mut b::ib_device) -> Option<Self> {
+    pub(crate) unsafe fn from_ibdev(ibdev: *mut b::ib_device) -> Option<Self> {
         // SAFETY: Per the contract; the table identifies our devices.
         let raw = unsafe { b::rvt_device_from_ibdev(ibdev, ops_table::<T>()) };
         // SAFETY: rvt only returns devices created with our table.
@@ -87,7 +91,7 @@ impl<T: Backend> Device<T> {
     }
 
     /// The backend's data of this device.
-    pub fn data(&self) -> &T::Data {
+    pub(crate) fn data(&self) -> &T::Data {
         // SAFETY: The private area holds an initialised `T::Data` (type
         // invariant), suitably aligned (rvt aligns it to 8 bytes; checked in
         // `ops_table`).
@@ -95,30 +99,30 @@ impl<T: Backend> Device<T> {
     }
 
     /// The C handle of this device.
-    pub fn as_raw(&self) -> *mut b::rvt_device {
+    pub(crate) fn as_raw(&self) -> *mut b::rvt_device {
         self.raw
     }
 
     /// The `ib_device` of this device.
-    pub fn ibdev(&self) -> *mut b::ib_device {
+    pub(crate) fn ibdev(&self) -> *mut b::ib_device {
         // SAFETY: A live device.
         unsafe { b::rvt_device_ibdev(self.raw) }
     }
 
     /// Reports a link event of port `port` to rvt.
-    pub fn event(&self, port: u32, event: b::rvt_event) {
+    pub(crate) fn event(&self, port: u32, event: b::rvt_event) {
         // SAFETY: A live, registered device.
         unsafe { b::rvt_handle_event(self.raw, port, event) };
     }
 
     /// Unregisters the device and waits until it is freed. Sleeps.
-    pub fn unregister(self) {
+    pub(crate) fn unregister(self) {
         // SAFETY: A live device, not used again.
         unsafe { b::rvt_unregister_device(self.raw) };
     }
 
     /// Unregisters the device later (from notifiers, under RTNL).
-    pub fn unregister_queued(self) {
+    pub(crate) fn unregister_queued(self) {
         // SAFETY: A live device, not used again.
         unsafe { b::rvt_unregister_device_queued(self.raw) };
     }
@@ -126,7 +130,7 @@ impl<T: Backend> Device<T> {
 
 /// A kind of rvt backend. See include/rvt/backend.h for what each op means.
 #[vtable]
-pub trait Backend: Sized + 'static {
+pub(crate) trait Backend: Sized + 'static {
     /// What the backend keeps per device (in the device's private area).
     type Data: Send + Sync;
     /// Name for messages.
@@ -164,7 +168,7 @@ pub trait Backend: Sized + 'static {
 }
 
 /// The C table of backend `T`, built at compile time.
-pub const fn ops_table<T: Backend>() -> &'static b::rvt_backend_ops {
+pub(crate) const fn ops_table<T: Backend>() -> &'static b::rvt_backend_ops {
     &Adapter::<T>::OPS
 }
 
@@ -179,7 +183,7 @@ impl<T: Backend> Adapter<T> {
             owner: <T::OwnerModule as kernel::ModuleMetadata>::THIS_MODULE
                 .as_ptr()
                 .cast(),
-            name: T::NAME.as_char_ptr(),
+            name: T::NAME.to_bytes_with_nul().as_ptr().cast(),
             link_layer: T::LINK_LAYER,
             send: Some(Self::send),
             query_link: Some(Self::query_link),
@@ -207,6 +211,10 @@ impl<T: Backend> Adapter<T> {
         unsafe { Device::from_raw(raw) }
     }
 
+    /// # Safety
+    ///
+    /// Called by rvt only, with a live device created with this table and
+    /// the valid arguments include/rvt/backend.h documents for the op.
     unsafe extern "C" fn send(
         dev: *mut b::rvt_device,
         port: u32,
@@ -217,6 +225,10 @@ impl<T: Backend> Adapter<T> {
         from_result(|| T::send(unsafe { Self::dev(dev) }, port, skb, unsafe { &*path }).map(|()| 0))
     }
 
+    /// # Safety
+    ///
+    /// Called by rvt only, with a live device created with this table and
+    /// the valid arguments include/rvt/backend.h documents for the op.
     unsafe extern "C" fn query_link(
         dev: *mut b::rvt_device,
         port: u32,
@@ -231,27 +243,59 @@ impl<T: Backend> Adapter<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by rvt only, with a live device created with this table and
+    /// the valid arguments include/rvt/backend.h documents for the op.
     unsafe extern "C" fn node_guid(dev: *mut b::rvt_device) -> u64 {
         // SAFETY: Our device.
         T::node_guid(unsafe { Self::dev(dev) })
     }
 
+    /// # Safety
+    ///
+    /// Called by rvt only, with a live device created with this table and
+    /// the valid arguments include/rvt/backend.h documents for the op.
     unsafe extern "C" fn port_guid(dev: *mut b::rvt_device, port: u32) -> u64 {
         // SAFETY: Our device.
         T::port_guid(unsafe { Self::dev(dev) }, port)
     }
 
-    unsafe extern "C" fn mcast_add(dev: *mut b::rvt_device, port: u32, mgid: *const b::ib_gid) -> c_int {
+    /// # Safety
+    ///
+    /// Called by rvt only, with a live device created with this table and
+    /// the valid arguments include/rvt/backend.h documents for the op.
+    unsafe extern "C" fn mcast_add(
+        dev: *mut b::rvt_device,
+        port: u32,
+        mgid: *const b::ib_gid,
+    ) -> c_int {
         // SAFETY: Our device; rvt passes a valid GID.
         from_result(|| T::mcast_add(unsafe { Self::dev(dev) }, port, unsafe { &*mgid }).map(|()| 0))
     }
 
-    unsafe extern "C" fn mcast_del(dev: *mut b::rvt_device, port: u32, mgid: *const b::ib_gid) -> c_int {
+    /// # Safety
+    ///
+    /// Called by rvt only, with a live device created with this table and
+    /// the valid arguments include/rvt/backend.h documents for the op.
+    unsafe extern "C" fn mcast_del(
+        dev: *mut b::rvt_device,
+        port: u32,
+        mgid: *const b::ib_gid,
+    ) -> c_int {
         // SAFETY: Our device; rvt passes a valid GID.
         from_result(|| T::mcast_del(unsafe { Self::dev(dev) }, port, unsafe { &*mgid }).map(|()| 0))
     }
 
-    unsafe extern "C" fn alloc_qpn(dev: *mut b::rvt_device, qp_type: b::ib_qp_type, qpn: *mut u32) -> c_int {
+    /// # Safety
+    ///
+    /// Called by rvt only, with a live device created with this table and
+    /// the valid arguments include/rvt/backend.h documents for the op.
+    unsafe extern "C" fn alloc_qpn(
+        dev: *mut b::rvt_device,
+        qp_type: b::ib_qp_type,
+        qpn: *mut u32,
+    ) -> c_int {
         from_result(|| {
             // SAFETY: Our device.
             let n = T::alloc_qpn(unsafe { Self::dev(dev) }, qp_type)?;
@@ -261,6 +305,10 @@ impl<T: Backend> Adapter<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by rvt only, with a live device created with this table and
+    /// the valid arguments include/rvt/backend.h documents for the op.
     unsafe extern "C" fn get_send_buffer(
         dev: *mut b::rvt_device,
         port: u32,
@@ -272,6 +320,10 @@ impl<T: Backend> Adapter<T> {
             .unwrap_or(ptr::null_mut())
     }
 
+    /// # Safety
+    ///
+    /// Called by rvt only, with a live device created with this table and
+    /// the valid arguments include/rvt/backend.h documents for the op.
     unsafe extern "C" fn resolve_path(
         dev: *mut b::rvt_device,
         port: u32,
@@ -287,11 +339,19 @@ impl<T: Backend> Adapter<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by rvt only, with a live device created with this table and
+    /// the valid arguments include/rvt/backend.h documents for the op.
     unsafe extern "C" fn path_mtu(dev: *mut b::rvt_device, path: *const b::rvt_path) -> b::ib_mtu {
         // SAFETY: Our device; rvt passes a valid path.
         T::path_mtu(unsafe { Self::dev(dev) }, unsafe { &*path })
     }
 
+    /// # Safety
+    ///
+    /// Called by rvt only, with a live device created with this table and
+    /// the valid arguments include/rvt/backend.h documents for the op.
     unsafe extern "C" fn release(dev: *mut b::rvt_device) {
         // SAFETY: rvt calls this once, for a registered device of ours whose
         // private area holds our initialised data; nothing uses it afterwards.

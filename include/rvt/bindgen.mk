@@ -23,7 +23,9 @@ rvt_bindgen_skip_c_flags := -mno-fp-ret-in-387 -mpreferred-stack-boundary=% \
 	-fzero-init-padding-bits=% --param=% --param asan-% \
 	-fsanitize=bounds-strict -Wp,-MMD,%
 
-rvt_bindgen_params := $(shell grep -Ev '^\#|^$$' $(srctree)/rust/bindgen_parameters)
+# The kernel's parameters, less the CFI enum attributes (an unstable feature
+# only the kernel's own bindings crate enables).
+rvt_bindgen_params := $(shell grep -Ev '^\#|^$$|with-attribute-custom-enum' $(srctree)/rust/bindgen_parameters)
 
 # Only what rvt uses (and what that needs) is generated.
 rvt_bindgen_allow := \

@@ -21,6 +21,12 @@
 )]
 
 use kernel::ffi;
+use pin_init::MaybeZeroable;
+
+// The kernel's bindgen parameters map these to Rust's own types instead.
+type __kernel_size_t = usize;
+type __kernel_ssize_t = isize;
+type __kernel_ptrdiff_t = isize;
 
 // The path of this module's generated file comes from its Kbuild.
 include!(env!("RVT_BINDINGS_RS"));

@@ -62,6 +62,8 @@ fn take<'a>(buf: &mut &'a [u8], n: usize) -> Result<&'a [u8], WireError> {
 }
 
 /// Splits `n` bytes off the front of a mutable `buf`.
+// A cursor over a mutable slice is a `&mut &mut [u8]` advanced in place.
+#[allow(clippy::mut_mut)]
 #[inline]
 fn take_mut<'a>(buf: &mut &'a mut [u8], n: usize) -> Result<&'a mut [u8], WireError> {
     let (head, rest) = core::mem::take(buf)
@@ -82,6 +84,7 @@ fn check_presence<T>(header: &Option<T>, required: bool) -> Result<(), WireError
 }
 
 /// Writes `header` (if any) at the front of `out` and advances `out`.
+#[allow(clippy::mut_mut)] // the cursor of `take_mut`
 #[inline]
 fn put<T>(
     out: &mut &mut [u8],

@@ -101,6 +101,16 @@ impl BackendOps {
         unsafe { &*self.0 }
     }
 
+    /// The backend's node GUID of device `dev`.
+    fn node_guid(&self, dev: *mut b::rvt_device) -> u64 {
+        match self.get().node_guid {
+            // SAFETY: A device of this backend, whose private area is initialised.
+            Some(node_guid) => unsafe { node_guid(dev) },
+            // Not reached: `check` refuses a table without node_guid.
+            None => 0,
+        }
+    }
+
     /// The address, to compare tables.
     pub(crate) fn addr(&self) -> *const b::rvt_backend_ops {
         self.0
@@ -210,9 +220,7 @@ impl IbDriver for RvtDevice {
 
     fn query_device(dev: &IbDevice<Self>, attr: &mut b::ib_device_attr) -> Result {
         let this = dev.data();
-        let o = this.ops.get();
-        // SAFETY: Mandatory op of a checked table.
-        let guid = unsafe { o.node_guid.ok_or(EINVAL)?(ptr::from_ref(dev).cast_mut().cast()) };
+        let guid = this.ops.node_guid(ptr::from_ref(dev).cast_mut().cast());
         // Only what exists is advertised: objects come with later verbs.
         attr.fw_ver = FW_VERSION;
         attr.sys_image_guid = guid;
@@ -314,8 +322,19 @@ fn register(desc: &b::rvt_device_desc) -> Result<*mut IbDevice<RvtDevice>> {
     let dev = IbDevice::new(data, desc.priv_size, net)?;
     let ibdev = IbDevice::raw(dev);
     let handle: *mut b::rvt_device = dev.cast();
-    // SAFETY: `ibdev` is a fresh, unregistered device; the ops are checked.
-    let guid = unsafe { (ops.get().node_guid.ok_or(EINVAL)?)(handle) };
+    if !desc.priv_init.is_null() {
+        // SAFETY: The backend gives `priv_size` readable bytes; the private
+        // area has that many and nobody else sees it yet. The backend ops
+        // below (node_guid) may already read it.
+        unsafe {
+            ptr::copy_nonoverlapping(
+                desc.priv_init.cast::<u8>(),
+                IbDevice::extra(dev),
+                desc.priv_size,
+            )
+        };
+    }
+    let guid = ops.node_guid(handle);
     // SAFETY: Nobody else sees the device yet, so we may fill its fields.
     unsafe {
         (*ibdev).node_guid = guid;
@@ -329,17 +348,6 @@ fn register(desc: &b::rvt_device_desc) -> Result<*mut IbDevice<RvtDevice>> {
             (*ibdev).node_desc.as_mut_ptr(),
             desc_str.len(),
         );
-    }
-    if !desc.priv_init.is_null() {
-        // SAFETY: The backend gives `priv_size` readable bytes; the private
-        // area has that many and nobody else sees it yet.
-        unsafe {
-            ptr::copy_nonoverlapping(
-                desc.priv_init.cast::<u8>(),
-                IbDevice::extra(dev),
-                desc.priv_size,
-            )
-        };
     }
     let result = (|| {
         if !desc.netdev.is_null() {

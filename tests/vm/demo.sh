@@ -5,8 +5,10 @@ setup_veth_pair
 modprobe ib_uverbs
 expect_ok "node 0: rdma link add rvt0 type rvt netdev va" ip netns exec n0 rdma link add rvt0 type rvt netdev va
 expect_ok "node 1: rdma link add rvt1 type rvt netdev vb" ip netns exec n1 rdma link add rvt1 type rvt netdev vb
-step "rdma link show"
-rdma link show
+for n in 0 1; do
+	step "node $n: rdma link show"
+	ip netns exec n$n rdma link show
+done
 step "ibv_devices"
 ibv_devices
 for d in rvt0 rvt1; do

@@ -6,8 +6,9 @@ step "create two devices on a veth pair in two namespaces"
 expect_ok "rdma link add rvt0" ip netns exec n0 rdma link add rvt0 type rvt netdev va
 expect_ok "rdma link add rvt1" ip netns exec n1 rdma link add rvt1 type rvt netdev vb
 expect_ok "rvt_roce loaded on demand" grep -q '^rvt_roce ' /proc/modules
-rdma link show
-if rdma link show | grep -q 'link rvt0/1 state ACTIVE physical_state LINK_UP netdev va'; then
+ip netns exec n0 rdma link show
+# The netdev name shows from the namespace the netdev lives in.
+if ip netns exec n0 rdma link show | grep -q 'link rvt0/1 state ACTIVE physical_state LINK_UP netdev va'; then
 	pass "rdma link show: rvt0 ACTIVE on va"
 else
 	fail "rdma link show lacks rvt0 ACTIVE on va"

@@ -10,14 +10,22 @@ expect_ok "rmmod rvt_roce" rmmod rvt_roce
 [ -z "$(ibv_devices | grep rvt)" ] && pass "devices gone" || fail "devices left: $(ibv_devices)"
 [ -z "$(ls /sys/class/infiniband 2>/dev/null)" ] && pass "no ib_device left in sysfs" || fail "sysfs: $(ls /sys/class/infiniband)"
 expect_ok "rmmod rvt" rmmod rvt
-step "again, with a user context open while unloading"
+step "again, with the device's uverbs file held open while unloading"
 expect_ok "modprobe rvt_roce" modprobe rvt_roce
 expect_ok "rdma link add rvt0" ip netns exec n0 rdma link add rvt0 type rvt netdev va
-# A process holding the device open: ib_core disassociates or waits; either way no crash.
-(ibv_devinfo -d rvt0 >/dev/null; sleep 2) &
+uverbs=
+for d in /sys/class/infiniband_verbs/uverbs*; do
+	[ "$(cat "$d/ibdev" 2>/dev/null)" = rvt0 ] && uverbs=$(basename "$d")
+done
+[ -n "$uverbs" ] && pass "rvt0 has a uverbs device ($uverbs)" || fail "no uverbs device for rvt0"
+# A process holding /dev/infiniband/uverbsN: ib_uverbs waits for it to close
+# (rvt has no disassociate), so rmmod returns once it has, and nothing crashes.
+(exec 3<"/dev/infiniband/$uverbs"; sleep 2) &
 sleep 0.5
-expect_ok "rmmod rvt_roce" rmmod rvt_roce
+t0=$(date +%s)
+expect_ok "rmmod rvt_roce while /dev/infiniband/$uverbs is open" rmmod rvt_roce
 wait
+echo "rmmod took $(($(date +%s) - t0)) s (it waits for the file to close)"
 expect_ok "rmmod rvt" rmmod rvt
 expect_ok "netdevs untouched" ip -n n0 link show va
 finish

@@ -15,7 +15,7 @@ use kernel::{
 };
 
 use crate::bindings as b;
-use backend_api::{ops_table, Backend, Device};
+use backend_api::{link_info, ops_table, Backend, Device};
 
 /// How many loopback devices' data were dropped (by rvt's release op).
 static RELEASED: Atomic<u32> = Atomic::new(0);
@@ -59,22 +59,11 @@ impl Backend for Loopback {
     }
 
     fn query_link(dev: Device<Self>, _port: u32) -> Result<b::rvt_link_info> {
-        let up = dev.data().link_up.load(Relaxed);
-        Ok(b::rvt_link_info {
-            state: if up {
-                b::ib_port_state_IB_PORT_ACTIVE
-            } else {
-                b::ib_port_state_IB_PORT_DOWN
-            },
-            phys_state: if up {
-                b::ib_port_phys_state_IB_PORT_PHYS_STATE_LINK_UP as u8
-            } else {
-                b::ib_port_phys_state_IB_PORT_PHYS_STATE_DISABLED as u8
-            },
-            active_mtu: b::ib_mtu_IB_MTU_1024,
-            max_mtu: b::ib_mtu_IB_MTU_4096,
-            ..Default::default()
-        })
+        Ok(link_info(
+            dev.data().link_up.load(Relaxed),
+            b::ib_mtu_IB_MTU_1024,
+            b::ib_mtu_IB_MTU_4096,
+        ))
     }
 
     fn node_guid(_dev: Device<Self>) -> u64 {

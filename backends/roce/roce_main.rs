@@ -17,7 +17,7 @@ mod backend_api;
 #[path = "../../include/rvt/bindings.rs"]
 mod bindings;
 
-use backend_api::{ops_table, Backend, Device};
+use backend_api::{link_info, ops_table, Backend, Device};
 use bindings as b;
 
 module! {
@@ -131,22 +131,11 @@ impl Backend for Roce {
 
     fn query_link(dev: Device<Self>, port: u32) -> Result<b::rvt_link_info> {
         let data = dev.data();
-        let up = data.link_up();
-        let mut info = b::rvt_link_info {
-            state: if up {
-                b::ib_port_state_IB_PORT_ACTIVE
-            } else {
-                b::ib_port_state_IB_PORT_DOWN
-            },
-            phys_state: if up {
-                b::ib_port_phys_state_IB_PORT_PHYS_STATE_LINK_UP as u8
-            } else {
-                b::ib_port_phys_state_IB_PORT_PHYS_STATE_DISABLED as u8
-            },
-            active_mtu: ib_mtu_for(data.mtu()),
-            max_mtu: b::ib_mtu_IB_MTU_4096,
-            ..Default::default()
-        };
+        let mut info = link_info(
+            data.link_up(),
+            ib_mtu_for(data.mtu()),
+            b::ib_mtu_IB_MTU_4096,
+        );
         // Speed and width from the netdev's ethtool link settings.
         // SAFETY: A registered device with a netdev; valid out parameters.
         let err = unsafe {

@@ -128,6 +128,29 @@ impl<T: Backend> Device<T> {
     }
 }
 
+/// Link attributes of a port that is up (active, physical link up) or down
+/// (down, disabled), with its MTUs; the rest zero for the backend to fill.
+pub(crate) fn link_info(up: bool, active_mtu: b::ib_mtu, max_mtu: b::ib_mtu) -> b::rvt_link_info {
+    let (state, phys_state) = if up {
+        (
+            b::ib_port_state_IB_PORT_ACTIVE,
+            b::ib_port_phys_state_IB_PORT_PHYS_STATE_LINK_UP,
+        )
+    } else {
+        (
+            b::ib_port_state_IB_PORT_DOWN,
+            b::ib_port_phys_state_IB_PORT_PHYS_STATE_DISABLED,
+        )
+    };
+    b::rvt_link_info {
+        state,
+        phys_state: phys_state as u8,
+        active_mtu,
+        max_mtu,
+        ..Default::default()
+    }
+}
+
 /// A kind of rvt backend. See include/rvt/backend.h for what each op means.
 #[vtable]
 pub(crate) trait Backend: Sized + 'static {

@@ -33,6 +33,13 @@ pub(crate) fn init() {
     unsafe { DEVICES.init() };
 }
 
+/// Frees the registry's storage (module exit, when no device is left: every
+/// backend module, which holds a reference on rvt, has unregistered its
+/// devices). Statics are never dropped, so without this the buffer leaks.
+pub(crate) fn exit() {
+    drop(core::mem::replace(&mut *DEVICES.lock(), KVec::new()));
+}
+
 /// Records a new device.
 pub(crate) fn add(dev: *mut IbDevice<RvtDevice>) -> Result {
     DEVICES.lock().push(dev as usize, GFP_KERNEL)?;

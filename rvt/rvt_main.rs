@@ -48,3 +48,9 @@ impl kernel::Module for Rvt {
         Ok(Rvt { _rxe_guard: guard })
     }
 }
+
+impl Drop for Rvt {
+    fn drop(&mut self) {
+        registry::exit();
+    }
+}

@@ -117,11 +117,6 @@ fn ibdev_name(dev: Device<Loopback>) -> &'static CStr {
     unsafe { CStr::from_char_ptr((*dev.ibdev()).name.as_ptr()) }
 }
 
-fn is_err(ptr: *mut b::rvt_device) -> Option<i32> {
-    let v = ptr as isize;
-    (-4095..0).contains(&v).then_some(v as i32)
-}
-
 #[kunit_tests(rvt_backend)]
 mod tests {
     use super::*;
@@ -162,7 +157,7 @@ mod tests {
         };
         // SAFETY: A valid descriptor; the call must fail before using `ops` further.
         let dev = unsafe { b::rvt_register_device(&desc) };
-        assert_eq!(is_err(dev), Some(EINVAL.to_errno()));
+        assert_eq!(kernel::error::from_err_ptr(dev), Err(EINVAL));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use core::{marker::PhantomData, mem::ManuallyDrop, ptr};
 
 use kernel::{
-    error::{from_result, VTABLE_DEFAULT_ERROR},
+    error::{from_err_ptr, from_result, VTABLE_DEFAULT_ERROR},
     prelude::*,
     str::CStr,
 };
@@ -53,13 +53,14 @@ impl<T: Backend> Device<T> {
         };
         // SAFETY: A valid descriptor whose table is 'static and whose data
         // moves into the device on success.
-        let raw = unsafe { b::rvt_register_device(&desc) };
-        let err = raw as isize;
-        if (-4095..0).contains(&err) {
-            // IS_ERR(): the device did not take `data`; drop our copy.
-            drop(ManuallyDrop::into_inner(data));
-            return Err(Error::from_errno(err as i32));
-        }
+        let raw = match from_err_ptr(unsafe { b::rvt_register_device(&desc) }) {
+            Ok(raw) => raw,
+            Err(e) => {
+                // The device did not take `data`: drop our copy.
+                drop(ManuallyDrop::into_inner(data));
+                return Err(e);
+            }
+        };
         // INVARIANT: registered with our table and data (moved, not dropped here).
         Ok(Self {
             raw,

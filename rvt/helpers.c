@@ -6,6 +6,7 @@
 #include <linux/module.h>
 #include <linux/netdevice.h>
 #include <linux/skbuff.h>
+#include <rdma/ib_verbs.h>
 #include <rvt/helpers.h>
 
 bool rvt_helper_netif_carrier_ok(const struct net_device *dev)
@@ -26,17 +27,31 @@ struct net_device *rvt_helper_notifier_info_to_dev(void *ptr)
 }
 EXPORT_SYMBOL_GPL(rvt_helper_notifier_info_to_dev);
 
-void rvt_helper_netdev_hold(struct net_device *dev)
+void rvt_helper_netdev_hold(struct net_device *dev, netdevice_tracker *tracker)
 {
-	dev_hold(dev);
+	netdev_hold(dev, tracker, GFP_KERNEL);
 }
 EXPORT_SYMBOL_GPL(rvt_helper_netdev_hold);
 
-void rvt_helper_netdev_put(struct net_device *dev)
+void rvt_helper_netdev_put(struct net_device *dev, netdevice_tracker *tracker)
 {
-	dev_put(dev);
+	netdev_put(dev, tracker);
 }
 EXPORT_SYMBOL_GPL(rvt_helper_netdev_put);
+
+/* The MTU changes under RTNL while readers do not hold it: read it once. */
+unsigned int rvt_helper_netdev_mtu(const struct net_device *dev)
+{
+	return READ_ONCE(dev->mtu);
+}
+EXPORT_SYMBOL_GPL(rvt_helper_netdev_mtu);
+
+/* The hardware address, copied as the stack's own lockless readers do. */
+void rvt_helper_netdev_addr(const struct net_device *dev, u8 addr[ETH_ALEN])
+{
+	memcpy(addr, dev->dev_addr, ETH_ALEN);
+}
+EXPORT_SYMBOL_GPL(rvt_helper_netdev_addr);
 
 void rvt_helper_kfree_skb(struct sk_buff *skb)
 {
@@ -49,3 +64,8 @@ struct net *rvt_helper_dev_net(const struct net_device *dev)
 	return dev_net(dev);
 }
 EXPORT_SYMBOL_GPL(rvt_helper_dev_net);
+
+bool rvt_helper_ib_device_try_get(struct ib_device *dev)
+{
+	return ib_device_try_get(dev);
+}

@@ -9,6 +9,7 @@
 
 use kernel::prelude::*;
 
+mod backend;
 #[path = "../include/rvt/bindings.rs"]
 mod bindings;
 mod device;
@@ -20,7 +21,6 @@ mod kunit_tests;
 #[allow(unused_attributes)]
 #[path = "proto/src/lib.rs"]
 pub mod proto;
-mod registry;
 mod rxe_guard;
 
 module! {
@@ -43,7 +43,7 @@ impl kernel::Module for Rvt {
             pr_err!("rdma_rxe is loaded: rvt and rdma_rxe both drive RDMA_DRIVER_RXE devices and cannot share a kernel; unload rdma_rxe first\n");
             return Err(EBUSY);
         }
-        registry::init();
+        backend::registry::init();
         pr_info!("loaded\n");
         Ok(Rvt { _rxe_guard: guard })
     }
@@ -51,6 +51,6 @@ impl kernel::Module for Rvt {
 
 impl Drop for Rvt {
     fn drop(&mut self) {
-        registry::exit();
+        backend::registry::exit();
     }
 }

@@ -14,7 +14,8 @@ use crate::bindings as b;
 
 const RXE_MODULE: &CStr = c"rdma_rxe";
 
-/// Whether rdma_rxe is loaded (or built in): it then has a /sys/module entry.
+/// Whether rdma_rxe is loaded as a module: it then has a /sys/module entry
+/// (a built-in one is refused at build time, rvt/Kbuild).
 pub(crate) fn rxe_present() -> bool {
     let mut path = b::path::default();
     // SAFETY: A NUL-terminated path and a valid out parameter.

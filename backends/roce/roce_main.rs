@@ -6,8 +6,6 @@
 //! DEV; the device follows DEV's state (up/down, carrier, MTU) and goes away
 //! with it, with `rdma link delete NAME`, or when this module is unloaded.
 
-use core::ptr;
-
 use kernel::{prelude::*, str::CStr, types::Opaque};
 
 // The backend API is shared by every backend; each uses the part it needs.
@@ -17,7 +15,7 @@ mod backend_api;
 #[path = "../../include/rvt/bindings.rs"]
 mod bindings;
 
-use backend_api::{link_info, ops_table, Backend, Device};
+use backend_api::{link_info, ops_table, Backend, Device, DeviceRef, UnregisteredDevice};
 use bindings as b;
 
 module! {
@@ -80,14 +78,8 @@ fn eui64(mac: &[u8; 6]) -> u64 {
 impl RoceData {
     fn mac(&self) -> [u8; 6] {
         let mut mac = [0u8; 6];
-        // SAFETY: `netdev` is alive (type invariant); Ethernet devices have a
-        // 6-byte `dev_addr`.
-        unsafe {
-            let addr = (*self.netdev).dev_addr;
-            if !addr.is_null() {
-                ptr::copy_nonoverlapping(addr, mac.as_mut_ptr(), mac.len());
-            }
-        }
+        // SAFETY: `netdev` is alive (type invariant); `mac` has ETH_ALEN bytes.
+        unsafe { b::rvt_helper_netdev_addr(self.netdev, mac.as_mut_ptr()) };
         mac
     }
 
@@ -99,8 +91,8 @@ impl RoceData {
     }
 
     fn mtu(&self) -> u32 {
-        // SAFETY: `netdev` is alive (type invariant); the MTU is a plain read.
-        unsafe { (*self.netdev).mtu }
+        // SAFETY: `netdev` is alive (type invariant).
+        unsafe { b::rvt_helper_netdev_mtu(self.netdev) }
     }
 
     /// The Ethernet multicast address of a multicast GID (RFC 2464 section 7:
@@ -121,7 +113,7 @@ impl Backend for Roce {
     const NAME: &'static CStr = c"roce";
     const LINK_LAYER: u8 = b::rdma_link_layer_IB_LINK_LAYER_ETHERNET as u8;
 
-    fn send(_dev: Device<Self>, _port: u32, skb: *mut b::sk_buff, _path: &b::rvt_path) -> Result {
+    fn send(_dev: &Device<Self>, _port: u32, skb: *mut b::sk_buff, _path: &b::rvt_path) -> Result {
         // No QP can send yet (the RoCEv2 data path is the next issue); the
         // contract is that send() consumes the skb.
         // SAFETY: The skb is ours.
@@ -129,7 +121,8 @@ impl Backend for Roce {
         Err(EOPNOTSUPP)
     }
 
-    fn query_link(dev: Device<Self>, port: u32) -> Result<b::rvt_link_info> {
+    /// Sleeps: ib_get_eth_speed takes RTNL (rvt calls this from ib_query_port).
+    fn query_link(dev: &Device<Self>, port: u32) -> Result<b::rvt_link_info> {
         let data = dev.data();
         let mut info = link_info(
             data.link_up(),
@@ -153,28 +146,28 @@ impl Backend for Roce {
         Ok(info)
     }
 
-    fn node_guid(dev: Device<Self>) -> u64 {
+    fn node_guid(dev: &Device<Self>) -> u64 {
         eui64(&dev.data().mac())
     }
 
-    fn port_guid(dev: Device<Self>, _port: u32) -> u64 {
+    fn port_guid(dev: &Device<Self>, _port: u32) -> u64 {
         eui64(&dev.data().mac())
     }
 
-    fn mcast_add(dev: Device<Self>, _port: u32, mgid: &b::ib_gid) -> Result {
+    fn mcast_add(dev: &Device<Self>, _port: u32, mgid: &b::ib_gid) -> Result {
         let mac = RoceData::mcast_mac(mgid);
         // SAFETY: A live netdev and a 6-byte address.
         kernel::error::to_result(unsafe { b::dev_mc_add(dev.data().netdev, mac.as_ptr()) })
     }
 
-    fn mcast_del(dev: Device<Self>, _port: u32, mgid: &b::ib_gid) -> Result {
+    fn mcast_del(dev: &Device<Self>, _port: u32, mgid: &b::ib_gid) -> Result {
         let mac = RoceData::mcast_mac(mgid);
         // SAFETY: A live netdev and a 6-byte address.
         kernel::error::to_result(unsafe { b::dev_mc_del(dev.data().netdev, mac.as_ptr()) })
     }
 
     fn get_send_buffer(
-        _dev: Device<Self>,
+        _dev: &Device<Self>,
         _port: u32,
         _path: &b::rvt_path,
         _len: u32,
@@ -184,15 +177,16 @@ impl Backend for Roce {
     }
 
     fn resolve_path(
-        _dev: Device<Self>,
+        _dev: &Device<Self>,
         _port: u32,
         _attr: &b::rdma_ah_attr,
+        _sleepable: bool,
     ) -> Result<b::rvt_path> {
         // Comes with the RoCEv2 data path (GID -> IP, neighbour -> MAC).
         Err(EOPNOTSUPP)
     }
 
-    fn path_mtu(dev: Device<Self>, _path: &b::rvt_path) -> b::ib_mtu {
+    fn path_mtu(dev: &Device<Self>, _path: &b::rvt_path) -> b::ib_mtu {
         ib_mtu_for(dev.data().mtu())
     }
 }
@@ -202,8 +196,8 @@ impl Backend for Roce {
 ///
 /// # Safety
 ///
-/// Called by ib_core or the netdev notifier chain with the arguments
-/// their contracts give (valid name, live netdev, notifier info).
+/// Called by ib_core's nldev with a NUL-terminated name and a netdev it
+/// holds a reference on for the call.
 unsafe extern "C" fn newlink(ibdev_name: *const c_char, ndev: *mut b::net_device) -> c_int {
     // SAFETY: nldev passes a NUL-terminated name and holds a netdev reference
     // for the call.
@@ -227,8 +221,12 @@ unsafe extern "C" fn newlink(ibdev_name: *const c_char, ndev: *mut b::net_device
         unsafe { b::ib_device_put(existing) };
         return EEXIST.to_errno();
     }
-    match Device::<Roce>::register(name, ndev, RoceData { netdev: ndev }) {
-        Ok(_) => {
+    // SAFETY: nldev holds a reference on `ndev` for the call.
+    let created = unsafe { UnregisteredDevice::<Roce>::new(ndev, RoceData { netdev: ndev }) }
+        .and_then(|dev| dev.register(name));
+    match created {
+        // The get is not kept: the device lives until it is unregistered.
+        Ok(_get) => {
             pr_info!("{}: RoCEv2 device on {}\n", name, ndev_name);
             0
         }
@@ -244,44 +242,30 @@ unsafe extern "C" fn newlink(ibdev_name: *const c_char, ndev: *mut b::net_device
     }
 }
 
-/// Netdev events (under RTNL): reflect the link in the port state, and take
-/// the rvt device away with its netdev.
+/// Netdev events (under RTNL): the rvt device goes away with its netdev.
+/// Port state and GIDs follow the netdev without us: ib_core dispatches
+/// IB_EVENT_PORT_ACTIVE/PORT_ERR for a netdev-bound port on NETDEV_UP,
+/// CHANGE and DOWN, and roce_gid_mgmt keeps the GID table (backend.h); the
+/// MTU is read live by query_link and path_mtu.
 ///
 /// # Safety
 ///
-/// Called by ib_core or the netdev notifier chain with the arguments
-/// their contracts give (valid name, live netdev, notifier info).
+/// Called by the netdev notifier chain with its notifier info.
 unsafe extern "C" fn on_netdev_event(
     _nb: *mut b::notifier_block,
     event: c_ulong,
     ptr: *mut c_void,
 ) -> c_int {
+    if event != b::netdev_cmd_NETDEV_UNREGISTER as c_ulong {
+        return b::NOTIFY_DONE as c_int;
+    }
     // SAFETY: The netdev notifier chain passes a netdev_notifier_info.
     let ndev = unsafe { b::rvt_helper_notifier_info_to_dev(ptr) };
     // SAFETY: A live netdev (the chain holds RTNL).
-    let ibdev = unsafe { b::ib_device_get_by_netdev(ndev, b::rdma_driver_id_RDMA_DRIVER_RXE) };
-    if ibdev.is_null() {
-        return b::NOTIFY_DONE as c_int;
+    if let Some(dev) = unsafe { DeviceRef::<Roce>::get_by_netdev(ndev) } {
+        // ib_core cannot unregister under RTNL: it is done from a work item.
+        dev.unregister_queued();
     }
-    // SAFETY: We hold a registration reference on `ibdev`.
-    if let Some(dev) = unsafe { Device::<Roce>::from_ibdev(ibdev) } {
-        let up = dev.data().link_up();
-        match u32::try_from(event).unwrap_or(u32::MAX) {
-            b::netdev_cmd_NETDEV_UP | b::netdev_cmd_NETDEV_CHANGE if up => {
-                dev.event(1, b::rvt_event_RVT_EVENT_LINK_UP)
-            }
-            b::netdev_cmd_NETDEV_DOWN | b::netdev_cmd_NETDEV_CHANGE => {
-                dev.event(1, b::rvt_event_RVT_EVENT_LINK_DOWN)
-            }
-            b::netdev_cmd_NETDEV_CHANGEMTU => dev.event(1, b::rvt_event_RVT_EVENT_MTU_CHANGE),
-            b::netdev_cmd_NETDEV_CHANGEADDR => dev.event(1, b::rvt_event_RVT_EVENT_GID_CHANGE),
-            // ib_core cannot unregister under RTNL: it is done from a work item.
-            b::netdev_cmd_NETDEV_UNREGISTER => dev.unregister_queued(),
-            _ => {}
-        }
-    }
-    // SAFETY: Drops the reference taken above.
-    unsafe { b::ib_device_put(ibdev) };
     b::NOTIFY_DONE as c_int
 }
 

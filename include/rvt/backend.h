@@ -6,8 +6,9 @@
  * the core and the backends is generated from it with bindgen and wrapped in a
  * safe trait (include/rvt/backend.rs).
  *
- * A backend fills a static struct rvt_backend_ops, then calls
- * rvt_register_device() for each "hardware" device it drives. rvt.ko builds
+ * A backend fills a static struct rvt_backend_ops, then, for each
+ * "hardware" device it drives, calls rvt_alloc_device(), initialises its
+ * private area in place and calls rvt_register_device(). rvt.ko builds
  * BTH and extension headers and segments payload; the backend adds what is
  * outside the BTH (LRH/GRH, Ethernet/IP/UDP, 16B LRH) and the ICRC/VCRC.
  */
@@ -59,11 +60,18 @@ struct rvt_rx_meta {
 	u8 grh[40];		/* IBA 11.4.1.1: the 40-byte GRH slot of a UD receive */
 };
 
-/* Events a backend reports through rvt_handle_event(). */
+/*
+ * Events a backend reports through rvt_handle_event(), for what ib_core does
+ * not see itself. A RoCE backend reports none of them: for a port bound to a
+ * netdev (ib_device_set_netdev) ib_core dispatches IB_EVENT_PORT_ACTIVE and
+ * IB_EVENT_PORT_ERR on NETDEV_UP/CHANGE/DOWN (ib_dispatch_port_state_event)
+ * and keeps the RoCE GID table, with its GID change events, from the
+ * netdev's addresses (roce_gid_mgmt). A native IB backend reports its link
+ * and subnet manager changes.
+ */
 enum rvt_event {
 	RVT_EVENT_LINK_UP,
 	RVT_EVENT_LINK_DOWN,
-	RVT_EVENT_MTU_CHANGE,
 	RVT_EVENT_LID_CHANGE,
 	RVT_EVENT_SM_CHANGE,
 	RVT_EVENT_PKEY_CHANGE,
@@ -73,72 +81,126 @@ enum rvt_event {
 /*
  * Operations of one kind of backend. Every op is mandatory unless marked
  * optional; rvt_register_device() refuses an ops table with a mandatory op
- * missing and says which. Ops may be called in atomic context unless noted.
+ * missing and says which.
+ *
+ * Context: each op says where rvt may call it. "Atomic" ops may run in
+ * softirq or with a spinlock held and must not sleep; "sleeps" ops run in
+ * process context and may sleep, but never with RTNL held by rvt.
+ *
+ * rvt calls ops only on a device whose private area is live: from
+ * rvt_register_device() until release() returns. After release() returns
+ * rvt never calls into the backend for that device again, and
+ * rvt_unregister_backend() returns only once every device of the backend has
+ * returned from release(): the backend module may then go.
  */
 struct rvt_backend_ops {
+	/*
+	 * The backend's module: it owns the ib_device (ib_device_ops.owner), so
+	 * an open uverbs file pins it and rmmod answers EBUSY (as for rdma_rxe).
+	 */
 	struct module *owner;
 	const char *name;		/* backend name for messages, e.g. "roce" */
 	u8 link_layer;			/* IB_LINK_LAYER_ETHERNET or IB_LINK_LAYER_INFINIBAND */
 
-	/* Transmit one packet built into an skb from get_send_buffer(). Consumes the skb. */
+	/* Atomic. Transmit one packet built into an skb from get_send_buffer(). Consumes the skb. */
 	int (*send)(struct rvt_device *dev, u32 port, struct sk_buff *skb,
 		    const struct rvt_path *path);
-	/* Current link attributes of a port. */
+	/*
+	 * Sleeps (RoCE reads the netdev's ethtool settings under RTNL). Current
+	 * link attributes of a port; rvt calls it from ib_query_port().
+	 */
 	int (*query_link)(struct rvt_device *dev, u32 port, struct rvt_link_info *info);
-	/* Node and port GUIDs (big-endian, as on the wire). */
+	/* Atomic. Node and port GUIDs (big-endian, as on the wire). */
 	__be64 (*node_guid)(struct rvt_device *dev);
 	__be64 (*port_guid)(struct rvt_device *dev, u32 port);
-	/* Join and leave a multicast group. */
+	/* Atomic. Join and leave a multicast group. */
 	int (*mcast_add)(struct rvt_device *dev, u32 port, const union ib_gid *mgid);
 	int (*mcast_del)(struct rvt_device *dev, u32 port, const union ib_gid *mgid);
-	/* Optional: choose a QPN (the core allocates one when absent). */
+	/* Optional, sleeps: choose a QPN (the core allocates one when absent). */
 	int (*alloc_qpn)(struct rvt_device *dev, enum ib_qp_type type, u32 *qpn);
-	/* An skb with room for the backend's outer headers plus len bytes from the BTH on. */
+	/* Atomic. An skb with room for the backend's outer headers plus len bytes from the BTH on. */
 	struct sk_buff *(*get_send_buffer)(struct rvt_device *dev, u32 port,
 					   const struct rvt_path *path, unsigned int len);
-	/* Address handle attributes -> path. May sleep only when the AH is sleepable. */
+	/* Atomic unless @sleepable. Address handle attributes -> path. */
 	int (*resolve_path)(struct rvt_device *dev, u32 port,
-			    const struct rdma_ah_attr *attr, struct rvt_path *path);
-	/* Largest MTU usable on a resolved path. */
+			    const struct rdma_ah_attr *attr, bool sleepable,
+			    struct rvt_path *path);
+	/* Atomic. Largest MTU usable on a resolved path. */
 	enum ib_mtu (*path_mtu)(struct rvt_device *dev, const struct rvt_path *path);
 	/*
-	 * Optional: a registered device is being freed; drop what the backend
-	 * keeps in its private area. Not called when registration failed.
+	 * Optional, sleeps: the device is being freed; drop what the backend
+	 * keeps in its private area. Called exactly once for every device that
+	 * was passed to rvt_register_device() (whether registration succeeded
+	 * or failed), never for one freed with rvt_free_device().
 	 */
 	void (*release)(struct rvt_device *dev);
 };
 
-/* What a backend asks rvt_register_device() to create. */
+/* What a backend asks rvt_alloc_device() to create. */
 struct rvt_device_desc {
 	const struct rvt_backend_ops *ops;
-	const char *ibdev_name;		/* e.g. "rvt0" */
-	struct net_device *netdev;	/* RoCE: the bound netdev (rvt holds a reference), else NULL */
+	struct net_device *netdev;	/* RoCE: the bound netdev (rvt holds a tracked reference), else NULL */
 	u32 num_ports;			/* 1 for now */
-	size_t priv_size;		/* bytes of backend-private storage */
-	/*
-	 * priv_size bytes copied into the private area before the device is
-	 * registered (NULL: zeroed). On success the device owns them and hands
-	 * them to release(); on failure they stay the caller's.
-	 */
-	const void *priv_init;
+	size_t priv_size;		/* bytes of backend-private storage, zeroed, 8-byte aligned */
 };
 
-/* Create and register an ib_device. Sleeps. Returns an ERR_PTR on failure. */
-struct rvt_device *rvt_register_device(const struct rvt_device_desc *desc);
-/* Unregister and free a device; waits for users. Sleeps; not under RTNL. */
+/*
+ * Device lifetime.
+ *
+ * rvt_alloc_device() returns an unregistered device with a zeroed private
+ * area, owned by the caller, who initialises the private area in place (it
+ * may hold locks, lists and work items: it never moves) and then either
+ * frees the device with rvt_free_device() (private area not live: release()
+ * is not called) or hands it to rvt_register_device().
+ *
+ * Once registered, ib_core may unregister and free the device at any time
+ * (`rdma link delete`, the netdev going away). Pointers a backend keeps must
+ * therefore hold a registration reference ("get"): rvt_register_device()
+ * returns with one, rvt_device_get_by_netdev() takes one,
+ * rvt_device_try_get() takes one from a device the caller can already see
+ * (inside an op or a callback). A get keeps the device registered and its
+ * private area live; drop it with rvt_device_put(). Unregistration waits for
+ * every get to be dropped, so never hold one across a call that unregisters
+ * the same device.
+ */
+/* Sleeps. An unregistered device, or an ERR_PTR. */
+struct rvt_device *rvt_alloc_device(const struct rvt_device_desc *desc);
+/* Sleeps. Frees a device that was never passed to rvt_register_device(). */
+void rvt_free_device(struct rvt_device *dev);
+/*
+ * Sleeps. Registers the device as @ibdev_name. From this call on the device
+ * owns its private area (release() drops it). Returns 0 with a get held by
+ * the caller, or an error, in which case the device is already freed.
+ */
+int rvt_register_device(struct rvt_device *dev, const char *ibdev_name);
+/* Any context. Takes a get on a device the caller can see; false once unregistration began. */
+bool rvt_device_try_get(struct rvt_device *dev);
+/* Any context. Drops a get. */
+void rvt_device_put(struct rvt_device *dev);
+/* Sleeps; not under RTNL. Drops the caller's get, unregisters and frees the device; waits. */
 void rvt_unregister_device(struct rvt_device *dev);
-/* The same from contexts that cannot sleep or hold RTNL (netdev notifiers). */
+/* Any context (netdev notifiers hold RTNL). The caller holds a get, which it keeps. */
 void rvt_unregister_device_queued(struct rvt_device *dev);
-/* Unregister every device of this backend and wait until all are freed (module exit). */
+/* Sleeps. Unregister every device of this backend and wait until all are freed (module exit). */
 void rvt_unregister_backend(const struct rvt_backend_ops *ops);
-/* The backend-private area and the ib_device of a device. */
+/* Any context. The backend-private area and the ib_device of a device. */
 void *rvt_device_priv(struct rvt_device *dev);
 struct ib_device *rvt_device_ibdev(struct rvt_device *dev);
-/* The rvt device behind an ib_device created by this backend, or NULL. */
+/*
+ * Any context, lock-free. The rvt device of this backend behind an ib_device
+ * the caller holds a reference on, or NULL if it is not one.
+ */
 struct rvt_device *rvt_device_from_ibdev(struct ib_device *ibdev,
 					 const struct rvt_backend_ops *ops);
+/* Any context (RCU). The device of this backend bound to @ndev, with a get, or NULL. */
+struct rvt_device *rvt_device_get_by_netdev(struct net_device *ndev,
+					    const struct rvt_backend_ops *ops);
 
-/* Upcalls. receive() consumes the skb; skb->data points at the BTH. */
+/*
+ * Upcalls, on a device whose private area is live (inside an op, or with a
+ * get). receive() runs in softirq, consumes the skb; skb->data points at the
+ * BTH. handle_event() and tx_done() run in any context.
+ */
 void rvt_receive(struct rvt_device *dev, struct sk_buff *skb, const struct rvt_rx_meta *meta);
 void rvt_handle_event(struct rvt_device *dev, u32 port, enum rvt_event event);
 void rvt_tx_done(struct rvt_device *dev, u32 port);

@@ -21,12 +21,18 @@
 )]
 
 use kernel::ffi;
-use pin_init::MaybeZeroable;
+use pin_init::{MaybeZeroable, Zeroable};
 
 // The kernel's bindgen parameters map these to Rust's own types instead.
 type __kernel_size_t = usize;
 type __kernel_ssize_t = isize;
 type __kernel_ptrdiff_t = isize;
+
+// bindgen derives no `Zeroable` for its bitfield helper
+// (rust-lang/rust-bindgen#3196), so structs with bitfields would not be
+// `Zeroable` either; the kernel's own bindings add the same impl.
+// SAFETY: `__BindgenBitfieldUnit<Storage>` is a newtype around `Storage`.
+unsafe impl<Storage> Zeroable for __BindgenBitfieldUnit<Storage> where Storage: Zeroable {}
 
 // The path of this module's generated file comes from its Kbuild.
 include!(env!("RVT_BINDINGS_RS"));

@@ -8,13 +8,17 @@
 #define RVT_HELPERS_H
 
 #include <linux/netdevice.h>
+#include <rdma/ib_verbs.h>
 
 bool rvt_helper_netif_carrier_ok(const struct net_device *dev);
 bool rvt_helper_netif_running(const struct net_device *dev);
 struct net_device *rvt_helper_notifier_info_to_dev(void *ptr);
-void rvt_helper_netdev_hold(struct net_device *dev);
-void rvt_helper_netdev_put(struct net_device *dev);
+void rvt_helper_netdev_hold(struct net_device *dev, netdevice_tracker *tracker);
+void rvt_helper_netdev_put(struct net_device *dev, netdevice_tracker *tracker);
+unsigned int rvt_helper_netdev_mtu(const struct net_device *dev);
+void rvt_helper_netdev_addr(const struct net_device *dev, u8 addr[ETH_ALEN]);
 void rvt_helper_kfree_skb(struct sk_buff *skb);
 struct net *rvt_helper_dev_net(const struct net_device *dev);
+bool rvt_helper_ib_device_try_get(struct ib_device *dev);
 
 #endif /* RVT_HELPERS_H */

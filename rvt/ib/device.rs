@@ -1,0 +1,517 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `ib_device` with driver data behind it.
+//!
+//! A driver describes its device with the [`IbDriver`] trait (a `#[vtable]`
+//! over `struct ib_device_ops`, in the style of `rust/kernel/net/phy.rs`).
+//! [`Unregistered::new`] allocates an `ib_device` through ib_core with the
+//! driver's data `T` behind it, initialised in place from an `impl PinInit`
+//! (as `rust/kernel/drm/device.rs` does), so `T` may hold locks, lists, work
+//! items and timers. The three handles:
+//!
+//! - [`Unregistered<T>`]: owned, not `Copy`, the device before registration;
+//!   dropping it frees the device.
+//! - [`IbDeviceRef<T>`]: a registration reference (ib_core's
+//!   `ib_device_try_get` "get"): the device stays registered and `T` alive
+//!   while it exists. What safe code keeps.
+//! - `&IbDevice<T>`: a borrow for the length of a callback.
+//!
+//! ib_core owns the memory: `T` is dropped in `dealloc_driver`, which runs
+//! once, after unregistration has waited for every get to be dropped (or
+//! when registration fails).
+
+use core::{marker::PhantomData, mem::size_of, ops::Deref, ptr, ptr::NonNull};
+
+use kernel::{
+    alloc::{allocator::Kmalloc, Allocator},
+    error::{from_result, VTABLE_DEFAULT_ERROR},
+    prelude::*,
+    str::CStr,
+    types::Opaque,
+};
+
+use crate::bindings as b;
+
+/// An `ib_device` with driver data behind it.
+///
+/// Only ever seen through a pointer ib_core allocated: borrowed (`&Self`)
+/// in callbacks, or held by [`Unregistered`] and [`IbDeviceRef`].
+///
+/// # Invariants
+///
+/// - `ibdev` is the first field (`#[repr(C)]`), so the `*mut ib_device` of a
+///   device created by [`Unregistered::new`] is also a `*mut IbDevice<T>`.
+/// - `data` is initialised from the end of [`Unregistered::new`] until the
+///   device's `dealloc_driver` callback drops it.
+/// - The allocation holds [`IbDevice::extra_offset`] + the `extra` bytes given
+///   to [`Unregistered::new`], the extra ones zeroed, and never moves.
+#[repr(C)]
+pub(crate) struct IbDevice<T: IbDriver> {
+    ibdev: Opaque<b::ib_device>,
+    data: T,
+}
+
+// SAFETY: Shared access only: ib_core serialises its own fields, `T` is
+// `Sync` (an `IbDriver` bound).
+unsafe impl<T: IbDriver> Sync for IbDevice<T> {}
+// SAFETY: Nothing in an `IbDevice` is tied to a thread; `T` is `Send`.
+unsafe impl<T: IbDriver> Send for IbDevice<T> {}
+
+impl<T: IbDriver> IbDevice<T> {
+    /// Offset of the driver's extra (zeroed) storage from the start of the
+    /// allocation, aligned as kmalloc aligns the allocation itself.
+    pub(crate) const fn extra_offset() -> usize {
+        size_of::<Self>().next_multiple_of(Kmalloc::MIN_ALIGN)
+    }
+
+    /// The `ib_device` of this device.
+    pub(crate) fn as_raw(&self) -> *mut b::ib_device {
+        self.ibdev.get()
+    }
+
+    /// The driver's data.
+    pub(crate) fn data(&self) -> &T {
+        &self.data
+    }
+
+    /// The start of the extra storage requested from [`Unregistered::new`].
+    pub(crate) fn extra(&self) -> *mut u8 {
+        ptr::from_ref(self)
+            .cast_mut()
+            .cast::<u8>()
+            .wrapping_add(Self::extra_offset())
+    }
+
+    /// Takes a registration reference, unless unregistration has begun.
+    pub(crate) fn try_get(&self) -> Option<IbDeviceRef<T>> {
+        // SAFETY: A live ib_device (we are borrowed from one).
+        if !unsafe { b::rvt_helper_ib_device_try_get(self.as_raw()) } {
+            return None;
+        }
+        // INVARIANT: we hold the get just taken.
+        Some(IbDeviceRef(NonNull::from(self)))
+    }
+
+    /// The device behind an `ib_device` of this driver.
+    ///
+    /// # Safety
+    ///
+    /// `ibdev` belongs to an `IbDevice<T>` whose data stays initialised for
+    /// `'a` (a callback of this driver, or a get held for `'a`).
+    pub(crate) unsafe fn from_raw<'a>(ibdev: *mut b::ib_device) -> &'a Self {
+        // SAFETY: Per the contract and the first-field invariant.
+        unsafe { &*ibdev.cast::<Self>() }
+    }
+
+    /// The device behind any `ib_device`, if it is one of driver `T`.
+    /// Lock-free: the device's `dealloc_driver` op identifies the driver.
+    ///
+    /// # Safety
+    ///
+    /// `ibdev` is a live `ib_device` (of any driver) whose ops are set and,
+    /// if it is ours, whose data stays initialised for `'a` (the caller holds
+    /// a get, or runs inside one of its callbacks).
+    pub(crate) unsafe fn try_from_raw<'a>(ibdev: *mut b::ib_device) -> Option<&'a Self> {
+        let ours: unsafe extern "C" fn(*mut b::ib_device) = Adapter::<T>::dealloc_driver;
+        // SAFETY: A live ib_device; its ops are written before registration
+        // and never change afterwards.
+        let theirs = unsafe { (*ibdev).ops.dealloc_driver };
+        theirs
+            .is_some_and(|f| ptr::fn_addr_eq(f, ours))
+            // SAFETY: Our `dealloc_driver` is only installed on
+            // `IbDevice<T>`s; the caller keeps the data alive.
+            .then(|| unsafe { Self::from_raw(ibdev) })
+    }
+}
+
+/// An `ib_device` that ib_core allocated and that is not registered yet,
+/// owned by whoever holds this.
+///
+/// # Invariants
+///
+/// Points to an `IbDevice<T>` with initialised data that is not registered,
+/// and that nobody else references.
+pub(crate) struct Unregistered<T: IbDriver>(NonNull<IbDevice<T>>);
+
+impl<T: IbDriver> Unregistered<T> {
+    /// Allocates an `ib_device` in namespace `net` (NULL: the initial one),
+    /// initialises `T` in place and leaves `extra` zeroed bytes behind it.
+    /// `owner` becomes `ib_device_ops.owner` (the module uverbs pins while a
+    /// file is open); NULL means `T`'s own module.
+    pub(crate) fn new(
+        init: impl PinInit<T, Error>,
+        extra: usize,
+        net: *mut b::net,
+        owner: *mut b::module,
+    ) -> Result<Self> {
+        const { assert!(core::mem::align_of::<IbDevice<T>>() <= Kmalloc::MIN_ALIGN) };
+        let size = IbDevice::<T>::extra_offset()
+            .checked_add(extra)
+            .ok_or(EINVAL)?;
+        // SAFETY: `_ib_alloc_device` takes any size >= sizeof(struct
+        // ib_device) (ours is larger: the ib_device is our first field) and a
+        // valid or NULL namespace; it returns zeroed memory or NULL.
+        let raw = unsafe { b::_ib_alloc_device(size, net) };
+        if raw.is_null() {
+            return Err(ENOMEM);
+        }
+        let this = raw.cast::<IbDevice<T>>();
+        // The allocation is non-NULL (checked above).
+        let handle = NonNull::new(this).ok_or(ENOMEM)?;
+        // SAFETY: `data` is uninitialised memory inside the fresh allocation,
+        // suitably aligned (asserted above), that never moves. On error the
+        // initialiser has dropped what it made.
+        if let Err(e) = unsafe { pin_init::raw_try_init(&raw mut (*this).data, init) } {
+            // SAFETY: Unregistered and without ops, so ib_core frees the
+            // memory without calling into us.
+            unsafe { b::ib_dealloc_device(raw) };
+            return Err(e);
+        }
+        // INVARIANT: `data` is initialised; only now does the device get
+        // ops, among them `dealloc_driver`, which drops it.
+        // SAFETY: An unregistered ib_device; the table is 'static.
+        unsafe { b::ib_set_device_ops(raw, &Adapter::<T>::OPS) };
+        let owner = if owner.is_null() {
+            <T::OwnerModule as kernel::ModuleMetadata>::THIS_MODULE
+                .as_ptr()
+                .cast()
+        } else {
+            owner
+        };
+        // SAFETY: Nobody else sees the device yet; `owner` outlives it (the
+        // caller's contract for a non-NULL one, T's module otherwise).
+        unsafe { (*raw).ops.owner = owner };
+        // INVARIANT: fresh, unregistered, ours alone.
+        Ok(Self(handle))
+    }
+
+    /// Registers the device as `name` and returns a get on it. On failure
+    /// the device is freed (`T` dropped in `dealloc_driver`).
+    pub(crate) fn register(self, name: &CStr) -> Result<IbDeviceRef<T>> {
+        let this = core::mem::ManuallyDrop::new(self);
+        let ibdev = this.as_raw();
+        // SAFETY: An initialised ib_device: hold its memory across the
+        // registration, during which a concurrent unregistration (`rdma link
+        // delete`) may already free the registered device.
+        let dev = unsafe { &raw mut (*ibdev).__bindgen_anon_1.dev };
+        // SAFETY: As above.
+        unsafe { b::get_device(dev) };
+        // SAFETY: A fully initialised, unregistered device; `name` is
+        // NUL-terminated.
+        let err = unsafe { b::ib_register_device(ibdev, name.as_char_ptr(), ptr::null_mut()) };
+        let result = if err != 0 {
+            // SAFETY: Registration failed: the device is still ours and is
+            // freed here, `dealloc_driver` dropping `T`.
+            unsafe { b::ib_dealloc_device(ibdev) };
+            Err(Error::from_errno(err))
+        // SAFETY: The memory is held (above), so this ib_device is live; the
+        // get fails if it was unregistered in the meantime.
+        } else if unsafe { b::rvt_helper_ib_device_try_get(ibdev) } {
+            // INVARIANT: registered, with the get just taken.
+            Ok(IbDeviceRef(this.0))
+        } else {
+            Err(ENODEV)
+        };
+        // SAFETY: Drops the memory reference taken above.
+        unsafe { b::put_device(dev) };
+        result
+    }
+}
+
+impl<T: IbDriver> Unregistered<T> {
+    /// Gives the device to the caller as a raw pointer (see [`Self::from_raw`]).
+    pub(crate) fn into_raw(self) -> NonNull<IbDevice<T>> {
+        core::mem::ManuallyDrop::new(self).0
+    }
+
+    /// Takes back a device given away by [`Self::into_raw`].
+    ///
+    /// # Safety
+    ///
+    /// `this` came from [`Self::into_raw`], was not registered since, and the
+    /// caller gives up its ownership.
+    pub(crate) unsafe fn from_raw(this: NonNull<IbDevice<T>>) -> Self {
+        // INVARIANT: Per the contract.
+        Self(this)
+    }
+}
+
+impl<T: IbDriver> Deref for Unregistered<T> {
+    type Target = IbDevice<T>;
+
+    fn deref(&self) -> &IbDevice<T> {
+        // SAFETY: A live device with initialised data (type invariant).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl<T: IbDriver> Drop for Unregistered<T> {
+    fn drop(&mut self) {
+        // SAFETY: Never registered and ours alone (type invariant): ib_core
+        // calls `dealloc_driver` (dropping `T`) and frees the memory.
+        unsafe { b::ib_dealloc_device(self.as_raw()) };
+    }
+}
+
+// SAFETY: Ownership of an unregistered device can move between threads:
+// `T: Send`.
+unsafe impl<T: IbDriver> Send for Unregistered<T> {}
+
+/// A registration reference ("get") on an `IbDevice<T>`: while it exists the
+/// device stays registered (ib_core's unregistration waits for every get)
+/// and its data alive.
+///
+/// # Invariants
+///
+/// Points to a registered `IbDevice<T>` on which this handle holds one get.
+pub(crate) struct IbDeviceRef<T: IbDriver>(NonNull<IbDevice<T>>);
+
+impl<T: IbDriver> IbDeviceRef<T> {
+    /// Unregisters the device, dropping this get first, and waits until
+    /// unregistration is complete (the device is then freed unless another
+    /// caller holds a memory reference). Sleeps; never under RTNL.
+    pub(crate) fn unregister(self) {
+        let ibdev = core::mem::ManuallyDrop::new(self).as_raw();
+        // SAFETY: We hold a get (type invariant), which this call consumes;
+        // it is safe against concurrent unregistrations.
+        unsafe { b::ib_unregister_device_and_put(ibdev) };
+    }
+
+    /// Starts unregistration from a work item (for callers under RTNL or in
+    /// atomic context). This get stays held and must still be dropped.
+    pub(crate) fn unregister_queued(&self) {
+        // SAFETY: We hold a get, so the device is registered (refcount > 0).
+        unsafe { b::ib_unregister_device_queued(self.as_raw()) };
+    }
+
+    /// Gives the get to the caller as a raw pointer (see [`Self::from_raw_get`]).
+    pub(crate) fn into_raw(self) -> NonNull<IbDevice<T>> {
+        core::mem::ManuallyDrop::new(self).0
+    }
+
+    /// Takes back a get given away by [`Self::into_raw`] (or one taken on a
+    /// registered `IbDevice<T>` by other means).
+    ///
+    /// # Safety
+    ///
+    /// The caller owns a get on `this`, and gives it to the returned handle.
+    pub(crate) unsafe fn from_raw_get(this: NonNull<IbDevice<T>>) -> Self {
+        // INVARIANT: Per the contract.
+        Self(this)
+    }
+}
+
+impl<T: IbDriver> Deref for IbDeviceRef<T> {
+    type Target = IbDevice<T>;
+
+    fn deref(&self) -> &IbDevice<T> {
+        // SAFETY: Registered with a get held, so the data is alive (type
+        // invariant).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl<T: IbDriver> Drop for IbDeviceRef<T> {
+    fn drop(&mut self) {
+        // SAFETY: Drops the get we hold (type invariant).
+        unsafe { b::ib_device_put(self.as_raw()) };
+    }
+}
+
+// SAFETY: A get may be dropped from any thread; `IbDevice<T>` is `Sync`.
+unsafe impl<T: IbDriver> Send for IbDeviceRef<T> {}
+// SAFETY: Shared access only reaches `&IbDevice<T>`, which is `Sync`.
+unsafe impl<T: IbDriver> Sync for IbDeviceRef<T> {}
+
+/// What a driver of an `ib_device` implements. Optional methods left out
+/// leave their `ib_device_ops` slot NULL, so ib_core answers `-EOPNOTSUPP`.
+#[vtable]
+pub(crate) trait IbDriver: Sized + Send + Sync {
+    /// `enum rdma_driver_id` the device reports (picks the user-space provider).
+    const DRIVER_ID: u32;
+    /// ABI version of the user-space provider's private commands.
+    const UVERBS_ABI_VER: u32;
+
+    /// Fills the device attributes.
+    fn query_device(dev: &IbDevice<Self>, attr: &mut b::ib_device_attr) -> Result;
+    /// Fills the attributes of a port (1-based). Process context.
+    fn query_port(dev: &IbDevice<Self>, port: u32, attr: &mut b::ib_port_attr) -> Result;
+    /// Fills what never changes about a port.
+    fn get_port_immutable(
+        dev: &IbDevice<Self>,
+        port: u32,
+        immutable: &mut b::ib_port_immutable,
+    ) -> Result;
+    /// `IB_LINK_LAYER_*` of a port.
+    fn get_link_layer(dev: &IbDevice<Self>, port: u32) -> u8;
+    /// The P_Key at `index` of a port's table.
+    fn query_pkey(_dev: &IbDevice<Self>, _port: u32, _index: u16) -> Result<u16> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// The device is being freed, its data still alive: the last call into
+    /// the driver for it (from `dealloc_driver`, after unregistration, or
+    /// after a failed registration). The data is dropped right after.
+    fn dealloc(_dev: &IbDevice<Self>) {}
+}
+
+/// The C entry points for one driver type.
+struct Adapter<T>(PhantomData<T>);
+
+impl<T: IbDriver> Adapter<T> {
+    const OPS: b::ib_device_ops = b::ib_device_ops {
+        // Set per device by `Unregistered::new` (ib_set_device_ops would
+        // refuse a second, different owner).
+        owner: ptr::null_mut(),
+        driver_id: T::DRIVER_ID,
+        uverbs_abi_ver: T::UVERBS_ABI_VER,
+        query_device: Some(Self::query_device),
+        query_port: Some(Self::query_port),
+        get_port_immutable: Some(Self::get_port_immutable),
+        get_link_layer: Some(Self::get_link_layer),
+        query_pkey: if T::HAS_QUERY_PKEY {
+            Some(Self::query_pkey)
+        } else {
+            None
+        },
+        // A user context carries nothing of ours yet, but uverbs only creates
+        // the device's char device when the driver can make one.
+        alloc_ucontext: Some(Self::alloc_ucontext),
+        dealloc_ucontext: Some(Self::dealloc_ucontext),
+        dealloc_driver: Some(Self::dealloc_driver),
+        size_ib_ucontext: size_of::<b::ib_ucontext>(),
+        ..pin_init::zeroed()
+    };
+
+    /// # Safety
+    ///
+    /// `ibdev` is a device of this driver type (ib_core only calls the ops of
+    /// a device that has them, and only between `Unregistered::new` and
+    /// `dealloc_driver`).
+    unsafe fn dev<'a>(ibdev: *mut b::ib_device) -> &'a IbDevice<T> {
+        // SAFETY: Per the contract.
+        unsafe { IbDevice::<T>::from_raw(ibdev) }
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, with a device of driver type `T` (see
+    /// [`Self::dev`]) and the valid arguments its `ib_device_ops` contract gives.
+    unsafe extern "C" fn query_device(
+        ibdev: *mut b::ib_device,
+        attr: *mut b::ib_device_attr,
+        udata: *mut b::ib_udata,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: ib_core passes a valid udata or NULL.
+            if let Some(udata) = unsafe { udata.as_ref() } {
+                // No driver-private query data is defined (like rxe).
+                if udata.inlen != 0 || udata.outlen != 0 {
+                    return Err(EINVAL);
+                }
+            }
+            // SAFETY: A device of ours; `attr` is valid and exclusively ours for the call.
+            T::query_device(unsafe { Self::dev(ibdev) }, unsafe { &mut *attr })?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, with a device of driver type `T` (see
+    /// [`Self::dev`]) and the valid arguments its `ib_device_ops` contract gives.
+    unsafe extern "C" fn query_port(
+        ibdev: *mut b::ib_device,
+        port: u32,
+        attr: *mut b::ib_port_attr,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: A device of ours.
+            let dev = unsafe { Self::dev(ibdev) };
+            // SAFETY: ib_core zeroes `attr` and lends it to us for the call.
+            let attr = unsafe { &mut *attr };
+            T::query_port(dev, port, attr)?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, with a device of driver type `T` (see
+    /// [`Self::dev`]) and the valid arguments its `ib_device_ops` contract gives.
+    unsafe extern "C" fn get_port_immutable(
+        ibdev: *mut b::ib_device,
+        port: u32,
+        immutable: *mut b::ib_port_immutable,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: A device of ours; `immutable` is valid for the call.
+            T::get_port_immutable(unsafe { Self::dev(ibdev) }, port, unsafe {
+                &mut *immutable
+            })?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, with a device of driver type `T` (see
+    /// [`Self::dev`]) and the valid arguments its `ib_device_ops` contract gives.
+    unsafe extern "C" fn get_link_layer(ibdev: *mut b::ib_device, port: u32) -> b::rdma_link_layer {
+        // SAFETY: A device of ours.
+        b::rdma_link_layer::from(T::get_link_layer(unsafe { Self::dev(ibdev) }, port))
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, with a device of driver type `T` (see
+    /// [`Self::dev`]) and the valid arguments its `ib_device_ops` contract gives.
+    unsafe extern "C" fn query_pkey(
+        ibdev: *mut b::ib_device,
+        port: u32,
+        index: u16,
+        pkey: *mut u16,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: A device of ours.
+            let value = T::query_pkey(unsafe { Self::dev(ibdev) }, port, index)?;
+            // SAFETY: ib_core passes a valid out pointer.
+            unsafe { *pkey = value };
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, with the valid arguments its `ib_device_ops`
+    /// contract gives.
+    unsafe extern "C" fn alloc_ucontext(
+        _uctx: *mut b::ib_ucontext,
+        udata: *mut b::ib_udata,
+    ) -> c_int {
+        // SAFETY: ib_core passes a valid udata or NULL.
+        match unsafe { udata.as_ref() } {
+            // The rxe ABI has no private request for a context.
+            Some(u) if u.inlen != 0 => EINVAL.to_errno(),
+            _ => 0,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, with the valid arguments its `ib_device_ops`
+    /// contract gives.
+    unsafe extern "C" fn dealloc_ucontext(_uctx: *mut b::ib_ucontext) {}
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, once per device of driver type `T`, after
+    /// every other op has returned and before it frees the memory.
+    unsafe extern "C" fn dealloc_driver(ibdev: *mut b::ib_device) {
+        // SAFETY: A device of ours whose data is still initialised.
+        T::dealloc(unsafe { Self::dev(ibdev) });
+        let this = ibdev.cast::<IbDevice<T>>();
+        // SAFETY: `data` is initialised (type invariant) and, this being the
+        // last call, never used again.
+        unsafe { ptr::drop_in_place(&raw mut (*this).data) };
+    }
+}

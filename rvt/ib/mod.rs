@@ -1,0 +1,8 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The generic ib_core layer: safe Rust over ib_core's objects, with no rvt
+//! logic in it (DESIGN.md section 2: `ib/` knows ib_core only).
+
+mod device;
+
+pub(crate) use device::{IbDevice, IbDeviceRef, IbDriver, Unregistered};

@@ -18,7 +18,13 @@ use kernel::{
 use crate::{
     backend::{netdev::NetdevRef, ops::BackendOps, registry},
     bindings as b,
-    ib::{IbDevice, IbDriver},
+    ib::{Created, IbDevice, IbDriver, IbObject, Slot, Udata},
+    verbs::{
+        cq::{self, Cq},
+        pd::{self, Pd},
+        quota::Limit,
+        ucontext::{self, Ucontext},
+    },
 };
 
 /// Name of the one P_Key a port has: the default, full-membership key (IBA 10.9.1.2).
@@ -54,6 +60,8 @@ pub(crate) struct RvtDevice {
     backend_data_live: Atomic<bool>,
     /// Packets received for which there was nowhere to go.
     rx_dropped: Atomic<u64>,
+    pd_limit: Limit,
+    cq_limit: Limit,
 }
 
 /// The C handle (`struct rvt_device *`) of a device: its `IbDevice` address.
@@ -80,6 +88,8 @@ impl RvtDevice {
             num_ports,
             backend_data_live: Atomic::new(false),
             rx_dropped: Atomic::new(0),
+            pd_limit: Limit::new(pd::MAX_PD),
+            cq_limit: Limit::new(cq::MAX_CQ),
         }? Error)
     }
 
@@ -122,14 +132,24 @@ impl IbDriver for RvtDevice {
     fn query_device(dev: &IbDevice<Self>, attr: &mut b::ib_device_attr) -> Result {
         // SAFETY: A callback of a device whose private area is live.
         let guid = unsafe { dev.data().ops.node_guid(handle(dev)) };
-        // Only what exists is advertised: objects come with later verbs.
+        let this = dev.data();
+        // Only what exists is advertised, and the limits are enforced.
         attr.fw_ver = FW_VERSION;
         attr.sys_image_guid = guid;
         attr.max_mr_size = u64::MAX;
         attr.page_size_cap = 0xffff_f000;
         attr.vendor_id = 0x00_ffffff;
-        attr.kernel_cap_flags = u64::from(b::ib_kernel_cap_flags_IBK_ALLOW_USER_UNREG);
+        // IBK_LOCAL_DMA_LKEY: kernel consumers address kernel memory through
+        // the device's local_dma_lkey (0) in any PD, as for a software device
+        // whose DMA addresses are kernel virtual addresses; user space can
+        // never name it (user MRs get non-zero keys).
+        attr.kernel_cap_flags = u64::from(
+            b::ib_kernel_cap_flags_IBK_ALLOW_USER_UNREG | b::ib_kernel_cap_flags_IBK_LOCAL_DMA_LKEY,
+        );
         attr.max_pkeys = 1;
+        attr.max_pd = this.pd_limit.max();
+        attr.max_cq = this.cq_limit.max();
+        attr.max_cqe = cq::MAX_CQE;
         Ok(())
     }
 
@@ -191,6 +211,51 @@ impl IbDriver for RvtDevice {
             return Err(EINVAL);
         }
         Ok(DEFAULT_PKEY)
+    }
+
+    type Ucontext = Ucontext;
+    type Pd = Pd;
+    type Cq = Cq;
+
+    fn alloc_ucontext<'a>(
+        _dev: &IbDevice<Self>,
+        slot: Slot<'a, b::ib_ucontext, Ucontext>,
+        udata: &mut Udata<'_>,
+    ) -> Result<Created<'a, b::ib_ucontext, Ucontext>> {
+        ucontext::alloc(slot, udata)
+    }
+
+    fn alloc_pd<'a>(
+        dev: &IbDevice<Self>,
+        slot: Slot<'a, b::ib_pd, Pd>,
+        udata: Option<&mut Udata<'_>>,
+    ) -> Result<Created<'a, b::ib_pd, Pd>> {
+        pd::alloc(&dev.data().pd_limit, slot, udata)
+    }
+
+    fn dealloc_pd(_pd: &IbObject<b::ib_pd, Pd>) -> Result {
+        Ok(())
+    }
+
+    fn create_cq<'a>(
+        dev: &IbDevice<Self>,
+        slot: Slot<'a, b::ib_cq, Cq>,
+        attr: &b::ib_cq_init_attr,
+        udata: Option<&mut Udata<'_>>,
+    ) -> Result<Created<'a, b::ib_cq, Cq>> {
+        cq::create(&dev.data().cq_limit, slot, attr, udata)
+    }
+
+    fn destroy_cq(_cq: &IbObject<b::ib_cq, Cq>) -> Result {
+        Ok(())
+    }
+
+    fn poll_cq(cq: &IbObject<b::ib_cq, Cq>, wc: &mut [b::ib_wc]) -> usize {
+        cq.data().poll(wc)
+    }
+
+    fn req_notify_cq(cq: &IbObject<b::ib_cq, Cq>, flags: u32) -> Result<bool> {
+        cq.data().req_notify(flags)
     }
 
     fn dealloc(dev: &IbDevice<Self>) {

@@ -302,3 +302,302 @@ mod tests {
         Ok(())
     }
 }
+
+/// What the test CQ handlers saw, shared through `cq_context`.
+struct CqEvents {
+    completions: Atomic<u32>,
+    cq_errors: Atomic<u32>,
+    /// The completion handler re-arms and polls, as ULPs do.
+    rearm_and_poll: Atomic<bool>,
+    polled_in_handler: Atomic<u32>,
+}
+
+impl CqEvents {
+    const fn new() -> Self {
+        Self {
+            completions: Atomic::new(0),
+            cq_errors: Atomic::new(0),
+            rearm_and_poll: Atomic::new(false),
+            polled_in_handler: Atomic::new(0),
+        }
+    }
+}
+
+/// # Safety
+///
+/// Called by rvt as a CQ's completion handler, `context` a `&CqEvents`.
+unsafe extern "C" fn on_completion(cq: *mut b::ib_cq, context: *mut c_void) {
+    // SAFETY: The tests pass a `CqEvents` that outlives the CQ.
+    let events = unsafe { &*context.cast::<CqEvents>() };
+    events.completions.add(1u32, Relaxed);
+    if events.rearm_and_poll.load(Relaxed) {
+        // Inside the handler: must not deadlock on the CQ.
+        let _ = req_notify(cq, b::ib_cq_notify_flags_IB_CQ_NEXT_COMP);
+        let mut wc = [b::ib_wc::default(); 4];
+        let n = poll(cq, &mut wc);
+        events.polled_in_handler.add(n as u32, Relaxed);
+    }
+}
+
+/// # Safety
+///
+/// Called by rvt as a CQ's event handler, `context` a `&CqEvents`.
+unsafe extern "C" fn on_cq_event(event: *mut b::ib_event, context: *mut c_void) {
+    // SAFETY: The tests pass a `CqEvents` that outlives the CQ; rvt passes
+    // a valid event.
+    let (events, event) = unsafe { (&*context.cast::<CqEvents>(), &*event) };
+    if event.event == b::ib_event_type_IB_EVENT_CQ_ERR {
+        events.cq_errors.add(1u32, Relaxed);
+    }
+}
+
+/// A kernel CQ of `cqe` entries on `dev`, through ib_core.
+fn create_cq(dev: &Device<Loopback>, cqe: u32, events: &CqEvents) -> Result<*mut b::ib_cq> {
+    let attr = b::ib_cq_init_attr {
+        cqe,
+        ..Default::default()
+    };
+    create_cq_with(dev, &attr, events)
+}
+
+/// A kernel CQ with attributes `attr` on `dev`, through ib_core.
+fn create_cq_with(
+    dev: &Device<Loopback>,
+    attr: &b::ib_cq_init_attr,
+    events: &CqEvents,
+) -> Result<*mut b::ib_cq> {
+    // SAFETY: A registered device; `events` outlives the CQ (tests destroy
+    // it before returning).
+    let cq = unsafe {
+        b::__ib_create_cq(
+            dev.ibdev(),
+            Some(on_completion),
+            Some(on_cq_event),
+            core::ptr::from_ref(events).cast_mut().cast(),
+            attr,
+            c"rvt_kunit".as_char_ptr(),
+        )
+    };
+    kernel::error::from_err_ptr(cq)
+}
+
+fn destroy_cq(cq: *mut b::ib_cq) -> Result {
+    // SAFETY: A kernel CQ from `create_cq`, not used again.
+    kernel::error::to_result(unsafe { b::ib_destroy_cq_user(cq, core::ptr::null_mut()) })
+}
+
+/// `ib_poll_cq` (a static inline in C: the device's op).
+fn poll(cq: *mut b::ib_cq, wc: &mut [b::ib_wc]) -> i32 {
+    // SAFETY: A live CQ of an rvt device; `wc` has `wc.len()` entries.
+    unsafe {
+        match (*(*cq).device).ops.poll_cq {
+            Some(poll) => poll(cq, wc.len() as c_int, wc.as_mut_ptr()),
+            None => -1,
+        }
+    }
+}
+
+/// `ib_req_notify_cq` (a static inline in C: the device's op).
+fn req_notify(cq: *mut b::ib_cq, flags: u32) -> i32 {
+    // SAFETY: A live CQ of an rvt device.
+    unsafe {
+        match (*(*cq).device).ops.req_notify_cq {
+            Some(notify) => notify(cq, flags),
+            None => -1,
+        }
+    }
+}
+
+/// The work request id of a polled completion.
+fn wr_id(wc: &b::ib_wc) -> u64 {
+    // SAFETY: `wr_id` is the member of the union rvt sets.
+    unsafe { wc.__bindgen_anon_1.wr_id }
+}
+
+/// Produces a completion as the transport will.
+fn push(cq: *mut b::ib_cq, wr_id: u64, status: u32, solicited: bool) -> bool {
+    let mut wc = b::ib_wc {
+        status,
+        ..Default::default()
+    };
+    wc.__bindgen_anon_1.wr_id = wr_id;
+    // SAFETY: A live CQ of an rvt device: its data is a `Cq`.
+    let cq = unsafe { crate::ib::IbObject::<b::ib_cq, Cq>::from_raw(cq) };
+    Cq::push(cq, &wc, solicited).is_ok()
+}
+
+use crate::verbs::{cq::Cq, quota::Limit};
+
+const SUCCESS: u32 = b::ib_wc_status_IB_WC_SUCCESS;
+
+#[kunit_tests(rvt_verbs)]
+mod verbs_tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_enforced() -> Result {
+        let limit = Limit::new(2);
+        let a = limit.take()?;
+        let _b = limit.take()?;
+        assert!(limit.take().is_err());
+        drop(a);
+        assert!(limit.take().is_ok());
+        Ok(())
+    }
+
+    #[test]
+    fn device_advertises_what_it_enforces() -> Result {
+        let dev = register(c"rvt_kunit10", LoopData::new())?;
+        // SAFETY: A registered device we hold a get on: ib_core cached its
+        // attributes at registration.
+        let attrs = unsafe { &(*dev.ibdev()).attrs };
+        assert_eq!(attrs.max_cqe, crate::verbs::cq::MAX_CQE);
+        assert_eq!(attrs.max_cq, crate::verbs::cq::MAX_CQ);
+        assert_eq!(attrs.max_pd, crate::verbs::pd::MAX_PD);
+        dev.unregister();
+        Ok(())
+    }
+
+    #[test]
+    fn kernel_pd_alloc_and_dealloc() -> Result {
+        let dev = register(c"rvt_kunit11", LoopData::new())?;
+        // SAFETY: A registered device.
+        let pd = unsafe { b::__ib_alloc_pd(dev.ibdev(), 0, c"rvt_kunit".as_char_ptr()) };
+        let pd = kernel::error::from_err_ptr(pd)?;
+        // IBK_LOCAL_DMA_LKEY: the device's key, no internal MR.
+        // SAFETY: A live PD.
+        assert_eq!(unsafe { (*pd).local_dma_lkey }, 0);
+        // SAFETY: A live PD, not used again.
+        let err = unsafe { b::ib_dealloc_pd_user(pd, core::ptr::null_mut()) };
+        assert_eq!(err, 0);
+        dev.unregister();
+        Ok(())
+    }
+
+    #[test]
+    fn cq_bad_attributes_are_refused() -> Result {
+        let dev = register(c"rvt_kunit12", LoopData::new())?;
+        let events = CqEvents::new();
+        // (ib_core itself refuses, with a warning, a kernel CQ of 0 entries.)
+        let timestamps = b::ib_cq_init_attr {
+            cqe: 4,
+            flags: b::ib_uverbs_ex_create_cq_flags_IB_UVERBS_CQ_FLAGS_TIMESTAMP_COMPLETION,
+            ..Default::default()
+        };
+        assert_eq!(
+            create_cq_with(&dev, &timestamps, &events).err(),
+            Some(EOPNOTSUPP)
+        );
+        let vector = b::ib_cq_init_attr {
+            cqe: 4,
+            comp_vector: 1,
+            ..Default::default()
+        };
+        assert_eq!(create_cq_with(&dev, &vector, &events).err(), Some(EINVAL));
+        assert_eq!(
+            create_cq(&dev, crate::verbs::cq::MAX_CQE + 1, &events).err(),
+            Some(EINVAL)
+        );
+        dev.unregister();
+        Ok(())
+    }
+
+    #[test]
+    fn cq_polls_in_order() -> Result {
+        let dev = register(c"rvt_kunit13", LoopData::new())?;
+        let events = CqEvents::new();
+        let cq = create_cq(&dev, 4, &events)?;
+        // SAFETY: A live CQ.
+        assert_eq!(unsafe { (*cq).cqe }, 4);
+        for id in 1..=3 {
+            assert!(push(cq, id, SUCCESS, false));
+        }
+        let mut wc = [b::ib_wc::default(); 2];
+        assert_eq!(poll(cq, &mut wc), 2);
+        assert_eq!((wr_id(&wc[0]), wr_id(&wc[1])), (1, 2));
+        assert_eq!(poll(cq, &mut wc), 1);
+        assert_eq!(wr_id(&wc[0]), 3);
+        assert_eq!(poll(cq, &mut wc), 0);
+        // Nobody armed the CQ: no handler call.
+        assert_eq!(events.completions.load(Relaxed), 0);
+        destroy_cq(cq)?;
+        dev.unregister();
+        Ok(())
+    }
+
+    // rdma_rxe lost the completion when its CQ was full; rvt refuses it
+    // (the producer keeps it) and raises IB_EVENT_CQ_ERR.
+    #[test]
+    fn full_cq_refuses_and_reports_never_drops() -> Result {
+        let dev = register(c"rvt_kunit14", LoopData::new())?;
+        let events = CqEvents::new();
+        let cq = create_cq(&dev, 2, &events)?;
+        assert!(push(cq, 1, SUCCESS, false));
+        assert!(push(cq, 2, SUCCESS, false));
+        assert!(!push(cq, 3, SUCCESS, false));
+        assert_eq!(events.cq_errors.load(Relaxed), 1);
+        let mut wc = [b::ib_wc::default(); 1];
+        assert_eq!(poll(cq, &mut wc), 1);
+        // Room again: the refused completion goes in, after the others.
+        assert!(push(cq, 3, SUCCESS, false));
+        let mut wc = [b::ib_wc::default(); 4];
+        assert_eq!(poll(cq, &mut wc), 2);
+        assert_eq!((wr_id(&wc[0]), wr_id(&wc[1])), (2, 3));
+        destroy_cq(cq)?;
+        dev.unregister();
+        Ok(())
+    }
+
+    // rdma_rxe called the handler under its CQ lock, so a handler that
+    // re-armed or polled deadlocked.
+    #[test]
+    fn handler_may_rearm_and_poll() -> Result {
+        let dev = register(c"rvt_kunit15", LoopData::new())?;
+        let events = CqEvents::new();
+        events.rearm_and_poll.store(true, Relaxed);
+        let cq = create_cq(&dev, 8, &events)?;
+        assert_eq!(req_notify(cq, b::ib_cq_notify_flags_IB_CQ_NEXT_COMP), 0);
+        assert!(push(cq, 1, SUCCESS, false));
+        assert_eq!(events.completions.load(Relaxed), 1);
+        assert_eq!(events.polled_in_handler.load(Relaxed), 1);
+        // The handler re-armed: the next completion calls it again.
+        assert!(push(cq, 2, SUCCESS, false));
+        assert_eq!(events.completions.load(Relaxed), 2);
+        assert_eq!(events.polled_in_handler.load(Relaxed), 2);
+        destroy_cq(cq)?;
+        dev.unregister();
+        Ok(())
+    }
+
+    // IBA 11.4.2.2: one call per arming; a solicited arm fires on a
+    // solicited or an unsuccessful completion.
+    #[test]
+    fn arming_rules() -> Result {
+        let dev = register(c"rvt_kunit16", LoopData::new())?;
+        let events = CqEvents::new();
+        let cq = create_cq(&dev, 8, &events)?;
+        assert_eq!(req_notify(cq, b::ib_cq_notify_flags_IB_CQ_NEXT_COMP), 0);
+        assert!(push(cq, 1, SUCCESS, false));
+        assert!(push(cq, 2, SUCCESS, false));
+        assert_eq!(events.completions.load(Relaxed), 1);
+        assert_eq!(req_notify(cq, b::ib_cq_notify_flags_IB_CQ_SOLICITED), 0);
+        assert!(push(cq, 3, SUCCESS, false));
+        assert_eq!(events.completions.load(Relaxed), 1);
+        assert!(push(cq, 4, SUCCESS, true));
+        assert_eq!(events.completions.load(Relaxed), 2);
+        assert_eq!(req_notify(cq, b::ib_cq_notify_flags_IB_CQ_SOLICITED), 0);
+        assert!(push(cq, 5, b::ib_wc_status_IB_WC_REM_ACCESS_ERR, false));
+        assert_eq!(events.completions.load(Relaxed), 3);
+        // REPORT_MISSED_EVENTS: completions are waiting.
+        let missed = b::ib_cq_notify_flags_IB_CQ_NEXT_COMP
+            | b::ib_cq_notify_flags_IB_CQ_REPORT_MISSED_EVENTS;
+        assert_eq!(req_notify(cq, missed), 1);
+        let mut wc = [b::ib_wc::default(); 8];
+        assert_eq!(poll(cq, &mut wc), 5);
+        assert_eq!(req_notify(cq, missed), 0);
+        assert_eq!(req_notify(cq, 0), EINVAL.to_errno());
+        destroy_cq(cq)?;
+        dev.unregister();
+        Ok(())
+    }
+}

@@ -15,5 +15,6 @@
 #include <rdma/rdma_netlink.h>
 #include <rdma/rdma_user_rxe.h>
 #include <rdma/ib_user_verbs.h>
+#include <rdma/uverbs_ioctl.h>
 #include <rvt/backend.h>
 #include <rvt/helpers.h>

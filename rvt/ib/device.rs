@@ -30,6 +30,10 @@ use kernel::{
     types::Opaque,
 };
 
+use super::{
+    object::{Created, IbObject, Slot},
+    udata::Udata,
+};
 use crate::bindings as b;
 
 /// An `ib_device` with driver data behind it.
@@ -352,6 +356,62 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
     /// the driver for it (from `dealloc_driver`, after unregistration, or
     /// after a failed registration). The data is dropped right after.
     fn dealloc(_dev: &IbDevice<Self>) {}
+
+    /// Driver data of a user context (`ib_ucontext`).
+    type Ucontext: Send + Sync;
+    /// Driver data of a protection domain (`ib_pd`).
+    type Pd: Send + Sync;
+    /// Driver data of a completion queue (`ib_cq`).
+    type Cq: Send + Sync;
+
+    /// Creates a user context. Process context.
+    fn alloc_ucontext<'a>(
+        dev: &IbDevice<Self>,
+        slot: Slot<'a, b::ib_ucontext, Self::Ucontext>,
+        udata: &mut Udata<'_>,
+    ) -> Result<Created<'a, b::ib_ucontext, Self::Ucontext>>;
+
+    /// Creates a protection domain, for a kernel (`udata` None) or user
+    /// caller. Process context.
+    fn alloc_pd<'a>(
+        _dev: &IbDevice<Self>,
+        _slot: Slot<'a, b::ib_pd, Self::Pd>,
+        _udata: Option<&mut Udata<'_>>,
+    ) -> Result<Created<'a, b::ib_pd, Self::Pd>> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// Destroys a protection domain (its data is dropped after `Ok`).
+    fn dealloc_pd(_pd: &IbObject<b::ib_pd, Self::Pd>) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Creates a completion queue of at least `attr.cqe` entries, for a
+    /// kernel (`udata` None) or user caller. Process context.
+    fn create_cq<'a>(
+        _dev: &IbDevice<Self>,
+        _slot: Slot<'a, b::ib_cq, Self::Cq>,
+        _attr: &b::ib_cq_init_attr,
+        _udata: Option<&mut Udata<'_>>,
+    ) -> Result<Created<'a, b::ib_cq, Self::Cq>> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// Destroys a completion queue (its data is dropped after `Ok`).
+    /// Process context.
+    fn destroy_cq(_cq: &IbObject<b::ib_cq, Self::Cq>) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// Moves up to `wc.len()` completions into `wc`; returns how many.
+    /// Any context, including hard interrupts.
+    fn poll_cq(_cq: &IbObject<b::ib_cq, Self::Cq>, _wc: &mut [b::ib_wc]) -> usize {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// Arms the completion handler (`IB_CQ_SOLICITED`/`IB_CQ_NEXT_COMP` in
+    /// `flags`); with `IB_CQ_REPORT_MISSED_EVENTS`, returns whether
+    /// completions are already waiting. Any context, including the
+    /// completion handler itself.
+    fn req_notify_cq(_cq: &IbObject<b::ib_cq, Self::Cq>, _flags: u32) -> Result<bool> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// The C entry points for one driver type.
@@ -373,12 +433,49 @@ impl<T: IbDriver> Adapter<T> {
         } else {
             None
         },
-        // A user context carries nothing of ours yet, but uverbs only creates
-        // the device's char device when the driver can make one.
         alloc_ucontext: Some(Self::alloc_ucontext),
         dealloc_ucontext: Some(Self::dealloc_ucontext),
+        size_ib_ucontext: IbObject::<b::ib_ucontext, T::Ucontext>::SIZE,
+        alloc_pd: if T::HAS_ALLOC_PD {
+            Some(Self::alloc_pd)
+        } else {
+            None
+        },
+        dealloc_pd: if T::HAS_ALLOC_PD {
+            Some(Self::dealloc_pd)
+        } else {
+            None
+        },
+        size_ib_pd: IbObject::<b::ib_pd, T::Pd>::SIZE,
+        // One driver method serves both: kernel callers come through
+        // create_cq (no udata), user space through create_user_cq.
+        create_cq: if T::HAS_CREATE_CQ {
+            Some(Self::create_cq)
+        } else {
+            None
+        },
+        create_user_cq: if T::HAS_CREATE_CQ {
+            Some(Self::create_user_cq)
+        } else {
+            None
+        },
+        destroy_cq: if T::HAS_CREATE_CQ {
+            Some(Self::destroy_cq)
+        } else {
+            None
+        },
+        poll_cq: if T::HAS_POLL_CQ {
+            Some(Self::poll_cq)
+        } else {
+            None
+        },
+        req_notify_cq: if T::HAS_REQ_NOTIFY_CQ {
+            Some(Self::req_notify_cq)
+        } else {
+            None
+        },
+        size_ib_cq: IbObject::<b::ib_cq, T::Cq>::SIZE,
         dealloc_driver: Some(Self::dealloc_driver),
-        size_ib_ucontext: size_of::<b::ib_ucontext>(),
         ..pin_init::zeroed()
     };
 
@@ -485,22 +582,153 @@ impl<T: IbDriver> Adapter<T> {
     /// Called by ib_core only, with the valid arguments its `ib_device_ops`
     /// contract gives.
     unsafe extern "C" fn alloc_ucontext(
-        _uctx: *mut b::ib_ucontext,
+        uctx: *mut b::ib_ucontext,
         udata: *mut b::ib_udata,
     ) -> c_int {
-        // SAFETY: ib_core passes a valid udata or NULL.
-        match unsafe { udata.as_ref() } {
-            // The rxe ABI has no private request for a context.
-            Some(u) if u.inlen != 0 => EINVAL.to_errno(),
-            _ => 0,
-        }
+        from_result(|| {
+            // SAFETY: ib_core set the context's device, one of ours.
+            let dev = unsafe { Self::dev((*uctx).device) };
+            // SAFETY: A fresh context allocated with our size for this call.
+            let slot = unsafe { Slot::new(uctx) };
+            // SAFETY: ib_core passes a valid udata for the call.
+            let mut udata = unsafe { Udata::from_raw(udata) }.ok_or(EINVAL)?;
+            T::alloc_ucontext(dev, slot, &mut udata)?.commit();
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, once per context created by `alloc_ucontext`.
+    unsafe extern "C" fn dealloc_ucontext(uctx: *mut b::ib_ucontext) {
+        // SAFETY: A context of ours with initialised data, never used again.
+        unsafe { IbObject::<b::ib_ucontext, T::Ucontext>::drop_data(uctx) };
     }
 
     /// # Safety
     ///
     /// Called by ib_core only, with the valid arguments its `ib_device_ops`
     /// contract gives.
-    unsafe extern "C" fn dealloc_ucontext(_uctx: *mut b::ib_ucontext) {}
+    unsafe extern "C" fn alloc_pd(pd: *mut b::ib_pd, udata: *mut b::ib_udata) -> c_int {
+        from_result(|| {
+            // SAFETY: ib_core set the PD's device, one of ours.
+            let dev = unsafe { Self::dev((*pd).device) };
+            // SAFETY: A fresh PD allocated with our size for this call.
+            let slot = unsafe { Slot::new(pd) };
+            // SAFETY: ib_core passes a valid udata or NULL.
+            let mut udata = unsafe { Udata::from_raw(udata) };
+            T::alloc_pd(dev, slot, udata.as_mut())?.commit();
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, for a PD created by `alloc_pd`.
+    unsafe extern "C" fn dealloc_pd(pd: *mut b::ib_pd, _udata: *mut b::ib_udata) -> c_int {
+        from_result(|| {
+            // SAFETY: A PD of ours with initialised data.
+            T::dealloc_pd(unsafe { IbObject::from_raw(pd) })?;
+            // SAFETY: Destroyed: ib_core frees it next.
+            unsafe { IbObject::<b::ib_pd, T::Pd>::drop_data(pd) };
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only (a kernel caller: `attrs` is NULL), with the
+    /// valid arguments its `ib_device_ops` contract gives.
+    unsafe extern "C" fn create_cq(
+        cq: *mut b::ib_cq,
+        attr: *const b::ib_cq_init_attr,
+        attrs: *mut b::uverbs_attr_bundle,
+    ) -> c_int {
+        if !attrs.is_null() {
+            // SAFETY: Per the contract (a user caller after all).
+            return unsafe { Self::create_user_cq(cq, attr, attrs) };
+        }
+        from_result(|| {
+            // SAFETY: ib_core set the CQ's device, one of ours.
+            let dev = unsafe { Self::dev((*cq).device) };
+            // SAFETY: A fresh CQ allocated with our size for this call.
+            let slot = unsafe { Slot::new(cq) };
+            // SAFETY: ib_core passes valid attributes.
+            T::create_cq(dev, slot, unsafe { &*attr }, None)?.commit();
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only (a user caller), with the valid arguments its
+    /// `ib_device_ops` contract gives.
+    unsafe extern "C" fn create_user_cq(
+        cq: *mut b::ib_cq,
+        attr: *const b::ib_cq_init_attr,
+        attrs: *mut b::uverbs_attr_bundle,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: ib_core set the CQ's device, one of ours.
+            let dev = unsafe { Self::dev((*cq).device) };
+            // SAFETY: A fresh CQ allocated with our size for this call.
+            let slot = unsafe { Slot::new(cq) };
+            // SAFETY: uverbs passes its valid attribute bundle for the call.
+            let udata = unsafe { &raw mut (*attrs).__bindgen_anon_1.hdr.driver_udata };
+            // SAFETY: As above.
+            let mut udata = unsafe { Udata::from_raw(udata) }.ok_or(EINVAL)?;
+            // SAFETY: ib_core passes valid attributes.
+            T::create_cq(dev, slot, unsafe { &*attr }, Some(&mut udata))?.commit();
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, for a CQ created by `create_cq`.
+    unsafe extern "C" fn destroy_cq(cq: *mut b::ib_cq, _udata: *mut b::ib_udata) -> c_int {
+        from_result(|| {
+            // SAFETY: A CQ of ours with initialised data.
+            T::destroy_cq(unsafe { IbObject::from_raw(cq) })?;
+            // SAFETY: Destroyed: ib_core frees it next.
+            unsafe { IbObject::<b::ib_cq, T::Cq>::drop_data(cq) };
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core's callers only, for a live CQ of ours and an array
+    /// of `num_entries` writable `ib_wc`.
+    unsafe extern "C" fn poll_cq(
+        cq: *mut b::ib_cq,
+        num_entries: c_int,
+        wc: *mut b::ib_wc,
+    ) -> c_int {
+        let Ok(len) = usize::try_from(num_entries) else {
+            return EINVAL.to_errno();
+        };
+        if len == 0 || wc.is_null() {
+            return 0;
+        }
+        // SAFETY: Per the contract, `wc` has `len` entries, ours for the call.
+        let wc = unsafe { core::slice::from_raw_parts_mut(wc, len) };
+        // SAFETY: A live CQ of ours.
+        let polled = T::poll_cq(unsafe { IbObject::from_raw(cq) }, wc);
+        // At most `num_entries`, which fits.
+        c_int::try_from(polled).unwrap_or(num_entries)
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core's callers only, for a live CQ of ours.
+    unsafe extern "C" fn req_notify_cq(cq: *mut b::ib_cq, flags: b::ib_cq_notify_flags) -> c_int {
+        // SAFETY: A live CQ of ours.
+        match T::req_notify_cq(unsafe { IbObject::from_raw(cq) }, flags) {
+            Ok(missed) => c_int::from(missed),
+            Err(e) => e.to_errno(),
+        }
+    }
 
     /// # Safety
     ///

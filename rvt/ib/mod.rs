@@ -4,5 +4,9 @@
 //! logic in it (DESIGN.md section 2: `ib/` knows ib_core only).
 
 mod device;
+mod object;
+mod udata;
 
 pub(crate) use device::{IbDevice, IbDeviceRef, IbDriver, Unregistered};
+pub(crate) use object::{Created, IbObject, Slot};
+pub(crate) use udata::Udata;

@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The verbs objects of an rvt device, one file per object kind
+//! (DESIGN.md section 2: `verbs/` knows `ib/` and `transport/`).
+
+pub(crate) mod cq;
+pub(crate) mod pd;
+pub(crate) mod quota;
+pub(crate) mod ucontext;

@@ -728,6 +728,60 @@ fn duplicate_read_outside_original_is_ignored() {
     assert_eq!(p.b.drain(0).len(), 1, "same range: replayed");
 }
 
+/// (opcode, PSN, payload) of every frame in `frames`.
+fn shapes(frames: &[Vec<u8>]) -> Vec<(Opcode, u32, Vec<u8>)> {
+    frames
+        .iter()
+        .map(|f| {
+            let pk = parse_frame(f);
+            (
+                pk.hdr.bth.opcode,
+                pk.hdr.bth.psn.value(),
+                pk.payload.to_vec(),
+            )
+        })
+        .collect()
+}
+
+// IBA 9.7.5.2 (C9-105 ff.): a duplicate READ that asks for a subset of an
+// earlier READ (starting later, ending earlier) is answered for exactly its
+// own range: its PSN, VA and DMA length, as a response run of its own
+// (First/Only first), never the stored original's tail.
+#[test]
+fn duplicate_read_subset_answers_its_own_range() {
+    let mut p = pair();
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 256 * 4, 0), &[]);
+    let f = p.a.drain(0);
+    p.b.deliver(&f[0], 0);
+    assert_eq!(p.b.drain(0).len(), 4, "original responses, PSN 100..=103");
+    let data = p.b.mem.region(RKEY).unwrap().buf.data.clone();
+    let mut h = PacketHeaders::new(bth(Opcode::RcReadRequest, 0x22, 101));
+    h.reth = Some(Reth {
+        va: VA + 256,
+        rkey: RKEY,
+        dma_len: 256,
+    });
+    p.b.inject(&h, &[]);
+    assert_eq!(
+        shapes(&p.b.drain(0)),
+        vec![(Opcode::RcReadResponseOnly, 101, data[256..512].to_vec())]
+    );
+    h.bth.psn = rvt_proto::psn::Psn::new(102);
+    h.reth = Some(Reth {
+        va: VA + 512,
+        rkey: RKEY,
+        dma_len: 300,
+    });
+    p.b.inject(&h, &[]);
+    assert_eq!(
+        shapes(&p.b.drain(0)),
+        vec![
+            (Opcode::RcReadResponseFirst, 102, data[512..768].to_vec()),
+            (Opcode::RcReadResponseLast, 103, data[768..812].to_vec()),
+        ]
+    );
+}
+
 // IBA 9.9.3: a SEND longer than the receive buffer: Local Length Error at
 // the responder, NAK invalid request, IB_WC_REM_INV_REQ_ERR at the
 // requester.

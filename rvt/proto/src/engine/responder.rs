@@ -68,6 +68,47 @@ impl Resource {
     fn contains(&self, p: Psn) -> bool {
         self.first.distance_to(p) >= 0 && p.distance_to(self.end()) > 0
     }
+
+    /// Bytes of response payload (0 for an atomic).
+    fn payload_len(&self) -> u32 {
+        match self.kind {
+            ResKind::Read { len, .. } => len,
+            ResKind::Atomic { .. } => 0,
+        }
+    }
+
+    /// The run of every response of this resource.
+    fn full_run(&self) -> Run {
+        Run {
+            start: self.first,
+            next: self.first,
+            end: self.end(),
+            end_byte: self.payload_len(),
+        }
+    }
+}
+
+/// A run of response packets of one resource: PSNs `start .. end`, the
+/// last one's payload ending at byte `end_byte` of the resource. The
+/// original responses are one run; a replay answers exactly the range of
+/// the duplicate request (IBA 9.7.5.2, C9-105 ff.: its PSN, VA and DMA
+/// length), and its first packet is a First/Only again.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+struct Run {
+    start: Psn,
+    /// PSN of the next packet to send.
+    next: Psn,
+    end: Psn,
+    end_byte: u32,
+}
+
+impl Run {
+    const EMPTY: Run = Run {
+        start: Psn::new(0),
+        next: Psn::new(0),
+        end: Psn::new(0),
+        end_byte: 0,
+    };
 }
 
 /// The multi-packet message being received.
@@ -121,11 +162,8 @@ pub(super) struct Responder<const RQ: usize, const RD: usize> {
     res: Ring<Resource, RD>,
     /// Next resource with responses to send (index from the oldest).
     cur: usize,
-    /// PSN of the next response packet of `res[cur]`.
-    cur_psn: Psn,
-    /// First PSN of the current response run (First/Only opcodes start a
-    /// run; a replay starts a new one).
-    run_start: Psn,
+    /// The responses of `res[cur]` being sent.
+    run: Run,
 }
 
 impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
@@ -145,8 +183,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             fatal: false,
             res: Ring::new(Resource::EMPTY),
             cur: 0,
-            cur_psn: Psn::new(0),
-            run_start: Psn::new(0),
+            run: Run::EMPTY,
         }
     }
 
@@ -607,8 +644,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
         self.cur = i;
         if let Some(r) = self.res.get(i) {
-            self.cur_psn = r.first;
-            self.run_start = r.first;
+            self.run = r.full_run();
         }
     }
 
@@ -620,8 +656,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
         if idle {
             self.cur = self.res.len().saturating_sub(1);
-            self.cur_psn = r.first;
-            self.run_start = r.first;
+            self.run = r.full_run();
         }
         true
     }
@@ -753,18 +788,27 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
                 let ResKind::Read { rkey, va, len } = r.kind else {
                     return;
                 };
+                // IBA 9.7.5.2: a duplicate READ may ask for a subset of the
+                // original: it starts at the byte of its PSN and ends within
+                // the original range; it is answered for exactly that range.
                 let k = u32::try_from(r.first.distance_to(psn)).unwrap_or(u32::MAX);
-                let skip = u64::from(k.saturating_mul(r.mtu));
+                let skip = k.saturating_mul(r.mtu);
                 let end = va.saturating_add(u64::from(len));
                 let req_end = reth.va.saturating_add(u64::from(reth.dma_len));
                 if reth.rkey != rkey
-                    || reth.va != va.wrapping_add(skip)
+                    || reth.va != va.wrapping_add(u64::from(skip))
                     || req_end > end
                     || reth.va < va
                 {
                     return;
                 }
-                self.replay_from(i, psn);
+                let run = Run {
+                    start: psn,
+                    next: psn,
+                    end: psn.add(packets(reth.dma_len, r.mtu)),
+                    end_byte: skip.saturating_add(reth.dma_len),
+                };
+                self.replay(i, run);
             }
             Operation::CompareSwap | Operation::FetchAdd => {
                 let Some(i) = self.find_resource(psn) else {
@@ -772,7 +816,8 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
                 };
                 if let Some(r) = self.res.get(i) {
                     if r.first == psn && matches!(r.kind, ResKind::Atomic { .. }) {
-                        self.replay_from(i, psn);
+                        let run = r.full_run();
+                        self.replay(i, run);
                     }
                 }
             }
@@ -792,14 +837,26 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         None
     }
 
-    /// Moves the response cursor back to resource `i` at `psn` unless it is
-    /// already at or before that point.
-    fn replay_from(&mut self, i: usize, psn: Psn) {
-        let behind = i < self.cur || (i == self.cur && psn.distance_to(self.cur_psn) > 0);
-        if behind || self.cur >= self.res.len() {
+    /// Replays `run` of resource `i`: the response cursor moves back to it
+    /// unless it is already at or before its start. Responses still owed
+    /// from the resource the cursor is in are not given up: the run ends
+    /// at the later of both ends.
+    fn replay(&mut self, i: usize, mut run: Run) {
+        let idle = self.cur >= self.res.len();
+        if !idle && i == self.cur {
+            if self.run.end.distance_to(run.end) < 0 {
+                run.end = self.run.end;
+                run.end_byte = self.run.end_byte;
+            }
+            if run.start.distance_to(self.run.next) > 0 {
+                self.run = run;
+            } else {
+                self.run.end = run.end;
+                self.run.end_byte = run.end_byte;
+            }
+        } else if idle || i < self.cur {
             self.cur = i;
-            self.cur_psn = psn;
-            self.run_start = psn;
+            self.run = run;
         }
     }
 
@@ -1092,10 +1149,11 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         buf: &mut [u8; MAX_HEADER_LEN],
     ) -> Option<Transmit> {
         let r = *self.res.get(self.cur)?;
-        let k = u32::try_from(r.first.distance_to(self.cur_psn)).unwrap_or(0);
+        let run = self.run;
+        let k = u32::try_from(r.first.distance_to(run.next)).unwrap_or(0);
         let k = if k >= r.npsn { 0 } else { k };
         let psn = r.first.add(k);
-        let last = k.saturating_add(1) >= r.npsn;
+        let last = run.end.distance_to(psn.next()) >= 0;
         let mut bth = Bth::new(Opcode::RcAtomicAcknowledge, attrs.dest_qpn, psn);
         bth.pkey = attrs.pkey;
         let aeth = Aeth {
@@ -1109,10 +1167,10 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
                 hdr.atomic_ack_eth = Some(AtomicAckEth { orig_data: orig });
                 (hdr, Payload::None)
             }
-            ResKind::Read { rkey, va, len } => {
+            ResKind::Read { rkey, va, .. } => {
                 let offset = k.saturating_mul(r.mtu);
-                let plen = len.saturating_sub(offset).min(r.mtu);
-                let pos = position(psn == self.run_start, last);
+                let plen = run.end_byte.saturating_sub(offset).min(r.mtu);
+                let pos = position(psn == run.start, last);
                 bth.opcode = Opcode::read_response(pos);
                 bth.pad_count = super::super::packet::pad_count(usize::try_from(plen).unwrap_or(0));
                 let mut hdr = PacketHeaders::new(bth);
@@ -1134,15 +1192,14 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         let header_len = hdr.write(buf).ok()?;
         if last {
             if let Some(e) = self.res.get_mut(self.cur) {
-                e.done_once = true;
+                e.done_once |= run.end == e.end();
             }
             self.cur = self.cur.saturating_add(1);
             if let Some(n) = self.res.get(self.cur) {
-                self.cur_psn = n.first;
-                self.run_start = n.first;
+                self.run = n.full_run();
             }
         } else {
-            self.cur_psn = psn.next();
+            self.run.next = psn.next();
         }
         Some(Transmit {
             header_len,

@@ -302,6 +302,29 @@ fn ud_limits() {
     assert_eq!(b.qp.state(), QpState::Rts);
 }
 
+// IBA 9.8: a UD message is a single packet of at most the path MTU; a
+// received UD packet with a longer payload is dropped (not delivered, the
+// receive WQE stays posted), whatever the receive buffer could hold.
+#[test]
+fn ud_payload_longer_than_path_mtu_dropped() {
+    let (_a, mut b) = ud_pair(0x32);
+    b.post_recv(3, 4096);
+    let mut h = PacketHeaders::new(bth(Opcode::UdSendOnly, 0x32, 1));
+    h.deth = Some(Deth {
+        qkey: 0x1234,
+        src_qp: 5,
+    });
+    b.inject(&h, &[7; 1028]);
+    assert!(
+        b.rec.recv_wcs().is_empty(),
+        "1028 bytes > 1024 MTU: dropped"
+    );
+    assert_eq!(b.mem.calls, 0, "nothing placed");
+    assert_eq!(b.qp.recv_queue_len(), 1);
+    b.inject(&h, &[7; 1024]);
+    assert_eq!(b.rec.recv_wcs().len(), 1, "exactly the MTU: delivered");
+}
+
 // IBA 9.6: a packet with a P_Key that does not match is
 // dropped.
 #[test]

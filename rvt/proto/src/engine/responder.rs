@@ -1042,6 +1042,10 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         let Some(deth) = pkt.hdr.deth else {
             return Ok(());
         };
+        // IBA 9.8: a UD message is one packet of at most the path MTU.
+        if !length_ok(Position::Only, pkt.payload.len(), attrs.path_mtu.bytes()) {
+            return Ok(());
+        }
         let qkey = if attrs.qpn == GSI_QPN {
             GSI_QKEY
         } else {

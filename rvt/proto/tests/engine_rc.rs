@@ -5,8 +5,8 @@ mod support;
 
 use rvt_proto::aeth::{NakCode, Syndrome};
 use rvt_proto::engine::{
-    AccessFlags, AttrUpdate, Completion, Mtu, QpState, QpType, Queue, SendFlags, SendWr, WcFlags,
-    WcOpcode, WcStatus, WrOpcode,
+    AccessFlags, AttrUpdate, Completion, Mtu, QpState, QpType, Queue, SendFlags, SendWr, Timer,
+    WcFlags, WcOpcode, WcStatus, WrOpcode,
 };
 use rvt_proto::headers::{AtomicEth, Reth};
 use rvt_proto::opcode::Opcode;
@@ -333,6 +333,68 @@ fn rnr_nak_wait_then_resend() {
     p.pump();
     assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::Success)]);
     assert_eq!(statuses(&p.b.rec.recv_wcs()), vec![(7, WcStatus::Success)]);
+}
+
+/// True for READ response frames (to lose them in a filter).
+fn is_read_response(f: &[u8]) -> bool {
+    [
+        Opcode::RcReadResponseFirst,
+        Opcode::RcReadResponseMiddle,
+        Opcode::RcReadResponseLast,
+        Opcode::RcReadResponseOnly,
+    ]
+    .iter()
+    .any(|op| f[0] == op.as_u8())
+}
+
+// IBA 9.7.5.2.8 with 9.7.5: an RNR NAK whose PSN lies beyond a READ whose
+// responses were lost (the NAK implicitly NAKs them) still starts the RNR
+// wait: the RNR timer is armed, nothing (not even the READ re-request) is
+// sent before the advertised RNR time, and it counts against rnr_retry.
+#[test]
+fn rnr_nak_during_read_rerequest_waits() {
+    let mut c = cfg();
+    c.min_rnr_timer = 14; // 1.28 ms
+    let mut p = pair_with(&c);
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 512, 0), &[]);
+    p.a.post(&send_wr(2, 10), &[5; 10]);
+    p.pump_filtered(|from_a, _, f| from_a || !is_read_response(f));
+    assert_eq!(naks(&p, None), vec![102], "RNR NAK for the SEND");
+    assert!(p.a.drain(0).is_empty(), "no resend before the RNR time");
+    assert_eq!(p.a.qp.deadline(Timer::Rnr), Some(1_280_000));
+    p.b.post_recv(7, 10);
+    assert!(p.advance());
+    assert_eq!(p.now, 1_280_000);
+    p.pump();
+    assert_eq!(count(&p, true, Opcode::RcReadRequest), 2);
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
+    );
+    assert_eq!(statuses(&p.b.rec.recv_wcs()), vec![(7, WcStatus::Success)]);
+
+    // The same RNR NAKs count against rnr_retry: with 1 RNR retry the
+    // second one ends the QP with IB_WC_RNR_RETRY_EXC_ERR.
+    c.rnr_retry = 1;
+    let mut p = pair_with(&c);
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 512, 0), &[]);
+    p.a.post(&send_wr(2, 10), &[5; 10]);
+    p.pump_filtered(|from_a, _, f| from_a || !is_read_response(f));
+    for _ in 0..20 {
+        if !p.advance() {
+            break;
+        }
+        p.pump_filtered(|from_a, _, f| from_a || !is_read_response(f));
+    }
+    assert_eq!(naks(&p, None), vec![102, 102]);
+    let wcs = p.a.rec.send_wcs();
+    assert_eq!(
+        wcs.iter()
+            .find(|w| w.status != WcStatus::WrFlushErr)
+            .map(|w| w.status),
+        Some(WcStatus::RnrRetryExcErr)
+    );
+    assert_eq!(p.a.qp.state(), QpState::Error);
 }
 
 // IBA 9.7.5.2.8: rnr_retry RNR NAKs are retried, then the WQE completes

@@ -104,8 +104,9 @@ pub(super) struct Requester<const N: usize> {
     /// (a duplicated NAK, or responses of the pre-retry flight) does not
     /// start another retry. Cleared by forward progress.
     guard: Option<Psn>,
-    /// Waiting for the RNR timer: transmission is paused.
-    rnr_wait: bool,
+    /// Waiting for the RNR timer after an RNR NAK for this PSN:
+    /// transmission is paused.
+    rnr_wait: Option<Psn>,
     /// Local ACK timeout deadline.
     rto: Option<u64>,
     /// RNR wait deadline.
@@ -134,7 +135,7 @@ impl<const N: usize> Requester<N> {
             retry_left: 0,
             rnr_left: 0,
             guard: None,
-            rnr_wait: false,
+            rnr_wait: None,
             rto: None,
             rnr_deadline: None,
         }
@@ -223,7 +224,7 @@ impl<const N: usize> Requester<N> {
         buf: &mut [u8; MAX_HEADER_LEN],
         sink: &mut S,
     ) -> Result<Option<Transmit>, WcStatus> {
-        if !matches!(attrs.state, QpState::Rts | QpState::Sqd) || self.rnr_wait {
+        if !matches!(attrs.state, QpState::Rts | QpState::Sqd) || self.rnr_wait.is_some() {
             return Ok(None);
         }
         let Some(&entry) = self.sq.get(self.tx_idx) else {
@@ -404,7 +405,7 @@ impl<const N: usize> Requester<N> {
     /// Cancels timers and transmission state.
     fn stop<S: Sink>(&mut self, sink: &mut S) {
         self.tx_idx = 0;
-        self.rnr_wait = false;
+        self.rnr_wait = None;
         self.guard = None;
         set_timer(&mut self.rto, Timer::Retransmit, None, sink);
         set_timer(&mut self.rnr_deadline, Timer::Rnr, None, sink);
@@ -415,7 +416,7 @@ impl<const N: usize> Requester<N> {
     /// local ACK timer if anything is still outstanding.
     fn progress<S: Sink>(&mut self, attrs: &QpAttrs, now: u64, sink: &mut S) {
         self.reset_counters(attrs);
-        let deadline = if self.una != self.max_sent && !self.rnr_wait {
+        let deadline = if self.una != self.max_sent && self.rnr_wait.is_none() {
             local_ack_timeout_ns(attrs.timeout).map(|t| now.saturating_add(t))
         } else {
             None
@@ -629,7 +630,10 @@ impl<const N: usize> Requester<N> {
 
     /// RNR NAK for PSN `p` (IBA 9.7.5.2.8): wait the advertised time, then
     /// resend from `p`; `IB_WC_RNR_RETRY_EXC_ERR` once the RNR retry count
-    /// is used up (7 means infinite).
+    /// is used up (7 means infinite). If the NAK also shows that responses
+    /// of an earlier READ/atomic were lost (IBA 9.7.5: it implicitly NAKs
+    /// them), the re-request of that READ/atomic is where transmission
+    /// resumes, and it too waits for the RNR time.
     fn on_rnr_nak<S: Sink>(
         &mut self,
         attrs: &QpAttrs,
@@ -638,10 +642,8 @@ impl<const N: usize> Requester<N> {
         now: u64,
         sink: &mut S,
     ) -> Result<(), WcStatus> {
-        if self.implicit_ack(attrs, p, now, sink)? == Implicit::Retried {
-            return Ok(());
-        }
-        if self.rnr_wait && self.guard == Some(p) {
+        let implicit = self.implicit_ack(attrs, p, now, sink)?;
+        if self.rnr_wait == Some(p) {
             // A duplicate of the RNR NAK being waited out.
             return Ok(());
         }
@@ -651,9 +653,11 @@ impl<const N: usize> Requester<N> {
         if self.rnr_left != 7 {
             self.rnr_left = self.rnr_left.saturating_sub(1);
         }
-        self.guard = Some(p);
-        self.rewind(p);
-        self.rnr_wait = true;
+        if implicit == Implicit::Continue {
+            self.guard = Some(p);
+            self.rewind(p);
+        }
+        self.rnr_wait = Some(p);
         set_timer(&mut self.rto, Timer::Retransmit, None, sink);
         let deadline = now.saturating_add(rnr_timer_ns(timer_code));
         set_timer(&mut self.rnr_deadline, Timer::Rnr, Some(deadline), sink);
@@ -740,7 +744,7 @@ impl<const N: usize> Requester<N> {
                 if !expired(&mut self.rto, timer, now, sink) {
                     return Ok(());
                 }
-                if self.una == self.max_sent || self.rnr_wait {
+                if self.una == self.max_sent || self.rnr_wait.is_some() {
                     return Ok(());
                 }
                 // IBA 9.7.6.1.3: local ACK timeout, retransmit from the
@@ -749,7 +753,7 @@ impl<const N: usize> Requester<N> {
             }
             Timer::Rnr => {
                 if expired(&mut self.rnr_deadline, timer, now, sink) {
-                    self.rnr_wait = false;
+                    self.rnr_wait = None;
                 }
                 Ok(())
             }

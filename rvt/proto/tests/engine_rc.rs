@@ -397,6 +397,35 @@ fn rnr_nak_during_read_rerequest_waits() {
     assert_eq!(p.a.qp.state(), QpState::Error);
 }
 
+// IBA 9.7.5.1 / 9.9: a fatal NAK (here remote access error) for a WQE
+// behind a READ whose responses were lost reaches the user as the NAKed
+// WQE's error completion, then flush; it is not discarded in favour of a
+// READ re-request the stopped responder never answers (which would end in
+// IB_WC_RETRY_EXC_ERR). The unfinishable READ is flushed ahead of it.
+#[test]
+fn fatal_nak_behind_lost_read_responses() {
+    let mut p = pair();
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 512, 0), &[]);
+    let mut bad = rdma_wr(2, WrOpcode::RdmaWrite, 10, 0);
+    bad.rkey = RKEY + 1;
+    p.a.post(&bad, &[2; 10]);
+    p.a.post(&send_wr(3, 10), &[3; 10]);
+    p.pump_filtered(|from_a, _, f| from_a || !is_read_response(f));
+    assert_eq!(naks(&p, Some(NakCode::RemoteAccessError)), vec![102]);
+    p.settle(20);
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![
+            (1, WcStatus::WrFlushErr),
+            (2, WcStatus::RemAccessErr),
+            (3, WcStatus::WrFlushErr)
+        ]
+    );
+    assert_eq!(p.a.qp.state(), QpState::Error);
+    assert_eq!(p.a.rec.state_changes, vec![QpState::Error]);
+    assert_eq!(count(&p, true, Opcode::RcReadRequest), 1, "no READ retry");
+}
+
 // IBA 9.7.5.2.8: rnr_retry RNR NAKs are retried, then the WQE completes
 // with IB_WC_RNR_RETRY_EXC_ERR, the QP enters Error and the rest flushes.
 #[test]

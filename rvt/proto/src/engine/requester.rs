@@ -481,16 +481,18 @@ impl<const N: usize> Requester<N> {
     }
 
     /// Applies an implicit acknowledgement of every PSN before `upto` (IBA
-    /// 9.7.5: an ACK, NAK or response acknowledges all earlier requests). SEND/RDMA WRITE WQEs wholly before `upto` complete; an RDMA
-    /// READ or atomic whose responses are missing although later PSNs are
-    /// acknowledged lost its responses and is retried (IBA 9.7.5).
-    fn implicit_ack<S: Sink>(
+    /// 9.7.5: an ACK, NAK or response acknowledges all earlier requests):
+    /// SEND/RDMA WRITE WQEs wholly before `upto` complete. An RDMA READ or
+    /// atomic whose responses are missing although later PSNs are
+    /// acknowledged lost its responses: returns the PSN to re-request it
+    /// from.
+    fn ack_upto<S: Sink>(
         &mut self,
         attrs: &QpAttrs,
         upto: Psn,
         now: u64,
         sink: &mut S,
-    ) -> Result<Implicit, WcStatus> {
+    ) -> Option<Psn> {
         let mut progressed = false;
         let mut lost: Option<Psn> = None;
         while let Some(&e) = self.sq.get(0) {
@@ -525,11 +527,49 @@ impl<const N: usize> Requester<N> {
         if progressed {
             self.progress(attrs, now, sink);
         }
-        if let Some(from) = lost {
-            self.retry(attrs, from, RetryCause::Nak, now, sink)?;
-            return Ok(Implicit::Retried);
+        lost
+    }
+
+    /// [`Self::ack_upto`], then a retry of a READ/atomic whose responses
+    /// were lost (IBA 9.7.5).
+    fn implicit_ack<S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        upto: Psn,
+        now: u64,
+        sink: &mut S,
+    ) -> Result<Implicit, WcStatus> {
+        let Some(from) = self.ack_upto(attrs, upto, now, sink) else {
+            return Ok(Implicit::Continue);
+        };
+        self.retry(attrs, from, RetryCause::Nak, now, sink)?;
+        Ok(Implicit::Retried)
+    }
+
+    /// A fatal NAK for PSN `p` (IBA 9.7.5.1, 9.9: remote access error,
+    /// invalid request, remote operational error, invalid RD request):
+    /// everything before `p` is acknowledged; the NAKed WQE completes with
+    /// `status` and the QP enters Error (the caller does both with the
+    /// returned `Err`). The responder stopped when it sent the NAK, so a
+    /// READ/atomic before `p` whose responses are missing can never
+    /// complete: it is flushed (`IB_WC_WR_FLUSH_ERR`) ahead of the NAKed
+    /// WQE, which keeps the error (documented choice).
+    fn on_fatal_nak<S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        p: Psn,
+        status: WcStatus,
+        now: u64,
+        sink: &mut S,
+    ) -> Result<(), WcStatus> {
+        let _lost = self.ack_upto(attrs, p, now, sink);
+        while let Some(&e) = self.sq.get(0) {
+            if !e.sent || e.end().distance_to(p) < 0 {
+                break;
+            }
+            self.complete_head(attrs, WcStatus::WrFlushErr, sink);
         }
-        Ok(Implicit::Continue)
+        Err(status)
     }
 
     /// Processes a response packet (IBA 9.7.5.1). `Err(status)` means the
@@ -579,19 +619,15 @@ impl<const N: usize> Requester<N> {
                         self.retry(attrs, p, RetryCause::Nak, now, sink)
                     }
                     Syndrome::Nak(code) => {
-                        if self.implicit_ack(attrs, p, now, sink)? == Implicit::Retried {
-                            return Ok(());
-                        }
-                        // IBA 9.7.5.1 / 9.9: the NAKed WQE completes with
-                        // the matching error and the QP enters Error.
-                        Err(match code {
+                        let status = match code {
                             NakCode::InvalidRequest => WcStatus::RemInvReqErr,
                             NakCode::RemoteAccessError => WcStatus::RemAccessErr,
                             NakCode::InvalidRdRequest => WcStatus::RemInvRdReqErr,
                             NakCode::RemoteOperationalError | NakCode::PsnSequenceError => {
                                 WcStatus::RemOpErr
                             }
-                        })
+                        };
+                        self.on_fatal_nak(attrs, p, status, now, sink)
                     }
                 }
             }

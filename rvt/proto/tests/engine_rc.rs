@@ -426,6 +426,42 @@ fn fatal_nak_behind_lost_read_responses() {
     assert_eq!(count(&p, true, Opcode::RcReadRequest), 1, "no READ retry");
 }
 
+// IBA 9.7.5.2.8: an RNR NAK that arrives after a READ re-request already
+// went out (a gap in its responses started the retry) still rewinds: once
+// the RNR time is over, transmission resumes at the first PSN not yet
+// acknowledged, so nothing stalls without a timer.
+#[test]
+fn rnr_nak_after_read_rerequest_resumes() {
+    let mut p = pair();
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 512, 0), &[]);
+    p.a.post(&send_wr(2, 10), &[5; 10]);
+    for f in p.a.drain(0) {
+        p.b.deliver(&f, 0);
+    }
+    let from_b = p.b.drain(0);
+    assert_eq!(from_b.len(), 3, "READ responses 100, 101 and RNR NAK 102");
+    // Response 100 is lost: 101 starts the READ re-request, which goes out.
+    p.a.deliver(&from_b[1], 0);
+    let resent = p.a.drain(0);
+    assert_eq!(opcode_psn(&resent[0]), (Opcode::RcReadRequest.as_u8(), 100));
+    // The RNR NAK of the first flight arrives only now.
+    p.a.deliver(&from_b[2], 0);
+    for f in resent {
+        p.b.deliver(&f, 0);
+    }
+    for f in p.b.drain(0) {
+        p.a.deliver(&f, 0);
+    }
+    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::Success)]);
+    p.b.post_recv(7, 10);
+    p.settle(10);
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
+    );
+    assert_eq!(statuses(&p.b.rec.recv_wcs()), vec![(7, WcStatus::Success)]);
+}
+
 // IBA 9.7.5.2.8: rnr_retry RNR NAKs are retried, then the WQE completes
 // with IB_WC_RNR_RETRY_EXC_ERR, the QP enters Error and the rest flushes.
 #[test]

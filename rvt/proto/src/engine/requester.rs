@@ -669,7 +669,8 @@ impl<const N: usize> Requester<N> {
     /// is used up (7 means infinite). If the NAK also shows that responses
     /// of an earlier READ/atomic were lost (IBA 9.7.5: it implicitly NAKs
     /// them), the re-request of that READ/atomic is where transmission
-    /// resumes, and it too waits for the RNR time.
+    /// resumes, and it too waits for the RNR time (this retry counts
+    /// against `rnr_retry` only).
     fn on_rnr_nak<S: Sink>(
         &mut self,
         attrs: &QpAttrs,
@@ -678,7 +679,7 @@ impl<const N: usize> Requester<N> {
         now: u64,
         sink: &mut S,
     ) -> Result<(), WcStatus> {
-        let implicit = self.implicit_ack(attrs, p, now, sink)?;
+        let lost = self.ack_upto(attrs, p, now, sink);
         if self.rnr_wait == Some(p) {
             // A duplicate of the RNR NAK being waited out.
             return Ok(());
@@ -689,10 +690,9 @@ impl<const N: usize> Requester<N> {
         if self.rnr_left != 7 {
             self.rnr_left = self.rnr_left.saturating_sub(1);
         }
-        if implicit == Implicit::Continue {
-            self.guard = Some(p);
-            self.rewind(p);
-        }
+        let from = lost.unwrap_or(p);
+        self.guard = Some(from);
+        self.rewind(from);
         self.rnr_wait = Some(p);
         set_timer(&mut self.rto, Timer::Retransmit, None, sink);
         let deadline = now.saturating_add(rnr_timer_ns(timer_code));

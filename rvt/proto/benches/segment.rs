@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use rvt_proto::engine::{
     AccessFlags, AttrUpdate, Completion, Mtu, Payload, Qp, QpState, QpType, RxMeta, SendWr, Sink,
-    Timer, WrOpcode, MAX_HEADER_LEN,
+    Timer, Verdict, WrOpcode, MAX_HEADER_LEN,
 };
 use rvt_proto::headers::{Aeth, Bth};
 use rvt_proto::icrc::Icrc;
@@ -153,7 +153,8 @@ fn engine_round(
         hdr: ack,
         payload: &[],
     };
-    qp.receive(&p, &RxMeta::default(), 0, &mut NoMem, sink);
+    let verdict = qp.receive(&p, &RxMeta::default(), 0, &mut NoMem, sink);
+    assert_eq!(verdict, Verdict::Accepted);
     acc
 }
 

@@ -5,8 +5,8 @@ mod support;
 
 use rvt_proto::aeth::{NakCode, Syndrome};
 use rvt_proto::engine::{
-    AccessFlags, AttrUpdate, Completion, Mtu, QpState, QpType, Queue, SendFlags, SendWr, Timer,
-    WcFlags, WcOpcode, WcStatus, WrOpcode,
+    AccessFlags, AttrUpdate, Completion, DropReason, Mtu, QpState, QpType, Queue, SendFlags,
+    SendWr, Timer, Verdict, WcFlags, WcOpcode, WcStatus, WrOpcode,
 };
 use rvt_proto::headers::{AtomicEth, Reth};
 use rvt_proto::opcode::Opcode;
@@ -296,17 +296,26 @@ fn one_nak_per_gap() {
     let data = vec![3u8; 256 * 8];
     p.a.post(&send_wr(1, data.len() as u32), &data);
     let frames = p.a.drain(0);
-    for f in frames.iter().skip(1) {
-        p.b.deliver(f, 0);
-    }
+    let verdicts: Vec<Verdict> = frames
+        .iter()
+        .skip(1)
+        .map(|f| p.b.deliver(f, 0).verdict())
+        .collect();
+    assert_eq!(verdicts[0], Verdict::OutOfSequence { nak_sent: true });
+    assert!(verdicts[1..]
+        .iter()
+        .all(|v| *v == Verdict::OutOfSequence { nak_sent: false }));
     assert_eq!(
         only_ack(&p.b.drain(0)),
         (Syndrome::Nak(NakCode::PsnSequenceError), 100)
     );
     // The expected PSN closes the gap; a new gap gets a new NAK.
-    p.b.deliver(&frames[0], 0);
-    p.b.deliver(&frames[1], 0);
-    p.b.deliver(&frames[3], 0);
+    assert_eq!(p.b.deliver(&frames[0], 0).verdict(), Verdict::Accepted);
+    assert_eq!(p.b.deliver(&frames[1], 0).verdict(), Verdict::Accepted);
+    assert_eq!(
+        p.b.deliver(&frames[3], 0).verdict(),
+        Verdict::OutOfSequence { nak_sent: true }
+    );
     assert_eq!(
         only_ack(&p.b.drain(0)),
         (Syndrome::Nak(NakCode::PsnSequenceError), 102)
@@ -323,6 +332,10 @@ fn rnr_nak_wait_then_resend() {
     p.a.post(&send_wr(1, 10), &[5; 10]);
     p.pump();
     assert_eq!(naks(&p, None), vec![100]);
+    assert_eq!(
+        p.verdicts,
+        vec![(true, Verdict::RnrNak), (false, Verdict::Accepted)]
+    );
     assert!(p.a.rec.send_wcs().is_empty());
     let rnr_deadline = p.a.next_deadline().unwrap();
     assert_eq!(rnr_deadline, 1_280_000);
@@ -518,6 +531,8 @@ fn ack_timeout_retransmits_duplicate_reacked() {
         1,
         "the duplicate SEND is not executed again"
     );
+    assert_eq!(p.verdicts.last(), Some(&(false, Verdict::Accepted)));
+    assert!(p.verdicts.contains(&(true, Verdict::Duplicate)));
     assert_eq!(p.b.qp.recv_queue_len(), 1);
 }
 
@@ -729,6 +744,7 @@ fn rkey_violation_remote_access_error() {
     p.a.post(&send_wr(2, 1), &[1]);
     p.pump();
     assert_eq!(naks(&p, Some(NakCode::RemoteAccessError)), vec![100]);
+    assert_eq!(p.verdicts[0], (true, Verdict::Dropped(DropReason::RKey)));
     assert_eq!(
         statuses(&p.a.rec.send_wcs()),
         vec![(1, WcStatus::RemAccessErr), (2, WcStatus::WrFlushErr)]
@@ -755,11 +771,12 @@ fn short_middle_packet_is_invalid_request() {
         &PacketHeaders::new(bth(Opcode::RcSendFirst, 0x22, 100)),
         &[0; 256],
     );
-    assert_eq!(r, support::Rx::Accepted);
-    p.b.inject(
+    assert_eq!(r, support::Rx::Received(Verdict::Accepted));
+    let r = p.b.inject(
         &PacketHeaders::new(bth(Opcode::RcSendMiddle, 0x22, 101)),
         &[0; 100],
     );
+    assert_eq!(r.verdict(), Verdict::Dropped(DropReason::Length));
     assert_eq!(
         only_ack(&p.b.drain(0)),
         (Syndrome::Nak(NakCode::InvalidRequest), 101)
@@ -776,10 +793,11 @@ fn short_middle_packet_is_invalid_request() {
 #[test]
 fn middle_without_first_is_invalid_request() {
     let mut p = pair();
-    p.b.inject(
+    let r = p.b.inject(
         &PacketHeaders::new(bth(Opcode::RcWriteMiddle, 0x22, 100)),
         &[0; 256],
     );
+    assert_eq!(r.verdict(), Verdict::Dropped(DropReason::OpcodeSequence));
     assert_eq!(naks(&p, None).len(), 0);
     assert_eq!(
         only_ack(&p.b.drain(0)).0,
@@ -798,7 +816,10 @@ fn misaligned_atomic_is_invalid_request() {
         swap_add: 1,
         compare: 0,
     });
-    p.b.inject(&h, &[]);
+    assert_eq!(
+        p.b.inject(&h, &[]).verdict(),
+        Verdict::Dropped(DropReason::Alignment)
+    );
     assert_eq!(
         only_ack(&p.b.drain(0)).0,
         Syndrome::Nak(NakCode::InvalidRequest)
@@ -823,6 +844,7 @@ fn qp_access_flags_enforced() {
     p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 16, 0), &[]);
     p.pump();
     assert_eq!(naks(&p, Some(NakCode::InvalidRequest)), vec![100]);
+    assert_eq!(p.verdicts[0], (true, Verdict::Dropped(DropReason::Access)));
     assert_eq!(
         statuses(&p.a.rec.send_wcs()),
         vec![(1, WcStatus::RemInvReqErr)]
@@ -844,14 +866,17 @@ fn duplicate_read_outside_original_is_ignored() {
         rkey: RKEY,
         dma_len: 512,
     });
-    p.b.inject(&h, &[]);
+    assert_eq!(
+        p.b.inject(&h, &[]).verdict(),
+        Verdict::Dropped(DropReason::UnknownDuplicate)
+    );
     assert!(p.b.drain(0).is_empty(), "larger range: dropped");
     h.reth = Some(Reth {
         va: VA,
         rkey: RKEY,
         dma_len: 256,
     });
-    p.b.inject(&h, &[]);
+    assert_eq!(p.b.inject(&h, &[]).verdict(), Verdict::Duplicate);
     assert_eq!(p.b.drain(0).len(), 1, "same range: replayed");
 }
 
@@ -918,6 +943,10 @@ fn receive_buffer_too_small() {
     p.b.post_recv(1, 10);
     p.a.post(&send_wr(1, 11), &[0; 11]);
     p.pump();
+    assert_eq!(
+        p.verdicts[0],
+        (true, Verdict::Dropped(DropReason::ReceiveTooSmall))
+    );
     assert_eq!(
         statuses(&p.b.rec.recv_wcs()),
         vec![(1, WcStatus::LocLenErr)]
@@ -988,7 +1017,10 @@ fn ghost_ack_ignored() {
         syndrome: Syndrome::ACK_NO_CREDITS.encode(),
         msn: 1,
     });
-    p.a.inject(&h, &[]);
+    assert_eq!(
+        p.a.inject(&h, &[]).verdict(),
+        Verdict::Dropped(DropReason::UnexpectedResponse)
+    );
     assert!(p.a.rec.send_wcs().is_empty());
     p.b.deliver(&f[0], 0);
     p.pump();

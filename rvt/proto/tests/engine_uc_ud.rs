@@ -4,8 +4,8 @@
 mod support;
 
 use rvt_proto::engine::{
-    AccessFlags, AttrUpdate, Mtu, PostError, QpState, QpType, SendWr, UdDest, WcFlags, WcOpcode,
-    WcStatus, WrOpcode, GSI_QKEY, GSI_QPN, UD_GRH_LEN,
+    AccessFlags, AttrUpdate, DropReason, Mtu, PostError, QpState, QpType, SendWr, UdDest, Verdict,
+    WcFlags, WcOpcode, WcStatus, WrOpcode, GSI_QKEY, GSI_QPN, UD_GRH_LEN,
 };
 use rvt_proto::headers::Deth;
 use rvt_proto::opcode::Opcode;
@@ -76,11 +76,21 @@ fn uc_gap_drops_message_and_resyncs() {
     p.a.post(&send_wr(2, 300), &m2);
     let frames = p.a.drain(0);
     assert_eq!(frames.len(), 5);
-    for (i, f) in frames.iter().enumerate() {
-        if i != 1 {
-            p.b.deliver(f, 0);
-        }
-    }
+    let verdicts: Vec<Verdict> = frames
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 1)
+        .map(|(_, f)| p.b.deliver(f, 0).verdict())
+        .collect();
+    assert_eq!(
+        verdicts,
+        vec![
+            Verdict::Accepted,
+            Verdict::OutOfSequence { nak_sent: false },
+            Verdict::Accepted,
+            Verdict::Accepted
+        ]
+    );
     let wc = p.b.rec.recv_wcs();
     assert_eq!(wc.len(), 1);
     assert_eq!((wc[0].wr_id, wc[0].byte_len), (5, 300));
@@ -109,6 +119,7 @@ fn uc_write_imm_and_bad_rkey() {
     p.a.post(&bad, &data);
     p.a.post(&wr, &data);
     p.pump();
+    assert_eq!(p.verdicts[0], (true, Verdict::Dropped(DropReason::RKey)));
     let wc = p.b.rec.recv_wcs();
     assert_eq!(wc.len(), 1);
     assert_eq!(
@@ -231,9 +242,15 @@ fn ud_qkey_rules() {
     b.post_recv(3, 200);
     a.post(&ud_wr(1, 10, 0x32, 0x8000_0000), &[1; 10]);
     a.post(&ud_wr(2, 10, 0x32, 0x9999), &[2; 10]);
-    for f in a.drain(0) {
-        b.deliver(&f, 0);
-    }
+    let verdicts: Vec<Verdict> = a
+        .drain(0)
+        .iter()
+        .map(|f| b.deliver(f, 0).verdict())
+        .collect();
+    assert_eq!(
+        verdicts,
+        vec![Verdict::Accepted, Verdict::Dropped(DropReason::QKey)]
+    );
     let wc = b.rec.recv_wcs();
     assert_eq!(wc.len(), 1);
     let buf = b.mem.recv[wc[0].slot as usize].as_ref().unwrap();
@@ -281,7 +298,10 @@ fn ud_limits() {
     );
     a.post(&ud_wr(2, 10, 0x32, 0x1234), &[1; 10]);
     for f in a.drain(0) {
-        b.deliver(&f, 0);
+        assert_eq!(
+            b.deliver(&f, 0).verdict(),
+            Verdict::Dropped(DropReason::NoReceiveWqe)
+        );
     }
     assert!(b.rec.recv_wcs().is_empty());
     assert!(b.drain(0).is_empty());
@@ -314,7 +334,10 @@ fn ud_payload_longer_than_path_mtu_dropped() {
         qkey: 0x1234,
         src_qp: 5,
     });
-    b.inject(&h, &[7; 1028]);
+    assert_eq!(
+        b.inject(&h, &[7; 1028]).verdict(),
+        Verdict::Dropped(DropReason::Length)
+    );
     assert!(
         b.rec.recv_wcs().is_empty(),
         "1028 bytes > 1024 MTU: dropped"
@@ -337,7 +360,10 @@ fn pkey_mismatch_dropped() {
         qkey: 0x1234,
         src_qp: 5,
     });
-    b.inject(&h, &[0; 8]);
+    assert_eq!(
+        b.inject(&h, &[0; 8]).verdict(),
+        Verdict::Dropped(DropReason::PKey)
+    );
     assert!(b.rec.recv_wcs().is_empty());
     h.bth.pkey = 0x7fff;
     b.inject(&h, &[0; 8]);
@@ -349,17 +375,35 @@ fn pkey_mismatch_dropped() {
 fn wrong_transport_or_qpn_dropped() {
     let (_a, mut b) = ud_pair(0x32);
     b.post_recv(3, 200);
-    b.inject(
+    let r = b.inject(
         &PacketHeaders::new(bth(Opcode::RcSendOnly, 0x32, 1)),
         &[0; 8],
     );
+    assert_eq!(r.verdict(), Verdict::Dropped(DropReason::WrongTransport));
     let mut h = PacketHeaders::new(bth(Opcode::UdSendOnly, 0x33, 1));
     h.deth = Some(Deth {
         qkey: 0x1234,
         src_qp: 5,
     });
-    b.inject(&h, &[0; 8]);
+    assert_eq!(
+        b.inject(&h, &[0; 8]).verdict(),
+        Verdict::Dropped(DropReason::WrongQpn)
+    );
     assert!(b.rec.recv_wcs().is_empty());
     assert_eq!(b.mem.calls, 0);
+    // A QP in Error receives nothing.
+    b.qp.modify(
+        &AttrUpdate {
+            state: Some(QpState::Error),
+            ..AttrUpdate::default()
+        },
+        &mut b.rec,
+    )
+    .unwrap();
+    h.bth.dest_qp = 0x32;
+    assert_eq!(
+        b.inject(&h, &[0; 8]).verdict(),
+        Verdict::Dropped(DropReason::State)
+    );
     let _ = opcode_psn;
 }

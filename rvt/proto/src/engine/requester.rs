@@ -18,6 +18,7 @@ use super::attr::{QpAttrs, QpState, QpType};
 use super::io::{Payload, Sink, Timer, Transmit, MAX_HEADER_LEN};
 use super::mem::Memory;
 use super::ring::Ring;
+use super::verdict::{DropReason, Verdict};
 use super::wc::{Completion, Queue, WcFlags, WcOpcode, WcStatus};
 use super::wr::{PostError, SendFlags, SendWr, WrOpcode};
 use super::{expired, packets, position, set_timer, transport_of};
@@ -553,7 +554,7 @@ impl<const N: usize> Requester<N> {
     /// returned `Err`). The responder stopped when it sent the NAK, so a
     /// READ/atomic before `p` whose responses are missing can never
     /// complete: it is flushed (`IB_WC_WR_FLUSH_ERR`) ahead of the NAKed
-    /// WQE, which keeps the error (documented choice).
+    /// WQE, which keeps the error (documented choice). Returns `status`.
     fn on_fatal_nak<S: Sink>(
         &mut self,
         attrs: &QpAttrs,
@@ -561,7 +562,7 @@ impl<const N: usize> Requester<N> {
         status: WcStatus,
         now: u64,
         sink: &mut S,
-    ) -> Result<(), WcStatus> {
+    ) -> WcStatus {
         let _lost = self.ack_upto(attrs, p, now, sink);
         while let Some(&e) = self.sq.get(0) {
             if !e.sent || e.end().distance_to(p) < 0 {
@@ -569,7 +570,7 @@ impl<const N: usize> Requester<N> {
             }
             self.complete_head(attrs, WcStatus::WrFlushErr, sink);
         }
-        Err(status)
+        status
     }
 
     /// Processes a response packet (IBA 9.7.5.1). `Err(status)` means the
@@ -581,87 +582,108 @@ impl<const N: usize> Requester<N> {
         now: u64,
         mem: &mut M,
         sink: &mut S,
-    ) -> Result<(), WcStatus> {
+    ) -> Result<Verdict, WcStatus> {
         if attrs.qp_type != QpType::Rc
             || !matches!(attrs.state, QpState::Rts | QpState::Sqd | QpState::Sqe)
         {
-            return Ok(());
+            return Ok(Verdict::Dropped(DropReason::State));
         }
-        let bth = pkt.hdr.bth;
-        let p = bth.psn;
         // Valid responses lie in [una, max_sent); others are stale
         // duplicates or ghosts and are dropped silently.
-        let off = self.una.distance_to(p);
-        let outstanding = self.una.distance_to(self.max_sent);
-        if off < 0 || off >= outstanding {
-            return Ok(());
+        let off = self.una.distance_to(pkt.hdr.bth.psn);
+        if off < 0 {
+            return Ok(Verdict::Duplicate);
         }
-        match bth.opcode.operation() {
-            Operation::Acknowledge => {
-                let Some(aeth) = pkt.hdr.aeth else {
-                    return Ok(());
-                };
-                let Ok(syndrome) = Syndrome::decode(aeth.syndrome) else {
-                    return Ok(());
-                };
-                match syndrome {
-                    Syndrome::Ack { .. } => {
-                        self.implicit_ack(attrs, p.next(), now, sink)?;
-                        Ok(())
-                    }
-                    Syndrome::RnrNak { timer_code } => {
-                        self.on_rnr_nak(attrs, p, timer_code, now, sink)
-                    }
-                    Syndrome::Nak(NakCode::PsnSequenceError) => {
-                        if self.implicit_ack(attrs, p, now, sink)? == Implicit::Retried {
-                            return Ok(());
-                        }
-                        self.retry(attrs, p, RetryCause::Nak, now, sink)
-                    }
-                    Syndrome::Nak(code) => {
-                        let status = match code {
-                            NakCode::InvalidRequest => WcStatus::RemInvReqErr,
-                            NakCode::RemoteAccessError => WcStatus::RemAccessErr,
-                            NakCode::InvalidRdRequest => WcStatus::RemInvRdReqErr,
-                            NakCode::RemoteOperationalError | NakCode::PsnSequenceError => {
-                                WcStatus::RemOpErr
-                            }
-                        };
-                        self.on_fatal_nak(attrs, p, status, now, sink)
-                    }
-                }
-            }
+        if off >= self.una.distance_to(self.max_sent) {
+            return Ok(Verdict::Dropped(DropReason::UnexpectedResponse));
+        }
+        match pkt.hdr.bth.opcode.operation() {
+            Operation::Acknowledge => self.on_ack(attrs, pkt, now, sink),
             Operation::ReadResponse => self.on_read_response(attrs, pkt, now, mem, sink),
-            Operation::AtomicAcknowledge => {
-                if self.implicit_ack(attrs, p, now, sink)? == Implicit::Retried {
-                    return Ok(());
-                }
-                let Some(e) = self.sq.get(0) else {
-                    return Ok(());
-                };
-                if !e.wr.opcode.is_atomic() || e.first != p || !e.sent {
-                    return Ok(());
-                }
-                let (Some(ack), Some(aeth)) = (pkt.hdr.atomic_ack_eth, pkt.hdr.aeth) else {
-                    return Ok(());
-                };
-                if !matches!(Syndrome::decode(aeth.syndrome), Ok(Syndrome::Ack { .. })) {
-                    return Err(WcStatus::BadRespErr);
-                }
-                let slot = self.sq.slot(0).unwrap_or(0);
-                if mem
-                    .write_send(slot, 0, &ack.orig_data.to_ne_bytes())
-                    .is_err()
-                {
-                    return Err(WcStatus::LocProtErr);
-                }
-                self.una = p.next();
-                self.complete_head(attrs, WcStatus::Success, sink);
-                self.progress(attrs, now, sink);
-                Ok(())
-            }
-            _ => Ok(()),
+            Operation::AtomicAcknowledge => self.on_atomic_ack(attrs, pkt, now, mem, sink),
+            _ => Ok(Verdict::Dropped(DropReason::Opcode)),
         }
+    }
+
+    /// An ACK, NAK or RNR NAK (IBA 9.7.5.1) inside the outstanding window.
+    fn on_ack<S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        now: u64,
+        sink: &mut S,
+    ) -> Result<Verdict, WcStatus> {
+        let p = pkt.hdr.bth.psn;
+        let Some(aeth) = pkt.hdr.aeth else {
+            return Err(WcStatus::LocQpOpErr);
+        };
+        let Ok(syndrome) = Syndrome::decode(aeth.syndrome) else {
+            return Ok(Verdict::Dropped(DropReason::BadSyndrome));
+        };
+        match syndrome {
+            Syndrome::Ack { .. } => {
+                self.implicit_ack(attrs, p.next(), now, sink)?;
+            }
+            Syndrome::RnrNak { timer_code } => {
+                return self.on_rnr_nak(attrs, p, timer_code, now, sink);
+            }
+            Syndrome::Nak(NakCode::PsnSequenceError) => {
+                if self.implicit_ack(attrs, p, now, sink)? == Implicit::Continue {
+                    self.retry(attrs, p, RetryCause::Nak, now, sink)?;
+                }
+            }
+            Syndrome::Nak(code) => {
+                let status = match code {
+                    NakCode::InvalidRequest => WcStatus::RemInvReqErr,
+                    NakCode::RemoteAccessError => WcStatus::RemAccessErr,
+                    NakCode::InvalidRdRequest => WcStatus::RemInvRdReqErr,
+                    NakCode::RemoteOperationalError | NakCode::PsnSequenceError => {
+                        WcStatus::RemOpErr
+                    }
+                };
+                return Err(self.on_fatal_nak(attrs, p, status, now, sink));
+            }
+        }
+        Ok(Verdict::Accepted)
+    }
+
+    /// An ATOMIC ACK (IBA 9.4.4): the original value goes to the head
+    /// atomic WQE's buffer, which completes.
+    fn on_atomic_ack<M: Memory, S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        now: u64,
+        mem: &mut M,
+        sink: &mut S,
+    ) -> Result<Verdict, WcStatus> {
+        let p = pkt.hdr.bth.psn;
+        if self.implicit_ack(attrs, p, now, sink)? == Implicit::Retried {
+            return Ok(Verdict::OutOfSequence { nak_sent: false });
+        }
+        let Some(e) = self.sq.get(0) else {
+            return Ok(Verdict::Dropped(DropReason::UnexpectedResponse));
+        };
+        if !e.wr.opcode.is_atomic() || e.first != p || !e.sent {
+            return Ok(Verdict::Dropped(DropReason::UnexpectedResponse));
+        }
+        let (Some(ack), Some(aeth)) = (pkt.hdr.atomic_ack_eth, pkt.hdr.aeth) else {
+            return Err(WcStatus::LocQpOpErr);
+        };
+        if !matches!(Syndrome::decode(aeth.syndrome), Ok(Syndrome::Ack { .. })) {
+            return Err(WcStatus::BadRespErr);
+        }
+        let slot = self.sq.slot(0).unwrap_or(0);
+        if mem
+            .write_send(slot, 0, &ack.orig_data.to_ne_bytes())
+            .is_err()
+        {
+            return Err(WcStatus::LocProtErr);
+        }
+        self.una = p.next();
+        self.complete_head(attrs, WcStatus::Success, sink);
+        self.progress(attrs, now, sink);
+        Ok(Verdict::Accepted)
     }
 
     /// RNR NAK for PSN `p` (IBA 9.7.5.2.8): wait the advertised time, then
@@ -678,11 +700,11 @@ impl<const N: usize> Requester<N> {
         timer_code: u8,
         now: u64,
         sink: &mut S,
-    ) -> Result<(), WcStatus> {
+    ) -> Result<Verdict, WcStatus> {
         let lost = self.ack_upto(attrs, p, now, sink);
         if self.rnr_wait == Some(p) {
             // A duplicate of the RNR NAK being waited out.
-            return Ok(());
+            return Ok(Verdict::Duplicate);
         }
         if self.rnr_left == 0 {
             return Err(WcStatus::RnrRetryExcErr);
@@ -697,7 +719,7 @@ impl<const N: usize> Requester<N> {
         set_timer(&mut self.rto, Timer::Retransmit, None, sink);
         let deadline = now.saturating_add(rnr_timer_ns(timer_code));
         set_timer(&mut self.rnr_deadline, Timer::Rnr, Some(deadline), sink);
-        Ok(())
+        Ok(Verdict::Accepted)
     }
 
     /// An RDMA READ response (IBA 9.4.3, 9.7.5): accepted only at the next
@@ -710,27 +732,29 @@ impl<const N: usize> Requester<N> {
         now: u64,
         mem: &mut M,
         sink: &mut S,
-    ) -> Result<(), WcStatus> {
+    ) -> Result<Verdict, WcStatus> {
         let p = pkt.hdr.bth.psn;
         if self.implicit_ack(attrs, p, now, sink)? == Implicit::Retried {
-            return Ok(());
+            return Ok(Verdict::OutOfSequence { nak_sent: false });
         }
         let Some(&e) = self.sq.get(0) else {
-            return Ok(());
+            return Ok(Verdict::Dropped(DropReason::UnexpectedResponse));
         };
         if e.wr.opcode != WrOpcode::RdmaRead
             || !e.sent
             || e.first.distance_to(p) < 0
             || p.distance_to(e.end()) <= 0
         {
-            return Ok(());
+            return Ok(Verdict::Dropped(DropReason::UnexpectedResponse));
         }
         let d = e.read_next.distance_to(p);
         if d < 0 {
-            return Ok(()); // duplicate of a response already placed
+            // A response already placed.
+            return Ok(Verdict::Duplicate);
         }
         if d > 0 {
-            return self.retry(attrs, e.read_next, RetryCause::Nak, now, sink);
+            self.retry(attrs, e.read_next, RetryCause::Nak, now, sink)?;
+            return Ok(Verdict::OutOfSequence { nak_sent: false });
         }
         let k = u32::try_from(e.first.distance_to(p)).unwrap_or(0);
         let offset = k.saturating_mul(e.mtu);
@@ -764,7 +788,7 @@ impl<const N: usize> Requester<N> {
             self.complete_head(attrs, WcStatus::Success, sink);
         }
         self.progress(attrs, now, sink);
-        Ok(())
+        Ok(Verdict::Accepted)
     }
 
     /// A timer fired. `Err` when the retry counter is exhausted.

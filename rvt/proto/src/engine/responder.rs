@@ -19,6 +19,7 @@ use super::io::{Payload, RxMeta, Sink, Timer, Transmit, MAX_HEADER_LEN};
 use super::mem::{AtomicOp, MemError, Memory, RemoteAccess};
 use super::requester::MAX_DMA_LEN;
 use super::ring::Ring;
+use super::verdict::{DropReason, Verdict};
 use super::wc::{Completion, Queue, WcFlags, WcOpcode, WcStatus};
 use super::wr::{PostError, RecvWr};
 use super::{expired, packets, position, set_timer};
@@ -128,9 +129,10 @@ enum InMsg {
 }
 
 /// A fatal responder error (IBA 9.9): the NAK is queued and the receive WQE
-/// in use, if any, completed; the QP then enters the Error state.
+/// in use, if any, completed; the QP then enters the Error state. Carries
+/// the reason the packet was rejected.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
-pub(super) struct Fatal;
+pub(super) struct Fatal(pub(super) DropReason);
 
 /// Responder state of a QP with `RQ` receive WQEs and `RD` READ/atomic
 /// resources.
@@ -275,10 +277,11 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         self.nak = None;
     }
 
-    /// Starts a fatal error: NAK `code` for PSN `psn`; the receive WQE in use
-    /// (if `wqe_status`) completes with that status.
+    /// Starts a fatal error for `reason`: NAK `code` for PSN `psn`; the
+    /// receive WQE in use (if `wqe_status`) completes with that status.
     fn fatal<S: Sink>(
         &mut self,
+        reason: DropReason,
         code: Option<NakCode>,
         psn: Psn,
         wqe_status: Option<WcStatus>,
@@ -292,7 +295,52 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             self.complete_head(recv_wc(status, WcOpcode::Recv, 0), sink);
         }
         self.msg = InMsg::None;
-        Fatal
+        Fatal(reason)
+    }
+
+    /// A fatal error for `reason` answered with NAK Invalid Request (IBA
+    /// 9.9); no receive WQE completes.
+    fn invalid_request<S: Sink>(&mut self, reason: DropReason, psn: Psn, sink: &mut S) -> Fatal {
+        self.fatal(reason, Some(NakCode::InvalidRequest), psn, None, sink)
+    }
+
+    /// A fatal R_Key / range violation: NAK Remote Access Error (IBA 9.9).
+    fn remote_access_error<S: Sink>(&mut self, psn: Psn, sink: &mut S) -> Fatal {
+        self.fatal(
+            DropReason::RKey,
+            Some(NakCode::RemoteAccessError),
+            psn,
+            None,
+            sink,
+        )
+    }
+
+    /// A fatal `Memory` failure on an RDMA WRITE or atomic target: an access
+    /// violation is a remote access error, anything else a remote
+    /// operational error (IBA 9.9).
+    fn remote_mem_error<S: Sink>(&mut self, e: MemError, psn: Psn, sink: &mut S) -> Fatal {
+        match e {
+            MemError::Access => self.remote_access_error(psn, sink),
+            _ => self.fatal(
+                DropReason::LocalPlacement,
+                Some(NakCode::RemoteOperationalError),
+                psn,
+                None,
+                sink,
+            ),
+        }
+    }
+
+    /// The engine found its own responder state inconsistent: NAK Remote
+    /// Operational Error and move the QP to Error rather than act on it.
+    fn internal<S: Sink>(&mut self, psn: Psn, sink: &mut S) -> Fatal {
+        self.fatal(
+            DropReason::Internal,
+            Some(NakCode::RemoteOperationalError),
+            psn,
+            None,
+            sink,
+        )
     }
 
     // ------------------------------------------------------------------
@@ -309,13 +357,13 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         now: u64,
         mem: &mut M,
         sink: &mut S,
-    ) -> Result<(), Fatal> {
+    ) -> Result<Verdict, Fatal> {
         if !matches!(
             attrs.state,
             QpState::Rtr | QpState::Rts | QpState::Sqd | QpState::Sqe
         ) || self.fatal
         {
-            return Ok(());
+            return Ok(Verdict::Dropped(DropReason::State));
         }
         match attrs.qp_type {
             QpType::Rc => self.rc_request(attrs, pkt, now, mem, sink),
@@ -332,25 +380,25 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         now: u64,
         mem: &mut M,
         sink: &mut S,
-    ) -> Result<(), Fatal> {
+    ) -> Result<Verdict, Fatal> {
         let bth = pkt.hdr.bth;
         let psn = bth.psn;
         let d = self.epsn.distance_to(psn);
         if d > 0 {
             // IBA 9.7.5: PSN sequence error. One NAK per gap: later
             // out-of-sequence packets are dropped silently.
-            if !self.nak_sent {
+            let nak_sent = !self.nak_sent;
+            if nak_sent {
                 self.nak_sent = true;
                 self.nak = Some((Syndrome::Nak(NakCode::PsnSequenceError).encode(), self.epsn));
                 self.ack_owed = false;
                 self.ack_now = false;
                 set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
             }
-            return Ok(());
+            return Ok(Verdict::OutOfSequence { nak_sent });
         }
         if d < 0 {
-            self.duplicate(attrs, pkt, now, sink);
-            return Ok(());
+            return Ok(self.duplicate(attrs, pkt, now, sink));
         }
         let op = bth.opcode;
         let pos = op.position();
@@ -375,7 +423,13 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             None
         };
         if !seq_ok {
-            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, busy_status, sink));
+            return Err(self.fatal(
+                DropReason::OpcodeSequence,
+                Some(NakCode::InvalidRequest),
+                psn,
+                busy_status,
+                sink,
+            ));
         }
         // The QP's remote access rights (NAK Invalid Request, as
         // rdma_rxe does).
@@ -385,17 +439,29 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             Operation::ReadRequest => Some(AccessFlags::REMOTE_READ),
             Operation::CompareSwap | Operation::FetchAdd => Some(AccessFlags::REMOTE_ATOMIC),
             _ => {
-                return Err(self.fatal(Some(NakCode::InvalidRequest), psn, busy_status, sink));
+                return Err(self.fatal(
+                    DropReason::Opcode,
+                    Some(NakCode::InvalidRequest),
+                    psn,
+                    busy_status,
+                    sink,
+                ));
             }
         };
         if let Some(right) = right {
             if !attrs.access.contains(right) {
-                return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+                return Err(self.invalid_request(DropReason::Access, psn, sink));
             }
         }
         let mtu = attrs.path_mtu.bytes();
         if !length_ok(pos, pkt.payload.len(), mtu) {
-            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, busy_status, sink));
+            return Err(self.fatal(
+                DropReason::Length,
+                Some(NakCode::InvalidRequest),
+                psn,
+                busy_status,
+                sink,
+            ));
         }
         match operation {
             Operation::Send => self.rc_send(attrs, pkt, now, mem, sink),
@@ -413,18 +479,18 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         now: u64,
         mem: &mut M,
         sink: &mut S,
-    ) -> Result<(), Fatal> {
+    ) -> Result<Verdict, Fatal> {
         let bth = pkt.hdr.bth;
         let pos = bth.opcode.position();
         if pos.starts_message() {
             if self.rq.is_empty() {
                 self.rnr_nak(attrs, bth.psn, sink);
-                return Ok(());
+                return Ok(Verdict::RnrNak);
             }
             self.msg = InMsg::Send { off: 0 };
         }
         let InMsg::Send { off } = self.msg else {
-            return Ok(());
+            return Err(self.internal(bth.psn, sink));
         };
         match self.place_recv(off, pkt.payload, 0, mem) {
             Ok(new_off) => self.msg = InMsg::Send { off: new_off },
@@ -437,12 +503,13 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
                 } else {
                     NakCode::RemoteOperationalError
                 };
-                return Err(self.fatal(Some(code), bth.psn, Some(status), sink));
+                let reason = recv_error_reason(status);
+                return Err(self.fatal(reason, Some(code), bth.psn, Some(status), sink));
             }
         }
         if pos.ends_message() {
             let InMsg::Send { off: total } = self.msg else {
-                return Ok(());
+                return Err(self.internal(bth.psn, sink));
             };
             let mut wc = recv_wc(WcStatus::Success, WcOpcode::Recv, total);
             wc.solicited = bth.solicited;
@@ -454,6 +521,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
                 // IBA 9.4.1: SEND with Invalidate.
                 if mem.invalidate(ieth.rkey).is_err() {
                     return Err(self.fatal(
+                        DropReason::Invalidate,
                         Some(NakCode::InvalidRequest),
                         bth.psn,
                         Some(WcStatus::RemInvReqErr),
@@ -469,7 +537,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
         self.accepted(bth.psn.next());
         self.owe_ack(attrs, bth.ack_req, now, sink);
-        Ok(())
+        Ok(Verdict::Accepted)
     }
 
     /// Copies `payload` into the head receive WQE at `base + off`, checking
@@ -520,7 +588,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         now: u64,
         mem: &mut M,
         sink: &mut S,
-    ) -> Result<(), Fatal> {
+    ) -> Result<Verdict, Fatal> {
         let bth = pkt.hdr.bth;
         let psn = bth.psn;
         let pos = bth.opcode.position();
@@ -537,11 +605,11 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             ) => (rkey, va, off, total),
             (InMsg::None, Some(reth)) => {
                 if reth.dma_len > MAX_DMA_LEN {
-                    return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+                    return Err(self.invalid_request(DropReason::Length, psn, sink));
                 }
                 (reth.rkey, reth.va, 0, reth.dma_len)
             }
-            _ => return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink)),
+            _ => return Err(self.internal(psn, sink)),
         };
         // IBA 9.4.2: each packet is exactly the MTU until the last,
         // which carries the rest of the RETH DMA length.
@@ -553,14 +621,14 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             plen == remaining && pos.ends_message()
         };
         if !shape_ok {
-            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+            return Err(self.invalid_request(DropReason::Length, psn, sink));
         }
         let with_imm = pkt.hdr.immdt.is_some();
         if with_imm && self.rq.is_empty() {
             // The receive WQE is consumed by the last packet: RNR before
             // anything of this packet is placed.
             self.rnr_nak(attrs, psn, sink);
-            return Ok(());
+            return Ok(Verdict::RnrNak);
         }
         if pos.starts_message() && total > 0 {
             // IBA 9.4.2: R_Key and range check over the whole RETH
@@ -569,17 +637,13 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
                 .check_remote(rkey, va, total, RemoteAccess::Write)
                 .is_err()
             {
-                return Err(self.fatal(Some(NakCode::RemoteAccessError), psn, None, sink));
+                return Err(self.remote_access_error(psn, sink));
             }
         }
         if plen > 0 {
             let at = va.wrapping_add(u64::from(off));
             if let Err(e) = mem.write_remote(rkey, at, pkt.payload) {
-                let code = match e {
-                    MemError::Access => NakCode::RemoteAccessError,
-                    _ => NakCode::RemoteOperationalError,
-                };
-                return Err(self.fatal(Some(code), psn, None, sink));
+                return Err(self.remote_mem_error(e, psn, sink));
             }
         }
         let off = off.saturating_add(plen);
@@ -603,7 +667,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
         self.accepted(psn.next());
         self.owe_ack(attrs, bth.ack_req, now, sink);
-        Ok(())
+        Ok(Verdict::Accepted)
     }
 
     /// Makes room for a new responder resource: the oldest one is evicted
@@ -668,20 +732,23 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         pkt: &Packet<'_>,
         mem: &mut M,
         sink: &mut S,
-    ) -> Result<(), Fatal> {
+    ) -> Result<Verdict, Fatal> {
         let psn = pkt.hdr.bth.psn;
         let Some(reth) = pkt.hdr.reth else {
-            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+            return Err(self.internal(psn, sink));
         };
-        if reth.dma_len > MAX_DMA_LEN || !self.make_room(attrs) {
-            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+        if reth.dma_len > MAX_DMA_LEN {
+            return Err(self.invalid_request(DropReason::Length, psn, sink));
+        }
+        if !self.make_room(attrs) {
+            return Err(self.invalid_request(DropReason::TooManyRdAtomic, psn, sink));
         }
         if reth.dma_len > 0
             && mem
                 .check_remote(reth.rkey, reth.va, reth.dma_len, RemoteAccess::Read)
                 .is_err()
         {
-            return Err(self.fatal(Some(NakCode::RemoteAccessError), psn, None, sink));
+            return Err(self.remote_access_error(psn, sink));
         }
         let mtu = attrs.path_mtu.bytes();
         let npsn = packets(reth.dma_len, mtu);
@@ -697,7 +764,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             done_once: false,
         };
         if !self.push_resource(r) {
-            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+            return Err(self.internal(psn, sink));
         }
         // IBA 9.7.1: the READ consumes one PSN per response packet; the MSN
         // counts it now (C9-148). The responses acknowledge everything
@@ -707,7 +774,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         self.ack_owed = false;
         self.ack_now = false;
         set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
-        Ok(())
+        Ok(Verdict::Accepted)
     }
 
     /// An atomic request with the expected PSN (IBA 9.4.4): executed once,
@@ -718,15 +785,18 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         pkt: &Packet<'_>,
         mem: &mut M,
         sink: &mut S,
-    ) -> Result<(), Fatal> {
+    ) -> Result<Verdict, Fatal> {
         let bth = pkt.hdr.bth;
         let psn = bth.psn;
         let Some(eth) = pkt.hdr.atomic_eth else {
-            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+            return Err(self.internal(psn, sink));
         };
         // IBA 9.4.4: the VA of an atomic must be 8-byte aligned.
-        if eth.va & 7 != 0 || !self.make_room(attrs) {
-            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+        if eth.va & 7 != 0 {
+            return Err(self.invalid_request(DropReason::Alignment, psn, sink));
+        }
+        if !self.make_room(attrs) {
+            return Err(self.invalid_request(DropReason::TooManyRdAtomic, psn, sink));
         }
         let op = if bth.opcode == Opcode::RcCompareSwap {
             AtomicOp::CompareSwap {
@@ -738,12 +808,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         };
         let orig = match mem.atomic(eth.rkey, eth.va, op) {
             Ok(v) => v,
-            Err(MemError::Access) => {
-                return Err(self.fatal(Some(NakCode::RemoteAccessError), psn, None, sink));
-            }
-            Err(_) => {
-                return Err(self.fatal(Some(NakCode::RemoteOperationalError), psn, None, sink));
-            }
+            Err(e) => return Err(self.remote_mem_error(e, psn, sink)),
         };
         let r = Resource {
             kind: ResKind::Atomic { orig },
@@ -753,14 +818,14 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             done_once: false,
         };
         if !self.push_resource(r) {
-            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+            return Err(self.internal(psn, sink));
         }
         self.accepted(psn.next());
         self.msn = self.msn.next();
         self.ack_owed = false;
         self.ack_now = false;
         set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
-        Ok(())
+        Ok(Verdict::Accepted)
     }
 
     /// A duplicate request (IBA 9.7): SEND/WRITE are acknowledged again
@@ -768,61 +833,68 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     /// requested PSN if it asks for a subset of the original; an atomic gets
     /// its saved result again. Requests no longer in the resources are
     /// dropped.
-    fn duplicate<S: Sink>(&mut self, attrs: &QpAttrs, pkt: &Packet<'_>, now: u64, sink: &mut S) {
-        let bth = pkt.hdr.bth;
-        let psn = bth.psn;
-        match bth.opcode.operation() {
-            Operation::Send | Operation::RdmaWrite if self.nak.is_none() => {
-                self.owe_ack(attrs, true, now, sink);
-            }
-            Operation::ReadRequest => {
-                let Some(reth) = pkt.hdr.reth else {
-                    return;
-                };
-                let Some(i) = self.find_resource(psn) else {
-                    return;
-                };
-                let Some(r) = self.res.get(i) else {
-                    return;
-                };
-                let ResKind::Read { rkey, va, len } = r.kind else {
-                    return;
-                };
-                // IBA 9.7.5.2: a duplicate READ may ask for a subset of the
-                // original: it starts at the byte of its PSN and ends within
-                // the original range; it is answered for exactly that range.
-                let k = u32::try_from(r.first.distance_to(psn)).unwrap_or(u32::MAX);
-                let skip = k.saturating_mul(r.mtu);
-                let end = va.saturating_add(u64::from(len));
-                let req_end = reth.va.saturating_add(u64::from(reth.dma_len));
-                if reth.rkey != rkey
-                    || reth.va != va.wrapping_add(u64::from(skip))
-                    || req_end > end
-                    || reth.va < va
-                {
-                    return;
+    fn duplicate<S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        now: u64,
+        sink: &mut S,
+    ) -> Verdict {
+        let psn = pkt.hdr.bth.psn;
+        let replay = match pkt.hdr.bth.opcode.operation() {
+            Operation::Send | Operation::RdmaWrite => {
+                if self.nak.is_none() {
+                    self.owe_ack(attrs, true, now, sink);
                 }
-                let run = Run {
-                    start: psn,
-                    next: psn,
-                    end: psn.add(packets(reth.dma_len, r.mtu)),
-                    end_byte: skip.saturating_add(reth.dma_len),
-                };
+                return Verdict::Duplicate;
+            }
+            Operation::ReadRequest => self.duplicate_read(pkt),
+            Operation::CompareSwap | Operation::FetchAdd => self
+                .find_resource(psn)
+                .and_then(|i| Some((i, *self.res.get(i)?)))
+                .filter(|(_, r)| r.first == psn && matches!(r.kind, ResKind::Atomic { .. }))
+                .map(|(i, r)| (i, r.full_run())),
+            _ => return Verdict::Dropped(DropReason::Opcode),
+        };
+        match replay {
+            Some((i, run)) => {
                 self.replay(i, run);
+                Verdict::Duplicate
             }
-            Operation::CompareSwap | Operation::FetchAdd => {
-                let Some(i) = self.find_resource(psn) else {
-                    return;
-                };
-                if let Some(r) = self.res.get(i) {
-                    if r.first == psn && matches!(r.kind, ResKind::Atomic { .. }) {
-                        let run = r.full_run();
-                        self.replay(i, run);
-                    }
-                }
-            }
-            _ => {}
+            None => Verdict::Dropped(DropReason::UnknownDuplicate),
         }
+    }
+
+    /// The resource and response run a duplicate READ asks for, if it names
+    /// a subset of a READ in the resources (IBA 9.7.5.2: it starts at the
+    /// byte of its PSN and ends within the original range; it is answered
+    /// for exactly that range).
+    fn duplicate_read(&self, pkt: &Packet<'_>) -> Option<(usize, Run)> {
+        let psn = pkt.hdr.bth.psn;
+        let reth = pkt.hdr.reth?;
+        let i = self.find_resource(psn)?;
+        let r = self.res.get(i)?;
+        let ResKind::Read { rkey, va, len } = r.kind else {
+            return None;
+        };
+        let k = u32::try_from(r.first.distance_to(psn)).ok()?;
+        let skip = k.saturating_mul(r.mtu);
+        let end = va.saturating_add(u64::from(len));
+        let req_end = reth.va.saturating_add(u64::from(reth.dma_len));
+        if reth.rkey != rkey
+            || reth.va != va.wrapping_add(u64::from(skip))
+            || req_end > end
+            || reth.va < va
+        {
+            return None;
+        }
+        let run = Run {
+            start: psn,
+            next: psn,
+            end: psn.add(packets(reth.dma_len, r.mtu)),
+            end_byte: skip.saturating_add(reth.dma_len),
+        };
+        Some((i, run))
     }
 
     /// Index of the resource whose PSN range holds `psn`.
@@ -869,7 +941,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         pkt: &Packet<'_>,
         mem: &mut M,
         sink: &mut S,
-    ) -> Result<(), Fatal> {
+    ) -> Result<Verdict, Fatal> {
         let bth = pkt.hdr.bth;
         let psn = bth.psn;
         let pos = bth.opcode.position();
@@ -878,7 +950,11 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             self.msg = InMsg::None;
             if !pos.starts_message() {
                 self.uc_drop = true;
-                return Ok(());
+                return Ok(if psn != self.epsn {
+                    Verdict::OutOfSequence { nak_sent: false }
+                } else {
+                    Verdict::Dropped(DropReason::MessageAbandoned)
+                });
             }
             self.uc_drop = false;
         }
@@ -888,9 +964,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             self.msg = InMsg::None;
         }
         self.epsn = psn.next();
-        let mtu = attrs.path_mtu.bytes();
-        let plen = u32::try_from(pkt.payload.len()).unwrap_or(u32::MAX);
-        let ok = matches!(
+        let seq_ok = matches!(
             (self.msg, operation, pos),
             (
                 InMsg::Send { .. },
@@ -905,112 +979,138 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
                 Operation::Send | Operation::RdmaWrite,
                 Position::First | Position::Only
             )
-        ) && length_ok(pos, pkt.payload.len(), mtu);
-        if !ok {
-            self.drop_uc_msg();
-            return Ok(());
+        );
+        if !seq_ok {
+            return Ok(self.drop_uc_msg(DropReason::OpcodeSequence));
         }
-        match operation {
-            Operation::Send => {
-                if pos.starts_message() {
-                    if self.rq.is_empty() {
-                        self.drop_uc_msg();
-                        return Ok(());
-                    }
-                    self.msg = InMsg::Send { off: 0 };
-                }
-                let InMsg::Send { off } = self.msg else {
-                    return Ok(());
-                };
-                match self.place_recv(off, pkt.payload, 0, mem) {
-                    Ok(new_off) => self.msg = InMsg::Send { off: new_off },
-                    Err(status) => return self.local_recv_error(status, sink),
-                }
-                if pos.ends_message() {
-                    let mut wc = recv_wc(WcStatus::Success, WcOpcode::Recv, 0);
-                    if let InMsg::Send { off } = self.msg {
-                        wc.byte_len = off;
-                    }
-                    wc.solicited = bth.solicited;
-                    if let Some(imm) = pkt.hdr.immdt {
-                        wc.flags = WcFlags::WITH_IMM;
-                        wc.ex = imm.imm;
-                    }
-                    self.complete_head(wc, sink);
-                    self.msg = InMsg::None;
-                }
-            }
-            _ => {
-                if !attrs.access.contains(AccessFlags::REMOTE_WRITE) {
-                    self.drop_uc_msg();
-                    return Ok(());
-                }
-                let (rkey, va, off, total) = match (self.msg, pkt.hdr.reth) {
-                    (
-                        InMsg::Write {
-                            rkey,
-                            va,
-                            off,
-                            total,
-                        },
-                        _,
-                    ) => (rkey, va, off, total),
-                    (_, Some(reth)) => (reth.rkey, reth.va, 0, reth.dma_len),
-                    _ => {
-                        self.drop_uc_msg();
-                        return Ok(());
-                    }
-                };
-                let remaining = total.saturating_sub(off);
-                let shape_ok = if remaining > mtu {
-                    plen == mtu && !pos.ends_message()
-                } else {
-                    plen == remaining && pos.ends_message()
-                };
-                let with_imm = pkt.hdr.immdt.is_some();
-                let range_ok = !pos.starts_message()
-                    || total == 0
-                    || mem
-                        .check_remote(rkey, va, total, RemoteAccess::Write)
-                        .is_ok();
-                if !shape_ok || (with_imm && self.rq.is_empty()) || !range_ok {
-                    self.drop_uc_msg();
-                    return Ok(());
-                }
-                if plen > 0
-                    && mem
-                        .write_remote(rkey, va.wrapping_add(u64::from(off)), pkt.payload)
-                        .is_err()
-                {
-                    self.drop_uc_msg();
-                    return Ok(());
-                }
-                if pos.ends_message() {
-                    if let Some(imm) = pkt.hdr.immdt {
-                        let mut wc = recv_wc(WcStatus::Success, WcOpcode::RecvRdmaWithImm, total);
-                        wc.flags = WcFlags::WITH_IMM;
-                        wc.ex = imm.imm;
-                        wc.solicited = bth.solicited;
-                        self.complete_head(wc, sink);
-                    }
-                    self.msg = InMsg::None;
-                } else {
-                    self.msg = InMsg::Write {
-                        rkey,
-                        va,
-                        off: off.saturating_add(plen),
-                        total,
-                    };
-                }
-            }
+        if !length_ok(pos, pkt.payload.len(), attrs.path_mtu.bytes()) {
+            return Ok(self.drop_uc_msg(DropReason::Length));
         }
-        Ok(())
+        if operation == Operation::Send {
+            self.uc_send(pkt, mem, sink)
+        } else {
+            self.uc_write(attrs, pkt, mem, sink)
+        }
     }
 
-    /// UC: abandon the current message until the next First/Only.
-    fn drop_uc_msg(&mut self) {
+    /// A UC SEND packet in sequence (IBA 9.8).
+    fn uc_send<M: Memory, S: Sink>(
+        &mut self,
+        pkt: &Packet<'_>,
+        mem: &mut M,
+        sink: &mut S,
+    ) -> Result<Verdict, Fatal> {
+        let bth = pkt.hdr.bth;
+        let pos = bth.opcode.position();
+        if pos.starts_message() {
+            if self.rq.is_empty() {
+                return Ok(self.drop_uc_msg(DropReason::NoReceiveWqe));
+            }
+            self.msg = InMsg::Send { off: 0 };
+        }
+        let InMsg::Send { off } = self.msg else {
+            return Err(self.internal(bth.psn, sink));
+        };
+        let off = match self.place_recv(off, pkt.payload, 0, mem) {
+            Ok(new_off) => new_off,
+            Err(status) => return Ok(self.local_recv_error(status, sink)),
+        };
+        self.msg = InMsg::Send { off };
+        if pos.ends_message() {
+            let mut wc = recv_wc(WcStatus::Success, WcOpcode::Recv, off);
+            wc.solicited = bth.solicited;
+            if let Some(imm) = pkt.hdr.immdt {
+                wc.flags = WcFlags::WITH_IMM;
+                wc.ex = imm.imm;
+            }
+            self.complete_head(wc, sink);
+            self.msg = InMsg::None;
+        }
+        Ok(Verdict::Accepted)
+    }
+
+    /// A UC RDMA WRITE packet in sequence (IBA 9.8; the RETH rules of
+    /// 9.4.2 as for RC, but a violation drops the message).
+    fn uc_write<M: Memory, S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        mem: &mut M,
+        sink: &mut S,
+    ) -> Result<Verdict, Fatal> {
+        let bth = pkt.hdr.bth;
+        let pos = bth.opcode.position();
+        if !attrs.access.contains(AccessFlags::REMOTE_WRITE) {
+            return Ok(self.drop_uc_msg(DropReason::Access));
+        }
+        let (rkey, va, off, total) = match (self.msg, pkt.hdr.reth) {
+            (
+                InMsg::Write {
+                    rkey,
+                    va,
+                    off,
+                    total,
+                },
+                _,
+            ) => (rkey, va, off, total),
+            (_, Some(reth)) => (reth.rkey, reth.va, 0, reth.dma_len),
+            _ => return Err(self.internal(bth.psn, sink)),
+        };
+        let mtu = attrs.path_mtu.bytes();
+        let plen = u32::try_from(pkt.payload.len()).unwrap_or(u32::MAX);
+        let remaining = total.saturating_sub(off);
+        let shape_ok = if remaining > mtu {
+            plen == mtu && !pos.ends_message()
+        } else {
+            plen == remaining && pos.ends_message()
+        };
+        if !shape_ok {
+            return Ok(self.drop_uc_msg(DropReason::Length));
+        }
+        if pkt.hdr.immdt.is_some() && self.rq.is_empty() {
+            return Ok(self.drop_uc_msg(DropReason::NoReceiveWqe));
+        }
+        let range_ok = !pos.starts_message()
+            || total == 0
+            || mem
+                .check_remote(rkey, va, total, RemoteAccess::Write)
+                .is_ok();
+        if !range_ok {
+            return Ok(self.drop_uc_msg(DropReason::RKey));
+        }
+        if plen > 0
+            && mem
+                .write_remote(rkey, va.wrapping_add(u64::from(off)), pkt.payload)
+                .is_err()
+        {
+            return Ok(self.drop_uc_msg(DropReason::RKey));
+        }
+        if pos.ends_message() {
+            if let Some(imm) = pkt.hdr.immdt {
+                let mut wc = recv_wc(WcStatus::Success, WcOpcode::RecvRdmaWithImm, total);
+                wc.flags = WcFlags::WITH_IMM;
+                wc.ex = imm.imm;
+                wc.solicited = bth.solicited;
+                self.complete_head(wc, sink);
+            }
+            self.msg = InMsg::None;
+        } else {
+            self.msg = InMsg::Write {
+                rkey,
+                va,
+                off: off.saturating_add(plen),
+                total,
+            };
+        }
+        Ok(Verdict::Accepted)
+    }
+
+    /// UC: abandon the current message until the next First/Only; the
+    /// packet is dropped for `reason`.
+    fn drop_uc_msg(&mut self, reason: DropReason) -> Verdict {
         self.msg = InMsg::None;
         self.uc_drop = true;
+        Verdict::Dropped(reason)
     }
 
     /// UC/UD: a receive WQE could not take a message. It completes with
@@ -1018,10 +1118,9 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     /// the rest of a UC message is dropped. Documented choice: the QP stays
     /// operational, so a peer cannot move an unreliable QP (e.g. QP1) to
     /// Error with one oversized datagram.
-    fn local_recv_error<S: Sink>(&mut self, status: WcStatus, sink: &mut S) -> Result<(), Fatal> {
+    fn local_recv_error<S: Sink>(&mut self, status: WcStatus, sink: &mut S) -> Verdict {
         self.complete_head(recv_wc(status, WcOpcode::Recv, 0), sink);
-        self.drop_uc_msg();
-        Ok(())
+        self.drop_uc_msg(recv_error_reason(status))
     }
 
     /// UD request (IBA 9.8): one SEND Only packet; Q_Key check against the
@@ -1034,36 +1133,39 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         meta: &RxMeta<'_>,
         mem: &mut M,
         sink: &mut S,
-    ) -> Result<(), Fatal> {
+    ) -> Result<Verdict, Fatal> {
         let bth = pkt.hdr.bth;
         if !matches!(bth.opcode, Opcode::UdSendOnly | Opcode::UdSendOnlyWithImm) {
-            return Ok(());
+            return Ok(Verdict::Dropped(DropReason::Opcode));
         }
         let Some(deth) = pkt.hdr.deth else {
-            return Ok(());
+            return Err(self.internal(bth.psn, sink));
         };
         // IBA 9.8: a UD message is one packet of at most the path MTU.
         if !length_ok(Position::Only, pkt.payload.len(), attrs.path_mtu.bytes()) {
-            return Ok(());
+            return Ok(Verdict::Dropped(DropReason::Length));
         }
         let qkey = if attrs.qpn == GSI_QPN {
             GSI_QKEY
         } else {
             attrs.qkey
         };
-        if deth.qkey != qkey || self.rq.is_empty() {
-            return Ok(());
+        if deth.qkey != qkey {
+            return Ok(Verdict::Dropped(DropReason::QKey));
+        }
+        if self.rq.is_empty() {
+            return Ok(Verdict::Dropped(DropReason::NoReceiveWqe));
         }
         let mut flags = WcFlags::NONE;
         if let Some(grh) = meta.grh {
             if let Err(status) = self.place_recv(0, grh, 0, mem) {
-                return self.local_recv_error(status, sink);
+                return Ok(self.local_recv_error(status, sink));
             }
             flags = WcFlags::GRH;
         }
         let len = match self.place_recv(0, pkt.payload, UD_GRH_LEN, mem) {
             Ok(len) => len,
-            Err(status) => return self.local_recv_error(status, sink),
+            Err(status) => return Ok(self.local_recv_error(status, sink)),
         };
         let mut wc = recv_wc(
             WcStatus::Success,
@@ -1078,7 +1180,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             wc.ex = imm.imm;
         }
         self.complete_head(wc, sink);
-        Ok(())
+        Ok(Verdict::Accepted)
     }
 
     // ------------------------------------------------------------------
@@ -1223,6 +1325,15 @@ fn length_ok(pos: Position, len: usize, mtu: u32) -> bool {
         Position::First | Position::Middle => len == mtu,
         Position::Last => len >= 1 && len <= mtu,
         Position::Only => len <= mtu,
+    }
+}
+
+/// The drop reason of a local receive WQE failure.
+fn recv_error_reason(status: WcStatus) -> DropReason {
+    if status == WcStatus::LocLenErr {
+        DropReason::ReceiveTooSmall
+    } else {
+        DropReason::LocalPlacement
     }
 }
 

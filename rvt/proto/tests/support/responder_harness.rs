@@ -238,7 +238,7 @@ pub fn run(data: &[u8]) {
                 let len = if l < 128 { l } else { (l - 128) * 33 + 128 };
                 let raw = b.take(len).to_vec();
                 if let Ok(pkt) = packet::parse(&raw) {
-                    qp.receive(&pkt, &RxMeta::default(), now, &mut mem, &mut rec);
+                    let _verdict = qp.receive(&pkt, &RxMeta::default(), now, &mut mem, &mut rec);
                 }
             }
             1..=3 => {
@@ -315,7 +315,7 @@ pub fn run(data: &[u8]) {
                 let meta = RxMeta {
                     grh: if which & 4 != 0 { Some(&grh) } else { None },
                 };
-                qp.receive(&pkt, &meta, now, &mut mem, &mut rec);
+                let _verdict = qp.receive(&pkt, &meta, now, &mut mem, &mut rec);
             }
             4 => {
                 let len = u32::from(b.u16());

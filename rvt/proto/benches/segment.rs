@@ -168,10 +168,7 @@ fn engine_round<C: Crc32 + Copy>(
         syndrome: 0x1f,
         msn: 0,
     });
-    let p = Packet {
-        hdr: ack,
-        payload: &[],
-    };
+    let p = Packet::new(ack, &[]).unwrap();
     let verdict = qp.receive(&p, &RxMeta::default(), 0, &mut NoMem, sink);
     assert_eq!(verdict, Verdict::Accepted);
     acc

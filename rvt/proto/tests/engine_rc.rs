@@ -64,8 +64,8 @@ fn recv_buf<'a>(n: &'a support::Node<16, 16, 4>, wc: &Completion) -> &'a support
 fn only_ack(frames: &[Vec<u8>]) -> (Syndrome, u32) {
     assert_eq!(frames.len(), 1, "exactly one packet");
     let pk = parse_frame(&frames[0]);
-    let syn = Syndrome::decode(pk.hdr.aeth.unwrap().syndrome).unwrap();
-    (syn, pk.hdr.bth.psn.value())
+    let syn = Syndrome::decode(pk.hdr().aeth.unwrap().syndrome).unwrap();
+    (syn, pk.hdr().bth.psn.value())
 }
 
 fn statuses(wcs: &[Completion]) -> Vec<(u64, WcStatus)> {
@@ -86,10 +86,10 @@ fn naks(p: &P, code: Option<NakCode>) -> Vec<u32> {
         .filter(|(a, f)| !*a && f[0] == Opcode::RcAcknowledge.as_u8())
         .filter_map(|(_, f)| {
             let pk = parse_frame(f);
-            let syn = Syndrome::decode(pk.hdr.aeth.unwrap().syndrome).unwrap();
+            let syn = Syndrome::decode(pk.hdr().aeth.unwrap().syndrome).unwrap();
             match (syn, code) {
-                (Syndrome::Nak(c), Some(want)) if c == want => Some(pk.hdr.bth.psn.value()),
-                (Syndrome::RnrNak { .. }, None) => Some(pk.hdr.bth.psn.value()),
+                (Syndrome::Nak(c), Some(want)) if c == want => Some(pk.hdr().bth.psn.value()),
+                (Syndrome::RnrNak { .. }, None) => Some(pk.hdr().bth.psn.value()),
                 _ => None,
             }
         })
@@ -111,9 +111,9 @@ fn send_segmented_by_path_mtu() {
             let pk = parse_frame(f);
             (
                 f[0],
-                pk.hdr.bth.psn.value(),
-                pk.hdr.bth.ack_req,
-                pk.payload.len(),
+                pk.hdr().bth.psn.value(),
+                pk.hdr().bth.ack_req,
+                pk.payload().len(),
             )
         })
         .collect();
@@ -150,7 +150,7 @@ fn ack_req_periodic() {
     let acks: Vec<bool> =
         p.a.drain(0)
             .iter()
-            .map(|f| parse_frame(f).hdr.bth.ack_req)
+            .map(|f| parse_frame(f).hdr().bth.ack_req)
             .collect();
     let mut want = vec![false; 10];
     want[3] = true;
@@ -170,7 +170,7 @@ fn write_with_imm_headers_and_completion() {
     p.b.post_recv(9, 0);
     p.a.post(&wr, &data);
     let frames = p.a.drain(0);
-    let hdrs: Vec<PacketHeaders> = frames.iter().map(|f| parse_frame(f).hdr).collect();
+    let hdrs: Vec<PacketHeaders> = frames.iter().map(|f| *parse_frame(f).hdr()).collect();
     assert!(hdrs[0].reth.is_some() && hdrs[1].reth.is_none() && hdrs[2].reth.is_none());
     assert_eq!(hdrs[2].bth.opcode, Opcode::RcWriteLastWithImm);
     assert!(hdrs[2].bth.solicited && !hdrs[0].bth.solicited);
@@ -591,8 +591,8 @@ fn read_retry_from_first_missing_byte() {
         .filter(|(a, f)| *a && f[0] == Opcode::RcReadRequest.as_u8())
         .map(|(_, f)| {
             let pk = parse_frame(f);
-            let r = pk.hdr.reth.unwrap();
-            (pk.hdr.bth.psn.value(), r.va, r.dma_len)
+            let r = pk.hdr().reth.unwrap();
+            (pk.hdr().bth.psn.value(), r.va, r.dma_len)
         })
         .collect();
     assert_eq!(
@@ -887,9 +887,9 @@ fn shapes(frames: &[Vec<u8>]) -> Vec<(Opcode, u32, Vec<u8>)> {
         .map(|f| {
             let pk = parse_frame(f);
             (
-                pk.hdr.bth.opcode,
-                pk.hdr.bth.psn.value(),
-                pk.payload.to_vec(),
+                pk.hdr().bth.opcode,
+                pk.hdr().bth.psn.value(),
+                pk.payload().to_vec(),
             )
         })
         .collect()

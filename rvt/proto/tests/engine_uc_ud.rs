@@ -48,7 +48,7 @@ fn uc_send_completes_without_ack() {
             Opcode::UcSendLast.as_u8()
         ]
     );
-    assert!(frames.iter().all(|f| !parse_frame(f).hdr.bth.ack_req));
+    assert!(frames.iter().all(|f| !parse_frame(f).hdr().bth.ack_req));
     assert_eq!(p.a.rec.send_wcs().len(), 1);
     assert_eq!(p.a.rec.send_wcs()[0].status, WcStatus::Success);
     for f in &frames {
@@ -212,9 +212,9 @@ fn ud_send_with_grh() {
     assert_eq!(t.ah, 42);
     let f = support::frame(&hdr[..t.header_len], &a.mem.payload(&t.payload), t.pad);
     let pk = parse_frame(&f);
-    assert_eq!(pk.hdr.bth.opcode, Opcode::UdSendOnlyWithImm);
+    assert_eq!(pk.hdr().bth.opcode, Opcode::UdSendOnlyWithImm);
     assert_eq!(
-        pk.hdr.deth,
+        pk.hdr().deth,
         Some(Deth {
             qkey: 0x1234,
             src_qp: 0x31

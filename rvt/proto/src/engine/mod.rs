@@ -246,7 +246,7 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
         mem: &mut M,
         sink: &mut S,
     ) -> Verdict {
-        let bth = &pkt.hdr.bth;
+        let bth = &pkt.bth();
         if bth.opcode.transport() != transport_of(self.attrs.qp_type) {
             return Verdict::Dropped(DropReason::WrongTransport);
         }

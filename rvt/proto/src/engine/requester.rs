@@ -590,14 +590,14 @@ impl<const N: usize> Requester<N> {
         }
         // Valid responses lie in [una, max_sent); others are stale
         // duplicates or ghosts and are dropped silently.
-        let off = self.una.distance_to(pkt.hdr.bth.psn);
+        let off = self.una.distance_to(pkt.bth().psn);
         if off < 0 {
             return Ok(Verdict::Duplicate);
         }
         if off >= self.una.distance_to(self.max_sent) {
             return Ok(Verdict::Dropped(DropReason::UnexpectedResponse));
         }
-        match pkt.hdr.bth.opcode.operation() {
+        match pkt.bth().opcode.operation() {
             Operation::Acknowledge => self.on_ack(attrs, pkt, now, sink),
             Operation::ReadResponse => self.on_read_response(attrs, pkt, now, mem, sink),
             Operation::AtomicAcknowledge => self.on_atomic_ack(attrs, pkt, now, mem, sink),
@@ -613,8 +613,8 @@ impl<const N: usize> Requester<N> {
         now: u64,
         sink: &mut S,
     ) -> Result<Verdict, WcStatus> {
-        let p = pkt.hdr.bth.psn;
-        let Some(aeth) = pkt.hdr.aeth else {
+        let p = pkt.bth().psn;
+        let Some(aeth) = pkt.aeth() else {
             return Err(WcStatus::LocQpOpErr);
         };
         let Ok(syndrome) = Syndrome::decode(aeth.syndrome) else {
@@ -657,7 +657,7 @@ impl<const N: usize> Requester<N> {
         mem: &mut M,
         sink: &mut S,
     ) -> Result<Verdict, WcStatus> {
-        let p = pkt.hdr.bth.psn;
+        let p = pkt.bth().psn;
         if self.implicit_ack(attrs, p, now, sink)? == Implicit::Retried {
             return Ok(Verdict::OutOfSequence { nak_sent: false });
         }
@@ -667,7 +667,7 @@ impl<const N: usize> Requester<N> {
         if !e.wr.opcode.is_atomic() || e.first != p || !e.sent {
             return Ok(Verdict::Dropped(DropReason::UnexpectedResponse));
         }
-        let (Some(ack), Some(aeth)) = (pkt.hdr.atomic_ack_eth, pkt.hdr.aeth) else {
+        let (Some(ack), Some(aeth)) = (pkt.atomic_ack_eth(), pkt.aeth()) else {
             return Err(WcStatus::LocQpOpErr);
         };
         if !matches!(Syndrome::decode(aeth.syndrome), Ok(Syndrome::Ack { .. })) {
@@ -733,7 +733,7 @@ impl<const N: usize> Requester<N> {
         mem: &mut M,
         sink: &mut S,
     ) -> Result<Verdict, WcStatus> {
-        let p = pkt.hdr.bth.psn;
+        let p = pkt.bth().psn;
         if self.implicit_ack(attrs, p, now, sink)? == Implicit::Retried {
             return Ok(Verdict::OutOfSequence { nak_sent: false });
         }
@@ -760,7 +760,7 @@ impl<const N: usize> Requester<N> {
         let offset = k.saturating_mul(e.mtu);
         let expect = e.wr.len.saturating_sub(offset).min(e.mtu);
         let is_last = k.saturating_add(1) >= e.npsn;
-        let pos = pkt.hdr.bth.opcode.position();
+        let pos = pkt.bth().opcode.position();
         let pos_ok = if is_last {
             pos.ends_message()
         } else {
@@ -768,16 +768,16 @@ impl<const N: usize> Requester<N> {
         };
         // IBA 9.9 (error handling): an unexpected opcode or length in
         // a response is a "bad response" error.
-        if !pos_ok || usize::try_from(expect).ok() != Some(pkt.payload.len()) {
+        if !pos_ok || usize::try_from(expect).ok() != Some(pkt.payload().len()) {
             return Err(WcStatus::BadRespErr);
         }
-        if let Some(aeth) = pkt.hdr.aeth {
+        if let Some(aeth) = pkt.aeth() {
             if !matches!(Syndrome::decode(aeth.syndrome), Ok(Syndrome::Ack { .. })) {
                 return Err(WcStatus::BadRespErr);
             }
         }
         let slot = self.sq.slot(0).unwrap_or(0);
-        if !pkt.payload.is_empty() && mem.write_send(slot, offset, pkt.payload).is_err() {
+        if !pkt.payload().is_empty() && mem.write_send(slot, offset, pkt.payload()).is_err() {
             return Err(WcStatus::LocProtErr);
         }
         if let Some(h) = self.sq.get_mut(0) {

@@ -381,7 +381,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         mem: &mut M,
         sink: &mut S,
     ) -> Result<Verdict, Fatal> {
-        let bth = pkt.hdr.bth;
+        let bth = pkt.bth();
         let psn = bth.psn;
         let d = self.epsn.distance_to(psn);
         if d > 0 {
@@ -454,7 +454,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             }
         }
         let mtu = attrs.path_mtu.bytes();
-        if !length_ok(pos, pkt.payload.len(), mtu) {
+        if !length_ok(pos, pkt.payload().len(), mtu) {
             return Err(self.fatal(
                 DropReason::Length,
                 Some(NakCode::InvalidRequest),
@@ -480,7 +480,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         mem: &mut M,
         sink: &mut S,
     ) -> Result<Verdict, Fatal> {
-        let bth = pkt.hdr.bth;
+        let bth = pkt.bth();
         let pos = bth.opcode.position();
         if pos.starts_message() {
             if self.rq.is_empty() {
@@ -492,7 +492,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         let InMsg::Send { off } = self.msg else {
             return Err(self.internal(bth.psn, sink));
         };
-        match self.place_recv(off, pkt.payload, 0, mem) {
+        match self.place_recv(off, pkt.payload(), 0, mem) {
             Ok(new_off) => self.msg = InMsg::Send { off: new_off },
             Err(status) => {
                 // IBA 9.9: receive buffer too small: NAK Invalid Request and
@@ -513,13 +513,13 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             };
             let mut wc = recv_wc(WcStatus::Success, WcOpcode::Recv, total);
             wc.solicited = bth.solicited;
-            if let Some(imm) = pkt.hdr.immdt {
+            if let Some(imm) = pkt.immediate() {
                 wc.flags = wc.flags.with(WcFlags::WITH_IMM);
-                wc.ex = imm.imm;
+                wc.ex = imm;
             }
-            if let Some(ieth) = pkt.hdr.ieth {
+            if let Some(rkey) = pkt.invalidate_rkey() {
                 // IBA 9.4.1: SEND with Invalidate.
-                if mem.invalidate(ieth.rkey).is_err() {
+                if mem.invalidate(rkey).is_err() {
                     return Err(self.fatal(
                         DropReason::Invalidate,
                         Some(NakCode::InvalidRequest),
@@ -529,7 +529,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
                     ));
                 }
                 wc.flags = wc.flags.with(WcFlags::WITH_INVALIDATE);
-                wc.ex = ieth.rkey;
+                wc.ex = rkey;
             }
             self.complete_head(wc, sink);
             self.msg = InMsg::None;
@@ -589,11 +589,11 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         mem: &mut M,
         sink: &mut S,
     ) -> Result<Verdict, Fatal> {
-        let bth = pkt.hdr.bth;
+        let bth = pkt.bth();
         let psn = bth.psn;
         let pos = bth.opcode.position();
         let mtu = attrs.path_mtu.bytes();
-        let (rkey, va, off, total) = match (self.msg, pkt.hdr.reth) {
+        let (rkey, va, off, total) = match (self.msg, pkt.reth()) {
             (
                 InMsg::Write {
                     rkey,
@@ -614,7 +614,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         // IBA 9.4.2: each packet is exactly the MTU until the last,
         // which carries the rest of the RETH DMA length.
         let remaining = total.saturating_sub(off);
-        let plen = u32::try_from(pkt.payload.len()).unwrap_or(u32::MAX);
+        let plen = u32::try_from(pkt.payload().len()).unwrap_or(u32::MAX);
         let shape_ok = if remaining > mtu {
             plen == mtu && !pos.ends_message()
         } else {
@@ -623,7 +623,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         if !shape_ok {
             return Err(self.invalid_request(DropReason::Length, psn, sink));
         }
-        let with_imm = pkt.hdr.immdt.is_some();
+        let with_imm = pkt.immediate().is_some();
         if with_imm && self.rq.is_empty() {
             // The receive WQE is consumed by the last packet: RNR before
             // anything of this packet is placed.
@@ -642,16 +642,16 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
         if plen > 0 {
             let at = va.wrapping_add(u64::from(off));
-            if let Err(e) = mem.write_remote(rkey, at, pkt.payload) {
+            if let Err(e) = mem.write_remote(rkey, at, pkt.payload()) {
                 return Err(self.remote_mem_error(e, psn, sink));
             }
         }
         let off = off.saturating_add(plen);
         if pos.ends_message() {
-            if let Some(imm) = pkt.hdr.immdt {
+            if let Some(imm) = pkt.immediate() {
                 let mut wc = recv_wc(WcStatus::Success, WcOpcode::RecvRdmaWithImm, total);
                 wc.flags = WcFlags::WITH_IMM;
-                wc.ex = imm.imm;
+                wc.ex = imm;
                 wc.solicited = bth.solicited;
                 self.complete_head(wc, sink);
             }
@@ -733,8 +733,8 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         mem: &mut M,
         sink: &mut S,
     ) -> Result<Verdict, Fatal> {
-        let psn = pkt.hdr.bth.psn;
-        let Some(reth) = pkt.hdr.reth else {
+        let psn = pkt.bth().psn;
+        let Some(reth) = pkt.reth() else {
             return Err(self.internal(psn, sink));
         };
         if reth.dma_len > MAX_DMA_LEN {
@@ -786,9 +786,9 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         mem: &mut M,
         sink: &mut S,
     ) -> Result<Verdict, Fatal> {
-        let bth = pkt.hdr.bth;
+        let bth = pkt.bth();
         let psn = bth.psn;
-        let Some(eth) = pkt.hdr.atomic_eth else {
+        let Some(eth) = pkt.atomic_eth() else {
             return Err(self.internal(psn, sink));
         };
         // IBA 9.4.4: the VA of an atomic must be 8-byte aligned.
@@ -840,8 +840,8 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         now: u64,
         sink: &mut S,
     ) -> Verdict {
-        let psn = pkt.hdr.bth.psn;
-        let replay = match pkt.hdr.bth.opcode.operation() {
+        let psn = pkt.bth().psn;
+        let replay = match pkt.bth().opcode.operation() {
             Operation::Send | Operation::RdmaWrite => {
                 if self.nak.is_none() {
                     self.owe_ack(attrs, true, now, sink);
@@ -870,8 +870,8 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     /// byte of its PSN and ends within the original range; it is answered
     /// for exactly that range).
     fn duplicate_read(&self, pkt: &Packet<'_>) -> Option<(usize, Run)> {
-        let psn = pkt.hdr.bth.psn;
-        let reth = pkt.hdr.reth?;
+        let psn = pkt.bth().psn;
+        let reth = pkt.reth()?;
         let i = self.find_resource(psn)?;
         let r = self.res.get(i)?;
         let ResKind::Read { rkey, va, len } = r.kind else {
@@ -942,7 +942,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         mem: &mut M,
         sink: &mut S,
     ) -> Result<Verdict, Fatal> {
-        let bth = pkt.hdr.bth;
+        let bth = pkt.bth();
         let psn = bth.psn;
         let pos = bth.opcode.position();
         let operation = bth.opcode.operation();
@@ -983,7 +983,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         if !seq_ok {
             return Ok(self.drop_uc_msg(DropReason::OpcodeSequence));
         }
-        if !length_ok(pos, pkt.payload.len(), attrs.path_mtu.bytes()) {
+        if !length_ok(pos, pkt.payload().len(), attrs.path_mtu.bytes()) {
             return Ok(self.drop_uc_msg(DropReason::Length));
         }
         if operation == Operation::Send {
@@ -1000,7 +1000,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         mem: &mut M,
         sink: &mut S,
     ) -> Result<Verdict, Fatal> {
-        let bth = pkt.hdr.bth;
+        let bth = pkt.bth();
         let pos = bth.opcode.position();
         if pos.starts_message() {
             if self.rq.is_empty() {
@@ -1011,7 +1011,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         let InMsg::Send { off } = self.msg else {
             return Err(self.internal(bth.psn, sink));
         };
-        let off = match self.place_recv(off, pkt.payload, 0, mem) {
+        let off = match self.place_recv(off, pkt.payload(), 0, mem) {
             Ok(new_off) => new_off,
             Err(status) => return Ok(self.local_recv_error(status, sink)),
         };
@@ -1019,9 +1019,9 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         if pos.ends_message() {
             let mut wc = recv_wc(WcStatus::Success, WcOpcode::Recv, off);
             wc.solicited = bth.solicited;
-            if let Some(imm) = pkt.hdr.immdt {
+            if let Some(imm) = pkt.immediate() {
                 wc.flags = WcFlags::WITH_IMM;
-                wc.ex = imm.imm;
+                wc.ex = imm;
             }
             self.complete_head(wc, sink);
             self.msg = InMsg::None;
@@ -1038,12 +1038,12 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         mem: &mut M,
         sink: &mut S,
     ) -> Result<Verdict, Fatal> {
-        let bth = pkt.hdr.bth;
+        let bth = pkt.bth();
         let pos = bth.opcode.position();
         if !attrs.access.contains(AccessFlags::REMOTE_WRITE) {
             return Ok(self.drop_uc_msg(DropReason::Access));
         }
-        let (rkey, va, off, total) = match (self.msg, pkt.hdr.reth) {
+        let (rkey, va, off, total) = match (self.msg, pkt.reth()) {
             (
                 InMsg::Write {
                     rkey,
@@ -1057,7 +1057,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             _ => return Err(self.internal(bth.psn, sink)),
         };
         let mtu = attrs.path_mtu.bytes();
-        let plen = u32::try_from(pkt.payload.len()).unwrap_or(u32::MAX);
+        let plen = u32::try_from(pkt.payload().len()).unwrap_or(u32::MAX);
         let remaining = total.saturating_sub(off);
         let shape_ok = if remaining > mtu {
             plen == mtu && !pos.ends_message()
@@ -1067,7 +1067,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         if !shape_ok {
             return Ok(self.drop_uc_msg(DropReason::Length));
         }
-        if pkt.hdr.immdt.is_some() && self.rq.is_empty() {
+        if pkt.immediate().is_some() && self.rq.is_empty() {
             return Ok(self.drop_uc_msg(DropReason::NoReceiveWqe));
         }
         let range_ok = !pos.starts_message()
@@ -1080,16 +1080,16 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
         if plen > 0
             && mem
-                .write_remote(rkey, va.wrapping_add(u64::from(off)), pkt.payload)
+                .write_remote(rkey, va.wrapping_add(u64::from(off)), pkt.payload())
                 .is_err()
         {
             return Ok(self.drop_uc_msg(DropReason::RKey));
         }
         if pos.ends_message() {
-            if let Some(imm) = pkt.hdr.immdt {
+            if let Some(imm) = pkt.immediate() {
                 let mut wc = recv_wc(WcStatus::Success, WcOpcode::RecvRdmaWithImm, total);
                 wc.flags = WcFlags::WITH_IMM;
-                wc.ex = imm.imm;
+                wc.ex = imm;
                 wc.solicited = bth.solicited;
                 self.complete_head(wc, sink);
             }
@@ -1134,15 +1134,15 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         mem: &mut M,
         sink: &mut S,
     ) -> Result<Verdict, Fatal> {
-        let bth = pkt.hdr.bth;
+        let bth = pkt.bth();
         if !matches!(bth.opcode, Opcode::UdSendOnly | Opcode::UdSendOnlyWithImm) {
             return Ok(Verdict::Dropped(DropReason::Opcode));
         }
-        let Some(deth) = pkt.hdr.deth else {
+        let Some(deth) = pkt.deth() else {
             return Err(self.internal(bth.psn, sink));
         };
         // IBA 9.8: a UD message is one packet of at most the path MTU.
-        if !length_ok(Position::Only, pkt.payload.len(), attrs.path_mtu.bytes()) {
+        if !length_ok(Position::Only, pkt.payload().len(), attrs.path_mtu.bytes()) {
             return Ok(Verdict::Dropped(DropReason::Length));
         }
         let qkey = if attrs.qpn == GSI_QPN {
@@ -1163,7 +1163,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             }
             flags = WcFlags::GRH;
         }
-        let len = match self.place_recv(0, pkt.payload, UD_GRH_LEN, mem) {
+        let len = match self.place_recv(0, pkt.payload(), UD_GRH_LEN, mem) {
             Ok(len) => len,
             Err(status) => return Ok(self.local_recv_error(status, sink)),
         };
@@ -1175,9 +1175,9 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         wc.src_qp = deth.src_qp;
         wc.solicited = bth.solicited;
         wc.flags = flags;
-        if let Some(imm) = pkt.hdr.immdt {
+        if let Some(imm) = pkt.immediate() {
             wc.flags = wc.flags.with(WcFlags::WITH_IMM);
-            wc.ex = imm.imm;
+            wc.ex = imm;
         }
         self.complete_head(wc, sink);
         Ok(Verdict::Accepted)

@@ -108,3 +108,14 @@ pub struct RxMeta<'a> {
     /// `IB_WC_GRH` is not set).
     pub grh: Option<&'a [u8; 40]>,
 }
+
+/// A sink that ignores everything, for the engine's unit tests.
+#[cfg(test)]
+pub(super) struct NullSink;
+
+#[cfg(test)]
+impl Sink for NullSink {
+    fn completion(&mut self, _: &Completion) {}
+    fn timer(&mut self, _: Timer, _: Option<u64>) {}
+    fn state_changed(&mut self, _: QpState) {}
+}

@@ -287,8 +287,15 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
         buf: &mut [u8; MAX_HEADER_LEN],
         sink: &mut S,
     ) -> Option<Transmit> {
-        if let Some(t) = self.resp.poll(&self.attrs, now, buf, sink) {
-            return Some(t);
+        match self.resp.poll(&self.attrs, now, buf, sink) {
+            Ok(Some(t)) => return Some(t),
+            Ok(None) => {}
+            Err(Fatal(_)) => {
+                if self.attrs.state != QpState::Error {
+                    self.enter_error(None, sink, true);
+                }
+                return None;
+            }
         }
         match self.req.poll(&self.attrs, now, buf, sink) {
             Ok(t) => t,

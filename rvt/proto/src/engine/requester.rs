@@ -274,12 +274,16 @@ impl<const N: usize> Requester<N> {
                 *slot = e;
             }
         }
+        // The WQE exists, so it has a slot; the cursor lies inside it. If
+        // not, the engine's state is inconsistent: fail rather than send
+        // another packet (or another WQE's data).
         let Some(slot) = self.sq.slot(self.tx_idx) else {
-            return Ok(None);
+            return Err(WcStatus::LocQpOpErr);
         };
-        // Where in the WQE the cursor is.
-        let k = u32::try_from(e.first.distance_to(self.psn)).unwrap_or(0);
-        let k = if k >= e.npsn { 0 } else { k };
+        let k = match u32::try_from(e.first.distance_to(self.psn)) {
+            Ok(k) if k < e.npsn => k,
+            _ => return Err(WcStatus::LocQpOpErr),
+        };
         let (hdr, payload, next_psn, done) = build_request(attrs, &e, slot, k);
         let Ok(header_len) = hdr.write(buf) else {
             return Err(WcStatus::LocQpOpErr);
@@ -673,7 +677,7 @@ impl<const N: usize> Requester<N> {
         if !matches!(Syndrome::decode(aeth.syndrome), Ok(Syndrome::Ack { .. })) {
             return Err(WcStatus::BadRespErr);
         }
-        let slot = self.sq.slot(0).unwrap_or(0);
+        let slot = self.sq.slot(0).ok_or(WcStatus::LocQpOpErr)?;
         if mem
             .write_send(slot, 0, &ack.orig_data.to_ne_bytes())
             .is_err()
@@ -756,7 +760,7 @@ impl<const N: usize> Requester<N> {
             self.retry(attrs, e.read_next, RetryCause::Nak, now, sink)?;
             return Ok(Verdict::OutOfSequence { nak_sent: false });
         }
-        let k = u32::try_from(e.first.distance_to(p)).unwrap_or(0);
+        let k = u32::try_from(e.first.distance_to(p)).map_err(|_| WcStatus::LocQpOpErr)?;
         let offset = k.saturating_mul(e.mtu);
         let expect = e.wr.len.saturating_sub(offset).min(e.mtu);
         let is_last = k.saturating_add(1) >= e.npsn;
@@ -776,7 +780,7 @@ impl<const N: usize> Requester<N> {
                 return Err(WcStatus::BadRespErr);
             }
         }
-        let slot = self.sq.slot(0).unwrap_or(0);
+        let slot = self.sq.slot(0).ok_or(WcStatus::LocQpOpErr)?;
         if !pkt.payload().is_empty() && mem.write_send(slot, offset, pkt.payload()).is_err() {
             return Err(WcStatus::LocProtErr);
         }
@@ -944,5 +948,37 @@ fn build_request(
             };
             (hdr, payload, psn.next(), last)
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::io::NullSink;
+    use super::*;
+
+    // An impossible state (the transmit cursor outside the WQE it points
+    // at) is reported as IB_WC_LOC_QP_OP_ERR, which moves the QP to Error
+    // (IBA 10.3.1); it is not clamped to
+    // the WQE's first packet and sent.
+    #[test]
+    fn transmit_cursor_outside_its_wqe_is_an_error() {
+        let mut attrs = QpAttrs::new(QpType::Rc, 1);
+        attrs.state = QpState::Rts;
+        let mut r: Requester<4> = Requester::new();
+        r.set_psn(Psn::new(10));
+        let mut wr = SendWr::new(1, WrOpcode::Send);
+        wr.len = 3 * 1024;
+        r.post(&attrs, &wr).unwrap();
+        let mut buf = [0u8; MAX_HEADER_LEN];
+        assert!(r
+            .poll(&attrs, 0, &mut buf, &mut NullSink)
+            .unwrap()
+            .is_some());
+        r.psn = Psn::new(50);
+        assert_eq!(
+            r.poll(&attrs, 0, &mut buf, &mut NullSink),
+            Err(WcStatus::LocQpOpErr)
+        );
     }
 }

@@ -1013,7 +1013,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         };
         let off = match self.place_recv(off, pkt.payload(), 0, mem) {
             Ok(new_off) => new_off,
-            Err(status) => return Ok(self.local_recv_error(status, sink)),
+            Err(status) => return self.local_recv_error(status, bth.psn, sink),
         };
         self.msg = InMsg::Send { off };
         if pos.ends_message() {
@@ -1117,10 +1117,20 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     /// `status` (`IB_WC_LOC_LEN_ERR` / `IB_WC_LOC_PROT_ERR`) and is consumed;
     /// the rest of a UC message is dropped. Documented choice: the QP stays
     /// operational, so a peer cannot move an unreliable QP (e.g. QP1) to
-    /// Error with one oversized datagram.
-    fn local_recv_error<S: Sink>(&mut self, status: WcStatus, sink: &mut S) -> Verdict {
+    /// Error with one oversized datagram. A missing receive WQE (checked
+    /// before) is an inconsistent engine state: the QP enters Error.
+    fn local_recv_error<S: Sink>(
+        &mut self,
+        status: WcStatus,
+        psn: Psn,
+        sink: &mut S,
+    ) -> Result<Verdict, Fatal> {
+        let reason = recv_error_reason(status);
+        if reason == DropReason::Internal {
+            return Err(self.fatal(reason, None, psn, None, sink));
+        }
         self.complete_head(recv_wc(status, WcOpcode::Recv, 0), sink);
-        self.drop_uc_msg(recv_error_reason(status))
+        Ok(self.drop_uc_msg(reason))
     }
 
     /// UD request (IBA 9.8): one SEND Only packet; Q_Key check against the
@@ -1159,13 +1169,13 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         let mut flags = WcFlags::NONE;
         if let Some(grh) = meta.grh {
             if let Err(status) = self.place_recv(0, grh, 0, mem) {
-                return Ok(self.local_recv_error(status, sink));
+                return self.local_recv_error(status, bth.psn, sink);
             }
             flags = WcFlags::GRH;
         }
         let len = match self.place_recv(0, pkt.payload(), UD_GRH_LEN, mem) {
             Ok(len) => len,
-            Err(status) => return Ok(self.local_recv_error(status, sink)),
+            Err(status) => return self.local_recv_error(status, bth.psn, sink),
         };
         let mut wc = recv_wc(
             WcStatus::Success,
@@ -1194,19 +1204,19 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         now: u64,
         buf: &mut [u8; MAX_HEADER_LEN],
         sink: &mut S,
-    ) -> Option<Transmit> {
+    ) -> Result<Option<Transmit>, Fatal> {
         if attrs.qp_type != QpType::Rc {
-            return None;
+            return Ok(None);
         }
         let live = matches!(
             attrs.state,
             QpState::Rtr | QpState::Rts | QpState::Sqd | QpState::Sqe
         );
         if !live && !self.fatal {
-            return None;
+            return Ok(None);
         }
-        if let Some(t) = self.poll_response(attrs, buf) {
-            return Some(t);
+        if let Some(t) = self.poll_response(attrs, buf)? {
+            return Ok(Some(t));
         }
         let mut bth = Bth::new(Opcode::RcAcknowledge, attrs.dest_qpn, self.epsn.sub(1));
         bth.pkey = attrs.pkey;
@@ -1237,15 +1247,27 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
                 msn: self.msn.value(),
             });
         } else {
-            return None;
+            return Ok(None);
         }
-        let header_len = hdr.write(buf).ok()?;
-        Some(Transmit {
+        let Ok(header_len) = hdr.write(buf) else {
+            return Err(self.broken());
+        };
+        Ok(Some(Transmit {
             header_len,
             payload: Payload::None,
             pad: 0,
             ah: 0,
-        })
+        }))
+    }
+
+    /// The engine found its responder state inconsistent while
+    /// transmitting: nothing more is sent and the QP must enter Error.
+    fn broken(&mut self) -> Fatal {
+        self.fatal = true;
+        self.nak = None;
+        self.res.clear();
+        self.cur = 0;
+        Fatal(DropReason::Internal)
     }
 
     /// The next READ response or ATOMIC ACK (IBA 9.4.3, 9.4.4).
@@ -1253,11 +1275,17 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         &mut self,
         attrs: &QpAttrs,
         buf: &mut [u8; MAX_HEADER_LEN],
-    ) -> Option<Transmit> {
-        let r = *self.res.get(self.cur)?;
+    ) -> Result<Option<Transmit>, Fatal> {
+        let Some(&r) = self.res.get(self.cur) else {
+            return Ok(None);
+        };
         let run = self.run;
-        let k = u32::try_from(r.first.distance_to(run.next)).unwrap_or(0);
-        let k = if k >= r.npsn { 0 } else { k };
+        // The run lies inside its resource; if not, fail rather than send
+        // another PSN's bytes.
+        let k = match u32::try_from(r.first.distance_to(run.next)) {
+            Ok(k) if k < r.npsn => k,
+            _ => return Err(self.broken()),
+        };
         let psn = r.first.add(k);
         let last = run.end.distance_to(psn.next()) >= 0;
         let mut bth = Bth::new(Opcode::RcAtomicAcknowledge, attrs.dest_qpn, psn);
@@ -1295,7 +1323,9 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
                 (hdr, payload)
             }
         };
-        let header_len = hdr.write(buf).ok()?;
+        let Ok(header_len) = hdr.write(buf) else {
+            return Err(self.broken());
+        };
         if last {
             if let Some(e) = self.res.get_mut(self.cur) {
                 e.done_once |= run.end == e.end();
@@ -1307,12 +1337,12 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         } else {
             self.run.next = psn.next();
         }
-        Some(Transmit {
+        Ok(Some(Transmit {
             header_len,
             payload,
             pad: hdr.bth.pad_count,
             ah: 0,
-        })
+        }))
     }
 }
 
@@ -1330,10 +1360,10 @@ fn length_ok(pos: Position, len: usize, mtu: u32) -> bool {
 
 /// The drop reason of a local receive WQE failure.
 fn recv_error_reason(status: WcStatus) -> DropReason {
-    if status == WcStatus::LocLenErr {
-        DropReason::ReceiveTooSmall
-    } else {
-        DropReason::LocalPlacement
+    match status {
+        WcStatus::LocLenErr => DropReason::ReceiveTooSmall,
+        WcStatus::LocQpOpErr => DropReason::Internal,
+        _ => DropReason::LocalPlacement,
     }
 }
 
@@ -1350,5 +1380,45 @@ fn recv_wc(status: WcStatus, opcode: WcOpcode, byte_len: u32) -> Completion {
         ex: 0,
         src_qp: 0,
         solicited: false,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::io::NullSink;
+    use super::*;
+
+    // An impossible state (the response cursor outside the READ resource it
+    // points at) stops the responder with an internal error that moves the
+    // QP to Error; it is not clamped to the READ's first response and sent.
+    #[test]
+    fn response_cursor_outside_its_resource_is_an_error() {
+        let mut attrs = QpAttrs::new(QpType::Rc, 1);
+        attrs.state = QpState::Rts;
+        let mut resp: Responder<2, 1> = Responder::new();
+        let read = Resource {
+            kind: ResKind::Read {
+                rkey: 1,
+                va: 0,
+                len: 4096,
+            },
+            first: Psn::new(5),
+            npsn: 4,
+            mtu: 1024,
+            done_once: false,
+        };
+        assert!(resp.push_resource(read));
+        let mut buf = [0u8; MAX_HEADER_LEN];
+        assert!(resp
+            .poll(&attrs, 0, &mut buf, &mut NullSink)
+            .unwrap()
+            .is_some());
+        resp.run.next = Psn::new(100);
+        assert_eq!(
+            resp.poll(&attrs, 0, &mut buf, &mut NullSink),
+            Err(Fatal(DropReason::Internal))
+        );
+        assert_eq!(resp.poll(&attrs, 0, &mut buf, &mut NullSink), Ok(None));
     }
 }

@@ -183,6 +183,16 @@ fn ud_pair(qpn_b: u32) -> (N, N) {
     (a, b)
 }
 
+/// Headers of a UD SEND Only to `dest_qp` with the Q_Key of `ud_pair`.
+fn ud_send_headers(dest_qp: u32) -> PacketHeaders {
+    let mut h = PacketHeaders::new(bth(Opcode::UdSendOnly, dest_qp, 1));
+    h.deth = Some(Deth {
+        qkey: 0x1234,
+        src_qp: 5,
+    });
+    h
+}
+
 fn ud_wr(id: u64, len: u32, qpn: u32, qkey: u32) -> SendWr {
     let mut wr = send_wr(id, len);
     wr.ud = UdDest {
@@ -329,11 +339,7 @@ fn ud_limits() {
 fn ud_payload_longer_than_path_mtu_dropped() {
     let (_a, mut b) = ud_pair(0x32);
     b.post_recv(3, 4096);
-    let mut h = PacketHeaders::new(bth(Opcode::UdSendOnly, 0x32, 1));
-    h.deth = Some(Deth {
-        qkey: 0x1234,
-        src_qp: 5,
-    });
+    let h = ud_send_headers(0x32);
     assert_eq!(
         b.inject(&h, &[7; 1028]).verdict(),
         Verdict::Dropped(DropReason::Length)
@@ -354,12 +360,8 @@ fn ud_payload_longer_than_path_mtu_dropped() {
 fn pkey_mismatch_dropped() {
     let (_a, mut b) = ud_pair(0x32);
     b.post_recv(3, 200);
-    let mut h = PacketHeaders::new(bth(Opcode::UdSendOnly, 0x32, 1));
+    let mut h = ud_send_headers(0x32);
     h.bth.pkey = 0x8001;
-    h.deth = Some(Deth {
-        qkey: 0x1234,
-        src_qp: 5,
-    });
     assert_eq!(
         b.inject(&h, &[0; 8]).verdict(),
         Verdict::Dropped(DropReason::PKey)
@@ -380,11 +382,7 @@ fn wrong_transport_or_qpn_dropped() {
         &[0; 8],
     );
     assert_eq!(r.verdict(), Verdict::Dropped(DropReason::WrongTransport));
-    let mut h = PacketHeaders::new(bth(Opcode::UdSendOnly, 0x33, 1));
-    h.deth = Some(Deth {
-        qkey: 0x1234,
-        src_qp: 5,
-    });
+    let mut h = ud_send_headers(0x33);
     assert_eq!(
         b.inject(&h, &[0; 8]).verdict(),
         Verdict::Dropped(DropReason::WrongQpn)

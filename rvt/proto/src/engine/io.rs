@@ -109,6 +109,14 @@ pub struct RxMeta<'a> {
     pub grh: Option<&'a [u8; 40]>,
 }
 
+/// RC attributes in RTS (defaults otherwise), for the engine's unit tests.
+#[cfg(test)]
+pub(super) fn rts_rc_attrs() -> super::attr::QpAttrs {
+    let mut attrs = super::attr::QpAttrs::new(super::attr::QpType::Rc, 1);
+    attrs.state = QpState::Rts;
+    attrs
+}
+
 /// A sink that ignores everything, for the engine's unit tests.
 #[cfg(test)]
 pub(super) struct NullSink;

@@ -954,7 +954,7 @@ fn build_request(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::io::NullSink;
+    use super::super::io::{rts_rc_attrs, NullSink};
     use super::*;
 
     // An impossible state (the transmit cursor outside the WQE it points
@@ -963,8 +963,7 @@ mod tests {
     // the WQE's first packet and sent.
     #[test]
     fn transmit_cursor_outside_its_wqe_is_an_error() {
-        let mut attrs = QpAttrs::new(QpType::Rc, 1);
-        attrs.state = QpState::Rts;
+        let attrs = rts_rc_attrs();
         let mut r: Requester<4> = Requester::new();
         r.set_psn(Psn::new(10));
         let mut wr = SendWr::new(1, WrOpcode::Send);

@@ -119,13 +119,31 @@ enum InMsg {
     None,
     /// A SEND into the head receive WQE, `off` bytes so far.
     Send { off: u32 },
-    /// An RDMA WRITE: `off` of `total` bytes at `va` under `rkey`.
-    Write {
-        rkey: u32,
-        va: u64,
-        off: u32,
-        total: u32,
-    },
+    /// An RDMA WRITE.
+    Write(WriteTarget),
+}
+
+/// Where an RDMA WRITE message goes: `off` of `total` bytes (the RETH DMA
+/// length) placed so far at `va` under `rkey`.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+struct WriteTarget {
+    rkey: u32,
+    va: u64,
+    off: u32,
+    total: u32,
+}
+
+impl WriteTarget {
+    /// IBA 9.4.2: every packet of an RDMA WRITE carries exactly the path
+    /// MTU until the last, which carries the rest of the DMA length.
+    fn shape_ok(&self, pos: Position, payload_len: u32, mtu: u32) -> bool {
+        let remaining = self.total.saturating_sub(self.off);
+        if remaining > mtu {
+            payload_len == mtu && !pos.ends_message()
+        } else {
+            payload_len == remaining && pos.ends_message()
+        }
+    }
 }
 
 /// A fatal responder error (IBA 9.9): the NAK is queued and the receive WQE
@@ -230,9 +248,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             self.complete_head(recv_wc(WcStatus::WrFlushErr, WcOpcode::Recv, 0), sink);
         }
         self.msg = InMsg::None;
-        self.ack_owed = false;
-        self.ack_now = false;
-        set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+        self.forget_ack(sink);
     }
 
     /// Forgets everything (Modify to Reset).
@@ -248,6 +264,15 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         self.ack_owed = false;
         self.ack_now = false;
         self.msn = Psn::new(0);
+        set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+    }
+
+    /// No ACK is owed any more (it is being sent; or a NAK, READ response
+    /// or ATOMIC ACK acknowledges what it would have; or the QP flushed):
+    /// its timer is cancelled.
+    fn forget_ack<S: Sink>(&mut self, sink: &mut S) {
+        self.ack_owed = false;
+        self.ack_now = false;
         set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
     }
 
@@ -391,9 +416,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             if nak_sent {
                 self.nak_sent = true;
                 self.nak = Some((Syndrome::Nak(NakCode::PsnSequenceError).encode(), self.epsn));
-                self.ack_owed = false;
-                self.ack_now = false;
-                set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+                self.forget_ack(sink);
             }
             return Ok(Verdict::OutOfSequence { nak_sent });
         }
@@ -411,7 +434,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
                 Operation::Send,
                 Position::Middle | Position::Last
             ) | (
-                InMsg::Write { .. },
+                InMsg::Write(_),
                 Operation::RdmaWrite,
                 Position::Middle | Position::Last
             ) | (InMsg::None, _, Position::First | Position::Only)
@@ -489,11 +512,8 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             }
             self.msg = InMsg::Send { off: 0 };
         }
-        let InMsg::Send { off } = self.msg else {
-            return Err(self.internal(bth.psn, sink));
-        };
-        match self.place_recv(off, pkt.payload(), 0, mem) {
-            Ok(new_off) => self.msg = InMsg::Send { off: new_off },
+        let total = match self.place_send(pkt, mem) {
+            Ok(total) => total,
             Err(status) => {
                 // IBA 9.9: receive buffer too small: NAK Invalid Request and
                 // Local Length Error; a local placement fault: NAK Remote
@@ -506,17 +526,9 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
                 let reason = recv_error_reason(status);
                 return Err(self.fatal(reason, Some(code), bth.psn, Some(status), sink));
             }
-        }
+        };
         if pos.ends_message() {
-            let InMsg::Send { off: total } = self.msg else {
-                return Err(self.internal(bth.psn, sink));
-            };
-            let mut wc = recv_wc(WcStatus::Success, WcOpcode::Recv, total);
-            wc.solicited = bth.solicited;
-            if let Some(imm) = pkt.immediate() {
-                wc.flags = wc.flags.with(WcFlags::WITH_IMM);
-                wc.ex = imm;
-            }
+            let mut wc = message_wc(WcOpcode::Recv, total, pkt);
             if let Some(rkey) = pkt.invalidate_rkey() {
                 // IBA 9.4.1: SEND with Invalidate.
                 if mem.invalidate(rkey).is_err() {
@@ -538,6 +550,19 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         self.accepted(bth.psn.next());
         self.owe_ack(attrs, bth.ack_req, now, sink);
         Ok(Verdict::Accepted)
+    }
+
+    /// Places a SEND packet into the head receive WQE after the bytes of
+    /// the message so far (IBA 9.4.1) and returns the bytes so far.
+    /// `IB_WC_LOC_QP_OP_ERR` if no SEND is in progress (an inconsistent
+    /// state).
+    fn place_send<M: Memory>(&mut self, pkt: &Packet<'_>, mem: &mut M) -> Result<u32, WcStatus> {
+        let InMsg::Send { off } = self.msg else {
+            return Err(WcStatus::LocQpOpErr);
+        };
+        let off = self.place_recv(off, pkt.payload(), 0, mem)?;
+        self.msg = InMsg::Send { off };
+        Ok(off)
     }
 
     /// Copies `payload` into the head receive WQE at `base + off`, checking
@@ -575,9 +600,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         // Packets after the RNR'd one are out of sequence; they are dropped
         // without a sequence NAK until the requester resends this PSN.
         self.nak_sent = true;
-        self.ack_owed = false;
-        self.ack_now = false;
-        set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+        self.forget_ack(sink);
     }
 
     /// An RDMA WRITE packet with the expected PSN (IBA 9.4.2).
@@ -592,82 +615,70 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         let bth = pkt.bth();
         let psn = bth.psn;
         let pos = bth.opcode.position();
-        let mtu = attrs.path_mtu.bytes();
-        let (rkey, va, off, total) = match (self.msg, pkt.reth()) {
-            (
-                InMsg::Write {
-                    rkey,
-                    va,
-                    off,
-                    total,
-                },
-                _,
-            ) => (rkey, va, off, total),
-            (InMsg::None, Some(reth)) => {
-                if reth.dma_len > MAX_DMA_LEN {
-                    return Err(self.invalid_request(DropReason::Length, psn, sink));
-                }
-                (reth.rkey, reth.va, 0, reth.dma_len)
-            }
-            _ => return Err(self.internal(psn, sink)),
+        let Some(target) = self.write_target(pkt) else {
+            return Err(self.internal(psn, sink));
         };
-        // IBA 9.4.2: each packet is exactly the MTU until the last,
-        // which carries the rest of the RETH DMA length.
-        let remaining = total.saturating_sub(off);
-        let plen = u32::try_from(pkt.payload().len()).unwrap_or(u32::MAX);
-        let shape_ok = if remaining > mtu {
-            plen == mtu && !pos.ends_message()
-        } else {
-            plen == remaining && pos.ends_message()
-        };
-        if !shape_ok {
+        if target.total > MAX_DMA_LEN {
             return Err(self.invalid_request(DropReason::Length, psn, sink));
         }
-        let with_imm = pkt.immediate().is_some();
-        if with_imm && self.rq.is_empty() {
+        if !target.shape_ok(pos, payload_len(pkt), attrs.path_mtu.bytes()) {
+            return Err(self.invalid_request(DropReason::Length, psn, sink));
+        }
+        if pkt.immediate().is_some() && self.rq.is_empty() {
             // The receive WQE is consumed by the last packet: RNR before
             // anything of this packet is placed.
             self.rnr_nak(attrs, psn, sink);
             return Ok(Verdict::RnrNak);
         }
-        if pos.starts_message() && total > 0 {
-            // IBA 9.4.2: R_Key and range check over the whole RETH
-            // range on the first packet; a zero-length WRITE checks nothing.
-            if mem
-                .check_remote(rkey, va, total, RemoteAccess::Write)
-                .is_err()
-            {
-                return Err(self.remote_access_error(psn, sink));
-            }
+        if let Err(e) = place_write(target, pkt, mem) {
+            return Err(self.remote_mem_error(e, psn, sink));
         }
-        if plen > 0 {
-            let at = va.wrapping_add(u64::from(off));
-            if let Err(e) = mem.write_remote(rkey, at, pkt.payload()) {
-                return Err(self.remote_mem_error(e, psn, sink));
-            }
-        }
-        let off = off.saturating_add(plen);
-        if pos.ends_message() {
-            if let Some(imm) = pkt.immediate() {
-                let mut wc = recv_wc(WcStatus::Success, WcOpcode::RecvRdmaWithImm, total);
-                wc.flags = WcFlags::WITH_IMM;
-                wc.ex = imm;
-                wc.solicited = bth.solicited;
-                self.complete_head(wc, sink);
-            }
-            self.msg = InMsg::None;
+        if self.write_placed(target, pkt, sink) {
             self.msn = self.msn.next();
-        } else {
-            self.msg = InMsg::Write {
-                rkey,
-                va,
-                off,
-                total,
-            };
         }
         self.accepted(psn.next());
         self.owe_ack(attrs, bth.ack_req, now, sink);
         Ok(Verdict::Accepted)
+    }
+
+    /// The RDMA WRITE this packet continues (the message in progress) or
+    /// starts (its RETH).
+    fn write_target(&self, pkt: &Packet<'_>) -> Option<WriteTarget> {
+        match (self.msg, pkt.reth()) {
+            (InMsg::Write(target), _) => Some(target),
+            (InMsg::None, Some(reth)) => Some(WriteTarget {
+                rkey: reth.rkey,
+                va: reth.va,
+                off: 0,
+                total: reth.dma_len,
+            }),
+            _ => None,
+        }
+    }
+
+    /// An RDMA WRITE packet of `target` was placed: on the last packet the
+    /// message ends (true) and a WRITE with immediate completes the head
+    /// receive WQE as `IB_WC_RECV_RDMA_WITH_IMM` with the DMA length as
+    /// `byte_len` (IBA 9.4.2); otherwise the cursor advances.
+    fn write_placed<S: Sink>(
+        &mut self,
+        target: WriteTarget,
+        pkt: &Packet<'_>,
+        sink: &mut S,
+    ) -> bool {
+        if !pkt.opcode().position().ends_message() {
+            self.msg = InMsg::Write(WriteTarget {
+                off: target.off.saturating_add(payload_len(pkt)),
+                ..target
+            });
+            return false;
+        }
+        if pkt.immediate().is_some() {
+            let wc = message_wc(WcOpcode::RecvRdmaWithImm, target.total, pkt);
+            self.complete_head(wc, sink);
+        }
+        self.msg = InMsg::None;
+        true
     }
 
     /// Makes room for a new responder resource: the oldest one is evicted
@@ -771,9 +782,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         // before, so an owed ACK is dropped.
         self.accepted(psn.add(npsn));
         self.msn = self.msn.next();
-        self.ack_owed = false;
-        self.ack_now = false;
-        set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+        self.forget_ack(sink);
         Ok(Verdict::Accepted)
     }
 
@@ -822,9 +831,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
         self.accepted(psn.next());
         self.msn = self.msn.next();
-        self.ack_owed = false;
-        self.ack_now = false;
-        set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+        self.forget_ack(sink);
         Ok(Verdict::Accepted)
     }
 
@@ -971,7 +978,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
                 Operation::Send,
                 Position::Middle | Position::Last
             ) | (
-                InMsg::Write { .. },
+                InMsg::Write(_),
                 Operation::RdmaWrite,
                 Position::Middle | Position::Last
             ) | (
@@ -1008,22 +1015,12 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             }
             self.msg = InMsg::Send { off: 0 };
         }
-        let InMsg::Send { off } = self.msg else {
-            return Err(self.internal(bth.psn, sink));
-        };
-        let off = match self.place_recv(off, pkt.payload(), 0, mem) {
-            Ok(new_off) => new_off,
+        let off = match self.place_send(pkt, mem) {
+            Ok(off) => off,
             Err(status) => return self.local_recv_error(status, bth.psn, sink),
         };
-        self.msg = InMsg::Send { off };
         if pos.ends_message() {
-            let mut wc = recv_wc(WcStatus::Success, WcOpcode::Recv, off);
-            wc.solicited = bth.solicited;
-            if let Some(imm) = pkt.immediate() {
-                wc.flags = WcFlags::WITH_IMM;
-                wc.ex = imm;
-            }
-            self.complete_head(wc, sink);
+            self.complete_head(message_wc(WcOpcode::Recv, off, pkt), sink);
             self.msg = InMsg::None;
         }
         Ok(Verdict::Accepted)
@@ -1043,65 +1040,19 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         if !attrs.access.contains(AccessFlags::REMOTE_WRITE) {
             return Ok(self.drop_uc_msg(DropReason::Access));
         }
-        let (rkey, va, off, total) = match (self.msg, pkt.reth()) {
-            (
-                InMsg::Write {
-                    rkey,
-                    va,
-                    off,
-                    total,
-                },
-                _,
-            ) => (rkey, va, off, total),
-            (_, Some(reth)) => (reth.rkey, reth.va, 0, reth.dma_len),
-            _ => return Err(self.internal(bth.psn, sink)),
+        let Some(target) = self.write_target(pkt) else {
+            return Err(self.internal(bth.psn, sink));
         };
-        let mtu = attrs.path_mtu.bytes();
-        let plen = u32::try_from(pkt.payload().len()).unwrap_or(u32::MAX);
-        let remaining = total.saturating_sub(off);
-        let shape_ok = if remaining > mtu {
-            plen == mtu && !pos.ends_message()
-        } else {
-            plen == remaining && pos.ends_message()
-        };
-        if !shape_ok {
+        if !target.shape_ok(pos, payload_len(pkt), attrs.path_mtu.bytes()) {
             return Ok(self.drop_uc_msg(DropReason::Length));
         }
         if pkt.immediate().is_some() && self.rq.is_empty() {
             return Ok(self.drop_uc_msg(DropReason::NoReceiveWqe));
         }
-        let range_ok = !pos.starts_message()
-            || total == 0
-            || mem
-                .check_remote(rkey, va, total, RemoteAccess::Write)
-                .is_ok();
-        if !range_ok {
+        if place_write(target, pkt, mem).is_err() {
             return Ok(self.drop_uc_msg(DropReason::RKey));
         }
-        if plen > 0
-            && mem
-                .write_remote(rkey, va.wrapping_add(u64::from(off)), pkt.payload())
-                .is_err()
-        {
-            return Ok(self.drop_uc_msg(DropReason::RKey));
-        }
-        if pos.ends_message() {
-            if let Some(imm) = pkt.immediate() {
-                let mut wc = recv_wc(WcStatus::Success, WcOpcode::RecvRdmaWithImm, total);
-                wc.flags = WcFlags::WITH_IMM;
-                wc.ex = imm;
-                wc.solicited = bth.solicited;
-                self.complete_head(wc, sink);
-            }
-            self.msg = InMsg::None;
-        } else {
-            self.msg = InMsg::Write {
-                rkey,
-                va,
-                off: off.saturating_add(plen),
-                total,
-            };
-        }
+        self.write_placed(target, pkt, sink);
         Ok(Verdict::Accepted)
     }
 
@@ -1177,18 +1128,9 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             Ok(len) => len,
             Err(status) => return self.local_recv_error(status, bth.psn, sink),
         };
-        let mut wc = recv_wc(
-            WcStatus::Success,
-            WcOpcode::Recv,
-            len.saturating_add(UD_GRH_LEN),
-        );
+        let mut wc = message_wc(WcOpcode::Recv, len.saturating_add(UD_GRH_LEN), pkt);
         wc.src_qp = deth.src_qp;
-        wc.solicited = bth.solicited;
-        wc.flags = flags;
-        if let Some(imm) = pkt.immediate() {
-            wc.flags = wc.flags.with(WcFlags::WITH_IMM);
-            wc.ex = imm;
-        }
+        wc.flags = wc.flags.with(flags);
         self.complete_head(wc, sink);
         Ok(Verdict::Accepted)
     }
@@ -1239,9 +1181,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             // IBA 9.7.5.1: a (coalesced) ACK of everything up to the last
             // accepted PSN, with the MSN; credits are not advertised (code
             // 31, "invalid": the requester treats credits as unlimited).
-            self.ack_owed = false;
-            self.ack_now = false;
-            set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+            self.forget_ack(sink);
             hdr.aeth = Some(Aeth {
                 syndrome: Syndrome::ACK_NO_CREDITS.encode(),
                 msn: self.msn.value(),
@@ -1358,6 +1298,47 @@ fn length_ok(pos: Position, len: usize, mtu: u32) -> bool {
     }
 }
 
+/// Payload bytes of `pkt` (a packet is far below 4 GiB).
+fn payload_len(pkt: &Packet<'_>) -> u32 {
+    u32::try_from(pkt.payload().len()).unwrap_or(u32::MAX)
+}
+
+/// Places an RDMA WRITE packet of `target`: the first packet checks the
+/// R_Key and the whole RETH range (IBA 9.4.2; a zero-length WRITE checks
+/// nothing), then the payload is written at its offset.
+fn place_write<M: Memory>(
+    target: WriteTarget,
+    pkt: &Packet<'_>,
+    mem: &mut M,
+) -> Result<(), MemError> {
+    let WriteTarget {
+        rkey,
+        va,
+        off,
+        total,
+    } = target;
+    if pkt.opcode().position().starts_message() && total > 0 {
+        mem.check_remote(rkey, va, total, RemoteAccess::Write)
+            .map_err(|_| MemError::Access)?;
+    }
+    if pkt.payload().is_empty() {
+        return Ok(());
+    }
+    mem.write_remote(rkey, va.wrapping_add(u64::from(off)), pkt.payload())
+}
+
+/// A successful receive completion of `opcode` and `byte_len` for the last
+/// packet `pkt` of a message: its solicited event bit and immediate data.
+fn message_wc(opcode: WcOpcode, byte_len: u32, pkt: &Packet<'_>) -> Completion {
+    let mut wc = recv_wc(WcStatus::Success, opcode, byte_len);
+    wc.solicited = pkt.bth().solicited;
+    if let Some(imm) = pkt.immediate() {
+        wc.flags = WcFlags::WITH_IMM;
+        wc.ex = imm;
+    }
+    wc
+}
+
 /// The drop reason of a local receive WQE failure.
 fn recv_error_reason(status: WcStatus) -> DropReason {
     match status {
@@ -1386,7 +1367,7 @@ fn recv_wc(status: WcStatus, opcode: WcOpcode, byte_len: u32) -> Completion {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::io::NullSink;
+    use super::super::io::{rts_rc_attrs, NullSink};
     use super::*;
 
     // An impossible state (the response cursor outside the READ resource it
@@ -1394,8 +1375,7 @@ mod tests {
     // QP to Error; it is not clamped to the READ's first response and sent.
     #[test]
     fn response_cursor_outside_its_resource_is_an_error() {
-        let mut attrs = QpAttrs::new(QpType::Rc, 1);
-        attrs.state = QpState::Rts;
+        let attrs = rts_rc_attrs();
         let mut resp: Responder<2, 1> = Responder::new();
         let read = Resource {
             kind: ResKind::Read {

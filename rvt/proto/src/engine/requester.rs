@@ -555,10 +555,11 @@ impl<const N: usize> Requester<N> {
     /// invalid request, remote operational error, invalid RD request):
     /// everything before `p` is acknowledged; the NAKed WQE completes with
     /// `status` and the QP enters Error (the caller does both with the
-    /// returned `Err`). The responder stopped when it sent the NAK, so a
+    /// status returned). The responder stopped when it sent the NAK, so a
     /// READ/atomic before `p` whose responses are missing can never
-    /// complete: it is flushed (`IB_WC_WR_FLUSH_ERR`) ahead of the NAKed
-    /// WQE, which keeps the error (documented choice). Returns `status`.
+    /// complete: it, and the WQEs between it and `p` that completions in
+    /// order hold back, are flushed (`IB_WC_WR_FLUSH_ERR`) ahead of the
+    /// NAKed WQE, which keeps the error (documented choice).
     fn on_fatal_nak<S: Sink>(
         &mut self,
         attrs: &QpAttrs,

@@ -123,6 +123,26 @@ enum InMsg {
     Write(WriteTarget),
 }
 
+impl InMsg {
+    /// The opcode sequence check (IBA 9.7 / 9.9 for RC, 9.8 for UC): a
+    /// Middle/Last continues a message of the same operation, a First/Only
+    /// starts one between messages.
+    fn in_sequence(self, operation: Operation, pos: Position) -> bool {
+        matches!(
+            (self, operation, pos),
+            (
+                InMsg::Send { .. },
+                Operation::Send,
+                Position::Middle | Position::Last
+            ) | (
+                InMsg::Write(_),
+                Operation::RdmaWrite,
+                Position::Middle | Position::Last
+            ) | (InMsg::None, _, Position::First | Position::Only)
+        )
+    }
+}
+
 /// Where an RDMA WRITE message goes: `off` of `total` bytes (the RETH DMA
 /// length) placed so far at `va` under `rkey`.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -427,18 +447,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         let pos = op.position();
         let operation = op.operation();
         // IBA 9.7 / 9.9: opcode sequence check (NAK Invalid Request).
-        let seq_ok = matches!(
-            (self.msg, operation, pos),
-            (
-                InMsg::Send { .. },
-                Operation::Send,
-                Position::Middle | Position::Last
-            ) | (
-                InMsg::Write(_),
-                Operation::RdmaWrite,
-                Position::Middle | Position::Last
-            ) | (InMsg::None, _, Position::First | Position::Only)
-        );
+        let seq_ok = self.msg.in_sequence(operation, pos);
         let in_send = matches!(self.msg, InMsg::Send { .. });
         let busy_status = if in_send {
             Some(WcStatus::RemInvReqErr)
@@ -971,22 +980,8 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             self.msg = InMsg::None;
         }
         self.epsn = psn.next();
-        let seq_ok = matches!(
-            (self.msg, operation, pos),
-            (
-                InMsg::Send { .. },
-                Operation::Send,
-                Position::Middle | Position::Last
-            ) | (
-                InMsg::Write(_),
-                Operation::RdmaWrite,
-                Position::Middle | Position::Last
-            ) | (
-                InMsg::None,
-                Operation::Send | Operation::RdmaWrite,
-                Position::First | Position::Only
-            )
-        );
+        // UC opcodes are SEND and RDMA WRITE only.
+        let seq_ok = self.msg.in_sequence(operation, pos);
         if !seq_ok {
             return Ok(self.drop_uc_msg(DropReason::OpcodeSequence));
         }

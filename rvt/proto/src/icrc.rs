@@ -32,6 +32,13 @@
 //! the Ethernet FCS and what every RoCEv2 device sends (checked against the
 //! rdma_rxe captures in tests/data).
 //!
+//! # The CRC-32 primitive
+//! Every ICRC computation runs on a [`Crc32`] the caller chooses: the
+//! table-driven [`TableCrc32`] here (the default and the reference), or,
+//! inside rvt.ko, the kernel's arch-accelerated `crc32_le`, which has exactly
+//! the [`Crc32::update`] contract. The `*_with` constructors and functions
+//! take one; the others use [`TableCrc32`].
+//!
 //! # VCRC
 //! [`vcrc`] is the 16-bit CRC of IBA 7.8.2, polynomial 0x100B
 //! (x^16 + x^12 + x^3 + x + 1), bits processed least significant first like
@@ -156,6 +163,27 @@ pub fn crc32_update(mut crc: u32, bytes: &[u8]) -> u32 {
     crc
 }
 
+/// The CRC-32 primitive of the ICRC, supplied by the caller.
+pub trait Crc32 {
+    /// Advances a CRC-32 register over `bytes`: the IEEE 802.3 polynomial
+    /// in reflected form ([`CRC32_POLY_REFLECTED`]), least significant bit
+    /// first, without pre- or post-inversion. This is the Linux kernel's
+    /// `crc32_le(crc, bytes, len)` and [`crc32_update`].
+    fn update(&self, crc: u32, bytes: &[u8]) -> u32;
+}
+
+/// The table-driven CRC-32 of this crate ([`crc32_update`],
+/// slicing-by-16): the default and the reference.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct TableCrc32;
+
+impl Crc32 for TableCrc32 {
+    #[inline]
+    fn update(&self, crc: u32, bytes: &[u8]) -> u32 {
+        crc32_update(crc, bytes)
+    }
+}
+
 /// The standard CRC-32 (IEEE 802.3, as zlib computes it) of `bytes`.
 pub fn crc32(bytes: &[u8]) -> u32 {
     !crc32_update(0xffff_ffff, bytes)
@@ -204,25 +232,52 @@ fn masked_udp(udp_header: &[u8]) -> Result<[u8; UDP_HEADER_LEN], WireError> {
     Ok(udp)
 }
 
-/// Incremental ICRC computation: make one with a constructor for the
-/// variant (which hashes the masked network headers), feed the BTH with
-/// [`Icrc::update_bth`], then everything after it (extension headers,
-/// payload, pad) with [`Icrc::update`], and [`Icrc::finish`].
+/// Incremental ICRC computation on the CRC-32 primitive `C`: make one with
+/// a constructor for the variant (which hashes the masked network headers),
+/// feed the BTH with [`Icrc::update_bth`], then everything after it
+/// (extension headers, payload, pad) with [`Icrc::update`], and
+/// [`Icrc::finish`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Icrc {
+pub struct Icrc<C: Crc32 = TableCrc32> {
     /// CRC register (before the final complement).
     state: u32,
+    crc: C,
 }
 
-impl Icrc {
+impl Icrc<TableCrc32> {
+    /// [`Icrc::roce_v4_with`] the table CRC.
+    pub fn roce_v4(ip_header: &[u8], udp_header: &[u8]) -> Result<Self, WireError> {
+        Icrc::roce_v4_with(TableCrc32, ip_header, udp_header)
+    }
+
+    /// [`Icrc::roce_v6_with`] the table CRC.
+    pub fn roce_v6(ip_header: &[u8], udp_header: &[u8]) -> Result<Self, WireError> {
+        Icrc::roce_v6_with(TableCrc32, ip_header, udp_header)
+    }
+
+    /// [`Icrc::roce_with`] the table CRC.
+    pub fn roce(ip_and_udp: &[u8]) -> Result<Self, WireError> {
+        Icrc::roce_with(TableCrc32, ip_and_udp)
+    }
+
+    /// [`Icrc::ib_with`] the table CRC.
+    pub fn ib(lrh: &[u8], grh: Option<&[u8]>) -> Result<Self, WireError> {
+        Icrc::ib_with(TableCrc32, lrh, grh)
+    }
+}
+
+impl<C: Crc32> Icrc<C> {
     /// A computation over nothing yet (register all ones).
-    const fn empty() -> Icrc {
-        Icrc { state: 0xffff_ffff }
+    const fn empty(crc: C) -> Self {
+        Icrc {
+            state: 0xffff_ffff,
+            crc,
+        }
     }
 
     /// Starts a RoCEv2 ICRC over IPv4: `ip_header` is the 20-byte IPv4
     /// header (version 4, no options) and `udp_header` the 8-byte UDP header.
-    pub fn roce_v4(ip_header: &[u8], udp_header: &[u8]) -> Result<Icrc, WireError> {
+    pub fn roce_v4_with(crc: C, ip_header: &[u8], udp_header: &[u8]) -> Result<Self, WireError> {
         let mut ip = exact::<IPV4_HEADER_LEN>(ip_header)?;
         if ip[0] != 0x45 {
             // Version 4, IHL 5: options are not supported.
@@ -233,7 +288,7 @@ impl Icrc {
         ip[8] = 0xff; // TTL
         ip[10] = 0xff; // header checksum
         ip[11] = 0xff;
-        let mut icrc = Icrc::empty();
+        let mut icrc = Icrc::empty(crc);
         icrc.update(&MASKED_LRH);
         icrc.update(&ip);
         icrc.update(&udp);
@@ -243,13 +298,13 @@ impl Icrc {
     /// Starts a RoCEv2 ICRC over IPv6: `ip_header` is the 40-byte IPv6
     /// header (version 6; extension headers are not supported) and
     /// `udp_header` the 8-byte UDP header.
-    pub fn roce_v6(ip_header: &[u8], udp_header: &[u8]) -> Result<Icrc, WireError> {
+    pub fn roce_v6_with(crc: C, ip_header: &[u8], udp_header: &[u8]) -> Result<Self, WireError> {
         let ip = exact::<IPV6_HEADER_LEN>(ip_header)?;
         if ip[0] >> 4 != 6 {
             return Err(WireError::BadNetworkHeader);
         }
         let udp = masked_udp(udp_header)?;
-        let mut icrc = Icrc::empty();
+        let mut icrc = Icrc::empty(crc);
         icrc.update(&MASKED_LRH);
         icrc.update(&mask_ipv6_or_grh(ip));
         icrc.update(&udp);
@@ -259,7 +314,7 @@ impl Icrc {
     /// Starts a RoCEv2 ICRC from the IP header and the UDP header as they
     /// lie back to back in the packet (28 bytes for IPv4, 48 for IPv6); the
     /// IP version is taken from the first nibble.
-    pub fn roce(ip_and_udp: &[u8]) -> Result<Icrc, WireError> {
+    pub fn roce_with(crc: C, ip_and_udp: &[u8]) -> Result<Self, WireError> {
         let version = ip_and_udp.first().map(|b| b >> 4);
         let ip_len = match version {
             Some(4) => IPV4_HEADER_LEN,
@@ -270,9 +325,9 @@ impl Icrc {
             .split_at_checked(ip_len)
             .ok_or(WireError::BadNetworkHeader)?;
         if ip_len == IPV4_HEADER_LEN {
-            Icrc::roce_v4(ip, udp)
+            Icrc::roce_v4_with(crc, ip, udp)
         } else {
-            Icrc::roce_v6(ip, udp)
+            Icrc::roce_v6_with(crc, ip, udp)
         }
     }
 
@@ -280,9 +335,9 @@ impl Icrc {
     /// global packet, the 40-byte GRH. Without a GRH only the LRH's VL is
     /// masked; with one, the whole LRH and the GRH's TClass, FlowLabel and
     /// HopLmt are.
-    pub fn ib(lrh: &[u8], grh: Option<&[u8]>) -> Result<Icrc, WireError> {
+    pub fn ib_with(crc: C, lrh: &[u8], grh: Option<&[u8]>) -> Result<Self, WireError> {
         let mut lrh = exact::<LRH_LEN>(lrh)?;
-        let mut icrc = Icrc::empty();
+        let mut icrc = Icrc::empty(crc);
         match grh {
             None => {
                 lrh[0] |= 0xf0; // VL
@@ -311,7 +366,7 @@ impl Icrc {
 
     /// Feeds `bytes` unmasked (extension headers, payload, pad).
     pub fn update(&mut self, bytes: &[u8]) {
-        self.state = crc32_update(self.state, bytes);
+        self.state = self.crc.update(self.state, bytes);
     }
 
     /// Feeds a whole transport packet from its BTH through its last pad byte
@@ -324,12 +379,12 @@ impl Icrc {
 
     /// The ICRC value (complemented register). On the wire it is stored
     /// least significant byte first: see [`Icrc::finish_bytes`].
-    pub const fn finish(self) -> u32 {
+    pub fn finish(&self) -> u32 {
         !self.state
     }
 
     /// The 4 ICRC bytes in wire order (`finish().to_le_bytes()`).
-    pub const fn finish_bytes(self) -> [u8; ICRC_LEN] {
+    pub fn finish_bytes(&self) -> [u8; ICRC_LEN] {
         self.finish().to_le_bytes()
     }
 }
@@ -337,7 +392,16 @@ impl Icrc {
 /// The RoCEv2 ICRC of a packet: `ip_and_udp` are the IP and UDP headers (28
 /// or 48 bytes), `bth_onward` the BTH through the last pad byte.
 pub fn roce_icrc(ip_and_udp: &[u8], bth_onward: &[u8]) -> Result<u32, WireError> {
-    let mut icrc = Icrc::roce(ip_and_udp)?;
+    roce_icrc_with(TableCrc32, ip_and_udp, bth_onward)
+}
+
+/// [`roce_icrc`] on the CRC-32 primitive `crc`.
+pub fn roce_icrc_with<C: Crc32>(
+    crc: C,
+    ip_and_udp: &[u8],
+    bth_onward: &[u8],
+) -> Result<u32, WireError> {
+    let mut icrc = Icrc::roce_with(crc, ip_and_udp)?;
     icrc.update_packet(bth_onward)?;
     Ok(icrc.finish())
 }
@@ -345,7 +409,17 @@ pub fn roce_icrc(ip_and_udp: &[u8], bth_onward: &[u8]) -> Result<u32, WireError>
 /// The native IB ICRC of a packet: `lrh` (8 bytes), the optional `grh` (40
 /// bytes) and `bth_onward` the BTH through the last pad byte.
 pub fn ib_icrc(lrh: &[u8], grh: Option<&[u8]>, bth_onward: &[u8]) -> Result<u32, WireError> {
-    let mut icrc = Icrc::ib(lrh, grh)?;
+    ib_icrc_with(TableCrc32, lrh, grh, bth_onward)
+}
+
+/// [`ib_icrc`] on the CRC-32 primitive `crc`.
+pub fn ib_icrc_with<C: Crc32>(
+    crc: C,
+    lrh: &[u8],
+    grh: Option<&[u8]>,
+    bth_onward: &[u8],
+) -> Result<u32, WireError> {
+    let mut icrc = Icrc::ib_with(crc, lrh, grh)?;
     icrc.update_packet(bth_onward)?;
     Ok(icrc.finish())
 }
@@ -355,10 +429,19 @@ pub fn ib_icrc(lrh: &[u8], grh: Option<&[u8]>, bth_onward: &[u8]) -> Result<u32,
 /// Returns the packet without its ICRC (what [`super::packet::parse`]
 /// takes), `Truncated` if it is too short, `BadIcrc` if the ICRC differs.
 pub fn check_roce<'a>(ip_and_udp: &[u8], bth_onward: &'a [u8]) -> Result<&'a [u8], WireError> {
+    check_roce_with(TableCrc32, ip_and_udp, bth_onward)
+}
+
+/// [`check_roce`] on the CRC-32 primitive `crc`.
+pub fn check_roce_with<'a, C: Crc32>(
+    crc: C,
+    ip_and_udp: &[u8],
+    bth_onward: &'a [u8],
+) -> Result<&'a [u8], WireError> {
     let (packet, icrc) = bth_onward
         .split_last_chunk::<ICRC_LEN>()
         .ok_or(WireError::Truncated)?;
-    if roce_icrc(ip_and_udp, packet)?.to_le_bytes() == *icrc {
+    if roce_icrc_with(crc, ip_and_udp, packet)?.to_le_bytes() == *icrc {
         Ok(packet)
     } else {
         Err(WireError::BadIcrc)

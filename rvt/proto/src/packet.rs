@@ -16,7 +16,7 @@
 use super::headers::{
     Aeth, AtomicAckEth, AtomicEth, Bth, Deth, Feth, Ieth, ImmDt, Reth, WireError,
 };
-use super::opcode::Operation;
+use super::opcode::{Opcode, Operation};
 
 /// The BTH and extension headers of one packet; an extension header is
 /// `Some` exactly when the BTH opcode carries it.
@@ -44,13 +44,115 @@ pub struct PacketHeaders {
     pub feth: Option<Feth>,
 }
 
-/// A parsed packet: its headers and its payload with the pad removed.
+/// A valid packet: its headers and its payload with the pad removed.
+///
+/// Only [`parse`] and [`Packet::new`] make one, and both check the same
+/// rules, so a `Packet` always satisfies them: TVer = 0, exactly the
+/// extension headers its opcode requires (IBA 9.2 Table 38), a BTH pad count
+/// that brings the payload to a multiple of 4 bytes (9.2.4), no payload on an
+/// opcode without one, an 8-byte ATOMIC WRITE payload. The opcode-dependent
+/// fields (immediate data, the R_Key to invalidate, ...) are read through
+/// accessors that consult the opcode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Packet<'a> {
+    hdr: PacketHeaders,
+    payload: &'a [u8],
+}
+
+impl<'a> Packet<'a> {
+    /// A packet of `hdr` and `payload` (pad excluded), if the parser could
+    /// have produced it: fails with `BadTransportVersion`, `MissingHeader`
+    /// / `UnexpectedHeader` (headers that do not match the opcode),
+    /// `BadPadCount` (a pad count other than [`pad_count`] of the payload,
+    /// or any pad on an opcode without payload) or `BadLength` (a payload
+    /// on an opcode without one, an ATOMIC WRITE payload that is not 8
+    /// bytes).
+    pub fn new(hdr: PacketHeaders, payload: &'a [u8]) -> Result<Self, WireError> {
+        if hdr.bth.tver != 0 {
+            return Err(WireError::BadTransportVersion(hdr.bth.tver));
+        }
+        hdr.check_headers()?;
+        let op = hdr.bth.opcode;
+        if !op.has_payload() {
+            if hdr.bth.pad_count != 0 {
+                return Err(WireError::BadPadCount);
+            }
+            if !payload.is_empty() {
+                return Err(WireError::BadLength);
+            }
+        } else if hdr.bth.pad_count != pad_count(payload.len()) {
+            return Err(WireError::BadPadCount);
+        }
+        if op.operation() == Operation::AtomicWrite && payload.len() != ATOMIC_WRITE_PAYLOAD_LEN {
+            return Err(WireError::BadLength);
+        }
+        Ok(Packet { hdr, payload })
+    }
+
     /// BTH and extension headers.
-    pub hdr: PacketHeaders,
+    pub const fn hdr(&self) -> &PacketHeaders {
+        &self.hdr
+    }
+
+    /// The BTH.
+    pub const fn bth(&self) -> Bth {
+        self.hdr.bth
+    }
+
+    /// The opcode.
+    pub const fn opcode(&self) -> Opcode {
+        self.hdr.bth.opcode
+    }
+
     /// The payload, without pad bytes (empty for opcodes with no payload).
-    pub payload: &'a [u8],
+    pub const fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+
+    /// Immediate data (IBA 9.3.5), exactly for the "with Immediate"
+    /// opcodes.
+    pub fn immediate(&self) -> Option<u32> {
+        self.extension(Opcode::has_immdt, self.hdr.immdt)
+            .map(|i| i.imm)
+    }
+
+    /// The R_Key to invalidate (IBA 9.3.7 IETH), exactly for SEND with
+    /// Invalidate.
+    pub fn invalidate_rkey(&self) -> Option<u32> {
+        self.extension(Opcode::has_ieth, self.hdr.ieth)
+            .map(|i| i.rkey)
+    }
+
+    /// The RETH, exactly for the opcodes that carry one.
+    pub fn reth(&self) -> Option<Reth> {
+        self.extension(Opcode::has_reth, self.hdr.reth)
+    }
+
+    /// The AETH, exactly for the opcodes that carry one.
+    pub fn aeth(&self) -> Option<Aeth> {
+        self.extension(Opcode::has_aeth, self.hdr.aeth)
+    }
+
+    /// The AtomicETH, exactly for CmpSwap and FetchAdd.
+    pub fn atomic_eth(&self) -> Option<AtomicEth> {
+        self.extension(Opcode::has_atomic_eth, self.hdr.atomic_eth)
+    }
+
+    /// The AtomicAckETH, exactly for ATOMIC Acknowledge.
+    pub fn atomic_ack_eth(&self) -> Option<AtomicAckEth> {
+        self.extension(Opcode::has_atomic_ack_eth, self.hdr.atomic_ack_eth)
+    }
+
+    /// The DETH, exactly for UD (and RD) opcodes.
+    pub fn deth(&self) -> Option<Deth> {
+        self.extension(Opcode::has_deth, self.hdr.deth)
+    }
+
+    /// `header` if the opcode carries it (by construction it is then
+    /// present), else `None` whatever the headers hold.
+    fn extension<T>(&self, carries: fn(Opcode) -> bool, header: Option<T>) -> Option<T> {
+        header.filter(|_| carries(self.hdr.bth.opcode))
+    }
 }
 
 /// Splits `n` bytes off the front of `buf`.
@@ -226,27 +328,18 @@ pub const ATOMIC_WRITE_PAYLOAD_LEN: usize = 8;
 /// to the engine.
 pub fn parse(buf: &[u8]) -> Result<Packet<'_>, WireError> {
     let (hdr, rest) = PacketHeaders::parse(buf)?;
-    let op = hdr.bth.opcode;
-    let pad = usize::from(hdr.bth.pad_count);
-    if !op.has_payload() {
-        if pad != 0 {
-            return Err(WireError::BadPadCount);
-        }
-        if !rest.is_empty() {
-            return Err(WireError::BadLength);
-        }
-        return Ok(Packet { hdr, payload: rest });
+    if !hdr.bth.opcode.has_payload() {
+        // Packet::new rejects a pad count and any bytes left.
+        return Packet::new(hdr, rest);
     }
     // IBA 9.2.4: payload + pad bytes is a multiple of 4.
     if rest.len() & 3 != 0 {
         return Err(WireError::BadLength);
     }
+    let pad = usize::from(hdr.bth.pad_count);
     let payload_len = rest.len().checked_sub(pad).ok_or(WireError::BadPadCount)?;
     let payload = rest.get(..payload_len).ok_or(WireError::BadPadCount)?;
-    if op.operation() == Operation::AtomicWrite && payload.len() != ATOMIC_WRITE_PAYLOAD_LEN {
-        return Err(WireError::BadLength);
-    }
-    Ok(Packet { hdr, payload })
+    Packet::new(hdr, payload)
 }
 
 /// The BTH pad count for a payload of `payload_len` bytes: the number of

@@ -5,8 +5,8 @@ mod support;
 
 use rvt_proto::aeth::{NakCode, Syndrome};
 use rvt_proto::engine::{
-    AccessFlags, AttrUpdate, Completion, Mtu, QpState, QpType, Queue, SendFlags, SendWr, WcFlags,
-    WcOpcode, WcStatus, WrOpcode,
+    AccessFlags, AttrUpdate, Completion, DropReason, Mtu, QpState, QpType, Queue, SendFlags,
+    SendWr, Timer, Verdict, WcFlags, WcOpcode, WcStatus, WrOpcode,
 };
 use rvt_proto::headers::{AtomicEth, Reth};
 use rvt_proto::opcode::Opcode;
@@ -64,8 +64,8 @@ fn recv_buf<'a>(n: &'a support::Node<16, 16, 4>, wc: &Completion) -> &'a support
 fn only_ack(frames: &[Vec<u8>]) -> (Syndrome, u32) {
     assert_eq!(frames.len(), 1, "exactly one packet");
     let pk = parse_frame(&frames[0]);
-    let syn = Syndrome::decode(pk.hdr.aeth.unwrap().syndrome).unwrap();
-    (syn, pk.hdr.bth.psn.value())
+    let syn = Syndrome::decode(pk.hdr().aeth.unwrap().syndrome).unwrap();
+    (syn, pk.hdr().bth.psn.value())
 }
 
 fn statuses(wcs: &[Completion]) -> Vec<(u64, WcStatus)> {
@@ -86,10 +86,10 @@ fn naks(p: &P, code: Option<NakCode>) -> Vec<u32> {
         .filter(|(a, f)| !*a && f[0] == Opcode::RcAcknowledge.as_u8())
         .filter_map(|(_, f)| {
             let pk = parse_frame(f);
-            let syn = Syndrome::decode(pk.hdr.aeth.unwrap().syndrome).unwrap();
+            let syn = Syndrome::decode(pk.hdr().aeth.unwrap().syndrome).unwrap();
             match (syn, code) {
-                (Syndrome::Nak(c), Some(want)) if c == want => Some(pk.hdr.bth.psn.value()),
-                (Syndrome::RnrNak { .. }, None) => Some(pk.hdr.bth.psn.value()),
+                (Syndrome::Nak(c), Some(want)) if c == want => Some(pk.hdr().bth.psn.value()),
+                (Syndrome::RnrNak { .. }, None) => Some(pk.hdr().bth.psn.value()),
                 _ => None,
             }
         })
@@ -111,9 +111,9 @@ fn send_segmented_by_path_mtu() {
             let pk = parse_frame(f);
             (
                 f[0],
-                pk.hdr.bth.psn.value(),
-                pk.hdr.bth.ack_req,
-                pk.payload.len(),
+                pk.hdr().bth.psn.value(),
+                pk.hdr().bth.ack_req,
+                pk.payload().len(),
             )
         })
         .collect();
@@ -150,7 +150,7 @@ fn ack_req_periodic() {
     let acks: Vec<bool> =
         p.a.drain(0)
             .iter()
-            .map(|f| parse_frame(f).hdr.bth.ack_req)
+            .map(|f| parse_frame(f).hdr().bth.ack_req)
             .collect();
     let mut want = vec![false; 10];
     want[3] = true;
@@ -170,7 +170,7 @@ fn write_with_imm_headers_and_completion() {
     p.b.post_recv(9, 0);
     p.a.post(&wr, &data);
     let frames = p.a.drain(0);
-    let hdrs: Vec<PacketHeaders> = frames.iter().map(|f| parse_frame(f).hdr).collect();
+    let hdrs: Vec<PacketHeaders> = frames.iter().map(|f| *parse_frame(f).hdr()).collect();
     assert!(hdrs[0].reth.is_some() && hdrs[1].reth.is_none() && hdrs[2].reth.is_none());
     assert_eq!(hdrs[2].bth.opcode, Opcode::RcWriteLastWithImm);
     assert!(hdrs[2].bth.solicited && !hdrs[0].bth.solicited);
@@ -296,17 +296,26 @@ fn one_nak_per_gap() {
     let data = vec![3u8; 256 * 8];
     p.a.post(&send_wr(1, data.len() as u32), &data);
     let frames = p.a.drain(0);
-    for f in frames.iter().skip(1) {
-        p.b.deliver(f, 0);
-    }
+    let verdicts: Vec<Verdict> = frames
+        .iter()
+        .skip(1)
+        .map(|f| p.b.deliver(f, 0).verdict())
+        .collect();
+    assert_eq!(verdicts[0], Verdict::OutOfSequence { nak_sent: true });
+    assert!(verdicts[1..]
+        .iter()
+        .all(|v| *v == Verdict::OutOfSequence { nak_sent: false }));
     assert_eq!(
         only_ack(&p.b.drain(0)),
         (Syndrome::Nak(NakCode::PsnSequenceError), 100)
     );
     // The expected PSN closes the gap; a new gap gets a new NAK.
-    p.b.deliver(&frames[0], 0);
-    p.b.deliver(&frames[1], 0);
-    p.b.deliver(&frames[3], 0);
+    assert_eq!(p.b.deliver(&frames[0], 0).verdict(), Verdict::Accepted);
+    assert_eq!(p.b.deliver(&frames[1], 0).verdict(), Verdict::Accepted);
+    assert_eq!(
+        p.b.deliver(&frames[3], 0).verdict(),
+        Verdict::OutOfSequence { nak_sent: true }
+    );
     assert_eq!(
         only_ack(&p.b.drain(0)),
         (Syndrome::Nak(NakCode::PsnSequenceError), 102)
@@ -323,6 +332,10 @@ fn rnr_nak_wait_then_resend() {
     p.a.post(&send_wr(1, 10), &[5; 10]);
     p.pump();
     assert_eq!(naks(&p, None), vec![100]);
+    assert_eq!(
+        p.verdicts,
+        vec![(true, Verdict::RnrNak), (false, Verdict::Accepted)]
+    );
     assert!(p.a.rec.send_wcs().is_empty());
     let rnr_deadline = p.a.next_deadline().unwrap();
     assert_eq!(rnr_deadline, 1_280_000);
@@ -332,6 +345,133 @@ fn rnr_nak_wait_then_resend() {
     p.advance();
     p.pump();
     assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::Success)]);
+    assert_eq!(statuses(&p.b.rec.recv_wcs()), vec![(7, WcStatus::Success)]);
+}
+
+/// True for READ response frames (to lose them in a filter).
+fn is_read_response(f: &[u8]) -> bool {
+    [
+        Opcode::RcReadResponseFirst,
+        Opcode::RcReadResponseMiddle,
+        Opcode::RcReadResponseLast,
+        Opcode::RcReadResponseOnly,
+    ]
+    .iter()
+    .any(|op| f[0] == op.as_u8())
+}
+
+// IBA 9.7.5.2.8 with 9.7.5: an RNR NAK whose PSN lies beyond a READ whose
+// responses were lost (the NAK implicitly NAKs them) still starts the RNR
+// wait: the RNR timer is armed, nothing (not even the READ re-request) is
+// sent before the advertised RNR time, and it counts against rnr_retry.
+#[test]
+fn rnr_nak_during_read_rerequest_waits() {
+    let mut c = cfg();
+    c.min_rnr_timer = 14; // 1.28 ms
+    let mut p = pair_with(&c);
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 512, 0), &[]);
+    p.a.post(&send_wr(2, 10), &[5; 10]);
+    p.pump_filtered(|from_a, _, f| from_a || !is_read_response(f));
+    assert_eq!(naks(&p, None), vec![102], "RNR NAK for the SEND");
+    assert!(p.a.drain(0).is_empty(), "no resend before the RNR time");
+    assert_eq!(p.a.qp.deadline(Timer::Rnr), Some(1_280_000));
+    p.b.post_recv(7, 10);
+    assert!(p.advance());
+    assert_eq!(p.now, 1_280_000);
+    p.pump();
+    assert_eq!(count(&p, true, Opcode::RcReadRequest), 2);
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
+    );
+    assert_eq!(statuses(&p.b.rec.recv_wcs()), vec![(7, WcStatus::Success)]);
+
+    // The same RNR NAKs count against rnr_retry: with 1 RNR retry the
+    // second one ends the QP with IB_WC_RNR_RETRY_EXC_ERR.
+    c.rnr_retry = 1;
+    let mut p = pair_with(&c);
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 512, 0), &[]);
+    p.a.post(&send_wr(2, 10), &[5; 10]);
+    p.pump_filtered(|from_a, _, f| from_a || !is_read_response(f));
+    for _ in 0..20 {
+        if !p.advance() {
+            break;
+        }
+        p.pump_filtered(|from_a, _, f| from_a || !is_read_response(f));
+    }
+    assert_eq!(naks(&p, None), vec![102, 102]);
+    let wcs = p.a.rec.send_wcs();
+    assert_eq!(
+        wcs.iter()
+            .find(|w| w.status != WcStatus::WrFlushErr)
+            .map(|w| w.status),
+        Some(WcStatus::RnrRetryExcErr)
+    );
+    assert_eq!(p.a.qp.state(), QpState::Error);
+}
+
+// IBA 9.7.5.1 / 9.9: a fatal NAK (here remote access error) for a WQE
+// behind a READ whose responses were lost reaches the user as the NAKed
+// WQE's error completion, then flush; it is not discarded in favour of a
+// READ re-request the stopped responder never answers (which would end in
+// IB_WC_RETRY_EXC_ERR). The unfinishable READ is flushed ahead of it.
+#[test]
+fn fatal_nak_behind_lost_read_responses() {
+    let mut p = pair();
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 512, 0), &[]);
+    let mut bad = rdma_wr(2, WrOpcode::RdmaWrite, 10, 0);
+    bad.rkey = RKEY + 1;
+    p.a.post(&bad, &[2; 10]);
+    p.a.post(&send_wr(3, 10), &[3; 10]);
+    p.pump_filtered(|from_a, _, f| from_a || !is_read_response(f));
+    assert_eq!(naks(&p, Some(NakCode::RemoteAccessError)), vec![102]);
+    p.settle(20);
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![
+            (1, WcStatus::WrFlushErr),
+            (2, WcStatus::RemAccessErr),
+            (3, WcStatus::WrFlushErr)
+        ]
+    );
+    assert_eq!(p.a.qp.state(), QpState::Error);
+    assert_eq!(p.a.rec.state_changes, vec![QpState::Error]);
+    assert_eq!(count(&p, true, Opcode::RcReadRequest), 1, "no READ retry");
+}
+
+// IBA 9.7.5.2.8: an RNR NAK that arrives after a READ re-request already
+// went out (a gap in its responses started the retry) still rewinds: once
+// the RNR time is over, transmission resumes at the first PSN not yet
+// acknowledged, so nothing stalls without a timer.
+#[test]
+fn rnr_nak_after_read_rerequest_resumes() {
+    let mut p = pair();
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 512, 0), &[]);
+    p.a.post(&send_wr(2, 10), &[5; 10]);
+    for f in p.a.drain(0) {
+        p.b.deliver(&f, 0);
+    }
+    let from_b = p.b.drain(0);
+    assert_eq!(from_b.len(), 3, "READ responses 100, 101 and RNR NAK 102");
+    // Response 100 is lost: 101 starts the READ re-request, which goes out.
+    p.a.deliver(&from_b[1], 0);
+    let resent = p.a.drain(0);
+    assert_eq!(opcode_psn(&resent[0]), (Opcode::RcReadRequest.as_u8(), 100));
+    // The RNR NAK of the first flight arrives only now.
+    p.a.deliver(&from_b[2], 0);
+    for f in resent {
+        p.b.deliver(&f, 0);
+    }
+    for f in p.b.drain(0) {
+        p.a.deliver(&f, 0);
+    }
+    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::Success)]);
+    p.b.post_recv(7, 10);
+    p.settle(10);
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
+    );
     assert_eq!(statuses(&p.b.rec.recv_wcs()), vec![(7, WcStatus::Success)]);
 }
 
@@ -391,6 +531,8 @@ fn ack_timeout_retransmits_duplicate_reacked() {
         1,
         "the duplicate SEND is not executed again"
     );
+    assert_eq!(p.verdicts.last(), Some(&(false, Verdict::Accepted)));
+    assert!(p.verdicts.contains(&(true, Verdict::Duplicate)));
     assert_eq!(p.b.qp.recv_queue_len(), 1);
 }
 
@@ -449,8 +591,8 @@ fn read_retry_from_first_missing_byte() {
         .filter(|(a, f)| *a && f[0] == Opcode::RcReadRequest.as_u8())
         .map(|(_, f)| {
             let pk = parse_frame(f);
-            let r = pk.hdr.reth.unwrap();
-            (pk.hdr.bth.psn.value(), r.va, r.dma_len)
+            let r = pk.hdr().reth.unwrap();
+            (pk.hdr().bth.psn.value(), r.va, r.dma_len)
         })
         .collect();
     assert_eq!(
@@ -602,6 +744,7 @@ fn rkey_violation_remote_access_error() {
     p.a.post(&send_wr(2, 1), &[1]);
     p.pump();
     assert_eq!(naks(&p, Some(NakCode::RemoteAccessError)), vec![100]);
+    assert_eq!(p.verdicts[0], (true, Verdict::Dropped(DropReason::RKey)));
     assert_eq!(
         statuses(&p.a.rec.send_wcs()),
         vec![(1, WcStatus::RemAccessErr), (2, WcStatus::WrFlushErr)]
@@ -628,11 +771,12 @@ fn short_middle_packet_is_invalid_request() {
         &PacketHeaders::new(bth(Opcode::RcSendFirst, 0x22, 100)),
         &[0; 256],
     );
-    assert_eq!(r, support::Rx::Accepted);
-    p.b.inject(
+    assert_eq!(r, support::Rx::Received(Verdict::Accepted));
+    let r = p.b.inject(
         &PacketHeaders::new(bth(Opcode::RcSendMiddle, 0x22, 101)),
         &[0; 100],
     );
+    assert_eq!(r.verdict(), Verdict::Dropped(DropReason::Length));
     assert_eq!(
         only_ack(&p.b.drain(0)),
         (Syndrome::Nak(NakCode::InvalidRequest), 101)
@@ -649,10 +793,11 @@ fn short_middle_packet_is_invalid_request() {
 #[test]
 fn middle_without_first_is_invalid_request() {
     let mut p = pair();
-    p.b.inject(
+    let r = p.b.inject(
         &PacketHeaders::new(bth(Opcode::RcWriteMiddle, 0x22, 100)),
         &[0; 256],
     );
+    assert_eq!(r.verdict(), Verdict::Dropped(DropReason::OpcodeSequence));
     assert_eq!(naks(&p, None).len(), 0);
     assert_eq!(
         only_ack(&p.b.drain(0)).0,
@@ -671,7 +816,10 @@ fn misaligned_atomic_is_invalid_request() {
         swap_add: 1,
         compare: 0,
     });
-    p.b.inject(&h, &[]);
+    assert_eq!(
+        p.b.inject(&h, &[]).verdict(),
+        Verdict::Dropped(DropReason::Alignment)
+    );
     assert_eq!(
         only_ack(&p.b.drain(0)).0,
         Syndrome::Nak(NakCode::InvalidRequest)
@@ -696,6 +844,7 @@ fn qp_access_flags_enforced() {
     p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 16, 0), &[]);
     p.pump();
     assert_eq!(naks(&p, Some(NakCode::InvalidRequest)), vec![100]);
+    assert_eq!(p.verdicts[0], (true, Verdict::Dropped(DropReason::Access)));
     assert_eq!(
         statuses(&p.a.rec.send_wcs()),
         vec![(1, WcStatus::RemInvReqErr)]
@@ -717,15 +866,72 @@ fn duplicate_read_outside_original_is_ignored() {
         rkey: RKEY,
         dma_len: 512,
     });
-    p.b.inject(&h, &[]);
+    assert_eq!(
+        p.b.inject(&h, &[]).verdict(),
+        Verdict::Dropped(DropReason::UnknownDuplicate)
+    );
     assert!(p.b.drain(0).is_empty(), "larger range: dropped");
     h.reth = Some(Reth {
         va: VA,
         rkey: RKEY,
         dma_len: 256,
     });
-    p.b.inject(&h, &[]);
+    assert_eq!(p.b.inject(&h, &[]).verdict(), Verdict::Duplicate);
     assert_eq!(p.b.drain(0).len(), 1, "same range: replayed");
+}
+
+/// (opcode, PSN, payload) of every frame in `frames`.
+fn shapes(frames: &[Vec<u8>]) -> Vec<(Opcode, u32, Vec<u8>)> {
+    frames
+        .iter()
+        .map(|f| {
+            let pk = parse_frame(f);
+            (
+                pk.hdr().bth.opcode,
+                pk.hdr().bth.psn.value(),
+                pk.payload().to_vec(),
+            )
+        })
+        .collect()
+}
+
+// IBA 9.7.5.2 (C9-105 ff.): a duplicate READ that asks for a subset of an
+// earlier READ (starting later, ending earlier) is answered for exactly its
+// own range: its PSN, VA and DMA length, as a response run of its own
+// (First/Only first), never the stored original's tail.
+#[test]
+fn duplicate_read_subset_answers_its_own_range() {
+    let mut p = pair();
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 256 * 4, 0), &[]);
+    let f = p.a.drain(0);
+    p.b.deliver(&f[0], 0);
+    assert_eq!(p.b.drain(0).len(), 4, "original responses, PSN 100..=103");
+    let data = p.b.mem.region(RKEY).unwrap().buf.data.clone();
+    let mut h = PacketHeaders::new(bth(Opcode::RcReadRequest, 0x22, 101));
+    h.reth = Some(Reth {
+        va: VA + 256,
+        rkey: RKEY,
+        dma_len: 256,
+    });
+    p.b.inject(&h, &[]);
+    assert_eq!(
+        shapes(&p.b.drain(0)),
+        vec![(Opcode::RcReadResponseOnly, 101, data[256..512].to_vec())]
+    );
+    h.bth.psn = rvt_proto::psn::Psn::new(102);
+    h.reth = Some(Reth {
+        va: VA + 512,
+        rkey: RKEY,
+        dma_len: 300,
+    });
+    p.b.inject(&h, &[]);
+    assert_eq!(
+        shapes(&p.b.drain(0)),
+        vec![
+            (Opcode::RcReadResponseFirst, 102, data[512..768].to_vec()),
+            (Opcode::RcReadResponseLast, 103, data[768..812].to_vec()),
+        ]
+    );
 }
 
 // IBA 9.9.3: a SEND longer than the receive buffer: Local Length Error at
@@ -737,6 +943,10 @@ fn receive_buffer_too_small() {
     p.b.post_recv(1, 10);
     p.a.post(&send_wr(1, 11), &[0; 11]);
     p.pump();
+    assert_eq!(
+        p.verdicts[0],
+        (true, Verdict::Dropped(DropReason::ReceiveTooSmall))
+    );
     assert_eq!(
         statuses(&p.b.rec.recv_wcs()),
         vec![(1, WcStatus::LocLenErr)]
@@ -807,7 +1017,10 @@ fn ghost_ack_ignored() {
         syndrome: Syndrome::ACK_NO_CREDITS.encode(),
         msn: 1,
     });
-    p.a.inject(&h, &[]);
+    assert_eq!(
+        p.a.inject(&h, &[]).verdict(),
+        Verdict::Dropped(DropReason::UnexpectedResponse)
+    );
     assert!(p.a.rec.send_wcs().is_empty());
     p.b.deliver(&f[0], 0);
     p.pump();

@@ -4,8 +4,8 @@
 mod support;
 
 use rvt_proto::engine::{
-    AccessFlags, AttrUpdate, Mtu, PostError, QpState, QpType, SendWr, UdDest, WcFlags, WcOpcode,
-    WcStatus, WrOpcode, GSI_QKEY, GSI_QPN, UD_GRH_LEN,
+    AccessFlags, AttrUpdate, DropReason, Mtu, PostError, QpState, QpType, SendWr, UdDest, Verdict,
+    WcFlags, WcOpcode, WcStatus, WrOpcode, GSI_QKEY, GSI_QPN, UD_GRH_LEN,
 };
 use rvt_proto::headers::Deth;
 use rvt_proto::opcode::Opcode;
@@ -48,7 +48,7 @@ fn uc_send_completes_without_ack() {
             Opcode::UcSendLast.as_u8()
         ]
     );
-    assert!(frames.iter().all(|f| !parse_frame(f).hdr.bth.ack_req));
+    assert!(frames.iter().all(|f| !parse_frame(f).hdr().bth.ack_req));
     assert_eq!(p.a.rec.send_wcs().len(), 1);
     assert_eq!(p.a.rec.send_wcs()[0].status, WcStatus::Success);
     for f in &frames {
@@ -76,11 +76,21 @@ fn uc_gap_drops_message_and_resyncs() {
     p.a.post(&send_wr(2, 300), &m2);
     let frames = p.a.drain(0);
     assert_eq!(frames.len(), 5);
-    for (i, f) in frames.iter().enumerate() {
-        if i != 1 {
-            p.b.deliver(f, 0);
-        }
-    }
+    let verdicts: Vec<Verdict> = frames
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 1)
+        .map(|(_, f)| p.b.deliver(f, 0).verdict())
+        .collect();
+    assert_eq!(
+        verdicts,
+        vec![
+            Verdict::Accepted,
+            Verdict::OutOfSequence { nak_sent: false },
+            Verdict::Accepted,
+            Verdict::Accepted
+        ]
+    );
     let wc = p.b.rec.recv_wcs();
     assert_eq!(wc.len(), 1);
     assert_eq!((wc[0].wr_id, wc[0].byte_len), (5, 300));
@@ -109,6 +119,7 @@ fn uc_write_imm_and_bad_rkey() {
     p.a.post(&bad, &data);
     p.a.post(&wr, &data);
     p.pump();
+    assert_eq!(p.verdicts[0], (true, Verdict::Dropped(DropReason::RKey)));
     let wc = p.b.rec.recv_wcs();
     assert_eq!(wc.len(), 1);
     assert_eq!(
@@ -172,6 +183,16 @@ fn ud_pair(qpn_b: u32) -> (N, N) {
     (a, b)
 }
 
+/// Headers of a UD SEND Only to `dest_qp` with the Q_Key of `ud_pair`.
+fn ud_send_headers(dest_qp: u32) -> PacketHeaders {
+    let mut h = PacketHeaders::new(bth(Opcode::UdSendOnly, dest_qp, 1));
+    h.deth = Some(Deth {
+        qkey: 0x1234,
+        src_qp: 5,
+    });
+    h
+}
+
 fn ud_wr(id: u64, len: u32, qpn: u32, qkey: u32) -> SendWr {
     let mut wr = send_wr(id, len);
     wr.ud = UdDest {
@@ -201,9 +222,9 @@ fn ud_send_with_grh() {
     assert_eq!(t.ah, 42);
     let f = support::frame(&hdr[..t.header_len], &a.mem.payload(&t.payload), t.pad);
     let pk = parse_frame(&f);
-    assert_eq!(pk.hdr.bth.opcode, Opcode::UdSendOnlyWithImm);
+    assert_eq!(pk.hdr().bth.opcode, Opcode::UdSendOnlyWithImm);
     assert_eq!(
-        pk.hdr.deth,
+        pk.hdr().deth,
         Some(Deth {
             qkey: 0x1234,
             src_qp: 0x31
@@ -231,9 +252,15 @@ fn ud_qkey_rules() {
     b.post_recv(3, 200);
     a.post(&ud_wr(1, 10, 0x32, 0x8000_0000), &[1; 10]);
     a.post(&ud_wr(2, 10, 0x32, 0x9999), &[2; 10]);
-    for f in a.drain(0) {
-        b.deliver(&f, 0);
-    }
+    let verdicts: Vec<Verdict> = a
+        .drain(0)
+        .iter()
+        .map(|f| b.deliver(f, 0).verdict())
+        .collect();
+    assert_eq!(
+        verdicts,
+        vec![Verdict::Accepted, Verdict::Dropped(DropReason::QKey)]
+    );
     let wc = b.rec.recv_wcs();
     assert_eq!(wc.len(), 1);
     let buf = b.mem.recv[wc[0].slot as usize].as_ref().unwrap();
@@ -281,7 +308,10 @@ fn ud_limits() {
     );
     a.post(&ud_wr(2, 10, 0x32, 0x1234), &[1; 10]);
     for f in a.drain(0) {
-        b.deliver(&f, 0);
+        assert_eq!(
+            b.deliver(&f, 0).verdict(),
+            Verdict::Dropped(DropReason::NoReceiveWqe)
+        );
     }
     assert!(b.rec.recv_wcs().is_empty());
     assert!(b.drain(0).is_empty());
@@ -302,19 +332,40 @@ fn ud_limits() {
     assert_eq!(b.qp.state(), QpState::Rts);
 }
 
+// IBA 9.8: a UD message is a single packet of at most the path MTU; a
+// received UD packet with a longer payload is dropped (not delivered, the
+// receive WQE stays posted), whatever the receive buffer could hold.
+#[test]
+fn ud_payload_longer_than_path_mtu_dropped() {
+    let (_a, mut b) = ud_pair(0x32);
+    b.post_recv(3, 4096);
+    let h = ud_send_headers(0x32);
+    assert_eq!(
+        b.inject(&h, &[7; 1028]).verdict(),
+        Verdict::Dropped(DropReason::Length)
+    );
+    assert!(
+        b.rec.recv_wcs().is_empty(),
+        "1028 bytes > 1024 MTU: dropped"
+    );
+    assert_eq!(b.mem.calls, 0, "nothing placed");
+    assert_eq!(b.qp.recv_queue_len(), 1);
+    b.inject(&h, &[7; 1024]);
+    assert_eq!(b.rec.recv_wcs().len(), 1, "exactly the MTU: delivered");
+}
+
 // IBA 9.6: a packet with a P_Key that does not match is
 // dropped.
 #[test]
 fn pkey_mismatch_dropped() {
     let (_a, mut b) = ud_pair(0x32);
     b.post_recv(3, 200);
-    let mut h = PacketHeaders::new(bth(Opcode::UdSendOnly, 0x32, 1));
+    let mut h = ud_send_headers(0x32);
     h.bth.pkey = 0x8001;
-    h.deth = Some(Deth {
-        qkey: 0x1234,
-        src_qp: 5,
-    });
-    b.inject(&h, &[0; 8]);
+    assert_eq!(
+        b.inject(&h, &[0; 8]).verdict(),
+        Verdict::Dropped(DropReason::PKey)
+    );
     assert!(b.rec.recv_wcs().is_empty());
     h.bth.pkey = 0x7fff;
     b.inject(&h, &[0; 8]);
@@ -326,17 +377,31 @@ fn pkey_mismatch_dropped() {
 fn wrong_transport_or_qpn_dropped() {
     let (_a, mut b) = ud_pair(0x32);
     b.post_recv(3, 200);
-    b.inject(
+    let r = b.inject(
         &PacketHeaders::new(bth(Opcode::RcSendOnly, 0x32, 1)),
         &[0; 8],
     );
-    let mut h = PacketHeaders::new(bth(Opcode::UdSendOnly, 0x33, 1));
-    h.deth = Some(Deth {
-        qkey: 0x1234,
-        src_qp: 5,
-    });
-    b.inject(&h, &[0; 8]);
+    assert_eq!(r.verdict(), Verdict::Dropped(DropReason::WrongTransport));
+    let mut h = ud_send_headers(0x33);
+    assert_eq!(
+        b.inject(&h, &[0; 8]).verdict(),
+        Verdict::Dropped(DropReason::WrongQpn)
+    );
     assert!(b.rec.recv_wcs().is_empty());
     assert_eq!(b.mem.calls, 0);
+    // A QP in Error receives nothing.
+    b.qp.modify(
+        &AttrUpdate {
+            state: Some(QpState::Error),
+            ..AttrUpdate::default()
+        },
+        &mut b.rec,
+    )
+    .unwrap();
+    h.bth.dest_qp = 0x32;
+    assert_eq!(
+        b.inject(&h, &[0; 8]).verdict(),
+        Verdict::Dropped(DropReason::State)
+    );
     let _ = opcode_psn;
 }

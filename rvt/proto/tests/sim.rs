@@ -739,6 +739,7 @@ fn run_seed(sc: &Scenario, seed: u64) -> Result<Stats, String> {
             if rx == support::Rx::BadIcrc {
                 ch.stats.bad_icrc += 1;
             }
+            rx.check_from_correct_peer()?;
         }
         for s in sides.iter_mut() {
             s.node.fire_timers(now);

@@ -57,6 +57,7 @@ fn channel(rng: &mut Rng, loss: u32, corrupt: u32, to: &mut N, frame: &[u8]) -> 
         f[i] ^= 1 << rng.below(8);
     }
     let rx = to.deliver(&f, 0);
+    rx.check_from_correct_peer()?;
     if bad != (rx == Rx::BadIcrc) {
         return Err(format!("corrupted={bad} but {rx:?}"));
     }

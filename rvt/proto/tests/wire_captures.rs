@@ -279,14 +279,14 @@ fn every_captured_packet_parses_and_rebuilds() {
         for p in load(name) {
             let t = p.transport();
             let pkt = p.parse();
-            let hdr = pkt.hdr;
+            let hdr = pkt.hdr();
             let op = hdr.bth.opcode;
             assert_eq!(hdr.bth.tver, 0);
             assert_eq!(hdr.bth.pkey, 0xffff, "{name}: default P_Key");
             assert!(!hdr.bth.fecn && !hdr.bth.becn && !hdr.bth.mig_req);
             assert_eq!(hdr.len(), op.header_len());
             assert_eq!(
-                hdr.len() + pkt.payload.len() + usize::from(hdr.bth.pad_count),
+                hdr.len() + pkt.payload().len() + usize::from(hdr.bth.pad_count),
                 t.len()
             );
             hdr.check_headers().unwrap();
@@ -298,7 +298,7 @@ fn every_captured_packet_parses_and_rebuilds() {
 
             // Whole packet (headers, payload, zero pad).
             let mut out = vec![0xa5u8; t.len() + 8];
-            let n = packet::write_packet(&hdr, pkt.payload, &mut out).unwrap();
+            let n = packet::write_packet(hdr, pkt.payload(), &mut out).unwrap();
             assert_eq!(&out[..n], t, "{name} packet {} rebuilt", p.index);
 
             // Reparse of the rebuilt bytes gives the same packet.
@@ -323,9 +323,9 @@ fn flows(packets: &[RocePacket]) -> HashMap<FlowKey, Vec<(usize, PacketHeaders, 
     let mut map: HashMap<FlowKey, Vec<_>> = HashMap::new();
     for p in packets {
         let pkt = p.parse();
-        map.entry((p.src.clone(), p.dst.clone(), pkt.hdr.bth.dest_qp))
+        map.entry((p.src.clone(), p.dst.clone(), pkt.hdr().bth.dest_qp))
             .or_default()
-            .push((p.index, pkt.hdr, pkt.payload.to_vec()));
+            .push((p.index, *pkt.hdr(), pkt.payload().to_vec()));
     }
     map
 }
@@ -659,7 +659,7 @@ fn rping_cm_mads_and_rc_flow() {
         }
     }
     assert_eq!(mads, 5);
-    let ops: Vec<Opcode> = packets.iter().map(|p| p.parse().hdr.bth.opcode).collect();
+    let ops: Vec<Opcode> = packets.iter().map(|p| p.parse().hdr().bth.opcode).collect();
     for op in [
         Opcode::RcSendOnly,
         Opcode::RcReadRequest,

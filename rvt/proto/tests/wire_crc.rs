@@ -17,7 +17,8 @@
 )]
 
 use rvt_proto::headers::WireError;
-use rvt_proto::icrc::{self, Icrc};
+use rvt_proto::icrc::{self, Crc32, Icrc};
+use std::cell::Cell;
 
 /// Bit-serial CRC of `width` bits with (non-reflected) polynomial `poly`,
 /// returned as the value whose little-endian bytes are the CRC bytes in
@@ -174,6 +175,69 @@ fn ib_global_icrc_vector() {
     // The SGID is invariant.
     grh2[8] ^= 1;
     assert_ne!(icrc::ib_icrc(&lrh2, Some(&grh2), &transport).unwrap(), want);
+}
+
+/// A caller's CRC-32 primitive: bit-at-a-time over the reflected
+/// polynomial, counting the bytes it is given.
+struct BitwiseCrc32<'a> {
+    bytes_seen: &'a Cell<usize>,
+}
+
+impl Crc32 for BitwiseCrc32<'_> {
+    fn update(&self, mut crc: u32, bytes: &[u8]) -> u32 {
+        self.bytes_seen.set(self.bytes_seen.get() + bytes.len());
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ icrc::CRC32_POLY_REFLECTED
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        crc
+    }
+}
+
+/// IBA 7.8.1 / annex A17.4: the ICRC is the CRC-32 over the masked headers
+/// and the packet whatever computes the CRC-32: a primitive the caller
+/// supplies (rvt.ko: the kernel's crc32_le) is the one used, for every
+/// covered byte, and gives the same ICRC as the table reference.
+#[test]
+fn caller_supplied_crc32_computes_the_icrc() {
+    let seen = Cell::new(0);
+    let crc = || BitwiseCrc32 { bytes_seen: &seen };
+    let (lrh, transport) = local_packet();
+    assert_eq!(
+        icrc::ib_icrc_with(crc(), &lrh, None, &transport).unwrap(),
+        icrc::ib_icrc(&lrh, None, &transport).unwrap()
+    );
+    assert_eq!(seen.get(), lrh.len() + transport.len());
+    let net = {
+        let mut v = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 0x40, 0x11, 0, 0];
+        v.extend_from_slice(&bytes(3, 8)); // addresses
+        v.extend_from_slice(&[0xc0, 0x00, 0x12, 0xb7, 0, 0, 0, 0]); // UDP
+        v
+    };
+    seen.set(0);
+    let want = icrc::roce_icrc(&net, &transport).unwrap();
+    assert_eq!(icrc::roce_icrc_with(crc(), &net, &transport).unwrap(), want);
+    assert_eq!(seen.get(), 8 + net.len() + transport.len());
+    let mut wire = transport.clone();
+    wire.extend_from_slice(&want.to_le_bytes());
+    assert_eq!(
+        icrc::check_roce_with(crc(), &net, &wire).unwrap(),
+        &transport[..]
+    );
+    wire[20] ^= 1;
+    assert_eq!(
+        icrc::check_roce_with(crc(), &net, &wire),
+        Err(WireError::BadIcrc)
+    );
+    let mut inc = Icrc::roce_with(crc(), &net).unwrap();
+    inc.update_packet(&transport).unwrap();
+    assert_eq!(inc.finish(), want);
 }
 
 #[test]

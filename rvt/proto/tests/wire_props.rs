@@ -175,19 +175,19 @@ proptest! {
         prop_assert_eq!(n % 4, 0);
         let p = packet::parse(&buf[..n]).unwrap();
         let want = PacketHeaders { bth: Bth { pad_count: pad_count(payload.len()), ..hdr.bth }, ..hdr };
-        prop_assert_eq!(p.hdr, want);
-        prop_assert_eq!(p.payload, &payload[..]);
+        prop_assert_eq!(*p.hdr(), want);
+        prop_assert_eq!(p.payload(), &payload[..]);
         // The header-only writer agrees with the packet writer.
         let mut hbuf = [0u8; 64];
-        let hn = p.hdr.write(&mut hbuf).unwrap();
+        let hn = p.hdr().write(&mut hbuf).unwrap();
         prop_assert_eq!(&hbuf[..hn], &buf[..hn]);
         // Any shorter buffer is an error, never a panic or a wrong parse.
         for cut in 0..n {
             if let Ok(short) = packet::parse(&buf[..cut]) {
                 // Only possible by dropping whole 4-byte words of payload+pad.
                 prop_assert!(hdr.bth.opcode.has_payload());
-                prop_assert_eq!(short.hdr.bth.opcode, hdr.bth.opcode);
-                prop_assert!(short.payload.len() < payload.len());
+                prop_assert_eq!(short.hdr().bth.opcode, hdr.bth.opcode);
+                prop_assert!(short.payload().len() < payload.len());
             }
         }
         // A too-small output buffer is refused.
@@ -200,13 +200,13 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
         if let Ok(p) = packet::parse(&bytes) {
-            let op = p.hdr.bth.opcode;
-            prop_assert_eq!(p.hdr.bth.tver, 0);
-            prop_assert!(p.hdr.check_headers().is_ok());
-            prop_assert_eq!(op.header_len() + p.payload.len() + usize::from(p.hdr.bth.pad_count), bytes.len());
-            prop_assert!(op.has_payload() || p.payload.is_empty());
+            let op = p.hdr().bth.opcode;
+            prop_assert_eq!(p.hdr().bth.tver, 0);
+            prop_assert!(p.hdr().check_headers().is_ok());
+            prop_assert_eq!(op.header_len() + p.payload().len() + usize::from(p.hdr().bth.pad_count), bytes.len());
+            prop_assert!(op.has_payload() || p.payload().is_empty());
             let mut out = vec![0u8; bytes.len()];
-            let n = write_packet(&p.hdr, p.payload, &mut out).unwrap();
+            let n = write_packet(p.hdr(), p.payload(), &mut out).unwrap();
             prop_assert_eq!(n, bytes.len());
             prop_assert_eq!(packet::parse(&out).unwrap(), p);
         }

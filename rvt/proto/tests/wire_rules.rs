@@ -551,8 +551,8 @@ fn write_only_with_immediate_order() {
     assert_eq!(&buf[28..32], &[1, 2, 3, 4]);
     assert_eq!(&buf[32..36], b"abc\0");
     let p = packet::parse(&buf[..n]).unwrap();
-    assert_eq!(p.payload, b"abc");
-    assert_eq!(p.hdr.immdt, h.immdt);
+    assert_eq!(p.payload(), b"abc");
+    assert_eq!(p.hdr().immdt, h.immdt);
 }
 
 /// UD SEND Only with Immediate is BTH, DETH, ImmDt (IBA 9.2 Table 38).
@@ -631,8 +631,8 @@ fn pad_removed_on_parse() {
         assert_eq!(n % 4, 0);
         assert!(buf[12 + len..n].iter().all(|&b| b == 0), "pad is zero");
         let p = packet::parse(&buf[..n]).unwrap();
-        assert_eq!(p.payload, &payload[..]);
-        assert_eq!(p.hdr.bth.pad_count, pad_count(len));
+        assert_eq!(p.payload(), &payload[..]);
+        assert_eq!(p.hdr().bth.pad_count, pad_count(len));
     }
 }
 
@@ -671,7 +671,7 @@ fn parse_rejections() {
     // ACK: no payload allowed (IBA 9.7.5.1), no pad either.
     let ack = full_headers(Opcode::RcAcknowledge);
     let n = ack.write(&mut buf).unwrap();
-    assert!(packet::parse(&buf[..n]).unwrap().payload.is_empty());
+    assert!(packet::parse(&buf[..n]).unwrap().payload().is_empty());
     assert_eq!(packet::parse(&buf[..n + 4]), Err(WireError::BadLength));
     let mut bad = buf;
     bad[1] |= 0x10;
@@ -701,7 +701,7 @@ fn parse_rejections() {
         Err(WireError::BadLength)
     );
     let n = write_packet(&aw, &[7; 8], &mut buf).unwrap();
-    assert_eq!(packet::parse(&buf[..n]).unwrap().payload, &[7; 8]);
+    assert_eq!(packet::parse(&buf[..n]).unwrap().payload(), &[7; 8]);
     assert_eq!(packet::parse(&buf[..n - 4]), Err(WireError::BadLength));
 }
 
@@ -868,4 +868,52 @@ fn local_ack_timeout() {
         let _ = local_ack_timeout_ns(t);
     }
     assert_eq!(local_ack_timeout_ns(255), Some(u64::MAX));
+}
+
+/// IBA 9.2 Table 38, 9.2.4, 9.2.5: a `Packet` exists only in a form the
+/// parser produces. `Packet::new` rejects extension headers that do not
+/// match the opcode (immediate data on a SEND without Immediate, a missing
+/// IETH on SEND with Invalidate), TVer != 0, a pad count that does not
+/// complete the payload to 4 bytes, a payload on an opcode without one;
+/// what it accepts equals the parse of its wire bytes.
+#[test]
+fn packet_new_accepts_only_what_parse_produces() {
+    let mut h = full_headers(Opcode::RcSendOnly);
+    h.immdt = Some(ImmDt { imm: 5 });
+    assert_eq!(
+        packet::Packet::new(h, b"ab").unwrap_err(),
+        WireError::UnexpectedHeader
+    );
+    let mut h = full_headers(Opcode::RcSendOnlyWithInvalidate);
+    h.ieth = None;
+    assert_eq!(
+        packet::Packet::new(h, b"ab").unwrap_err(),
+        WireError::MissingHeader
+    );
+    let mut h = full_headers(Opcode::RcSendOnlyWithImm);
+    h.bth.tver = 1;
+    assert_eq!(
+        packet::Packet::new(h, b"ab").unwrap_err(),
+        WireError::BadTransportVersion(1)
+    );
+    h.bth.tver = 0;
+    h.bth.pad_count = 1;
+    assert_eq!(
+        packet::Packet::new(h, b"ab").unwrap_err(),
+        WireError::BadPadCount
+    );
+    let ack = full_headers(Opcode::RcAcknowledge);
+    assert_eq!(
+        packet::Packet::new(ack, b"x").unwrap_err(),
+        WireError::BadLength
+    );
+    h.bth.pad_count = pad_count(2);
+    let p = packet::Packet::new(h, b"ab").unwrap();
+    let mut buf = [0u8; 64];
+    let n = write_packet(&h, b"ab", &mut buf).unwrap();
+    assert_eq!(packet::parse(&buf[..n]).unwrap(), p);
+    // The opcode-dependent fields come from the opcode.
+    assert_eq!(p.immediate(), h.immdt.map(|i| i.imm));
+    assert_eq!(p.invalidate_rkey(), None);
+    assert_eq!(p.reth(), None);
 }

@@ -9,24 +9,24 @@ use rvt_proto::packet::{self, write_packet, PacketHeaders};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(p) = packet::parse(data) {
-        let op = p.hdr.bth.opcode;
-        assert_eq!(p.hdr.bth.tver, 0);
-        assert!(p.hdr.check_headers().is_ok());
+        let op = p.hdr().bth.opcode;
+        assert_eq!(p.hdr().bth.tver, 0);
+        assert!(p.hdr().check_headers().is_ok());
         assert_eq!(
-            op.header_len() + p.payload.len() + usize::from(p.hdr.bth.pad_count),
+            op.header_len() + p.payload().len() + usize::from(p.hdr().bth.pad_count),
             data.len()
         );
-        assert!(op.has_payload() || p.payload.is_empty());
+        assert!(op.has_payload() || p.payload().is_empty());
         let mut out = vec![0u8; data.len()];
-        let n = write_packet(&p.hdr, p.payload, &mut out).expect("rebuild");
+        let n = write_packet(p.hdr(), p.payload(), &mut out).expect("rebuild");
         assert_eq!(n, data.len());
         assert_eq!(packet::parse(&out), Ok(p));
         // Same bytes up to reserved bits (BTH bytes 4 and 8, DETH byte 4,
         // FETH bits 31:6) and pad contents.
         assert_eq!(&out[..4], &data[..4]);
         let payload_start = op.header_len();
-        let payload_end = payload_start + p.payload.len();
-        assert_eq!(&out[payload_start..payload_end], p.payload);
+        let payload_end = payload_start + p.payload().len();
+        assert_eq!(&out[payload_start..payload_end], p.payload());
     }
     if let Ok((hdr, rest)) = PacketHeaders::parse(data) {
         assert_eq!(hdr.len() + rest.len(), data.len());

@@ -108,3 +108,22 @@ pub struct RxMeta<'a> {
     /// `IB_WC_GRH` is not set).
     pub grh: Option<&'a [u8; 40]>,
 }
+
+/// RC attributes in RTS (defaults otherwise), for the engine's unit tests.
+#[cfg(test)]
+pub(super) fn rts_rc_attrs() -> super::attr::QpAttrs {
+    let mut attrs = super::attr::QpAttrs::new(super::attr::QpType::Rc, 1);
+    attrs.state = QpState::Rts;
+    attrs
+}
+
+/// A sink that ignores everything, for the engine's unit tests.
+#[cfg(test)]
+pub(super) struct NullSink;
+
+#[cfg(test)]
+impl Sink for NullSink {
+    fn completion(&mut self, _: &Completion) {}
+    fn timer(&mut self, _: Timer, _: Option<u64>) {}
+    fn state_changed(&mut self, _: QpState) {}
+}

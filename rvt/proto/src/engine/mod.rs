@@ -26,6 +26,7 @@ mod mem;
 mod requester;
 mod responder;
 mod ring;
+mod verdict;
 mod wc;
 mod wr;
 
@@ -36,6 +37,7 @@ pub use attr::{
 pub use io::{Payload, RxMeta, Sink, Timer, Transmit, MAX_HEADER_LEN};
 pub use mem::{AtomicOp, MemError, Memory, RemoteAccess};
 pub use responder::UD_GRH_LEN;
+pub use verdict::{DropReason, Verdict};
 pub use wc::{Completion, Queue, WcFlags, WcOpcode, WcStatus};
 pub use wr::{PostError, RecvWr, SendFlags, SendWr, UdDest, WrOpcode};
 
@@ -43,7 +45,7 @@ use super::opcode::{Position, Transport};
 use super::packet::Packet;
 use super::psn::{Psn, PSN_MASK};
 use requester::Requester;
-use responder::Responder;
+use responder::{Fatal, Responder};
 
 /// One queue pair: `SQ` send WQEs, `RQ` receive WQEs, `RD` responder
 /// resources for RDMA READ / atomic requests (the upper bound of
@@ -233,8 +235,9 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
     /// A packet arrived for this QP (the caller verified the ICRC and
     /// dispatched by destination QPN). Requests go to the responder,
     /// responses to the requester's completer. Packets of another transport
-    /// service, with a foreign P_Key (IBA 9.6 header validation: silently dropped) or
-    /// in a state that does not receive are dropped.
+    /// service, with a foreign P_Key (IBA 9.6 header validation: silently
+    /// dropped) or in a state that does not receive are dropped. Returns
+    /// what happened to the packet, for the caller's counters.
     pub fn receive<M: Memory, S: Sink>(
         &mut self,
         pkt: &Packet<'_>,
@@ -242,29 +245,35 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
         now: u64,
         mem: &mut M,
         sink: &mut S,
-    ) {
-        let bth = &pkt.hdr.bth;
+    ) -> Verdict {
+        let bth = &pkt.bth();
         if bth.opcode.transport() != transport_of(self.attrs.qp_type) {
-            return;
+            return Verdict::Dropped(DropReason::WrongTransport);
         }
         let qpn_ok = bth.dest_qp == self.attrs.qpn
             || (self.attrs.qp_type == QpType::Ud && bth.dest_qp == MULTICAST_QPN);
         if !qpn_ok {
-            return;
+            return Verdict::Dropped(DropReason::WrongQpn);
         }
         if self.attrs.qpn != GSI_QPN && !pkey_match(bth.pkey, self.attrs.pkey) {
-            return;
+            return Verdict::Dropped(DropReason::PKey);
         }
         if bth.opcode.is_request() {
-            if self
-                .resp
-                .on_request(&self.attrs, pkt, meta, now, mem, sink)
-                .is_err()
-            {
-                self.enter_error(None, sink, true);
+            match self.resp.on_request(&self.attrs, pkt, meta, now, mem, sink) {
+                Ok(verdict) => verdict,
+                Err(Fatal(reason)) => {
+                    self.enter_error(None, sink, true);
+                    Verdict::Dropped(reason)
+                }
             }
-        } else if let Err(status) = self.req.on_response(&self.attrs, pkt, now, mem, sink) {
-            self.enter_error(Some(status), sink, true);
+        } else {
+            match self.req.on_response(&self.attrs, pkt, now, mem, sink) {
+                Ok(verdict) => verdict,
+                Err(status) => {
+                    self.enter_error(Some(status), sink, true);
+                    failed_response_verdict(status)
+                }
+            }
         }
     }
 
@@ -278,8 +287,15 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
         buf: &mut [u8; MAX_HEADER_LEN],
         sink: &mut S,
     ) -> Option<Transmit> {
-        if let Some(t) = self.resp.poll(&self.attrs, now, buf, sink) {
-            return Some(t);
+        match self.resp.poll(&self.attrs, now, buf, sink) {
+            Ok(Some(t)) => return Some(t),
+            Ok(None) => {}
+            Err(Fatal(_)) => {
+                if self.attrs.state != QpState::Error {
+                    self.enter_error(None, sink, true);
+                }
+                return None;
+            }
         }
         match self.req.poll(&self.attrs, now, buf, sink) {
             Ok(t) => t,
@@ -301,6 +317,18 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
                 }
             }
         }
+    }
+}
+
+/// The verdict of a response whose processing failed the head send WQE
+/// with `status`: a response the WQE does not allow or a local failure
+/// drops it; a NAK or an exhausted retry counter was a valid response.
+fn failed_response_verdict(status: WcStatus) -> Verdict {
+    match status {
+        WcStatus::BadRespErr => Verdict::Dropped(DropReason::BadResponse),
+        WcStatus::LocProtErr => Verdict::Dropped(DropReason::LocalPlacement),
+        WcStatus::LocQpOpErr => Verdict::Dropped(DropReason::Internal),
+        _ => Verdict::Accepted,
     }
 }
 

@@ -18,6 +18,7 @@ use super::attr::{QpAttrs, QpState, QpType};
 use super::io::{Payload, Sink, Timer, Transmit, MAX_HEADER_LEN};
 use super::mem::Memory;
 use super::ring::Ring;
+use super::verdict::{DropReason, Verdict};
 use super::wc::{Completion, Queue, WcFlags, WcOpcode, WcStatus};
 use super::wr::{PostError, SendFlags, SendWr, WrOpcode};
 use super::{expired, packets, position, set_timer, transport_of};
@@ -104,8 +105,9 @@ pub(super) struct Requester<const N: usize> {
     /// (a duplicated NAK, or responses of the pre-retry flight) does not
     /// start another retry. Cleared by forward progress.
     guard: Option<Psn>,
-    /// Waiting for the RNR timer: transmission is paused.
-    rnr_wait: bool,
+    /// Waiting for the RNR timer after an RNR NAK for this PSN:
+    /// transmission is paused.
+    rnr_wait: Option<Psn>,
     /// Local ACK timeout deadline.
     rto: Option<u64>,
     /// RNR wait deadline.
@@ -134,7 +136,7 @@ impl<const N: usize> Requester<N> {
             retry_left: 0,
             rnr_left: 0,
             guard: None,
-            rnr_wait: false,
+            rnr_wait: None,
             rto: None,
             rnr_deadline: None,
         }
@@ -223,7 +225,7 @@ impl<const N: usize> Requester<N> {
         buf: &mut [u8; MAX_HEADER_LEN],
         sink: &mut S,
     ) -> Result<Option<Transmit>, WcStatus> {
-        if !matches!(attrs.state, QpState::Rts | QpState::Sqd) || self.rnr_wait {
+        if !matches!(attrs.state, QpState::Rts | QpState::Sqd) || self.rnr_wait.is_some() {
             return Ok(None);
         }
         let Some(&entry) = self.sq.get(self.tx_idx) else {
@@ -272,12 +274,16 @@ impl<const N: usize> Requester<N> {
                 *slot = e;
             }
         }
+        // The WQE exists, so it has a slot; the cursor lies inside it. If
+        // not, the engine's state is inconsistent: fail rather than send
+        // another packet (or another WQE's data).
         let Some(slot) = self.sq.slot(self.tx_idx) else {
-            return Ok(None);
+            return Err(WcStatus::LocQpOpErr);
         };
-        // Where in the WQE the cursor is.
-        let k = u32::try_from(e.first.distance_to(self.psn)).unwrap_or(0);
-        let k = if k >= e.npsn { 0 } else { k };
+        let k = match u32::try_from(e.first.distance_to(self.psn)) {
+            Ok(k) if k < e.npsn => k,
+            _ => return Err(WcStatus::LocQpOpErr),
+        };
         let (hdr, payload, next_psn, done) = build_request(attrs, &e, slot, k);
         let Ok(header_len) = hdr.write(buf) else {
             return Err(WcStatus::LocQpOpErr);
@@ -404,7 +410,7 @@ impl<const N: usize> Requester<N> {
     /// Cancels timers and transmission state.
     fn stop<S: Sink>(&mut self, sink: &mut S) {
         self.tx_idx = 0;
-        self.rnr_wait = false;
+        self.rnr_wait = None;
         self.guard = None;
         set_timer(&mut self.rto, Timer::Retransmit, None, sink);
         set_timer(&mut self.rnr_deadline, Timer::Rnr, None, sink);
@@ -415,7 +421,7 @@ impl<const N: usize> Requester<N> {
     /// local ACK timer if anything is still outstanding.
     fn progress<S: Sink>(&mut self, attrs: &QpAttrs, now: u64, sink: &mut S) {
         self.reset_counters(attrs);
-        let deadline = if self.una != self.max_sent && !self.rnr_wait {
+        let deadline = if self.una != self.max_sent && self.rnr_wait.is_none() {
             local_ack_timeout_ns(attrs.timeout).map(|t| now.saturating_add(t))
         } else {
             None
@@ -480,16 +486,18 @@ impl<const N: usize> Requester<N> {
     }
 
     /// Applies an implicit acknowledgement of every PSN before `upto` (IBA
-    /// 9.7.5: an ACK, NAK or response acknowledges all earlier requests). SEND/RDMA WRITE WQEs wholly before `upto` complete; an RDMA
-    /// READ or atomic whose responses are missing although later PSNs are
-    /// acknowledged lost its responses and is retried (IBA 9.7.5).
-    fn implicit_ack<S: Sink>(
+    /// 9.7.5: an ACK, NAK or response acknowledges all earlier requests):
+    /// SEND/RDMA WRITE WQEs wholly before `upto` complete. An RDMA READ or
+    /// atomic whose responses are missing although later PSNs are
+    /// acknowledged lost its responses: returns the PSN to re-request it
+    /// from.
+    fn ack_upto<S: Sink>(
         &mut self,
         attrs: &QpAttrs,
         upto: Psn,
         now: u64,
         sink: &mut S,
-    ) -> Result<Implicit, WcStatus> {
+    ) -> Option<Psn> {
         let mut progressed = false;
         let mut lost: Option<Psn> = None;
         while let Some(&e) = self.sq.get(0) {
@@ -524,11 +532,50 @@ impl<const N: usize> Requester<N> {
         if progressed {
             self.progress(attrs, now, sink);
         }
-        if let Some(from) = lost {
-            self.retry(attrs, from, RetryCause::Nak, now, sink)?;
-            return Ok(Implicit::Retried);
+        lost
+    }
+
+    /// [`Self::ack_upto`], then a retry of a READ/atomic whose responses
+    /// were lost (IBA 9.7.5).
+    fn implicit_ack<S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        upto: Psn,
+        now: u64,
+        sink: &mut S,
+    ) -> Result<Implicit, WcStatus> {
+        let Some(from) = self.ack_upto(attrs, upto, now, sink) else {
+            return Ok(Implicit::Continue);
+        };
+        self.retry(attrs, from, RetryCause::Nak, now, sink)?;
+        Ok(Implicit::Retried)
+    }
+
+    /// A fatal NAK for PSN `p` (IBA 9.7.5.1, 9.9: remote access error,
+    /// invalid request, remote operational error, invalid RD request):
+    /// everything before `p` is acknowledged; the NAKed WQE completes with
+    /// `status` and the QP enters Error (the caller does both with the
+    /// status returned). The responder stopped when it sent the NAK, so a
+    /// READ/atomic before `p` whose responses are missing can never
+    /// complete: it, and the WQEs between it and `p` that completions in
+    /// order hold back, are flushed (`IB_WC_WR_FLUSH_ERR`) ahead of the
+    /// NAKed WQE, which keeps the error (documented choice).
+    fn on_fatal_nak<S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        p: Psn,
+        status: WcStatus,
+        now: u64,
+        sink: &mut S,
+    ) -> WcStatus {
+        let _lost = self.ack_upto(attrs, p, now, sink);
+        while let Some(&e) = self.sq.get(0) {
+            if !e.sent || e.end().distance_to(p) < 0 {
+                break;
+            }
+            self.complete_head(attrs, WcStatus::WrFlushErr, sink);
         }
-        Ok(Implicit::Continue)
+        status
     }
 
     /// Processes a response packet (IBA 9.7.5.1). `Err(status)` means the
@@ -540,96 +587,117 @@ impl<const N: usize> Requester<N> {
         now: u64,
         mem: &mut M,
         sink: &mut S,
-    ) -> Result<(), WcStatus> {
+    ) -> Result<Verdict, WcStatus> {
         if attrs.qp_type != QpType::Rc
             || !matches!(attrs.state, QpState::Rts | QpState::Sqd | QpState::Sqe)
         {
-            return Ok(());
+            return Ok(Verdict::Dropped(DropReason::State));
         }
-        let bth = pkt.hdr.bth;
-        let p = bth.psn;
         // Valid responses lie in [una, max_sent); others are stale
         // duplicates or ghosts and are dropped silently.
-        let off = self.una.distance_to(p);
-        let outstanding = self.una.distance_to(self.max_sent);
-        if off < 0 || off >= outstanding {
-            return Ok(());
+        let off = self.una.distance_to(pkt.bth().psn);
+        if off < 0 {
+            return Ok(Verdict::Duplicate);
         }
-        match bth.opcode.operation() {
-            Operation::Acknowledge => {
-                let Some(aeth) = pkt.hdr.aeth else {
-                    return Ok(());
-                };
-                let Ok(syndrome) = Syndrome::decode(aeth.syndrome) else {
-                    return Ok(());
-                };
-                match syndrome {
-                    Syndrome::Ack { .. } => {
-                        self.implicit_ack(attrs, p.next(), now, sink)?;
-                        Ok(())
-                    }
-                    Syndrome::RnrNak { timer_code } => {
-                        self.on_rnr_nak(attrs, p, timer_code, now, sink)
-                    }
-                    Syndrome::Nak(NakCode::PsnSequenceError) => {
-                        if self.implicit_ack(attrs, p, now, sink)? == Implicit::Retried {
-                            return Ok(());
-                        }
-                        self.retry(attrs, p, RetryCause::Nak, now, sink)
-                    }
-                    Syndrome::Nak(code) => {
-                        if self.implicit_ack(attrs, p, now, sink)? == Implicit::Retried {
-                            return Ok(());
-                        }
-                        // IBA 9.7.5.1 / 9.9: the NAKed WQE completes with
-                        // the matching error and the QP enters Error.
-                        Err(match code {
-                            NakCode::InvalidRequest => WcStatus::RemInvReqErr,
-                            NakCode::RemoteAccessError => WcStatus::RemAccessErr,
-                            NakCode::InvalidRdRequest => WcStatus::RemInvRdReqErr,
-                            NakCode::RemoteOperationalError | NakCode::PsnSequenceError => {
-                                WcStatus::RemOpErr
-                            }
-                        })
-                    }
-                }
-            }
+        if off >= self.una.distance_to(self.max_sent) {
+            return Ok(Verdict::Dropped(DropReason::UnexpectedResponse));
+        }
+        match pkt.bth().opcode.operation() {
+            Operation::Acknowledge => self.on_ack(attrs, pkt, now, sink),
             Operation::ReadResponse => self.on_read_response(attrs, pkt, now, mem, sink),
-            Operation::AtomicAcknowledge => {
-                if self.implicit_ack(attrs, p, now, sink)? == Implicit::Retried {
-                    return Ok(());
-                }
-                let Some(e) = self.sq.get(0) else {
-                    return Ok(());
-                };
-                if !e.wr.opcode.is_atomic() || e.first != p || !e.sent {
-                    return Ok(());
-                }
-                let (Some(ack), Some(aeth)) = (pkt.hdr.atomic_ack_eth, pkt.hdr.aeth) else {
-                    return Ok(());
-                };
-                if !matches!(Syndrome::decode(aeth.syndrome), Ok(Syndrome::Ack { .. })) {
-                    return Err(WcStatus::BadRespErr);
-                }
-                let slot = self.sq.slot(0).unwrap_or(0);
-                if mem
-                    .write_send(slot, 0, &ack.orig_data.to_ne_bytes())
-                    .is_err()
-                {
-                    return Err(WcStatus::LocProtErr);
-                }
-                self.una = p.next();
-                self.complete_head(attrs, WcStatus::Success, sink);
-                self.progress(attrs, now, sink);
-                Ok(())
-            }
-            _ => Ok(()),
+            Operation::AtomicAcknowledge => self.on_atomic_ack(attrs, pkt, now, mem, sink),
+            _ => Ok(Verdict::Dropped(DropReason::Opcode)),
         }
+    }
+
+    /// An ACK, NAK or RNR NAK (IBA 9.7.5.1) inside the outstanding window.
+    fn on_ack<S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        now: u64,
+        sink: &mut S,
+    ) -> Result<Verdict, WcStatus> {
+        let p = pkt.bth().psn;
+        let Some(aeth) = pkt.aeth() else {
+            return Err(WcStatus::LocQpOpErr);
+        };
+        let Ok(syndrome) = Syndrome::decode(aeth.syndrome) else {
+            return Ok(Verdict::Dropped(DropReason::BadSyndrome));
+        };
+        match syndrome {
+            Syndrome::Ack { .. } => {
+                self.implicit_ack(attrs, p.next(), now, sink)?;
+            }
+            Syndrome::RnrNak { timer_code } => {
+                return self.on_rnr_nak(attrs, p, timer_code, now, sink);
+            }
+            Syndrome::Nak(NakCode::PsnSequenceError) => {
+                if self.implicit_ack(attrs, p, now, sink)? == Implicit::Continue {
+                    self.retry(attrs, p, RetryCause::Nak, now, sink)?;
+                }
+            }
+            Syndrome::Nak(code) => {
+                let status = match code {
+                    NakCode::InvalidRequest => WcStatus::RemInvReqErr,
+                    NakCode::RemoteAccessError => WcStatus::RemAccessErr,
+                    NakCode::InvalidRdRequest => WcStatus::RemInvRdReqErr,
+                    NakCode::RemoteOperationalError | NakCode::PsnSequenceError => {
+                        WcStatus::RemOpErr
+                    }
+                };
+                return Err(self.on_fatal_nak(attrs, p, status, now, sink));
+            }
+        }
+        Ok(Verdict::Accepted)
+    }
+
+    /// An ATOMIC ACK (IBA 9.4.4): the original value goes to the head
+    /// atomic WQE's buffer, which completes.
+    fn on_atomic_ack<M: Memory, S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        now: u64,
+        mem: &mut M,
+        sink: &mut S,
+    ) -> Result<Verdict, WcStatus> {
+        let p = pkt.bth().psn;
+        if self.implicit_ack(attrs, p, now, sink)? == Implicit::Retried {
+            return Ok(Verdict::OutOfSequence { nak_sent: false });
+        }
+        let Some(e) = self.sq.get(0) else {
+            return Ok(Verdict::Dropped(DropReason::UnexpectedResponse));
+        };
+        if !e.wr.opcode.is_atomic() || e.first != p || !e.sent {
+            return Ok(Verdict::Dropped(DropReason::UnexpectedResponse));
+        }
+        let (Some(ack), Some(aeth)) = (pkt.atomic_ack_eth(), pkt.aeth()) else {
+            return Err(WcStatus::LocQpOpErr);
+        };
+        if !matches!(Syndrome::decode(aeth.syndrome), Ok(Syndrome::Ack { .. })) {
+            return Err(WcStatus::BadRespErr);
+        }
+        let slot = self.sq.slot(0).ok_or(WcStatus::LocQpOpErr)?;
+        if mem
+            .write_send(slot, 0, &ack.orig_data.to_ne_bytes())
+            .is_err()
+        {
+            return Err(WcStatus::LocProtErr);
+        }
+        self.una = p.next();
+        self.complete_head(attrs, WcStatus::Success, sink);
+        self.progress(attrs, now, sink);
+        Ok(Verdict::Accepted)
     }
 
     /// RNR NAK for PSN `p` (IBA 9.7.5.2.8): wait the advertised time, then
     /// resend from `p`; `IB_WC_RNR_RETRY_EXC_ERR` once the RNR retry count
-    /// is used up (7 means infinite).
+    /// is used up (7 means infinite). If the NAK also shows that responses
+    /// of an earlier READ/atomic were lost (IBA 9.7.5: it implicitly NAKs
+    /// them), the re-request of that READ/atomic is where transmission
+    /// resumes, and it too waits for the RNR time (this retry counts
+    /// against `rnr_retry` only).
     fn on_rnr_nak<S: Sink>(
         &mut self,
         attrs: &QpAttrs,
@@ -637,13 +705,11 @@ impl<const N: usize> Requester<N> {
         timer_code: u8,
         now: u64,
         sink: &mut S,
-    ) -> Result<(), WcStatus> {
-        if self.implicit_ack(attrs, p, now, sink)? == Implicit::Retried {
-            return Ok(());
-        }
-        if self.rnr_wait && self.guard == Some(p) {
+    ) -> Result<Verdict, WcStatus> {
+        let lost = self.ack_upto(attrs, p, now, sink);
+        if self.rnr_wait == Some(p) {
             // A duplicate of the RNR NAK being waited out.
-            return Ok(());
+            return Ok(Verdict::Duplicate);
         }
         if self.rnr_left == 0 {
             return Err(WcStatus::RnrRetryExcErr);
@@ -651,13 +717,14 @@ impl<const N: usize> Requester<N> {
         if self.rnr_left != 7 {
             self.rnr_left = self.rnr_left.saturating_sub(1);
         }
-        self.guard = Some(p);
-        self.rewind(p);
-        self.rnr_wait = true;
+        let from = lost.unwrap_or(p);
+        self.guard = Some(from);
+        self.rewind(from);
+        self.rnr_wait = Some(p);
         set_timer(&mut self.rto, Timer::Retransmit, None, sink);
         let deadline = now.saturating_add(rnr_timer_ns(timer_code));
         set_timer(&mut self.rnr_deadline, Timer::Rnr, Some(deadline), sink);
-        Ok(())
+        Ok(Verdict::Accepted)
     }
 
     /// An RDMA READ response (IBA 9.4.3, 9.7.5): accepted only at the next
@@ -670,33 +737,35 @@ impl<const N: usize> Requester<N> {
         now: u64,
         mem: &mut M,
         sink: &mut S,
-    ) -> Result<(), WcStatus> {
-        let p = pkt.hdr.bth.psn;
+    ) -> Result<Verdict, WcStatus> {
+        let p = pkt.bth().psn;
         if self.implicit_ack(attrs, p, now, sink)? == Implicit::Retried {
-            return Ok(());
+            return Ok(Verdict::OutOfSequence { nak_sent: false });
         }
         let Some(&e) = self.sq.get(0) else {
-            return Ok(());
+            return Ok(Verdict::Dropped(DropReason::UnexpectedResponse));
         };
         if e.wr.opcode != WrOpcode::RdmaRead
             || !e.sent
             || e.first.distance_to(p) < 0
             || p.distance_to(e.end()) <= 0
         {
-            return Ok(());
+            return Ok(Verdict::Dropped(DropReason::UnexpectedResponse));
         }
         let d = e.read_next.distance_to(p);
         if d < 0 {
-            return Ok(()); // duplicate of a response already placed
+            // A response already placed.
+            return Ok(Verdict::Duplicate);
         }
         if d > 0 {
-            return self.retry(attrs, e.read_next, RetryCause::Nak, now, sink);
+            self.retry(attrs, e.read_next, RetryCause::Nak, now, sink)?;
+            return Ok(Verdict::OutOfSequence { nak_sent: false });
         }
-        let k = u32::try_from(e.first.distance_to(p)).unwrap_or(0);
+        let k = u32::try_from(e.first.distance_to(p)).map_err(|_| WcStatus::LocQpOpErr)?;
         let offset = k.saturating_mul(e.mtu);
         let expect = e.wr.len.saturating_sub(offset).min(e.mtu);
         let is_last = k.saturating_add(1) >= e.npsn;
-        let pos = pkt.hdr.bth.opcode.position();
+        let pos = pkt.bth().opcode.position();
         let pos_ok = if is_last {
             pos.ends_message()
         } else {
@@ -704,16 +773,16 @@ impl<const N: usize> Requester<N> {
         };
         // IBA 9.9 (error handling): an unexpected opcode or length in
         // a response is a "bad response" error.
-        if !pos_ok || usize::try_from(expect).ok() != Some(pkt.payload.len()) {
+        if !pos_ok || usize::try_from(expect).ok() != Some(pkt.payload().len()) {
             return Err(WcStatus::BadRespErr);
         }
-        if let Some(aeth) = pkt.hdr.aeth {
+        if let Some(aeth) = pkt.aeth() {
             if !matches!(Syndrome::decode(aeth.syndrome), Ok(Syndrome::Ack { .. })) {
                 return Err(WcStatus::BadRespErr);
             }
         }
-        let slot = self.sq.slot(0).unwrap_or(0);
-        if !pkt.payload.is_empty() && mem.write_send(slot, offset, pkt.payload).is_err() {
+        let slot = self.sq.slot(0).ok_or(WcStatus::LocQpOpErr)?;
+        if !pkt.payload().is_empty() && mem.write_send(slot, offset, pkt.payload()).is_err() {
             return Err(WcStatus::LocProtErr);
         }
         if let Some(h) = self.sq.get_mut(0) {
@@ -724,7 +793,7 @@ impl<const N: usize> Requester<N> {
             self.complete_head(attrs, WcStatus::Success, sink);
         }
         self.progress(attrs, now, sink);
-        Ok(())
+        Ok(Verdict::Accepted)
     }
 
     /// A timer fired. `Err` when the retry counter is exhausted.
@@ -740,7 +809,7 @@ impl<const N: usize> Requester<N> {
                 if !expired(&mut self.rto, timer, now, sink) {
                     return Ok(());
                 }
-                if self.una == self.max_sent || self.rnr_wait {
+                if self.una == self.max_sent || self.rnr_wait.is_some() {
                     return Ok(());
                 }
                 // IBA 9.7.6.1.3: local ACK timeout, retransmit from the
@@ -749,7 +818,7 @@ impl<const N: usize> Requester<N> {
             }
             Timer::Rnr => {
                 if expired(&mut self.rnr_deadline, timer, now, sink) {
-                    self.rnr_wait = false;
+                    self.rnr_wait = None;
                 }
                 Ok(())
             }
@@ -880,5 +949,36 @@ fn build_request(
             };
             (hdr, payload, psn.next(), last)
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::io::{rts_rc_attrs, NullSink};
+    use super::*;
+
+    // An impossible state (the transmit cursor outside the WQE it points
+    // at) is reported as IB_WC_LOC_QP_OP_ERR, which moves the QP to Error
+    // (IBA 10.3.1); it is not clamped to
+    // the WQE's first packet and sent.
+    #[test]
+    fn transmit_cursor_outside_its_wqe_is_an_error() {
+        let attrs = rts_rc_attrs();
+        let mut r: Requester<4> = Requester::new();
+        r.set_psn(Psn::new(10));
+        let mut wr = SendWr::new(1, WrOpcode::Send);
+        wr.len = 3 * 1024;
+        r.post(&attrs, &wr).unwrap();
+        let mut buf = [0u8; MAX_HEADER_LEN];
+        assert!(r
+            .poll(&attrs, 0, &mut buf, &mut NullSink)
+            .unwrap()
+            .is_some());
+        r.psn = Psn::new(50);
+        assert_eq!(
+            r.poll(&attrs, 0, &mut buf, &mut NullSink),
+            Err(WcStatus::LocQpOpErr)
+        );
     }
 }

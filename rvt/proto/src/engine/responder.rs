@@ -19,6 +19,7 @@ use super::io::{Payload, RxMeta, Sink, Timer, Transmit, MAX_HEADER_LEN};
 use super::mem::{AtomicOp, MemError, Memory, RemoteAccess};
 use super::requester::MAX_DMA_LEN;
 use super::ring::Ring;
+use super::verdict::{DropReason, Verdict};
 use super::wc::{Completion, Queue, WcFlags, WcOpcode, WcStatus};
 use super::wr::{PostError, RecvWr};
 use super::{expired, packets, position, set_timer};
@@ -68,6 +69,47 @@ impl Resource {
     fn contains(&self, p: Psn) -> bool {
         self.first.distance_to(p) >= 0 && p.distance_to(self.end()) > 0
     }
+
+    /// Bytes of response payload (0 for an atomic).
+    fn payload_len(&self) -> u32 {
+        match self.kind {
+            ResKind::Read { len, .. } => len,
+            ResKind::Atomic { .. } => 0,
+        }
+    }
+
+    /// The run of every response of this resource.
+    fn full_run(&self) -> Run {
+        Run {
+            start: self.first,
+            next: self.first,
+            end: self.end(),
+            end_byte: self.payload_len(),
+        }
+    }
+}
+
+/// A run of response packets of one resource: PSNs `start .. end`, the
+/// last one's payload ending at byte `end_byte` of the resource. The
+/// original responses are one run; a replay answers exactly the range of
+/// the duplicate request (IBA 9.7.5.2, C9-105 ff.: its PSN, VA and DMA
+/// length), and its first packet is a First/Only again.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+struct Run {
+    start: Psn,
+    /// PSN of the next packet to send.
+    next: Psn,
+    end: Psn,
+    end_byte: u32,
+}
+
+impl Run {
+    const EMPTY: Run = Run {
+        start: Psn::new(0),
+        next: Psn::new(0),
+        end: Psn::new(0),
+        end_byte: 0,
+    };
 }
 
 /// The multi-packet message being received.
@@ -77,19 +119,58 @@ enum InMsg {
     None,
     /// A SEND into the head receive WQE, `off` bytes so far.
     Send { off: u32 },
-    /// An RDMA WRITE: `off` of `total` bytes at `va` under `rkey`.
-    Write {
-        rkey: u32,
-        va: u64,
-        off: u32,
-        total: u32,
-    },
+    /// An RDMA WRITE.
+    Write(WriteTarget),
+}
+
+impl InMsg {
+    /// The opcode sequence check (IBA 9.7 / 9.9 for RC, 9.8 for UC): a
+    /// Middle/Last continues a message of the same operation, a First/Only
+    /// starts one between messages.
+    fn in_sequence(self, operation: Operation, pos: Position) -> bool {
+        matches!(
+            (self, operation, pos),
+            (
+                InMsg::Send { .. },
+                Operation::Send,
+                Position::Middle | Position::Last
+            ) | (
+                InMsg::Write(_),
+                Operation::RdmaWrite,
+                Position::Middle | Position::Last
+            ) | (InMsg::None, _, Position::First | Position::Only)
+        )
+    }
+}
+
+/// Where an RDMA WRITE message goes: `off` of `total` bytes (the RETH DMA
+/// length) placed so far at `va` under `rkey`.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+struct WriteTarget {
+    rkey: u32,
+    va: u64,
+    off: u32,
+    total: u32,
+}
+
+impl WriteTarget {
+    /// IBA 9.4.2: every packet of an RDMA WRITE carries exactly the path
+    /// MTU until the last, which carries the rest of the DMA length.
+    fn shape_ok(&self, pos: Position, payload_len: u32, mtu: u32) -> bool {
+        let remaining = self.total.saturating_sub(self.off);
+        if remaining > mtu {
+            payload_len == mtu && !pos.ends_message()
+        } else {
+            payload_len == remaining && pos.ends_message()
+        }
+    }
 }
 
 /// A fatal responder error (IBA 9.9): the NAK is queued and the receive WQE
-/// in use, if any, completed; the QP then enters the Error state.
+/// in use, if any, completed; the QP then enters the Error state. Carries
+/// the reason the packet was rejected.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
-pub(super) struct Fatal;
+pub(super) struct Fatal(pub(super) DropReason);
 
 /// Responder state of a QP with `RQ` receive WQEs and `RD` READ/atomic
 /// resources.
@@ -121,11 +202,8 @@ pub(super) struct Responder<const RQ: usize, const RD: usize> {
     res: Ring<Resource, RD>,
     /// Next resource with responses to send (index from the oldest).
     cur: usize,
-    /// PSN of the next response packet of `res[cur]`.
-    cur_psn: Psn,
-    /// First PSN of the current response run (First/Only opcodes start a
-    /// run; a replay starts a new one).
-    run_start: Psn,
+    /// The responses of `res[cur]` being sent.
+    run: Run,
 }
 
 impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
@@ -145,8 +223,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             fatal: false,
             res: Ring::new(Resource::EMPTY),
             cur: 0,
-            cur_psn: Psn::new(0),
-            run_start: Psn::new(0),
+            run: Run::EMPTY,
         }
     }
 
@@ -191,9 +268,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             self.complete_head(recv_wc(WcStatus::WrFlushErr, WcOpcode::Recv, 0), sink);
         }
         self.msg = InMsg::None;
-        self.ack_owed = false;
-        self.ack_now = false;
-        set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+        self.forget_ack(sink);
     }
 
     /// Forgets everything (Modify to Reset).
@@ -209,6 +284,15 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         self.ack_owed = false;
         self.ack_now = false;
         self.msn = Psn::new(0);
+        set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+    }
+
+    /// No ACK is owed any more (it is being sent; or a NAK, READ response
+    /// or ATOMIC ACK acknowledges what it would have; or the QP flushed):
+    /// its timer is cancelled.
+    fn forget_ack<S: Sink>(&mut self, sink: &mut S) {
+        self.ack_owed = false;
+        self.ack_now = false;
         set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
     }
 
@@ -238,10 +322,11 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         self.nak = None;
     }
 
-    /// Starts a fatal error: NAK `code` for PSN `psn`; the receive WQE in use
-    /// (if `wqe_status`) completes with that status.
+    /// Starts a fatal error for `reason`: NAK `code` for PSN `psn`; the
+    /// receive WQE in use (if `wqe_status`) completes with that status.
     fn fatal<S: Sink>(
         &mut self,
+        reason: DropReason,
         code: Option<NakCode>,
         psn: Psn,
         wqe_status: Option<WcStatus>,
@@ -255,7 +340,52 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             self.complete_head(recv_wc(status, WcOpcode::Recv, 0), sink);
         }
         self.msg = InMsg::None;
-        Fatal
+        Fatal(reason)
+    }
+
+    /// A fatal error for `reason` answered with NAK Invalid Request (IBA
+    /// 9.9); no receive WQE completes.
+    fn invalid_request<S: Sink>(&mut self, reason: DropReason, psn: Psn, sink: &mut S) -> Fatal {
+        self.fatal(reason, Some(NakCode::InvalidRequest), psn, None, sink)
+    }
+
+    /// A fatal R_Key / range violation: NAK Remote Access Error (IBA 9.9).
+    fn remote_access_error<S: Sink>(&mut self, psn: Psn, sink: &mut S) -> Fatal {
+        self.fatal(
+            DropReason::RKey,
+            Some(NakCode::RemoteAccessError),
+            psn,
+            None,
+            sink,
+        )
+    }
+
+    /// A fatal `Memory` failure on an RDMA WRITE or atomic target: an access
+    /// violation is a remote access error, anything else a remote
+    /// operational error (IBA 9.9).
+    fn remote_mem_error<S: Sink>(&mut self, e: MemError, psn: Psn, sink: &mut S) -> Fatal {
+        match e {
+            MemError::Access => self.remote_access_error(psn, sink),
+            _ => self.fatal(
+                DropReason::LocalPlacement,
+                Some(NakCode::RemoteOperationalError),
+                psn,
+                None,
+                sink,
+            ),
+        }
+    }
+
+    /// The engine found its own responder state inconsistent: NAK Remote
+    /// Operational Error and move the QP to Error rather than act on it.
+    fn internal<S: Sink>(&mut self, psn: Psn, sink: &mut S) -> Fatal {
+        self.fatal(
+            DropReason::Internal,
+            Some(NakCode::RemoteOperationalError),
+            psn,
+            None,
+            sink,
+        )
     }
 
     // ------------------------------------------------------------------
@@ -272,13 +402,13 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         now: u64,
         mem: &mut M,
         sink: &mut S,
-    ) -> Result<(), Fatal> {
+    ) -> Result<Verdict, Fatal> {
         if !matches!(
             attrs.state,
             QpState::Rtr | QpState::Rts | QpState::Sqd | QpState::Sqe
         ) || self.fatal
         {
-            return Ok(());
+            return Ok(Verdict::Dropped(DropReason::State));
         }
         match attrs.qp_type {
             QpType::Rc => self.rc_request(attrs, pkt, now, mem, sink),
@@ -295,42 +425,29 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         now: u64,
         mem: &mut M,
         sink: &mut S,
-    ) -> Result<(), Fatal> {
-        let bth = pkt.hdr.bth;
+    ) -> Result<Verdict, Fatal> {
+        let bth = pkt.bth();
         let psn = bth.psn;
         let d = self.epsn.distance_to(psn);
         if d > 0 {
             // IBA 9.7.5: PSN sequence error. One NAK per gap: later
             // out-of-sequence packets are dropped silently.
-            if !self.nak_sent {
+            let nak_sent = !self.nak_sent;
+            if nak_sent {
                 self.nak_sent = true;
                 self.nak = Some((Syndrome::Nak(NakCode::PsnSequenceError).encode(), self.epsn));
-                self.ack_owed = false;
-                self.ack_now = false;
-                set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+                self.forget_ack(sink);
             }
-            return Ok(());
+            return Ok(Verdict::OutOfSequence { nak_sent });
         }
         if d < 0 {
-            self.duplicate(attrs, pkt, now, sink);
-            return Ok(());
+            return Ok(self.duplicate(attrs, pkt, now, sink));
         }
         let op = bth.opcode;
         let pos = op.position();
         let operation = op.operation();
         // IBA 9.7 / 9.9: opcode sequence check (NAK Invalid Request).
-        let seq_ok = matches!(
-            (self.msg, operation, pos),
-            (
-                InMsg::Send { .. },
-                Operation::Send,
-                Position::Middle | Position::Last
-            ) | (
-                InMsg::Write { .. },
-                Operation::RdmaWrite,
-                Position::Middle | Position::Last
-            ) | (InMsg::None, _, Position::First | Position::Only)
-        );
+        let seq_ok = self.msg.in_sequence(operation, pos);
         let in_send = matches!(self.msg, InMsg::Send { .. });
         let busy_status = if in_send {
             Some(WcStatus::RemInvReqErr)
@@ -338,7 +455,13 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             None
         };
         if !seq_ok {
-            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, busy_status, sink));
+            return Err(self.fatal(
+                DropReason::OpcodeSequence,
+                Some(NakCode::InvalidRequest),
+                psn,
+                busy_status,
+                sink,
+            ));
         }
         // The QP's remote access rights (NAK Invalid Request, as
         // rdma_rxe does).
@@ -348,17 +471,29 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             Operation::ReadRequest => Some(AccessFlags::REMOTE_READ),
             Operation::CompareSwap | Operation::FetchAdd => Some(AccessFlags::REMOTE_ATOMIC),
             _ => {
-                return Err(self.fatal(Some(NakCode::InvalidRequest), psn, busy_status, sink));
+                return Err(self.fatal(
+                    DropReason::Opcode,
+                    Some(NakCode::InvalidRequest),
+                    psn,
+                    busy_status,
+                    sink,
+                ));
             }
         };
         if let Some(right) = right {
             if !attrs.access.contains(right) {
-                return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+                return Err(self.invalid_request(DropReason::Access, psn, sink));
             }
         }
         let mtu = attrs.path_mtu.bytes();
-        if !length_ok(pos, pkt.payload.len(), mtu) {
-            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, busy_status, sink));
+        if !length_ok(pos, pkt.payload().len(), mtu) {
+            return Err(self.fatal(
+                DropReason::Length,
+                Some(NakCode::InvalidRequest),
+                psn,
+                busy_status,
+                sink,
+            ));
         }
         match operation {
             Operation::Send => self.rc_send(attrs, pkt, now, mem, sink),
@@ -376,21 +511,18 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         now: u64,
         mem: &mut M,
         sink: &mut S,
-    ) -> Result<(), Fatal> {
-        let bth = pkt.hdr.bth;
+    ) -> Result<Verdict, Fatal> {
+        let bth = pkt.bth();
         let pos = bth.opcode.position();
         if pos.starts_message() {
             if self.rq.is_empty() {
                 self.rnr_nak(attrs, bth.psn, sink);
-                return Ok(());
+                return Ok(Verdict::RnrNak);
             }
             self.msg = InMsg::Send { off: 0 };
         }
-        let InMsg::Send { off } = self.msg else {
-            return Ok(());
-        };
-        match self.place_recv(off, pkt.payload, 0, mem) {
-            Ok(new_off) => self.msg = InMsg::Send { off: new_off },
+        let total = match self.place_send(pkt, mem) {
+            Ok(total) => total,
             Err(status) => {
                 // IBA 9.9: receive buffer too small: NAK Invalid Request and
                 // Local Length Error; a local placement fault: NAK Remote
@@ -400,23 +532,17 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
                 } else {
                     NakCode::RemoteOperationalError
                 };
-                return Err(self.fatal(Some(code), bth.psn, Some(status), sink));
+                let reason = recv_error_reason(status);
+                return Err(self.fatal(reason, Some(code), bth.psn, Some(status), sink));
             }
-        }
+        };
         if pos.ends_message() {
-            let InMsg::Send { off: total } = self.msg else {
-                return Ok(());
-            };
-            let mut wc = recv_wc(WcStatus::Success, WcOpcode::Recv, total);
-            wc.solicited = bth.solicited;
-            if let Some(imm) = pkt.hdr.immdt {
-                wc.flags = wc.flags.with(WcFlags::WITH_IMM);
-                wc.ex = imm.imm;
-            }
-            if let Some(ieth) = pkt.hdr.ieth {
+            let mut wc = message_wc(WcOpcode::Recv, total, pkt);
+            if let Some(rkey) = pkt.invalidate_rkey() {
                 // IBA 9.4.1: SEND with Invalidate.
-                if mem.invalidate(ieth.rkey).is_err() {
+                if mem.invalidate(rkey).is_err() {
                     return Err(self.fatal(
+                        DropReason::Invalidate,
                         Some(NakCode::InvalidRequest),
                         bth.psn,
                         Some(WcStatus::RemInvReqErr),
@@ -424,7 +550,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
                     ));
                 }
                 wc.flags = wc.flags.with(WcFlags::WITH_INVALIDATE);
-                wc.ex = ieth.rkey;
+                wc.ex = rkey;
             }
             self.complete_head(wc, sink);
             self.msg = InMsg::None;
@@ -432,7 +558,20 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
         self.accepted(bth.psn.next());
         self.owe_ack(attrs, bth.ack_req, now, sink);
-        Ok(())
+        Ok(Verdict::Accepted)
+    }
+
+    /// Places a SEND packet into the head receive WQE after the bytes of
+    /// the message so far (IBA 9.4.1) and returns the bytes so far.
+    /// `IB_WC_LOC_QP_OP_ERR` if no SEND is in progress (an inconsistent
+    /// state).
+    fn place_send<M: Memory>(&mut self, pkt: &Packet<'_>, mem: &mut M) -> Result<u32, WcStatus> {
+        let InMsg::Send { off } = self.msg else {
+            return Err(WcStatus::LocQpOpErr);
+        };
+        let off = self.place_recv(off, pkt.payload(), 0, mem)?;
+        self.msg = InMsg::Send { off };
+        Ok(off)
     }
 
     /// Copies `payload` into the head receive WQE at `base + off`, checking
@@ -470,9 +609,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         // Packets after the RNR'd one are out of sequence; they are dropped
         // without a sequence NAK until the requester resends this PSN.
         self.nak_sent = true;
-        self.ack_owed = false;
-        self.ack_now = false;
-        set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+        self.forget_ack(sink);
     }
 
     /// An RDMA WRITE packet with the expected PSN (IBA 9.4.2).
@@ -483,90 +620,74 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         now: u64,
         mem: &mut M,
         sink: &mut S,
-    ) -> Result<(), Fatal> {
-        let bth = pkt.hdr.bth;
+    ) -> Result<Verdict, Fatal> {
+        let bth = pkt.bth();
         let psn = bth.psn;
         let pos = bth.opcode.position();
-        let mtu = attrs.path_mtu.bytes();
-        let (rkey, va, off, total) = match (self.msg, pkt.hdr.reth) {
-            (
-                InMsg::Write {
-                    rkey,
-                    va,
-                    off,
-                    total,
-                },
-                _,
-            ) => (rkey, va, off, total),
-            (InMsg::None, Some(reth)) => {
-                if reth.dma_len > MAX_DMA_LEN {
-                    return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
-                }
-                (reth.rkey, reth.va, 0, reth.dma_len)
-            }
-            _ => return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink)),
+        let Some(target) = self.write_target(pkt) else {
+            return Err(self.internal(psn, sink));
         };
-        // IBA 9.4.2: each packet is exactly the MTU until the last,
-        // which carries the rest of the RETH DMA length.
-        let remaining = total.saturating_sub(off);
-        let plen = u32::try_from(pkt.payload.len()).unwrap_or(u32::MAX);
-        let shape_ok = if remaining > mtu {
-            plen == mtu && !pos.ends_message()
-        } else {
-            plen == remaining && pos.ends_message()
-        };
-        if !shape_ok {
-            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+        if target.total > MAX_DMA_LEN {
+            return Err(self.invalid_request(DropReason::Length, psn, sink));
         }
-        let with_imm = pkt.hdr.immdt.is_some();
-        if with_imm && self.rq.is_empty() {
+        if !target.shape_ok(pos, payload_len(pkt), attrs.path_mtu.bytes()) {
+            return Err(self.invalid_request(DropReason::Length, psn, sink));
+        }
+        if pkt.immediate().is_some() && self.rq.is_empty() {
             // The receive WQE is consumed by the last packet: RNR before
             // anything of this packet is placed.
             self.rnr_nak(attrs, psn, sink);
-            return Ok(());
+            return Ok(Verdict::RnrNak);
         }
-        if pos.starts_message() && total > 0 {
-            // IBA 9.4.2: R_Key and range check over the whole RETH
-            // range on the first packet; a zero-length WRITE checks nothing.
-            if mem
-                .check_remote(rkey, va, total, RemoteAccess::Write)
-                .is_err()
-            {
-                return Err(self.fatal(Some(NakCode::RemoteAccessError), psn, None, sink));
-            }
+        if let Err(e) = place_write(target, pkt, mem) {
+            return Err(self.remote_mem_error(e, psn, sink));
         }
-        if plen > 0 {
-            let at = va.wrapping_add(u64::from(off));
-            if let Err(e) = mem.write_remote(rkey, at, pkt.payload) {
-                let code = match e {
-                    MemError::Access => NakCode::RemoteAccessError,
-                    _ => NakCode::RemoteOperationalError,
-                };
-                return Err(self.fatal(Some(code), psn, None, sink));
-            }
-        }
-        let off = off.saturating_add(plen);
-        if pos.ends_message() {
-            if let Some(imm) = pkt.hdr.immdt {
-                let mut wc = recv_wc(WcStatus::Success, WcOpcode::RecvRdmaWithImm, total);
-                wc.flags = WcFlags::WITH_IMM;
-                wc.ex = imm.imm;
-                wc.solicited = bth.solicited;
-                self.complete_head(wc, sink);
-            }
-            self.msg = InMsg::None;
+        if self.write_placed(target, pkt, sink) {
             self.msn = self.msn.next();
-        } else {
-            self.msg = InMsg::Write {
-                rkey,
-                va,
-                off,
-                total,
-            };
         }
         self.accepted(psn.next());
         self.owe_ack(attrs, bth.ack_req, now, sink);
-        Ok(())
+        Ok(Verdict::Accepted)
+    }
+
+    /// The RDMA WRITE this packet continues (the message in progress) or
+    /// starts (its RETH).
+    fn write_target(&self, pkt: &Packet<'_>) -> Option<WriteTarget> {
+        match (self.msg, pkt.reth()) {
+            (InMsg::Write(target), _) => Some(target),
+            (InMsg::None, Some(reth)) => Some(WriteTarget {
+                rkey: reth.rkey,
+                va: reth.va,
+                off: 0,
+                total: reth.dma_len,
+            }),
+            _ => None,
+        }
+    }
+
+    /// An RDMA WRITE packet of `target` was placed: on the last packet the
+    /// message ends (true) and a WRITE with immediate completes the head
+    /// receive WQE as `IB_WC_RECV_RDMA_WITH_IMM` with the DMA length as
+    /// `byte_len` (IBA 9.4.2); otherwise the cursor advances.
+    fn write_placed<S: Sink>(
+        &mut self,
+        target: WriteTarget,
+        pkt: &Packet<'_>,
+        sink: &mut S,
+    ) -> bool {
+        if !pkt.opcode().position().ends_message() {
+            self.msg = InMsg::Write(WriteTarget {
+                off: target.off.saturating_add(payload_len(pkt)),
+                ..target
+            });
+            return false;
+        }
+        if pkt.immediate().is_some() {
+            let wc = message_wc(WcOpcode::RecvRdmaWithImm, target.total, pkt);
+            self.complete_head(wc, sink);
+        }
+        self.msg = InMsg::None;
+        true
     }
 
     /// Makes room for a new responder resource: the oldest one is evicted
@@ -607,8 +728,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
         self.cur = i;
         if let Some(r) = self.res.get(i) {
-            self.cur_psn = r.first;
-            self.run_start = r.first;
+            self.run = r.full_run();
         }
     }
 
@@ -620,8 +740,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
         if idle {
             self.cur = self.res.len().saturating_sub(1);
-            self.cur_psn = r.first;
-            self.run_start = r.first;
+            self.run = r.full_run();
         }
         true
     }
@@ -633,20 +752,23 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         pkt: &Packet<'_>,
         mem: &mut M,
         sink: &mut S,
-    ) -> Result<(), Fatal> {
-        let psn = pkt.hdr.bth.psn;
-        let Some(reth) = pkt.hdr.reth else {
-            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+    ) -> Result<Verdict, Fatal> {
+        let psn = pkt.bth().psn;
+        let Some(reth) = pkt.reth() else {
+            return Err(self.internal(psn, sink));
         };
-        if reth.dma_len > MAX_DMA_LEN || !self.make_room(attrs) {
-            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+        if reth.dma_len > MAX_DMA_LEN {
+            return Err(self.invalid_request(DropReason::Length, psn, sink));
+        }
+        if !self.make_room(attrs) {
+            return Err(self.invalid_request(DropReason::TooManyRdAtomic, psn, sink));
         }
         if reth.dma_len > 0
             && mem
                 .check_remote(reth.rkey, reth.va, reth.dma_len, RemoteAccess::Read)
                 .is_err()
         {
-            return Err(self.fatal(Some(NakCode::RemoteAccessError), psn, None, sink));
+            return Err(self.remote_access_error(psn, sink));
         }
         let mtu = attrs.path_mtu.bytes();
         let npsn = packets(reth.dma_len, mtu);
@@ -662,17 +784,15 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             done_once: false,
         };
         if !self.push_resource(r) {
-            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+            return Err(self.internal(psn, sink));
         }
         // IBA 9.7.1: the READ consumes one PSN per response packet; the MSN
         // counts it now (C9-148). The responses acknowledge everything
         // before, so an owed ACK is dropped.
         self.accepted(psn.add(npsn));
         self.msn = self.msn.next();
-        self.ack_owed = false;
-        self.ack_now = false;
-        set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
-        Ok(())
+        self.forget_ack(sink);
+        Ok(Verdict::Accepted)
     }
 
     /// An atomic request with the expected PSN (IBA 9.4.4): executed once,
@@ -683,15 +803,18 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         pkt: &Packet<'_>,
         mem: &mut M,
         sink: &mut S,
-    ) -> Result<(), Fatal> {
-        let bth = pkt.hdr.bth;
+    ) -> Result<Verdict, Fatal> {
+        let bth = pkt.bth();
         let psn = bth.psn;
-        let Some(eth) = pkt.hdr.atomic_eth else {
-            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+        let Some(eth) = pkt.atomic_eth() else {
+            return Err(self.internal(psn, sink));
         };
         // IBA 9.4.4: the VA of an atomic must be 8-byte aligned.
-        if eth.va & 7 != 0 || !self.make_room(attrs) {
-            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+        if eth.va & 7 != 0 {
+            return Err(self.invalid_request(DropReason::Alignment, psn, sink));
+        }
+        if !self.make_room(attrs) {
+            return Err(self.invalid_request(DropReason::TooManyRdAtomic, psn, sink));
         }
         let op = if bth.opcode == Opcode::RcCompareSwap {
             AtomicOp::CompareSwap {
@@ -703,12 +826,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         };
         let orig = match mem.atomic(eth.rkey, eth.va, op) {
             Ok(v) => v,
-            Err(MemError::Access) => {
-                return Err(self.fatal(Some(NakCode::RemoteAccessError), psn, None, sink));
-            }
-            Err(_) => {
-                return Err(self.fatal(Some(NakCode::RemoteOperationalError), psn, None, sink));
-            }
+            Err(e) => return Err(self.remote_mem_error(e, psn, sink)),
         };
         let r = Resource {
             kind: ResKind::Atomic { orig },
@@ -718,14 +836,12 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             done_once: false,
         };
         if !self.push_resource(r) {
-            return Err(self.fatal(Some(NakCode::InvalidRequest), psn, None, sink));
+            return Err(self.internal(psn, sink));
         }
         self.accepted(psn.next());
         self.msn = self.msn.next();
-        self.ack_owed = false;
-        self.ack_now = false;
-        set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
-        Ok(())
+        self.forget_ack(sink);
+        Ok(Verdict::Accepted)
     }
 
     /// A duplicate request (IBA 9.7): SEND/WRITE are acknowledged again
@@ -733,51 +849,68 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     /// requested PSN if it asks for a subset of the original; an atomic gets
     /// its saved result again. Requests no longer in the resources are
     /// dropped.
-    fn duplicate<S: Sink>(&mut self, attrs: &QpAttrs, pkt: &Packet<'_>, now: u64, sink: &mut S) {
-        let bth = pkt.hdr.bth;
-        let psn = bth.psn;
-        match bth.opcode.operation() {
-            Operation::Send | Operation::RdmaWrite if self.nak.is_none() => {
-                self.owe_ack(attrs, true, now, sink);
-            }
-            Operation::ReadRequest => {
-                let Some(reth) = pkt.hdr.reth else {
-                    return;
-                };
-                let Some(i) = self.find_resource(psn) else {
-                    return;
-                };
-                let Some(r) = self.res.get(i) else {
-                    return;
-                };
-                let ResKind::Read { rkey, va, len } = r.kind else {
-                    return;
-                };
-                let k = u32::try_from(r.first.distance_to(psn)).unwrap_or(u32::MAX);
-                let skip = u64::from(k.saturating_mul(r.mtu));
-                let end = va.saturating_add(u64::from(len));
-                let req_end = reth.va.saturating_add(u64::from(reth.dma_len));
-                if reth.rkey != rkey
-                    || reth.va != va.wrapping_add(skip)
-                    || req_end > end
-                    || reth.va < va
-                {
-                    return;
+    fn duplicate<S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        now: u64,
+        sink: &mut S,
+    ) -> Verdict {
+        let psn = pkt.bth().psn;
+        let replay = match pkt.bth().opcode.operation() {
+            Operation::Send | Operation::RdmaWrite => {
+                if self.nak.is_none() {
+                    self.owe_ack(attrs, true, now, sink);
                 }
-                self.replay_from(i, psn);
+                return Verdict::Duplicate;
             }
-            Operation::CompareSwap | Operation::FetchAdd => {
-                let Some(i) = self.find_resource(psn) else {
-                    return;
-                };
-                if let Some(r) = self.res.get(i) {
-                    if r.first == psn && matches!(r.kind, ResKind::Atomic { .. }) {
-                        self.replay_from(i, psn);
-                    }
-                }
+            Operation::ReadRequest => self.duplicate_read(pkt),
+            Operation::CompareSwap | Operation::FetchAdd => self
+                .find_resource(psn)
+                .and_then(|i| Some((i, *self.res.get(i)?)))
+                .filter(|(_, r)| r.first == psn && matches!(r.kind, ResKind::Atomic { .. }))
+                .map(|(i, r)| (i, r.full_run())),
+            _ => return Verdict::Dropped(DropReason::Opcode),
+        };
+        match replay {
+            Some((i, run)) => {
+                self.replay(i, run);
+                Verdict::Duplicate
             }
-            _ => {}
+            None => Verdict::Dropped(DropReason::UnknownDuplicate),
         }
+    }
+
+    /// The resource and response run a duplicate READ asks for, if it names
+    /// a subset of a READ in the resources (IBA 9.7.5.2: it starts at the
+    /// byte of its PSN and ends within the original range; it is answered
+    /// for exactly that range).
+    fn duplicate_read(&self, pkt: &Packet<'_>) -> Option<(usize, Run)> {
+        let psn = pkt.bth().psn;
+        let reth = pkt.reth()?;
+        let i = self.find_resource(psn)?;
+        let r = self.res.get(i)?;
+        let ResKind::Read { rkey, va, len } = r.kind else {
+            return None;
+        };
+        let k = u32::try_from(r.first.distance_to(psn)).ok()?;
+        let skip = k.saturating_mul(r.mtu);
+        let end = va.saturating_add(u64::from(len));
+        let req_end = reth.va.saturating_add(u64::from(reth.dma_len));
+        if reth.rkey != rkey
+            || reth.va != va.wrapping_add(u64::from(skip))
+            || req_end > end
+            || reth.va < va
+        {
+            return None;
+        }
+        let run = Run {
+            start: psn,
+            next: psn,
+            end: psn.add(packets(reth.dma_len, r.mtu)),
+            end_byte: skip.saturating_add(reth.dma_len),
+        };
+        Some((i, run))
     }
 
     /// Index of the resource whose PSN range holds `psn`.
@@ -792,14 +925,26 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         None
     }
 
-    /// Moves the response cursor back to resource `i` at `psn` unless it is
-    /// already at or before that point.
-    fn replay_from(&mut self, i: usize, psn: Psn) {
-        let behind = i < self.cur || (i == self.cur && psn.distance_to(self.cur_psn) > 0);
-        if behind || self.cur >= self.res.len() {
+    /// Replays `run` of resource `i`: the response cursor moves back to it
+    /// unless it is already at or before its start. Responses still owed
+    /// from the resource the cursor is in are not given up: the run ends
+    /// at the later of both ends.
+    fn replay(&mut self, i: usize, mut run: Run) {
+        let idle = self.cur >= self.res.len();
+        if !idle && i == self.cur {
+            if self.run.end.distance_to(run.end) < 0 {
+                run.end = self.run.end;
+                run.end_byte = self.run.end_byte;
+            }
+            if run.start.distance_to(self.run.next) > 0 {
+                self.run = run;
+            } else {
+                self.run.end = run.end;
+                self.run.end_byte = run.end_byte;
+            }
+        } else if idle || i < self.cur {
             self.cur = i;
-            self.cur_psn = psn;
-            self.run_start = psn;
+            self.run = run;
         }
     }
 
@@ -812,8 +957,8 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         pkt: &Packet<'_>,
         mem: &mut M,
         sink: &mut S,
-    ) -> Result<(), Fatal> {
-        let bth = pkt.hdr.bth;
+    ) -> Result<Verdict, Fatal> {
+        let bth = pkt.bth();
         let psn = bth.psn;
         let pos = bth.opcode.position();
         let operation = bth.opcode.operation();
@@ -821,7 +966,11 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             self.msg = InMsg::None;
             if !pos.starts_message() {
                 self.uc_drop = true;
-                return Ok(());
+                return Ok(if psn != self.epsn {
+                    Verdict::OutOfSequence { nak_sent: false }
+                } else {
+                    Verdict::Dropped(DropReason::MessageAbandoned)
+                });
             }
             self.uc_drop = false;
         }
@@ -831,140 +980,103 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             self.msg = InMsg::None;
         }
         self.epsn = psn.next();
-        let mtu = attrs.path_mtu.bytes();
-        let plen = u32::try_from(pkt.payload.len()).unwrap_or(u32::MAX);
-        let ok = matches!(
-            (self.msg, operation, pos),
-            (
-                InMsg::Send { .. },
-                Operation::Send,
-                Position::Middle | Position::Last
-            ) | (
-                InMsg::Write { .. },
-                Operation::RdmaWrite,
-                Position::Middle | Position::Last
-            ) | (
-                InMsg::None,
-                Operation::Send | Operation::RdmaWrite,
-                Position::First | Position::Only
-            )
-        ) && length_ok(pos, pkt.payload.len(), mtu);
-        if !ok {
-            self.drop_uc_msg();
-            return Ok(());
+        // UC opcodes are SEND and RDMA WRITE only.
+        let seq_ok = self.msg.in_sequence(operation, pos);
+        if !seq_ok {
+            return Ok(self.drop_uc_msg(DropReason::OpcodeSequence));
         }
-        match operation {
-            Operation::Send => {
-                if pos.starts_message() {
-                    if self.rq.is_empty() {
-                        self.drop_uc_msg();
-                        return Ok(());
-                    }
-                    self.msg = InMsg::Send { off: 0 };
-                }
-                let InMsg::Send { off } = self.msg else {
-                    return Ok(());
-                };
-                match self.place_recv(off, pkt.payload, 0, mem) {
-                    Ok(new_off) => self.msg = InMsg::Send { off: new_off },
-                    Err(status) => return self.local_recv_error(status, sink),
-                }
-                if pos.ends_message() {
-                    let mut wc = recv_wc(WcStatus::Success, WcOpcode::Recv, 0);
-                    if let InMsg::Send { off } = self.msg {
-                        wc.byte_len = off;
-                    }
-                    wc.solicited = bth.solicited;
-                    if let Some(imm) = pkt.hdr.immdt {
-                        wc.flags = WcFlags::WITH_IMM;
-                        wc.ex = imm.imm;
-                    }
-                    self.complete_head(wc, sink);
-                    self.msg = InMsg::None;
-                }
-            }
-            _ => {
-                if !attrs.access.contains(AccessFlags::REMOTE_WRITE) {
-                    self.drop_uc_msg();
-                    return Ok(());
-                }
-                let (rkey, va, off, total) = match (self.msg, pkt.hdr.reth) {
-                    (
-                        InMsg::Write {
-                            rkey,
-                            va,
-                            off,
-                            total,
-                        },
-                        _,
-                    ) => (rkey, va, off, total),
-                    (_, Some(reth)) => (reth.rkey, reth.va, 0, reth.dma_len),
-                    _ => {
-                        self.drop_uc_msg();
-                        return Ok(());
-                    }
-                };
-                let remaining = total.saturating_sub(off);
-                let shape_ok = if remaining > mtu {
-                    plen == mtu && !pos.ends_message()
-                } else {
-                    plen == remaining && pos.ends_message()
-                };
-                let with_imm = pkt.hdr.immdt.is_some();
-                let range_ok = !pos.starts_message()
-                    || total == 0
-                    || mem
-                        .check_remote(rkey, va, total, RemoteAccess::Write)
-                        .is_ok();
-                if !shape_ok || (with_imm && self.rq.is_empty()) || !range_ok {
-                    self.drop_uc_msg();
-                    return Ok(());
-                }
-                if plen > 0
-                    && mem
-                        .write_remote(rkey, va.wrapping_add(u64::from(off)), pkt.payload)
-                        .is_err()
-                {
-                    self.drop_uc_msg();
-                    return Ok(());
-                }
-                if pos.ends_message() {
-                    if let Some(imm) = pkt.hdr.immdt {
-                        let mut wc = recv_wc(WcStatus::Success, WcOpcode::RecvRdmaWithImm, total);
-                        wc.flags = WcFlags::WITH_IMM;
-                        wc.ex = imm.imm;
-                        wc.solicited = bth.solicited;
-                        self.complete_head(wc, sink);
-                    }
-                    self.msg = InMsg::None;
-                } else {
-                    self.msg = InMsg::Write {
-                        rkey,
-                        va,
-                        off: off.saturating_add(plen),
-                        total,
-                    };
-                }
-            }
+        if !length_ok(pos, pkt.payload().len(), attrs.path_mtu.bytes()) {
+            return Ok(self.drop_uc_msg(DropReason::Length));
         }
-        Ok(())
+        if operation == Operation::Send {
+            self.uc_send(pkt, mem, sink)
+        } else {
+            self.uc_write(attrs, pkt, mem, sink)
+        }
     }
 
-    /// UC: abandon the current message until the next First/Only.
-    fn drop_uc_msg(&mut self) {
+    /// A UC SEND packet in sequence (IBA 9.8).
+    fn uc_send<M: Memory, S: Sink>(
+        &mut self,
+        pkt: &Packet<'_>,
+        mem: &mut M,
+        sink: &mut S,
+    ) -> Result<Verdict, Fatal> {
+        let bth = pkt.bth();
+        let pos = bth.opcode.position();
+        if pos.starts_message() {
+            if self.rq.is_empty() {
+                return Ok(self.drop_uc_msg(DropReason::NoReceiveWqe));
+            }
+            self.msg = InMsg::Send { off: 0 };
+        }
+        let off = match self.place_send(pkt, mem) {
+            Ok(off) => off,
+            Err(status) => return self.local_recv_error(status, bth.psn, sink),
+        };
+        if pos.ends_message() {
+            self.complete_head(message_wc(WcOpcode::Recv, off, pkt), sink);
+            self.msg = InMsg::None;
+        }
+        Ok(Verdict::Accepted)
+    }
+
+    /// A UC RDMA WRITE packet in sequence (IBA 9.8; the RETH rules of
+    /// 9.4.2 as for RC, but a violation drops the message).
+    fn uc_write<M: Memory, S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        mem: &mut M,
+        sink: &mut S,
+    ) -> Result<Verdict, Fatal> {
+        let bth = pkt.bth();
+        let pos = bth.opcode.position();
+        if !attrs.access.contains(AccessFlags::REMOTE_WRITE) {
+            return Ok(self.drop_uc_msg(DropReason::Access));
+        }
+        let Some(target) = self.write_target(pkt) else {
+            return Err(self.internal(bth.psn, sink));
+        };
+        if !target.shape_ok(pos, payload_len(pkt), attrs.path_mtu.bytes()) {
+            return Ok(self.drop_uc_msg(DropReason::Length));
+        }
+        if pkt.immediate().is_some() && self.rq.is_empty() {
+            return Ok(self.drop_uc_msg(DropReason::NoReceiveWqe));
+        }
+        if place_write(target, pkt, mem).is_err() {
+            return Ok(self.drop_uc_msg(DropReason::RKey));
+        }
+        self.write_placed(target, pkt, sink);
+        Ok(Verdict::Accepted)
+    }
+
+    /// UC: abandon the current message until the next First/Only; the
+    /// packet is dropped for `reason`.
+    fn drop_uc_msg(&mut self, reason: DropReason) -> Verdict {
         self.msg = InMsg::None;
         self.uc_drop = true;
+        Verdict::Dropped(reason)
     }
 
     /// UC/UD: a receive WQE could not take a message. It completes with
     /// `status` (`IB_WC_LOC_LEN_ERR` / `IB_WC_LOC_PROT_ERR`) and is consumed;
     /// the rest of a UC message is dropped. Documented choice: the QP stays
     /// operational, so a peer cannot move an unreliable QP (e.g. QP1) to
-    /// Error with one oversized datagram.
-    fn local_recv_error<S: Sink>(&mut self, status: WcStatus, sink: &mut S) -> Result<(), Fatal> {
+    /// Error with one oversized datagram. A missing receive WQE (checked
+    /// before) is an inconsistent engine state: the QP enters Error.
+    fn local_recv_error<S: Sink>(
+        &mut self,
+        status: WcStatus,
+        psn: Psn,
+        sink: &mut S,
+    ) -> Result<Verdict, Fatal> {
+        let reason = recv_error_reason(status);
+        if reason == DropReason::Internal {
+            return Err(self.fatal(reason, None, psn, None, sink));
+        }
         self.complete_head(recv_wc(status, WcOpcode::Recv, 0), sink);
-        self.drop_uc_msg();
-        Ok(())
+        Ok(self.drop_uc_msg(reason))
     }
 
     /// UD request (IBA 9.8): one SEND Only packet; Q_Key check against the
@@ -977,47 +1089,45 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         meta: &RxMeta<'_>,
         mem: &mut M,
         sink: &mut S,
-    ) -> Result<(), Fatal> {
-        let bth = pkt.hdr.bth;
+    ) -> Result<Verdict, Fatal> {
+        let bth = pkt.bth();
         if !matches!(bth.opcode, Opcode::UdSendOnly | Opcode::UdSendOnlyWithImm) {
-            return Ok(());
+            return Ok(Verdict::Dropped(DropReason::Opcode));
         }
-        let Some(deth) = pkt.hdr.deth else {
-            return Ok(());
+        let Some(deth) = pkt.deth() else {
+            return Err(self.internal(bth.psn, sink));
         };
+        // IBA 9.8: a UD message is one packet of at most the path MTU.
+        if !length_ok(Position::Only, pkt.payload().len(), attrs.path_mtu.bytes()) {
+            return Ok(Verdict::Dropped(DropReason::Length));
+        }
         let qkey = if attrs.qpn == GSI_QPN {
             GSI_QKEY
         } else {
             attrs.qkey
         };
-        if deth.qkey != qkey || self.rq.is_empty() {
-            return Ok(());
+        if deth.qkey != qkey {
+            return Ok(Verdict::Dropped(DropReason::QKey));
+        }
+        if self.rq.is_empty() {
+            return Ok(Verdict::Dropped(DropReason::NoReceiveWqe));
         }
         let mut flags = WcFlags::NONE;
         if let Some(grh) = meta.grh {
             if let Err(status) = self.place_recv(0, grh, 0, mem) {
-                return self.local_recv_error(status, sink);
+                return self.local_recv_error(status, bth.psn, sink);
             }
             flags = WcFlags::GRH;
         }
-        let len = match self.place_recv(0, pkt.payload, UD_GRH_LEN, mem) {
+        let len = match self.place_recv(0, pkt.payload(), UD_GRH_LEN, mem) {
             Ok(len) => len,
-            Err(status) => return self.local_recv_error(status, sink),
+            Err(status) => return self.local_recv_error(status, bth.psn, sink),
         };
-        let mut wc = recv_wc(
-            WcStatus::Success,
-            WcOpcode::Recv,
-            len.saturating_add(UD_GRH_LEN),
-        );
+        let mut wc = message_wc(WcOpcode::Recv, len.saturating_add(UD_GRH_LEN), pkt);
         wc.src_qp = deth.src_qp;
-        wc.solicited = bth.solicited;
-        wc.flags = flags;
-        if let Some(imm) = pkt.hdr.immdt {
-            wc.flags = wc.flags.with(WcFlags::WITH_IMM);
-            wc.ex = imm.imm;
-        }
+        wc.flags = wc.flags.with(flags);
         self.complete_head(wc, sink);
-        Ok(())
+        Ok(Verdict::Accepted)
     }
 
     // ------------------------------------------------------------------
@@ -1031,19 +1141,19 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         now: u64,
         buf: &mut [u8; MAX_HEADER_LEN],
         sink: &mut S,
-    ) -> Option<Transmit> {
+    ) -> Result<Option<Transmit>, Fatal> {
         if attrs.qp_type != QpType::Rc {
-            return None;
+            return Ok(None);
         }
         let live = matches!(
             attrs.state,
             QpState::Rtr | QpState::Rts | QpState::Sqd | QpState::Sqe
         );
         if !live && !self.fatal {
-            return None;
+            return Ok(None);
         }
-        if let Some(t) = self.poll_response(attrs, buf) {
-            return Some(t);
+        if let Some(t) = self.poll_response(attrs, buf)? {
+            return Ok(Some(t));
         }
         let mut bth = Bth::new(Opcode::RcAcknowledge, attrs.dest_qpn, self.epsn.sub(1));
         bth.pkey = attrs.pkey;
@@ -1066,23 +1176,33 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             // IBA 9.7.5.1: a (coalesced) ACK of everything up to the last
             // accepted PSN, with the MSN; credits are not advertised (code
             // 31, "invalid": the requester treats credits as unlimited).
-            self.ack_owed = false;
-            self.ack_now = false;
-            set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+            self.forget_ack(sink);
             hdr.aeth = Some(Aeth {
                 syndrome: Syndrome::ACK_NO_CREDITS.encode(),
                 msn: self.msn.value(),
             });
         } else {
-            return None;
+            return Ok(None);
         }
-        let header_len = hdr.write(buf).ok()?;
-        Some(Transmit {
+        let Ok(header_len) = hdr.write(buf) else {
+            return Err(self.broken());
+        };
+        Ok(Some(Transmit {
             header_len,
             payload: Payload::None,
             pad: 0,
             ah: 0,
-        })
+        }))
+    }
+
+    /// The engine found its responder state inconsistent while
+    /// transmitting: nothing more is sent and the QP must enter Error.
+    fn broken(&mut self) -> Fatal {
+        self.fatal = true;
+        self.nak = None;
+        self.res.clear();
+        self.cur = 0;
+        Fatal(DropReason::Internal)
     }
 
     /// The next READ response or ATOMIC ACK (IBA 9.4.3, 9.4.4).
@@ -1090,12 +1210,19 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         &mut self,
         attrs: &QpAttrs,
         buf: &mut [u8; MAX_HEADER_LEN],
-    ) -> Option<Transmit> {
-        let r = *self.res.get(self.cur)?;
-        let k = u32::try_from(r.first.distance_to(self.cur_psn)).unwrap_or(0);
-        let k = if k >= r.npsn { 0 } else { k };
+    ) -> Result<Option<Transmit>, Fatal> {
+        let Some(&r) = self.res.get(self.cur) else {
+            return Ok(None);
+        };
+        let run = self.run;
+        // The run lies inside its resource; if not, fail rather than send
+        // another PSN's bytes.
+        let k = match u32::try_from(r.first.distance_to(run.next)) {
+            Ok(k) if k < r.npsn => k,
+            _ => return Err(self.broken()),
+        };
         let psn = r.first.add(k);
-        let last = k.saturating_add(1) >= r.npsn;
+        let last = run.end.distance_to(psn.next()) >= 0;
         let mut bth = Bth::new(Opcode::RcAtomicAcknowledge, attrs.dest_qpn, psn);
         bth.pkey = attrs.pkey;
         let aeth = Aeth {
@@ -1109,10 +1236,10 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
                 hdr.atomic_ack_eth = Some(AtomicAckEth { orig_data: orig });
                 (hdr, Payload::None)
             }
-            ResKind::Read { rkey, va, len } => {
+            ResKind::Read { rkey, va, .. } => {
                 let offset = k.saturating_mul(r.mtu);
-                let plen = len.saturating_sub(offset).min(r.mtu);
-                let pos = position(psn == self.run_start, last);
+                let plen = run.end_byte.saturating_sub(offset).min(r.mtu);
+                let pos = position(psn == run.start, last);
                 bth.opcode = Opcode::read_response(pos);
                 bth.pad_count = super::super::packet::pad_count(usize::try_from(plen).unwrap_or(0));
                 let mut hdr = PacketHeaders::new(bth);
@@ -1131,25 +1258,26 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
                 (hdr, payload)
             }
         };
-        let header_len = hdr.write(buf).ok()?;
+        let Ok(header_len) = hdr.write(buf) else {
+            return Err(self.broken());
+        };
         if last {
             if let Some(e) = self.res.get_mut(self.cur) {
-                e.done_once = true;
+                e.done_once |= run.end == e.end();
             }
             self.cur = self.cur.saturating_add(1);
             if let Some(n) = self.res.get(self.cur) {
-                self.cur_psn = n.first;
-                self.run_start = n.first;
+                self.run = n.full_run();
             }
         } else {
-            self.cur_psn = psn.next();
+            self.run.next = psn.next();
         }
-        Some(Transmit {
+        Ok(Some(Transmit {
             header_len,
             payload,
             pad: hdr.bth.pad_count,
             ah: 0,
-        })
+        }))
     }
 }
 
@@ -1162,6 +1290,56 @@ fn length_ok(pos: Position, len: usize, mtu: u32) -> bool {
         Position::First | Position::Middle => len == mtu,
         Position::Last => len >= 1 && len <= mtu,
         Position::Only => len <= mtu,
+    }
+}
+
+/// Payload bytes of `pkt` (a packet is far below 4 GiB).
+fn payload_len(pkt: &Packet<'_>) -> u32 {
+    u32::try_from(pkt.payload().len()).unwrap_or(u32::MAX)
+}
+
+/// Places an RDMA WRITE packet of `target`: the first packet checks the
+/// R_Key and the whole RETH range (IBA 9.4.2; a zero-length WRITE checks
+/// nothing), then the payload is written at its offset.
+fn place_write<M: Memory>(
+    target: WriteTarget,
+    pkt: &Packet<'_>,
+    mem: &mut M,
+) -> Result<(), MemError> {
+    let WriteTarget {
+        rkey,
+        va,
+        off,
+        total,
+    } = target;
+    if pkt.opcode().position().starts_message() && total > 0 {
+        mem.check_remote(rkey, va, total, RemoteAccess::Write)
+            .map_err(|_| MemError::Access)?;
+    }
+    if pkt.payload().is_empty() {
+        return Ok(());
+    }
+    mem.write_remote(rkey, va.wrapping_add(u64::from(off)), pkt.payload())
+}
+
+/// A successful receive completion of `opcode` and `byte_len` for the last
+/// packet `pkt` of a message: its solicited event bit and immediate data.
+fn message_wc(opcode: WcOpcode, byte_len: u32, pkt: &Packet<'_>) -> Completion {
+    let mut wc = recv_wc(WcStatus::Success, opcode, byte_len);
+    wc.solicited = pkt.bth().solicited;
+    if let Some(imm) = pkt.immediate() {
+        wc.flags = WcFlags::WITH_IMM;
+        wc.ex = imm;
+    }
+    wc
+}
+
+/// The drop reason of a local receive WQE failure.
+fn recv_error_reason(status: WcStatus) -> DropReason {
+    match status {
+        WcStatus::LocLenErr => DropReason::ReceiveTooSmall,
+        WcStatus::LocQpOpErr => DropReason::Internal,
+        _ => DropReason::LocalPlacement,
     }
 }
 
@@ -1178,5 +1356,44 @@ fn recv_wc(status: WcStatus, opcode: WcOpcode, byte_len: u32) -> Completion {
         ex: 0,
         src_qp: 0,
         solicited: false,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::io::{rts_rc_attrs, NullSink};
+    use super::*;
+
+    // An impossible state (the response cursor outside the READ resource it
+    // points at) stops the responder with an internal error that moves the
+    // QP to Error; it is not clamped to the READ's first response and sent.
+    #[test]
+    fn response_cursor_outside_its_resource_is_an_error() {
+        let attrs = rts_rc_attrs();
+        let mut resp: Responder<2, 1> = Responder::new();
+        let read = Resource {
+            kind: ResKind::Read {
+                rkey: 1,
+                va: 0,
+                len: 4096,
+            },
+            first: Psn::new(5),
+            npsn: 4,
+            mtu: 1024,
+            done_once: false,
+        };
+        assert!(resp.push_resource(read));
+        let mut buf = [0u8; MAX_HEADER_LEN];
+        assert!(resp
+            .poll(&attrs, 0, &mut buf, &mut NullSink)
+            .unwrap()
+            .is_some());
+        resp.run.next = Psn::new(100);
+        assert_eq!(
+            resp.poll(&attrs, 0, &mut buf, &mut NullSink),
+            Err(Fatal(DropReason::Internal))
+        );
+        assert_eq!(resp.poll(&attrs, 0, &mut buf, &mut NullSink), Ok(None));
     }
 }

@@ -6,7 +6,7 @@
 
 use rvt_proto::engine::{
     AccessFlags, AtomicOp, AttrUpdate, Completion, MemError, Memory, Mtu, Payload, Qp, QpState,
-    QpType, Queue, RemoteAccess, RxMeta, Sink, Timer, MAX_HEADER_LEN,
+    QpType, Queue, RemoteAccess, RxMeta, Sink, Timer, Verdict, MAX_HEADER_LEN,
 };
 use rvt_proto::icrc;
 use rvt_proto::packet;
@@ -364,9 +364,40 @@ pub fn frame(hdr: &[u8], payload: &[u8], pad: u8) -> Vec<u8> {
 /// What happened to a delivered frame.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum Rx {
-    Accepted,
+    /// Parsed and handed to the QP, which returned this verdict.
+    Received(Verdict),
     BadIcrc,
     BadPacket,
+}
+
+impl Rx {
+    /// Checks the verdict on a frame that a correct engine sent over a
+    /// lossy, reordering, duplicating (but otherwise faithful) channel:
+    /// such a frame may be late, repeated, unwanted or too long for the
+    /// receive buffer posted, never malformed or unauthorised, and never
+    /// reveals an inconsistent engine state.
+    pub fn check_from_correct_peer(self) -> Result<(), String> {
+        use rvt_proto::engine::DropReason::*;
+        match self {
+            Rx::BadIcrc | Rx::BadPacket => Ok(()),
+            Rx::Received(Verdict::Dropped(
+                State | NoReceiveWqe | ReceiveTooSmall | MessageAbandoned | UnknownDuplicate
+                | UnexpectedResponse,
+            )) => Ok(()),
+            Rx::Received(Verdict::Dropped(reason)) => {
+                Err(format!("a correct peer's packet dropped for {reason:?}"))
+            }
+            Rx::Received(_) => Ok(()),
+        }
+    }
+
+    /// The QP's verdict; panics if the frame did not reach the QP.
+    pub fn verdict(self) -> Verdict {
+        match self {
+            Rx::Received(v) => v,
+            other => panic!("frame not received: {other:?}"),
+        }
+    }
 }
 
 /// A QP with its memory and sink.
@@ -416,9 +447,10 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Node<SQ, RQ, RD> {
         let meta = RxMeta {
             grh: self.grh.as_ref(),
         };
-        self.qp
-            .receive(&pkt, &meta, now, &mut self.mem, &mut self.rec);
-        Rx::Accepted
+        Rx::Received(
+            self.qp
+                .receive(&pkt, &meta, now, &mut self.mem, &mut self.rec),
+        )
     }
 
     /// Fires every timer due at `now`.
@@ -547,6 +579,8 @@ pub struct Pair<const SQ: usize, const RQ: usize, const RD: usize> {
     pub now: u64,
     /// Every frame sent, in order: (from A?, bytes).
     pub log: Vec<(bool, Vec<u8>)>,
+    /// The receiver's verdict on every frame delivered: (from A?, verdict).
+    pub verdicts: Vec<(bool, Verdict)>,
 }
 
 impl<const SQ: usize, const RQ: usize, const RD: usize> Pair<SQ, RQ, RD> {
@@ -557,6 +591,7 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Pair<SQ, RQ, RD> {
             b,
             now: 0,
             log: Vec::new(),
+            verdicts: Vec::new(),
         }
     }
 
@@ -580,7 +615,9 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Pair<SQ, RQ, RD> {
                     n += 1;
                     if deliver {
                         let to = if from_a { &mut self.b } else { &mut self.a };
-                        to.deliver(&f, self.now);
+                        if let Rx::Received(v) = to.deliver(&f, self.now) {
+                            self.verdicts.push((from_a, v));
+                        }
                     }
                 }
             }

@@ -10,12 +10,12 @@
 //! engine was given.
 
 use rvt_proto::engine::{
-    AccessFlags, AtomicOp, AttrUpdate, Completion, MemError, Memory, Mtu, Payload, Qp, QpState,
-    QpType, Queue, RecvWr, RemoteAccess, RxMeta, SendFlags, SendWr, Sink, Timer, UdDest, WrOpcode,
-    MAX_HEADER_LEN,
+    AccessFlags, AtomicOp, AttrUpdate, Completion, DropReason, MemError, Memory, Mtu, Payload, Qp,
+    QpState, QpType, Queue, RecvWr, RemoteAccess, RxMeta, SendFlags, SendWr, Sink, Timer, UdDest,
+    Verdict, WrOpcode, MAX_HEADER_LEN,
 };
-use rvt_proto::headers::{Aeth, AtomicAckEth, AtomicEth, Bth, Deth, Ieth, ImmDt, Reth};
-use rvt_proto::opcode::Opcode;
+use rvt_proto::headers::{Aeth, AtomicAckEth, AtomicEth, Bth, Deth, Feth, Ieth, ImmDt, Reth};
+use rvt_proto::opcode::{Opcode, Operation};
 use rvt_proto::packet::{self, Packet, PacketHeaders};
 use rvt_proto::psn::Psn;
 
@@ -26,6 +26,12 @@ const RKEY: u32 = 0x100;
 const VA: u64 = 0x1_0000;
 const REGION: usize = 8192;
 const RECV_LEN: usize = 2048;
+
+/// No input may reveal an inconsistent engine state: every `Packet` is one
+/// the parser produces, so `DropReason::Internal` would be an engine bug.
+fn assert_consistent(verdict: Verdict) {
+    assert_ne!(verdict, Verdict::Dropped(DropReason::Internal));
+}
 
 struct Mem {
     region: Vec<u8>,
@@ -238,7 +244,8 @@ pub fn run(data: &[u8]) {
                 let len = if l < 128 { l } else { (l - 128) * 33 + 128 };
                 let raw = b.take(len).to_vec();
                 if let Ok(pkt) = packet::parse(&raw) {
-                    qp.receive(&pkt, &RxMeta::default(), now, &mut mem, &mut rec);
+                    let verdict = qp.receive(&pkt, &RxMeta::default(), now, &mut mem, &mut rec);
+                    assert_consistent(verdict);
                 }
             }
             1..=3 => {
@@ -291,6 +298,13 @@ pub fn run(data: &[u8]) {
                 if op.has_immdt() {
                     h.immdt = Some(ImmDt { imm: b.u32() });
                 }
+                if op.has_feth() {
+                    let f = b.u8();
+                    h.feth = Some(Feth {
+                        selectivity_level: f & 3,
+                        placement_type: (f >> 2) & 0xf,
+                    });
+                }
                 if op.has_ieth() {
                     h.ieth = Some(Ieth { rkey });
                 }
@@ -306,16 +320,20 @@ pub fn run(data: &[u8]) {
                     2 => usize::from(b.u16()) % 4200,
                     _ => usize::from(b.u8()),
                 };
-                let payload = vec![0xa5u8; if op.has_payload() { plen } else { 0 }];
-                let pkt = Packet {
-                    hdr: h,
-                    payload: &payload,
+                let plen = match op.operation() {
+                    _ if !op.has_payload() => 0,
+                    Operation::AtomicWrite => packet::ATOMIC_WRITE_PAYLOAD_LEN,
+                    _ => plen,
                 };
+                let payload = vec![0xa5u8; plen];
+                h.bth.pad_count = packet::pad_count(plen);
+                let pkt = Packet::new(h, &payload).expect("a packet the parser would produce");
                 let grh = [7u8; 40];
                 let meta = RxMeta {
                     grh: if which & 4 != 0 { Some(&grh) } else { None },
                 };
-                qp.receive(&pkt, &meta, now, &mut mem, &mut rec);
+                let verdict = qp.receive(&pkt, &meta, now, &mut mem, &mut rec);
+                assert_consistent(verdict);
             }
             4 => {
                 let len = u32::from(b.u16());

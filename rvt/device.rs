@@ -18,9 +18,10 @@ use kernel::{
 use crate::{
     backend::{netdev::NetdevRef, ops::BackendOps, registry},
     bindings as b,
-    ib::{Created, IbDevice, IbDriver, IbObject, Slot, Udata},
+    ib::{Created, IbDevice, IbDriver, IbMr, IbObject, Slot, Udata},
     verbs::{
         cq::{self, Cq},
+        mr::{self, Mr, MrKeys},
         pd::{self, Pd},
         quota::Limit,
         ucontext::{self, Ucontext},
@@ -62,6 +63,10 @@ pub(crate) struct RvtDevice {
     rx_dropped: Atomic<u64>,
     pd_limit: Limit,
     cq_limit: Limit,
+    mr_limit: Limit,
+    /// The MRs, by key, for lock-free lookups from the data path.
+    #[pin]
+    mr_keys: MrKeys,
 }
 
 /// The C handle (`struct rvt_device *`) of a device: its `IbDevice` address.
@@ -90,6 +95,8 @@ impl RvtDevice {
             rx_dropped: Atomic::new(0),
             pd_limit: Limit::new(pd::MAX_PD),
             cq_limit: Limit::new(cq::MAX_CQ),
+            mr_limit: Limit::new(mr::MAX_MR),
+            mr_keys <- MrKeys::new(),
         }? Error)
     }
 
@@ -150,6 +157,7 @@ impl IbDriver for RvtDevice {
         attr.max_pd = this.pd_limit.max();
         attr.max_cq = this.cq_limit.max();
         attr.max_cqe = cq::MAX_CQE;
+        attr.max_mr = this.mr_limit.max();
         Ok(())
     }
 
@@ -216,6 +224,7 @@ impl IbDriver for RvtDevice {
     type Ucontext = Ucontext;
     type Pd = Pd;
     type Cq = Cq;
+    type Mr = Mr;
 
     fn alloc_ucontext<'a>(
         _dev: &IbDevice<Self>,
@@ -235,6 +244,32 @@ impl IbDriver for RvtDevice {
 
     fn dealloc_pd(_pd: &IbObject<b::ib_pd, Pd>) -> Result {
         Ok(())
+    }
+
+    fn reg_user_mr(
+        pd: &IbObject<b::ib_pd, Pd>,
+        start: u64,
+        length: u64,
+        iova: u64,
+        access: u32,
+        udata: &mut Udata<'_>,
+    ) -> Result<Pin<KBox<IbMr<Mr>>>> {
+        // SAFETY: The PD's device is one of ours, alive for the call.
+        let dev = unsafe { IbDevice::<Self>::from_raw(pd.device()) }.data();
+        mr::reg_user(
+            &dev.mr_keys,
+            &dev.mr_limit,
+            pd,
+            start,
+            length,
+            iova,
+            access,
+            udata,
+        )
+    }
+
+    fn dereg_mr(dev: &IbDevice<Self>, mr: Pin<KBox<IbMr<Mr>>>) {
+        mr::dereg(&dev.data().mr_keys, mr);
     }
 
     fn create_cq<'a>(

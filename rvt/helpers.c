@@ -6,7 +6,10 @@
 #include <linux/module.h>
 #include <linux/netdevice.h>
 #include <linux/skbuff.h>
+#include <linux/vmalloc.h>
 #include <rdma/ib_verbs.h>
+#include <rdma/ib_umem.h>
+#include <linux/xarray.h>
 #include <rvt/helpers.h>
 
 bool rvt_helper_netif_carrier_ok(const struct net_device *dev)
@@ -68,4 +71,44 @@ EXPORT_SYMBOL_GPL(rvt_helper_dev_net);
 bool rvt_helper_ib_device_try_get(struct ib_device *dev)
 {
 	return ib_device_try_get(dev);
+}
+
+/* vmalloc_user is a macro (allocation tagging). */
+void *rvt_helper_vmalloc_user(unsigned long size)
+{
+	return vmalloc_user(size);
+}
+
+/* ib_umem_get_va is a static inline. */
+struct ib_umem *rvt_helper_umem_get(struct ib_device *dev, unsigned long addr,
+				    size_t size, int access)
+{
+	return ib_umem_get_va(dev, addr, size, access);
+}
+
+/* The pinned pages of a umem, in order (the sg iterators are macros). */
+size_t rvt_helper_umem_pages(struct ib_umem *umem, struct page **pages, size_t max)
+{
+	struct sg_page_iter iter;
+	size_t n = 0;
+
+	for_each_sgtable_page(&umem->sgt_append.sgt, &iter, 0) {
+		if (n == max)
+			break;
+		pages[n++] = sg_page_iter_page(&iter);
+	}
+	return n;
+}
+
+/* xa_init_flags and xa_alloc_cyclic are static inlines. */
+void rvt_helper_xa_init_alloc1(struct xarray *xa)
+{
+	xa_init_flags(xa, XA_FLAGS_ALLOC1);
+}
+
+int rvt_helper_xa_alloc_cyclic(struct xarray *xa, u32 *id, void *entry, u32 max, u32 *next)
+{
+	int ret = xa_alloc_cyclic(xa, id, entry, XA_LIMIT(1, max), next, GFP_KERNEL);
+
+	return ret < 0 ? ret : 0;
 }

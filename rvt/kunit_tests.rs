@@ -423,10 +423,14 @@ fn push(cq: *mut b::ib_cq, wr_id: u64, status: u32, solicited: bool) -> bool {
     wc.__bindgen_anon_1.wr_id = wr_id;
     // SAFETY: A live CQ of an rvt device: its data is a `Cq`.
     let cq = unsafe { crate::ib::IbObject::<b::ib_cq, Cq>::from_raw(cq) };
-    Cq::push(cq, &wc, solicited).is_ok()
+    Cq::push(cq, &CqEntry { wc, qp_num: 1 }, solicited).is_ok()
 }
 
-use crate::verbs::{cq::Cq, quota::Limit};
+use crate::verbs::{
+    cq::{Cq, CqEntry},
+    quota::Limit,
+    table::Table,
+};
 
 const SUCCESS: u32 = b::ib_wc_status_IB_WC_SUCCESS;
 
@@ -445,6 +449,36 @@ mod verbs_tests {
         Ok(())
     }
 
+    // The MR key table: lock-free lookups under RCU, indices from 1, and a
+    // removed entry is gone for readers when `remove` returns.
+    #[test]
+    fn key_table_insert_lookup_remove() -> Result {
+        let table = KBox::pin_init(Table::<u32>::new(2), GFP_KERNEL)?;
+        let (a, b) = (KBox::new(10u32, GFP_KERNEL)?, KBox::new(20u32, GFP_KERNEL)?);
+        // SAFETY: Both outlive their entries: removed below, before the
+        // boxes are dropped.
+        let (ia, ib) = unsafe { (table.insert(&a)?, table.insert(&b)?) };
+        assert_ne!(ia, 0);
+        assert_ne!(ia, ib);
+        let c = KBox::new(30u32, GFP_KERNEL)?;
+        // SAFETY: As above; the table is full, so nothing is stored.
+        assert!(unsafe { table.insert(&c) }.is_err());
+        {
+            let rcu = kernel::sync::rcu::read_lock();
+            assert_eq!(table.get(ia, &rcu).copied(), Some(10));
+            assert_eq!(table.get(ib, &rcu).copied(), Some(20));
+            assert!(table.get(0, &rcu).is_none());
+        }
+        assert!(table.remove(ia));
+        assert!(!table.remove(ia));
+        {
+            let rcu = kernel::sync::rcu::read_lock();
+            assert!(table.get(ia, &rcu).is_none());
+        }
+        assert!(table.remove(ib));
+        Ok(())
+    }
+
     #[test]
     fn device_advertises_what_it_enforces() -> Result {
         let dev = register(c"rvt_kunit10", LoopData::new())?;
@@ -454,6 +488,7 @@ mod verbs_tests {
         assert_eq!(attrs.max_cqe, crate::verbs::cq::MAX_CQE);
         assert_eq!(attrs.max_cq, crate::verbs::cq::MAX_CQ);
         assert_eq!(attrs.max_pd, crate::verbs::pd::MAX_PD);
+        assert_eq!(attrs.max_mr, crate::verbs::mr::MAX_MR);
         dev.unregister();
         Ok(())
     }

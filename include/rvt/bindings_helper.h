@@ -9,6 +9,7 @@
 #include <linux/notifier.h>
 #include <linux/namei.h>
 #include <linux/etherdevice.h>
+#include <linux/vmalloc.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/ib_cache.h>
 #include <rdma/ib_mad.h>

@@ -9,6 +9,8 @@
 
 #include <linux/netdevice.h>
 #include <rdma/ib_verbs.h>
+#include <rdma/ib_umem.h>
+#include <linux/xarray.h>
 
 bool rvt_helper_netif_carrier_ok(const struct net_device *dev);
 bool rvt_helper_netif_running(const struct net_device *dev);
@@ -20,5 +22,11 @@ void rvt_helper_netdev_addr(const struct net_device *dev, u8 addr[ETH_ALEN]);
 void rvt_helper_kfree_skb(struct sk_buff *skb);
 struct net *rvt_helper_dev_net(const struct net_device *dev);
 bool rvt_helper_ib_device_try_get(struct ib_device *dev);
+void *rvt_helper_vmalloc_user(unsigned long size);
+struct ib_umem *rvt_helper_umem_get(struct ib_device *dev, unsigned long addr,
+				    size_t size, int access);
+size_t rvt_helper_umem_pages(struct ib_umem *umem, struct page **pages, size_t max);
+void rvt_helper_xa_init_alloc1(struct xarray *xa);
+int rvt_helper_xa_alloc_cyclic(struct xarray *xa, u32 *id, void *entry, u32 max, u32 *next);
 
 #endif /* RVT_HELPERS_H */

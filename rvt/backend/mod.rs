@@ -66,6 +66,9 @@ fn alloc(desc: &b::rvt_device_desc) -> Result<Unregistered<RvtDevice>> {
         (*ibdev).phys_port_cnt = desc.num_ports;
         (*ibdev).num_comp_vectors = 1;
         (*ibdev).local_dma_lkey = 0;
+        // Beyond ib_core's defaults, the rxe provider arms CQs with the
+        // REQ_NOTIFY_CQ command (it polls them itself).
+        (*ibdev).uverbs_cmd_mask |= 1u64 << b::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REQ_NOTIFY_CQ;
         let desc_str = c"rvt software RDMA transport".to_bytes_with_nul();
         ptr::copy_nonoverlapping(
             desc_str.as_ptr().cast(),

@@ -31,6 +31,8 @@ use kernel::{
 };
 
 use super::{
+    mmap,
+    mr::IbMr,
     object::{Created, IbObject, Slot},
     udata::Udata,
 };
@@ -363,6 +365,8 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
     type Pd: Send + Sync;
     /// Driver data of a completion queue (`ib_cq`).
     type Cq: Send + Sync;
+    /// Driver data of a memory region (`ib_mr`, allocated by the driver).
+    type Mr: Send + Sync;
 
     /// Creates a user context. Process context.
     fn alloc_ucontext<'a>(
@@ -382,6 +386,23 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
     }
     /// Destroys a protection domain (its data is dropped after `Ok`).
     fn dealloc_pd(_pd: &IbObject<b::ib_pd, Self::Pd>) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Registers user memory: `length` bytes at `start`, addressed from
+    /// `iova`, with `access` rights. Process context.
+    fn reg_user_mr(
+        _pd: &IbObject<b::ib_pd, Self::Pd>,
+        _start: u64,
+        _length: u64,
+        _iova: u64,
+        _access: u32,
+        _udata: &mut Udata<'_>,
+    ) -> Result<Pin<KBox<IbMr<Self::Mr>>>> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// Deregisters and frees an MR (from `reg_user_mr`). Process context.
+    fn dereg_mr(_dev: &IbDevice<Self>, _mr: Pin<KBox<IbMr<Self::Mr>>>) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -435,6 +456,9 @@ impl<T: IbDriver> Adapter<T> {
         },
         alloc_ucontext: Some(Self::alloc_ucontext),
         dealloc_ucontext: Some(Self::dealloc_ucontext),
+        // User rings are `SharedBuffer`s (ib/mmap.rs), the same for every driver.
+        mmap: Some(Self::mmap),
+        mmap_free: Some(Self::mmap_free),
         size_ib_ucontext: IbObject::<b::ib_ucontext, T::Ucontext>::SIZE,
         alloc_pd: if T::HAS_ALLOC_PD {
             Some(Self::alloc_pd)
@@ -475,6 +499,16 @@ impl<T: IbDriver> Adapter<T> {
             None
         },
         size_ib_cq: IbObject::<b::ib_cq, T::Cq>::SIZE,
+        reg_user_mr: if T::HAS_REG_USER_MR {
+            Some(Self::reg_user_mr)
+        } else {
+            None
+        },
+        dereg_mr: if T::HAS_REG_USER_MR {
+            Some(Self::dereg_mr)
+        } else {
+            None
+        },
         dealloc_driver: Some(Self::dealloc_driver),
         ..pin_init::zeroed()
     };
@@ -607,6 +641,23 @@ impl<T: IbDriver> Adapter<T> {
 
     /// # Safety
     ///
+    /// Called by ib_uverbs only, with a live context of ours and the VMA
+    /// being mapped.
+    unsafe extern "C" fn mmap(uctx: *mut b::ib_ucontext, vma: *mut b::vm_area_struct) -> c_int {
+        // SAFETY: Per the contract.
+        from_result(|| unsafe { mmap::mmap(uctx, vma) }.map(|()| 0))
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, once per mmap entry of ours.
+    unsafe extern "C" fn mmap_free(entry: *mut b::rdma_user_mmap_entry) {
+        // SAFETY: Per the contract.
+        unsafe { mmap::free(entry) };
+    }
+
+    /// # Safety
+    ///
     /// Called by ib_core only, with the valid arguments its `ib_device_ops`
     /// contract gives.
     unsafe extern "C" fn alloc_pd(pd: *mut b::ib_pd, udata: *mut b::ib_udata) -> c_int {
@@ -633,6 +684,48 @@ impl<T: IbDriver> Adapter<T> {
             unsafe { IbObject::<b::ib_pd, T::Pd>::drop_data(pd) };
             Ok(0)
         })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_uverbs only, with the valid arguments its
+    /// `ib_device_ops` contract gives.
+    unsafe extern "C" fn reg_user_mr(
+        pd: *mut b::ib_pd,
+        start: u64,
+        length: u64,
+        iova: u64,
+        access: c_int,
+        _dmah: *mut b::ib_dmah,
+        udata: *mut b::ib_udata,
+    ) -> *mut b::ib_mr {
+        let reg = || {
+            // SAFETY: A live PD of ours for the call.
+            let pd = unsafe { IbObject::from_raw(pd) };
+            // SAFETY: ib_uverbs passes a valid udata for the call.
+            let mut udata = unsafe { Udata::from_raw(udata) }.ok_or(EINVAL)?;
+            let access = u32::try_from(access).map_err(|_| EINVAL)?;
+            T::reg_user_mr(pd, start, length, iova, access, &mut udata)
+        };
+        match reg() {
+            // SAFETY: ib_core keeps the MR until `dereg_mr` gives it back,
+            // and never moves it.
+            Ok(mr) => KBox::into_raw(unsafe { Pin::into_inner_unchecked(mr) }).cast(),
+            Err(e) => e.to_ptr(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, once, for an MR from `reg_user_mr`.
+    unsafe extern "C" fn dereg_mr(mr: *mut b::ib_mr, _udata: *mut b::ib_udata) -> c_int {
+        // SAFETY: ib_core set the MR's device, one of ours.
+        let dev = unsafe { Self::dev((*mr).device) };
+        // SAFETY: The box `reg_user_mr` gave ib_core (first-field layout),
+        // pinned, given back once.
+        let mr = unsafe { Pin::new_unchecked(KBox::from_raw(mr.cast::<IbMr<T::Mr>>())) };
+        T::dereg_mr(dev, mr);
+        0
     }
 
     /// # Safety

@@ -4,9 +4,13 @@
 //! logic in it (DESIGN.md section 2: `ib/` knows ib_core only).
 
 mod device;
+mod mmap;
+mod mr;
 mod object;
 mod udata;
 
 pub(crate) use device::{IbDevice, IbDeviceRef, IbDriver, Unregistered};
+pub(crate) use mmap::SharedBuffer;
+pub(crate) use mr::IbMr;
 pub(crate) use object::{Created, IbObject, Slot};
 pub(crate) use udata::Udata;

@@ -184,6 +184,12 @@ pub(crate) struct Created<'a, C: CoreObject, T> {
 }
 
 impl<C: CoreObject, T> Created<'_, C, T> {
+    /// The driver's data of the object just made.
+    pub(crate) fn data(&self) -> &T {
+        // SAFETY: Initialised (type invariant).
+        unsafe { IbObject::<C, T>::from_raw(self.raw) }.data()
+    }
+
     /// The object is handed to ib_core: it now lives until its destroy op.
     pub(crate) fn commit(self) {
         let _ = ManuallyDrop::new(self);

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! `struct ib_udata`: a verb's driver-private input and output, in user
-//! memory. Input checks go through ib_core's own helper
-//! (`_ib_copy_validate_udata_in`), which implements the uverbs compatibility
-//! rules: input the driver does not know must be zero.
+//! memory. Copies go through ib_core's own helpers
+//! (`_ib_copy_validate_udata_in`, `_ib_respond_udata`), which implement the
+//! uverbs compatibility rules: input the driver does not know must be zero;
+//! a response is truncated or zero-padded to the user's buffer.
 
-use core::{marker::PhantomData, ptr};
+use core::{marker::PhantomData, mem::size_of, ptr};
 
-use kernel::prelude::*;
+use kernel::{prelude::*, transmute::AsBytes};
 
 use crate::bindings as b;
 
@@ -46,6 +47,36 @@ impl<'a> Udata<'a> {
         // SAFETY: A valid udata; a zero-size request only checks for zeros.
         kernel::error::to_result(unsafe {
             b::_ib_copy_validate_udata_in(self.raw, ptr::null_mut(), 0, 0)
+        })
+    }
+
+    /// The user context of the call (every udata ib_core hands a driver is
+    /// the `driver_udata` of a `uverbs_attr_bundle`).
+    pub(crate) fn ucontext(&self) -> *mut b::ib_ucontext {
+        // SAFETY: ib_core embeds the udata it passes to drivers in the call's
+        // attribute bundle, whose `context` is the caller's live context.
+        unsafe {
+            let bundle = kernel::container_of!(
+                self.raw,
+                b::uverbs_attr_bundle,
+                __bindgen_anon_1.hdr.driver_udata
+            );
+            (*bundle).__bindgen_anon_1.hdr.context
+        }
+    }
+
+    /// How many response bytes the caller can take.
+    pub(crate) fn out_len(&self) -> usize {
+        // SAFETY: A valid udata (type invariant).
+        unsafe { (*self.raw).outlen }
+    }
+
+    /// Writes the response `T`, truncated or zero-padded to the user's buffer.
+    pub(crate) fn respond<T: AsBytes>(&mut self, resp: &T) -> Result {
+        // SAFETY: A valid udata; `resp` is `size_of::<T>()` readable bytes
+        // without padding (`AsBytes`).
+        kernel::error::to_result(unsafe {
+            b::_ib_respond_udata(self.raw, ptr::from_ref(resp).cast(), size_of::<T>())
         })
     }
 }

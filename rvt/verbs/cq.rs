@@ -2,9 +2,12 @@
 
 //! Completion queues (IBA 11.2.8, 11.4.2).
 //!
-//! A kernel CQ is a ring of `ib_wc` in kernel memory behind an IRQ-safe
+//! A kernel CQ is a ring of `ib_wc` in kernel memory; a user CQ is an rxe
+//! ring of `ib_uverbs_wc` mapped into the process, which polls it without
+//! a system call (rvt/uapi/queue.rs). Either sits behind an IRQ-safe
 //! spinlock: completions are produced from softirq (receive), hrtimer and
-//! work-item context and polled from any context, hard interrupts included.
+//! work-item context, and kernel CQs are polled from any context, hard
+//! interrupts included.
 //!
 //! Two rdma_rxe bugs are ruled out by construction:
 //! - The completion handler runs after the CQ lock is released, so a
@@ -15,12 +18,15 @@
 //!   the CQ's event handler gets `IB_EVENT_CQ_ERR` (IBA 11.6.2: CQ overrun is
 //!   an affiliated asynchronous error).
 
-use kernel::{new_spinlock_irq, prelude::*, sync::SpinLockIrq};
+use core::mem::size_of;
+
+use kernel::{new_spinlock_irq, prelude::*, sync::SpinLockIrq, transmute::AsBytes};
 
 use super::quota::{Limit, Quota};
 use crate::{
     bindings as b,
     ib::{Created, IbObject, Slot, Udata},
+    uapi::queue::UserQueue,
 };
 
 /// Entries per CQ: what `ib_query_device` advertises as `max_cqe`.
@@ -61,42 +67,166 @@ unsafe impl Send for Wc {}
 // SAFETY: As above.
 unsafe impl Sync for Wc {}
 
-/// The ring and its notification state.
+/// A kernel CQ's ring.
 ///
 /// # Invariants
 ///
-/// `len <= ring.len()`, `head < ring.len()` (the ring is never empty); the
-/// `len` entries from `head` (wrapping) are the completions not yet polled.
-struct Ring {
-    ring: KVVec<Wc>,
+/// `len <= entries.len()`, `head < entries.len()` (the ring is never
+/// empty); the `len` entries from `head` (wrapping) are the completions not
+/// yet polled.
+struct KernelRing {
+    entries: KVVec<Wc>,
     head: usize,
     len: usize,
-    arm: Arm,
 }
 
-impl Ring {
-    fn with_capacity(entries: usize) -> Result<Self> {
-        let mut ring = KVVec::with_capacity(entries, GFP_KERNEL)?;
-        for _ in 0..entries {
-            ring.push(Wc::default(), GFP_KERNEL)?;
+impl KernelRing {
+    fn with_capacity(capacity: usize) -> Result<Self> {
+        let mut entries = KVVec::with_capacity(capacity, GFP_KERNEL)?;
+        for _ in 0..capacity {
+            entries.push(Wc::default(), GFP_KERNEL)?;
         }
-        // INVARIANT: empty, `head` 0 of a non-empty ring (`entries` >= 1).
+        // INVARIANT: empty, `head` 0 of a non-empty ring (`capacity` >= 1).
         Ok(Self {
-            ring,
+            entries,
             head: 0,
             len: 0,
-            arm: Arm::None,
         })
     }
 
     fn capacity(&self) -> usize {
-        self.ring.len()
+        self.entries.len()
     }
 
     /// The slot `offset` entries after the head.
     fn index(&self, offset: usize) -> usize {
         // No overflow: both are below the capacity, itself far below usize::MAX.
         (self.head + offset) % self.capacity()
+    }
+
+    fn push(&mut self, wc: &b::ib_wc) -> Result<(), CqFull> {
+        if self.len == self.capacity() {
+            return Err(CqFull);
+        }
+        let tail = self.index(self.len);
+        if let Some(slot) = self.entries.get_mut(tail) {
+            *slot = Wc(*wc);
+        }
+        self.len += 1;
+        Ok(())
+    }
+
+    fn poll(&mut self, wc: &mut [b::ib_wc]) -> usize {
+        let count = self.len.min(wc.len());
+        for out in wc.iter_mut().take(count) {
+            if let Some(entry) = self.entries.get(self.head) {
+                *out = entry.0;
+            }
+            self.head = self.index(1);
+            self.len -= 1;
+        }
+        count
+    }
+}
+
+/// A user CQ's ring: rvt produces, the process consumes.
+struct UserRing {
+    queue: UserQueue,
+    /// The kernel's own producer index (the shared copy is only written).
+    producer: u32,
+}
+
+impl UserRing {
+    fn push(&mut self, wc: &b::ib_wc, qp_num: u32) -> Result<(), CqFull> {
+        let next = self.queue.next(self.producer);
+        if next == self.queue.consumer() {
+            return Err(CqFull);
+        }
+        let uwc = UserWc::from_kernel(wc, qp_num);
+        self.queue.write_slot(self.producer, uwc.as_bytes());
+        self.producer = next;
+        self.queue.publish_producer(next);
+        Ok(())
+    }
+
+    fn len(&self) -> u32 {
+        self.queue.count(self.producer, self.queue.consumer())
+    }
+}
+
+/// A completion as the rxe provider reads it from a user CQ.
+#[repr(transparent)]
+struct UserWc(b::ib_uverbs_wc);
+
+// SAFETY: `struct ib_uverbs_wc` is 48 bytes of integers with no padding
+// (include/uapi/rdma/ib_user_verbs.h), so every byte is initialised.
+unsafe impl AsBytes for UserWc {}
+
+impl UserWc {
+    /// The user view of a kernel completion. `wc_flags` are translated:
+    /// libibverbs numbers two of them differently from the kernel
+    /// (IBV_WC_IP_CSUM_OK is bit 2 and IBV_WC_WITH_INV bit 3, the reverse of
+    /// IB_WC_WITH_INVALIDATE and IB_WC_IP_CSUM_OK).
+    fn from_kernel(wc: &b::ib_wc, qp_num: u32) -> Self {
+        let kernel_flags = wc.wc_flags as u32;
+        let mut flags = kernel_flags & (b::ib_wc_flags_IB_WC_GRH | b::ib_wc_flags_IB_WC_WITH_IMM);
+        if kernel_flags & b::ib_wc_flags_IB_WC_WITH_INVALIDATE != 0 {
+            flags |= IBV_WC_WITH_INV;
+        }
+        if kernel_flags & b::ib_wc_flags_IB_WC_IP_CSUM_OK != 0 {
+            flags |= IBV_WC_IP_CSUM_OK;
+        }
+        // SAFETY: `wr_id` is the member of the union rvt's producers set;
+        // `ex` is plain data either way.
+        let (wr_id, ex) = unsafe { (wc.__bindgen_anon_1.wr_id, wc.ex.invalidate_rkey) };
+        let mut uwc = b::ib_uverbs_wc {
+            wr_id,
+            status: wc.status,
+            opcode: wc.opcode,
+            vendor_err: wc.vendor_err,
+            byte_len: wc.byte_len,
+            qp_num,
+            src_qp: wc.src_qp,
+            wc_flags: flags,
+            pkey_index: wc.pkey_index,
+            // A 16-bit LID on the wire (IB); 0 for RoCE.
+            slid: wc.slid as u16,
+            sl: wc.sl,
+            dlid_path_bits: wc.dlid_path_bits,
+            port_num: wc.port_num as u8,
+            ..Default::default()
+        };
+        uwc.ex.invalidate_rkey = ex;
+        Self(uwc)
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        AsBytes::as_bytes(self)
+    }
+}
+
+/// libibverbs' `IBV_WC_IP_CSUM_OK` and `IBV_WC_WITH_INV` (verbs.h).
+const IBV_WC_IP_CSUM_OK: u32 = 1 << 2;
+const IBV_WC_WITH_INV: u32 = 1 << 3;
+
+/// The CQ's entries.
+enum Ring {
+    Kernel(KernelRing),
+    User(UserRing),
+}
+
+/// The ring and its notification state, under the CQ's lock.
+struct CqState {
+    ring: Ring,
+    arm: Arm,
+}
+
+impl CqState {
+    fn len(&self) -> usize {
+        match &self.ring {
+            Ring::Kernel(ring) => ring.len,
+            Ring::User(ring) => ring.len() as usize,
+        }
     }
 }
 
@@ -105,7 +235,14 @@ impl Ring {
 pub(crate) struct Cq {
     _quota: Quota,
     #[pin]
-    ring: SpinLockIrq<Ring>,
+    state: SpinLockIrq<CqState>,
+}
+
+/// A completion for a CQ: what a kernel consumer polls, and the number of
+/// the QP it belongs to (what a user consumer reads).
+pub(crate) struct CqEntry {
+    pub(crate) wc: b::ib_wc,
+    pub(crate) qp_num: u32,
 }
 
 /// A completion was refused: the CQ is full.
@@ -113,16 +250,13 @@ pub(crate) struct Cq {
 #[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
 pub(crate) struct CqFull;
 
-/// `create_cq`: kernel CQs; user CQs (the rxe ring ABI) are not there yet.
+/// `create_cq`, for kernel (`udata` None) and user callers.
 pub(crate) fn create<'a>(
     limit: &Limit,
     slot: Slot<'a, b::ib_cq, Cq>,
     attr: &b::ib_cq_init_attr,
     udata: Option<&mut Udata<'_>>,
 ) -> Result<Created<'a, b::ib_cq, Cq>> {
-    if udata.is_some() {
-        return Err(EOPNOTSUPP);
-    }
     // No creation flags (timestamps, ...) are supported.
     if attr.flags != 0 {
         return Err(EOPNOTSUPP);
@@ -131,17 +265,50 @@ pub(crate) fn create<'a>(
     if attr.cqe == 0 || attr.cqe > MAX_CQE || attr.comp_vector != 0 {
         return Err(EINVAL);
     }
-    let entries = usize::try_from(attr.cqe)?;
+    let quota = limit.take()?;
+    let (ring, capacity) = match &udata {
+        None => (
+            Ring::Kernel(KernelRing::with_capacity(usize::try_from(attr.cqe)?)?),
+            attr.cqe,
+        ),
+        Some(udata) => {
+            // The provider cannot work without the ring's mmap information.
+            if udata.out_len() < size_of::<b::rxe_create_cq_resp>() {
+                return Err(EINVAL);
+            }
+            // SAFETY: The caller's live context, which outlives its CQs.
+            let queue = unsafe {
+                UserQueue::new(udata.ucontext(), attr.cqe, size_of::<b::ib_uverbs_wc>())
+            }?;
+            let capacity = queue.capacity();
+            (Ring::User(UserRing { queue, producer: 0 }), capacity)
+        }
+    };
     let raw = slot.as_raw();
-    let created = slot.init(try_pin_init!(Cq {
-        _quota: limit.take()?,
-        ring <- new_spinlock_irq!(Ring::with_capacity(entries)?, "rvt_cq"),
-    }? Error))?;
-    // What the CQ holds, for ib_core's callers (cq->cqe).
+    let created = slot.init(pin_init!(Cq {
+        _quota: quota,
+        state <- new_spinlock_irq!(CqState { ring, arm: Arm::None }, "rvt_cq"),
+    }))?;
+    if let Some(udata) = udata {
+        let resp = CreateCqResp(b::rxe_create_cq_resp {
+            mi: created.data().mmap_info(),
+        });
+        // On failure `created` is dropped: the CQ and its ring go.
+        udata.respond(&resp)?;
+    }
+    // What the CQ holds, for ib_core and its callers (cq->cqe).
     // SAFETY: The CQ is being created: nobody else uses it yet.
-    unsafe { (*raw).cqe = attr.cqe as c_int };
+    unsafe { (*raw).cqe = capacity as c_int };
     Ok(created)
 }
+
+/// The rxe provider's create_cq response.
+#[repr(transparent)]
+struct CreateCqResp(b::rxe_create_cq_resp);
+
+// SAFETY: `struct rxe_create_cq_resp` is a `struct mminfo` (u64, u32, u32):
+// no padding (rdma_user_rxe.h).
+unsafe impl AsBytes for CreateCqResp {}
 
 // The transport produces completions through `push` once QPs exist; until
 // then only the KUnit suite does.
@@ -153,38 +320,35 @@ impl Cq {
     /// Any context.
     pub(crate) fn push(
         cq: &IbObject<b::ib_cq, Cq>,
-        wc: &b::ib_wc,
+        entry: &CqEntry,
         solicited: bool,
     ) -> Result<(), CqFull> {
-        let fire = {
-            let mut ring = cq.data().ring.lock();
-            if ring.len == ring.capacity() {
-                None
-            } else {
-                let tail = ring.index(ring.len);
-                if let Some(slot) = ring.ring.get_mut(tail) {
-                    *slot = Wc(*wc);
-                }
-                ring.len += 1;
-                let fire = ring.arm.fired_by(wc, solicited);
+        let pushed = {
+            let mut state = cq.data().state.lock();
+            let pushed = match &mut state.ring {
+                Ring::Kernel(ring) => ring.push(&entry.wc),
+                Ring::User(ring) => ring.push(&entry.wc, entry.qp_num),
+            };
+            pushed.map(|()| {
+                let fire = state.arm.fired_by(&entry.wc, solicited);
                 if fire {
                     // One handler call per arming (IBA 11.4.2.2).
-                    ring.arm = Arm::None;
+                    state.arm = Arm::None;
                 }
-                Some(fire)
-            }
+                fire
+            })
         };
         // The handlers run without the lock: they may poll and re-arm.
-        match fire {
-            None => {
+        match pushed {
+            Err(full) => {
                 Self::report_overrun(cq);
-                Err(CqFull)
+                Err(full)
             }
-            Some(true) => {
+            Ok(true) => {
                 Self::call_completion_handler(cq);
                 Ok(())
             }
-            Some(false) => Ok(()),
+            Ok(false) => Ok(()),
         }
     }
 
@@ -216,19 +380,13 @@ impl Cq {
         unsafe { handler(&mut event, context) };
     }
 
-    /// `poll_cq`: moves the oldest completions into `wc`, in order.
+    /// `poll_cq`: moves the oldest completions into `wc`, in order. A user
+    /// CQ is polled by its process, never here.
     pub(crate) fn poll(&self, wc: &mut [b::ib_wc]) -> usize {
-        let mut ring = self.ring.lock();
-        let count = ring.len.min(wc.len());
-        for out in wc.iter_mut().take(count) {
-            let head = ring.head;
-            if let Some(entry) = ring.ring.get(head) {
-                *out = entry.0;
-            }
-            ring.head = ring.index(1);
-            ring.len -= 1;
+        match &mut self.state.lock().ring {
+            Ring::Kernel(ring) => ring.poll(wc),
+            Ring::User(_) => 0,
         }
-        count
     }
 
     /// `req_notify_cq`: arms the handler; with `IB_CQ_REPORT_MISSED_EVENTS`
@@ -240,9 +398,17 @@ impl Cq {
             b::ib_cq_notify_flags_IB_CQ_NEXT_COMP => Arm::NextCompletion,
             _ => return Err(EINVAL),
         };
-        let mut ring = self.ring.lock();
+        let mut state = self.state.lock();
         // Arming for solicited completions keeps an armed "next completion".
-        ring.arm = ring.arm.max(arm);
-        Ok(flags & b::ib_cq_notify_flags_IB_CQ_REPORT_MISSED_EVENTS != 0 && ring.len != 0)
+        state.arm = state.arm.max(arm);
+        Ok(flags & b::ib_cq_notify_flags_IB_CQ_REPORT_MISSED_EVENTS != 0 && state.len() != 0)
+    }
+
+    /// Where user space maps the ring (zero for a kernel CQ).
+    fn mmap_info(&self) -> b::mminfo {
+        match &self.state.lock().ring {
+            Ring::Kernel(_) => b::mminfo::default(),
+            Ring::User(ring) => ring.queue.mmap_info(),
+        }
     }
 }

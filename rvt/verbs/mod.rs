@@ -4,6 +4,8 @@
 //! (DESIGN.md section 2: `verbs/` knows `ib/` and `transport/`).
 
 pub(crate) mod cq;
+pub(crate) mod mr;
 pub(crate) mod pd;
 pub(crate) mod quota;
+pub(crate) mod table;
 pub(crate) mod ucontext;

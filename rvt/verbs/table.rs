@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A table of objects indexed by a small number (the index part of an MR's
+//! keys), looked up without a lock from any context, softirq included: an
+//! xarray read under RCU (`xa_load`), written only from process context.
+//!
+//! The kernel crate's `XArray` has neither allocating inserts nor RCU
+//! reads, so this is a small wrapper over the C xarray (the static inline
+//! parts through rvt/helpers.c). The table refers to objects it does not
+//! own. Soundness rests on three rules: an object stays alive from
+//! [`Table::insert`] until [`Table::remove`] of its index has returned (the
+//! inserter's promise); a looked-up object is borrowed for the RCU
+//! read-side critical section only (the borrow is tied to the
+//! `rcu::Guard`); and `remove` waits for a grace period before it returns,
+//! so no reader still holds the object when its owner frees it.
+
+use core::marker::PhantomData;
+
+use kernel::{
+    prelude::*,
+    sync::atomic::{Atomic, Relaxed},
+    sync::rcu,
+    types::Opaque,
+};
+
+use crate::bindings as b;
+
+/// Objects of type `T`, each at a distinct index in `1..=max`.
+///
+/// # Invariants
+///
+/// Every entry of `xa` points to a live `T` (see [`Table::insert`]).
+#[pin_data(PinnedDrop)]
+pub(crate) struct Table<T> {
+    #[pin]
+    xa: Opaque<b::xarray>,
+    /// Where the cyclic allocation continues (so an index is not reused at once).
+    next: Atomic<u32>,
+    max: u32,
+    _refers: PhantomData<*const T>,
+}
+
+// SAFETY: The xarray has its own lock; entries are `T: Send + Sync`.
+unsafe impl<T: Send + Sync> Send for Table<T> {}
+// SAFETY: As above; lookups hand out `&T` only.
+unsafe impl<T: Send + Sync> Sync for Table<T> {}
+
+impl<T> Table<T> {
+    /// An empty table for indices `1..=max`.
+    pub(crate) fn new(max: u32) -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: Initialises the pinned xarray in place.
+            xa <- Opaque::ffi_init(|xa| unsafe { b::rvt_helper_xa_init_alloc1(xa) }),
+            next: Atomic::new(1),
+            max,
+            _refers: PhantomData,
+        })
+    }
+
+    /// Puts `object` at a free index, returned. Process context.
+    ///
+    /// `next` is a hint only: concurrent inserts pass a racy copy, which at
+    /// worst makes the xarray search a little longer.
+    ///
+    /// # Safety
+    ///
+    /// `object` stays alive and in place until [`Table::remove`] of the
+    /// returned index has returned.
+    pub(crate) unsafe fn insert(&self, object: &T) -> Result<u32> {
+        let mut index = 0u32;
+        let mut next = self.next.load(Relaxed);
+        // INVARIANT: the object outlives its entry (the contract).
+        // SAFETY: A live xarray.
+        let err = unsafe {
+            b::rvt_helper_xa_alloc_cyclic(
+                self.xa.get(),
+                &mut index,
+                core::ptr::from_ref(object).cast_mut().cast(),
+                self.max,
+                &mut next,
+            )
+        };
+        kernel::error::to_result(err)?;
+        self.next.store(next, Relaxed);
+        Ok(index)
+    }
+
+    /// The object at `index`, for as long as the RCU read lock is held.
+    // The data path looks MRs up through this; until it lands only the
+    // KUnit suite does.
+    #[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
+    pub(crate) fn get<'a>(&self, index: u32, _rcu: &'a rcu::Guard) -> Option<&'a T> {
+        // SAFETY: A live xarray; `xa_load` is safe under RCU from any context.
+        let raw = unsafe { b::xa_load(self.xa.get(), index as usize) };
+        // SAFETY: Entries are live `T`s (type invariant); one that is being
+        // removed is freed only after a grace period (`remove`), which the
+        // guard's read-side critical section holds off.
+        unsafe { raw.cast::<T>().as_ref() }
+    }
+
+    /// Takes the object at `index` out of the table and returns once no
+    /// reader can still see it: its owner may then free it. Whether there
+    /// was one. Process context (it waits for an RCU grace period).
+    pub(crate) fn remove(&self, index: u32) -> bool {
+        // SAFETY: A live xarray.
+        let raw = unsafe { b::xa_erase(self.xa.get(), index as usize) };
+        if raw.is_null() {
+            return false;
+        }
+        // Readers that found it before the erase are gone after this.
+        rcu::synchronize_rcu();
+        true
+    }
+}
+
+#[pinned_drop]
+impl<T> PinnedDrop for Table<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // ib_core destroys every MR before the device, so the table is empty
+        // by now; the xarray's own storage is freed here.
+        // SAFETY: A live xarray, never used again.
+        unsafe { b::xa_destroy(self.xa.get()) };
+    }
+}

@@ -23,6 +23,7 @@ use crate::{
         cq::{self, Cq},
         mr::{self, Mr, MrKeys},
         pd::{self, Pd},
+        qp::{self, Qp, QpnTable},
         quota::Limit,
         ucontext::{self, Ucontext},
     },
@@ -67,6 +68,10 @@ pub(crate) struct RvtDevice {
     /// The MRs, by key, for lock-free lookups from the data path.
     #[pin]
     mr_keys: MrKeys,
+    qp_limit: Limit,
+    /// The QPs, by QPN, for lock-free lookups from the data path.
+    #[pin]
+    qpns: QpnTable,
 }
 
 /// The C handle (`struct rvt_device *`) of a device: its `IbDevice` address.
@@ -97,6 +102,8 @@ impl RvtDevice {
             cq_limit: Limit::new(cq::MAX_CQ),
             mr_limit: Limit::new(mr::MAX_MR),
             mr_keys <- MrKeys::new(),
+            qp_limit: Limit::new(qp::MAX_QP),
+            qpns <- qp::qpn_table(),
         }? Error)
     }
 
@@ -158,6 +165,12 @@ impl IbDriver for RvtDevice {
         attr.max_cq = this.cq_limit.max();
         attr.max_cqe = cq::MAX_CQE;
         attr.max_mr = this.mr_limit.max();
+        attr.max_qp = this.qp_limit.max();
+        attr.max_qp_wr = qp::MAX_QP_WR;
+        attr.max_send_sge = qp::MAX_SGE;
+        attr.max_recv_sge = qp::MAX_SGE;
+        attr.max_qp_rd_atom = qp::MAX_RD_ATOMIC.into();
+        attr.max_qp_init_rd_atom = qp::MAX_RD_ATOMIC.into();
         Ok(())
     }
 
@@ -225,6 +238,7 @@ impl IbDriver for RvtDevice {
     type Pd = Pd;
     type Cq = Cq;
     type Mr = Mr;
+    type Qp = Qp;
 
     fn alloc_ucontext<'a>(
         _dev: &IbDevice<Self>,
@@ -243,6 +257,41 @@ impl IbDriver for RvtDevice {
     }
 
     fn dealloc_pd(_pd: &IbObject<b::ib_pd, Pd>) -> Result {
+        Ok(())
+    }
+
+    fn create_qp<'a>(
+        dev: &IbDevice<Self>,
+        slot: Slot<'a, b::ib_qp, Qp>,
+        init: &mut b::ib_qp_init_attr,
+        udata: Option<&mut Udata<'_>>,
+    ) -> Result<Created<'a, b::ib_qp, Qp>> {
+        let this = dev.data();
+        qp::create(&this.qp_limit, &this.qpns, slot, init, udata)
+    }
+
+    fn modify_qp(
+        qp: &IbObject<b::ib_qp, Qp>,
+        attr: &b::ib_qp_attr,
+        mask: u32,
+        udata: Option<&mut Udata<'_>>,
+    ) -> Result {
+        if let Some(udata) = udata {
+            udata.require_empty_input()?;
+        }
+        qp.data().modify(attr, mask)
+    }
+
+    fn query_qp(
+        qp: &IbObject<b::ib_qp, Qp>,
+        attr: &mut b::ib_qp_attr,
+        init: &mut b::ib_qp_init_attr,
+    ) -> Result {
+        qp.data().query(attr, init);
+        Ok(())
+    }
+
+    fn destroy_qp(_qp: &IbObject<b::ib_qp, Qp>) -> Result {
         Ok(())
     }
 

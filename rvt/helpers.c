@@ -106,9 +106,10 @@ void rvt_helper_xa_init_alloc1(struct xarray *xa)
 	xa_init_flags(xa, XA_FLAGS_ALLOC1);
 }
 
-int rvt_helper_xa_alloc_cyclic(struct xarray *xa, u32 *id, void *entry, u32 max, u32 *next)
+int rvt_helper_xa_alloc_cyclic(struct xarray *xa, u32 *id, void *entry, u32 min, u32 max,
+			       u32 *next)
 {
-	int ret = xa_alloc_cyclic(xa, id, entry, XA_LIMIT(1, max), next, GFP_KERNEL);
+	int ret = xa_alloc_cyclic(xa, id, entry, XA_LIMIT(min, max), next, GFP_KERNEL);
 
 	return ret < 0 ? ret : 0;
 }

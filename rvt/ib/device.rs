@@ -367,6 +367,8 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
     type Cq: Send + Sync;
     /// Driver data of a memory region (`ib_mr`, allocated by the driver).
     type Mr: Send + Sync;
+    /// Driver data of a queue pair (`ib_qp`).
+    type Qp: Send + Sync;
 
     /// Creates a user context. Process context.
     fn alloc_ucontext<'a>(
@@ -403,6 +405,39 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
     }
     /// Deregisters and frees an MR (from `reg_user_mr`). Process context.
     fn dereg_mr(_dev: &IbDevice<Self>, _mr: Pin<KBox<IbMr<Self::Mr>>>) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Creates a queue pair; the capabilities granted go back in
+    /// `init.cap`. Process context.
+    fn create_qp<'a>(
+        _dev: &IbDevice<Self>,
+        _slot: Slot<'a, b::ib_qp, Self::Qp>,
+        _init: &mut b::ib_qp_init_attr,
+        _udata: Option<&mut Udata<'_>>,
+    ) -> Result<Created<'a, b::ib_qp, Self::Qp>> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// Modifies a queue pair: the attributes `mask` names. Process context.
+    fn modify_qp(
+        _qp: &IbObject<b::ib_qp, Self::Qp>,
+        _attr: &b::ib_qp_attr,
+        _mask: u32,
+        _udata: Option<&mut Udata<'_>>,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// Fills a queue pair's attributes. Process context.
+    fn query_qp(
+        _qp: &IbObject<b::ib_qp, Self::Qp>,
+        _attr: &mut b::ib_qp_attr,
+        _init: &mut b::ib_qp_init_attr,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// Destroys a queue pair (its data is dropped after `Ok`). Process
+    /// context.
+    fn destroy_qp(_qp: &IbObject<b::ib_qp, Self::Qp>) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -499,6 +534,27 @@ impl<T: IbDriver> Adapter<T> {
             None
         },
         size_ib_cq: IbObject::<b::ib_cq, T::Cq>::SIZE,
+        create_qp: if T::HAS_CREATE_QP {
+            Some(Self::create_qp)
+        } else {
+            None
+        },
+        modify_qp: if T::HAS_CREATE_QP {
+            Some(Self::modify_qp)
+        } else {
+            None
+        },
+        query_qp: if T::HAS_CREATE_QP {
+            Some(Self::query_qp)
+        } else {
+            None
+        },
+        destroy_qp: if T::HAS_CREATE_QP {
+            Some(Self::destroy_qp)
+        } else {
+            None
+        },
+        size_ib_qp: IbObject::<b::ib_qp, T::Qp>::SIZE,
         reg_user_mr: if T::HAS_REG_USER_MR {
             Some(Self::reg_user_mr)
         } else {
@@ -682,6 +738,77 @@ impl<T: IbDriver> Adapter<T> {
             T::dealloc_pd(unsafe { IbObject::from_raw(pd) })?;
             // SAFETY: Destroyed: ib_core frees it next.
             unsafe { IbObject::<b::ib_pd, T::Pd>::drop_data(pd) };
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, with the valid arguments its `ib_device_ops`
+    /// contract gives.
+    unsafe extern "C" fn create_qp(
+        qp: *mut b::ib_qp,
+        init: *mut b::ib_qp_init_attr,
+        udata: *mut b::ib_udata,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: ib_core set the QP's device, one of ours.
+            let dev = unsafe { Self::dev((*qp).device) };
+            // SAFETY: A fresh QP allocated with our size for this call.
+            let slot = unsafe { Slot::new(qp) };
+            // SAFETY: ib_core passes a valid udata or NULL.
+            let mut udata = unsafe { Udata::from_raw(udata) };
+            // SAFETY: ib_core passes valid attributes, ours for the call.
+            T::create_qp(dev, slot, unsafe { &mut *init }, udata.as_mut())?.commit();
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, for a QP created by `create_qp`.
+    unsafe extern "C" fn modify_qp(
+        qp: *mut b::ib_qp,
+        attr: *mut b::ib_qp_attr,
+        mask: c_int,
+        udata: *mut b::ib_udata,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: ib_core passes a valid udata or NULL.
+            let mut udata = unsafe { Udata::from_raw(udata) };
+            // SAFETY: A QP of ours; ib_core passes valid attributes.
+            let (qp, attr) = unsafe { (IbObject::from_raw(qp), &*attr) };
+            T::modify_qp(qp, attr, mask as u32, udata.as_mut())?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, for a QP created by `create_qp`.
+    unsafe extern "C" fn query_qp(
+        qp: *mut b::ib_qp,
+        attr: *mut b::ib_qp_attr,
+        _mask: c_int,
+        init: *mut b::ib_qp_init_attr,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: A QP of ours; ib_core passes valid out parameters.
+            let (qp, attr, init) = unsafe { (IbObject::from_raw(qp), &mut *attr, &mut *init) };
+            T::query_qp(qp, attr, init)?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, for a QP created by `create_qp`.
+    unsafe extern "C" fn destroy_qp(qp: *mut b::ib_qp, _udata: *mut b::ib_udata) -> c_int {
+        from_result(|| {
+            // SAFETY: A QP of ours with initialised data.
+            T::destroy_qp(unsafe { IbObject::from_raw(qp) })?;
+            // SAFETY: Destroyed: ib_core frees it next.
+            unsafe { IbObject::<b::ib_qp, T::Qp>::drop_data(qp) };
             Ok(0)
         })
     }

@@ -184,10 +184,15 @@ pub(crate) struct Created<'a, C: CoreObject, T> {
 }
 
 impl<C: CoreObject, T> Created<'_, C, T> {
+    /// The object just made.
+    pub(crate) fn object(&self) -> &IbObject<C, T> {
+        // SAFETY: Initialised (type invariant).
+        unsafe { IbObject::from_raw(self.raw) }
+    }
+
     /// The driver's data of the object just made.
     pub(crate) fn data(&self) -> &T {
-        // SAFETY: Initialised (type invariant).
-        unsafe { IbObject::<C, T>::from_raw(self.raw) }.data()
+        self.object().data()
     }
 
     /// The object is handed to ib_core: it now lives until its destroy op.

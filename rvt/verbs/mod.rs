@@ -6,6 +6,7 @@
 pub(crate) mod cq;
 pub(crate) mod mr;
 pub(crate) mod pd;
+pub(crate) mod qp;
 pub(crate) mod quota;
 pub(crate) mod table;
 pub(crate) mod ucontext;

@@ -25,7 +25,7 @@ use kernel::{
 
 use crate::bindings as b;
 
-/// Objects of type `T`, each at a distinct index in `1..=max`.
+/// Objects of type `T`, each at a distinct index in `min..=max`.
 ///
 /// # Invariants
 ///
@@ -36,6 +36,7 @@ pub(crate) struct Table<T> {
     xa: Opaque<b::xarray>,
     /// Where the cyclic allocation continues (so an index is not reused at once).
     next: Atomic<u32>,
+    min: u32,
     max: u32,
     _refers: PhantomData<*const T>,
 }
@@ -48,10 +49,16 @@ unsafe impl<T: Send + Sync> Sync for Table<T> {}
 impl<T> Table<T> {
     /// An empty table for indices `1..=max`.
     pub(crate) fn new(max: u32) -> impl PinInit<Self> {
+        Self::with_range(1, max)
+    }
+
+    /// An empty table for indices `min..=max` (`min` at least 1).
+    pub(crate) fn with_range(min: u32, max: u32) -> impl PinInit<Self> {
         pin_init!(Self {
             // SAFETY: Initialises the pinned xarray in place.
             xa <- Opaque::ffi_init(|xa| unsafe { b::rvt_helper_xa_init_alloc1(xa) }),
-            next: Atomic::new(1),
+            next: Atomic::new(min),
+            min,
             max,
             _refers: PhantomData,
         })
@@ -76,6 +83,7 @@ impl<T> Table<T> {
                 self.xa.get(),
                 &mut index,
                 core::ptr::from_ref(object).cast_mut().cast(),
+                self.min,
                 self.max,
                 &mut next,
             )

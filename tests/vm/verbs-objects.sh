@@ -3,20 +3,27 @@
 setup_veth_pair
 modprobe ib_uverbs
 expect_ok "rdma link add rvt0" ip netns exec n0 rdma link add rvt0 type rvt netdev va
-step "ibv_rc_pingpong allocates a PD, registers an MR, maps its CQ rings"
-# QPs are not there yet: the tool must get exactly that far.
-out=$(ip netns exec n0 timeout 20 ibv_rc_pingpong -d rvt0 -g 1 2>&1)
-echo "$out" | grep -q "Couldn't create QP" && pass "ibv_rc_pingpong reaches QP creation" || fail "ibv_rc_pingpong: $out"
+step "ibv_rc_pingpong allocates a PD, registers an MR, maps its CQ and QP rings"
+# The server waits for a peer (no data path yet): it must get that far.
+ip netns exec n0 timeout 5 stdbuf -oL ibv_rc_pingpong -d rvt0 -g 1 >/tmp/pp.out 2>&1
+grep -q "local address:" /tmp/pp.out && pass "ibv_rc_pingpong creates its QP and waits for a peer" || fail "ibv_rc_pingpong: $(cat /tmp/pp.out)"
 step "pyverbs: device limits, PDs, MRs, CQs"
 out=$(python3 /mnt/tests/vm/py/verbs_objects.py rvt0 2>&1)
 rc=$?
 echo "$out"
 [ "$rc" = 0 ] && pass "pyverbs objects" || fail "pyverbs objects (exit $rc)"
+step "pyverbs: QPs"
+out=$(ip netns exec n0 python3 /mnt/tests/vm/py/verbs_qp.py rvt0 2>&1)
+rc=$?
+echo "$out"
+[ "$rc" = 0 ] && pass "pyverbs QPs" || fail "pyverbs QPs (exit $rc)"
 step "a process killed with objects open"
 python3 -c "
 from pyverbs.device import Context; from pyverbs.pd import PD; from pyverbs.mr import MR; from pyverbs.cq import CQ
 import pyverbs.enums as e, os, signal
+from pyverbs.qp import QP, QPInitAttr, QPCap
 ctx = Context(name='rvt0'); pd = PD(ctx); mr = MR(pd, 65536, e.IBV_ACCESS_LOCAL_WRITE); cq = CQ(ctx, 100)
+qp = QP(pd, QPInitAttr(qp_type=e.IBV_QPT_RC, scq=cq, rcq=cq, cap=QPCap(max_send_wr=64)))
 os.kill(os.getpid(), signal.SIGKILL)"
 [ -z "$(rdma resource show mr 2>/dev/null | grep rvt0)" ] && pass "no MR left after the kill" || fail "MRs left: $(rdma resource show mr)"
 expect_ok "rdma link delete rvt0" rdma link delete rvt0

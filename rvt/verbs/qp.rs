@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Queue pairs (IBA 10.2.4, 11.2.5): creation with the rxe ring ABI, the
+//! modify_qp state machine and its attribute rules, query, destroy.
+//!
+//! Only user QPs of the RC, UC and UD services exist so far: a kernel
+//! consumer posts through `ib_post_send`/`ib_post_recv`, which ib_core calls
+//! without checking for the ops, so kernel QPs (and the GSI QP that ib_mad
+//! creates for every port) are refused with `EOPNOTSUPP` until the
+//! transport drives them. A user QP's work requests sit in its mmap'd rings
+//! until then; its doorbell (`POST_SEND`) is not enabled yet.
+
+use core::mem::size_of;
+
+use kernel::{
+    new_spinlock_irq,
+    prelude::*,
+    sync::atomic::{Atomic, Relaxed},
+    sync::SpinLockIrq,
+    transmute::AsBytes,
+};
+
+use super::{
+    quota::{Limit, Quota},
+    table::Table,
+};
+use crate::{
+    bindings as b,
+    ib::{Created, IbObject, Slot, Udata},
+    uapi::queue::UserQueue,
+};
+
+/// Queue pairs per device.
+pub(crate) const MAX_QP: u32 = 1 << 14;
+/// Work requests per send or receive queue (`max_qp_wr`).
+pub(crate) const MAX_QP_WR: u32 = 1 << 14;
+/// Scatter/gather entries per work request (`max_send_sge`, `max_recv_sge`).
+pub(crate) const MAX_SGE: u32 = 32;
+/// Bytes of inline data per send work request.
+pub(crate) const MAX_INLINE_DATA: u32 = 512;
+/// RDMA READ and atomic requests in flight per QP, in each direction
+/// (`max_qp_rd_atom`, `max_qp_init_rd_atom`).
+pub(crate) const MAX_RD_ATOMIC: u8 = 16;
+/// QPNs 0 and 1 are the special QPs (IBA 10.2.4); general QPs get 2 and up,
+/// 24 bits.
+const FIRST_QPN: u32 = 2;
+const LAST_QPN: u32 = (1 << 24) - 1;
+
+/// rdma_user_rxe.h sizes: `struct rxe_send_wqe` up to its SGE array,
+/// `struct rxe_recv_wqe` likewise, and one `struct rxe_sge`.
+const RXE_SEND_WQE_HEADER: usize = 208;
+const RXE_RECV_WQE_HEADER: usize = 40;
+const RXE_SGE: usize = 16;
+
+/// The transport services rvt implements.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Service {
+    Rc,
+    Uc,
+    Ud,
+}
+
+/// What modify_qp set, for query_qp and, later, the transport.
+struct Attrs {
+    state: u32,
+    attr: QpAttr,
+}
+
+/// A copy of the attributes modify_qp was given.
+#[derive(Clone, Copy)]
+struct QpAttr(b::ib_qp_attr);
+
+// SAFETY: The pointers in an `ib_qp_attr` (the AH's GID attribute, the
+// bonding slave) are values rvt never dereferences and never hands out
+// (query_qp clears them).
+unsafe impl Send for QpAttr {}
+
+/// The user rings of a QP: a send ring, and a receive ring unless the QP
+/// uses an SRQ (not supported yet).
+struct Rings {
+    _sq: UserQueue,
+    _rq: UserQueue,
+}
+
+/// What rvt keeps per QP.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Qp {
+    _quota: Quota,
+    service: Service,
+    /// The QPN table this QP is in (the device's, which outlives it).
+    qpns: *const QpnTable,
+    /// Its QPN once in the table (0 before).
+    qpn: Atomic<u32>,
+    /// The capabilities granted (rounded up from what was asked).
+    cap: b::ib_qp_cap,
+    _rings: Rings,
+    #[pin]
+    attrs: SpinLockIrq<Attrs>,
+}
+
+// SAFETY: `qpns` points into the device, which outlives its QPs and whose
+// table is `Sync`; everything else is `Send`.
+unsafe impl Send for Qp {}
+// SAFETY: As above; the attributes are behind a lock.
+unsafe impl Sync for Qp {}
+
+/// The QPs of a device, by QPN, for lock-free lookups from the data path.
+pub(crate) type QpnTable = Table<IbObject<b::ib_qp, Qp>>;
+
+/// The rxe provider's create_qp response: where the rings are mapped.
+#[repr(transparent)]
+struct CreateQpResp(b::rxe_create_qp_resp);
+
+// SAFETY: Two `struct mminfo`s (u64, u32, u32): no padding (rdma_user_rxe.h).
+unsafe impl AsBytes for CreateQpResp {}
+
+fn service(qp_type: u32) -> Result<Service> {
+    match qp_type {
+        b::ib_qp_type_IB_QPT_RC => Ok(Service::Rc),
+        b::ib_qp_type_IB_QPT_UC => Ok(Service::Uc),
+        b::ib_qp_type_IB_QPT_UD => Ok(Service::Ud),
+        // GSI (ib_mad's QP1) and kernel QPs come with the transport; XRC,
+        // raw packet and driver QPs are not offered.
+        _ => Err(EOPNOTSUPP),
+    }
+}
+
+/// Checks the requested capabilities (IBA 11.2.5.1) and returns what is
+/// granted: rounded up as the rxe rings round them, so the provider's own
+/// limits match the rings it maps.
+fn grant(cap: &b::ib_qp_cap) -> Result<b::ib_qp_cap> {
+    if cap.max_send_wr == 0
+        || cap.max_send_wr > MAX_QP_WR
+        || cap.max_recv_wr > MAX_QP_WR
+        || cap.max_send_sge > MAX_SGE
+        || cap.max_recv_sge > MAX_SGE
+        || cap.max_inline_data > MAX_INLINE_DATA
+    {
+        return Err(EINVAL);
+    }
+    // A send WQE carries its SGEs or its inline data in the same bytes.
+    let payload = (cap.max_send_sge as usize * RXE_SGE).max(cap.max_inline_data as usize);
+    Ok(b::ib_qp_cap {
+        max_send_sge: (payload / RXE_SGE) as u32,
+        max_inline_data: payload as u32,
+        ..*cap
+    })
+}
+
+/// `create_qp`: user RC, UC and UD QPs with their rxe rings.
+pub(crate) fn create<'a>(
+    limit: &Limit,
+    qpns: &QpnTable,
+    slot: Slot<'a, b::ib_qp, Qp>,
+    init: &mut b::ib_qp_init_attr,
+    udata: Option<&mut Udata<'_>>,
+) -> Result<Created<'a, b::ib_qp, Qp>> {
+    let service = service(init.qp_type)?;
+    let udata = udata.ok_or(EOPNOTSUPP)?;
+    udata.require_empty_input()?;
+    if init.create_flags != 0 || !init.srq.is_null() {
+        return Err(EOPNOTSUPP);
+    }
+    if init.send_cq.is_null() || init.recv_cq.is_null() {
+        return Err(EINVAL);
+    }
+    if udata.out_len() < size_of::<b::rxe_create_qp_resp>() {
+        return Err(EINVAL);
+    }
+    let mut cap = grant(&init.cap)?;
+    let sq_elem = RXE_SEND_WQE_HEADER + cap.max_inline_data as usize;
+    let rq_elem = RXE_RECV_WQE_HEADER + cap.max_recv_sge as usize * RXE_SGE;
+    let ucontext = udata.ucontext();
+    // SAFETY: The caller's live context, which outlives its QPs.
+    let sq = unsafe { UserQueue::new(ucontext, cap.max_send_wr, sq_elem) }?;
+    // SAFETY: As above.
+    let rq = unsafe { UserQueue::new(ucontext, cap.max_recv_wr.max(1), rq_elem) }?;
+    cap.max_send_wr = sq.capacity();
+    cap.max_recv_wr = rq.capacity();
+    let resp = CreateQpResp(b::rxe_create_qp_resp {
+        rq_mi: rq.mmap_info(),
+        sq_mi: sq.mmap_info(),
+    });
+    let raw = slot.as_raw();
+    let created = slot.init(pin_init!(Qp {
+        _quota: limit.take()?,
+        service,
+        qpns: core::ptr::from_ref(qpns),
+        qpn: Atomic::new(0),
+        cap,
+        _rings: Rings { _sq: sq, _rq: rq },
+        attrs <- new_spinlock_irq!(
+            Attrs {
+                state: b::ib_qp_state_IB_QPS_RESET,
+                attr: QpAttr(Default::default()),
+            },
+            "rvt_qp"
+        ),
+    }? Error))?;
+    // SAFETY: The QP stays alive and in place until its data is dropped,
+    // which removes it from the table first (`PinnedDrop`).
+    let qpn = unsafe { qpns.insert(created.object()) }?;
+    // From now on dropping the QP removes it from the table.
+    created.data().qpn.store(qpn, Relaxed);
+    // SAFETY: As above: ib_core reads these after create_qp returns.
+    unsafe { (*raw).qp_num = qpn };
+    init.cap = cap;
+    udata.respond(&resp)?;
+    Ok(created)
+}
+
+#[pinned_drop]
+impl PinnedDrop for Qp {
+    fn drop(self: Pin<&mut Self>) {
+        let qpn = self.qpn.load(Relaxed);
+        if qpn != 0 {
+            // SAFETY: The device's table outlives its QPs (type invariant).
+            // After this no reader can reach the QP, whose memory ib_core
+            // frees once destroy returns.
+            unsafe { &*self.qpns }.remove(qpn);
+        }
+    }
+}
+
+impl Qp {
+    /// `modify_qp` (IBA 11.2.5.2): the transition and its attributes are
+    /// checked as ib_core defines them (`ib_modify_qp_is_ok`), then the
+    /// values; nothing is applied unless everything is valid.
+    pub(crate) fn modify(&self, attr: &b::ib_qp_attr, mask: u32) -> Result {
+        if mask & !b::ib_qp_attr_mask_IB_QP_ATTR_STANDARD_BITS != 0 {
+            return Err(EOPNOTSUPP);
+        }
+        let mut attrs = self.attrs.lock();
+        let current = if mask & b::ib_qp_attr_mask_IB_QP_CUR_STATE != 0 {
+            attr.cur_qp_state
+        } else {
+            attrs.state
+        };
+        let next = if mask & b::ib_qp_attr_mask_IB_QP_STATE != 0 {
+            attr.qp_state
+        } else {
+            current
+        };
+        // IBA 11.2.5.2: the current state a caller names must be the QP's.
+        if current != attrs.state {
+            return Err(EINVAL);
+        }
+        // SAFETY: A pure function of its arguments.
+        if !unsafe { b::ib_modify_qp_is_ok(current, next, self.qp_type(), mask) } {
+            return Err(EINVAL);
+        }
+        self.check_values(attr, mask)?;
+        apply(&mut attrs.attr.0, attr, mask);
+        attrs.state = next;
+        Ok(())
+    }
+
+    /// The value rules ib_modify_qp_is_ok does not cover.
+    fn check_values(&self, attr: &b::ib_qp_attr, mask: u32) -> Result {
+        let has = |bit: u32| mask & bit != 0;
+        // Unsupported features: alternate paths (APM), SQD, rate limits,
+        // capability changes.
+        if has(b::ib_qp_attr_mask_IB_QP_ALT_PATH)
+            || has(b::ib_qp_attr_mask_IB_QP_PATH_MIG_STATE)
+            || has(b::ib_qp_attr_mask_IB_QP_EN_SQD_ASYNC_NOTIFY)
+        {
+            return Err(EOPNOTSUPP);
+        }
+        let rdma_service = matches!(self.service, Service::Rc | Service::Uc);
+        let supported_access = b::ib_access_flags_IB_ACCESS_REMOTE_WRITE
+            | b::ib_access_flags_IB_ACCESS_REMOTE_READ
+            | b::ib_access_flags_IB_ACCESS_REMOTE_ATOMIC
+            | b::ib_access_flags_IB_ACCESS_LOCAL_WRITE;
+        let bad = (has(b::ib_qp_attr_mask_IB_QP_PORT) && attr.port_num != 1)
+            || (has(b::ib_qp_attr_mask_IB_QP_PKEY_INDEX) && attr.pkey_index != 0)
+            || (has(b::ib_qp_attr_mask_IB_QP_CAP) && !self.cap_unchanged(&attr.cap))
+            || (has(b::ib_qp_attr_mask_IB_QP_ACCESS_FLAGS)
+                && (!rdma_service || attr.qp_access_flags as u32 & !supported_access != 0))
+            || (has(b::ib_qp_attr_mask_IB_QP_PATH_MTU)
+                && !(b::ib_mtu_IB_MTU_256..=b::ib_mtu_IB_MTU_4096).contains(&attr.path_mtu))
+            || (has(b::ib_qp_attr_mask_IB_QP_TIMEOUT) && attr.timeout > 31)
+            || (has(b::ib_qp_attr_mask_IB_QP_RETRY_CNT) && attr.retry_cnt > 7)
+            || (has(b::ib_qp_attr_mask_IB_QP_RNR_RETRY) && attr.rnr_retry > 7)
+            || (has(b::ib_qp_attr_mask_IB_QP_MIN_RNR_TIMER) && attr.min_rnr_timer > 31)
+            || (has(b::ib_qp_attr_mask_IB_QP_SQ_PSN) && attr.sq_psn > LAST_QPN)
+            || (has(b::ib_qp_attr_mask_IB_QP_RQ_PSN) && attr.rq_psn > LAST_QPN)
+            || (has(b::ib_qp_attr_mask_IB_QP_DEST_QPN) && attr.dest_qp_num > LAST_QPN)
+            || (has(b::ib_qp_attr_mask_IB_QP_MAX_QP_RD_ATOMIC)
+                && attr.max_rd_atomic > MAX_RD_ATOMIC)
+            || (has(b::ib_qp_attr_mask_IB_QP_MAX_DEST_RD_ATOMIC)
+                && attr.max_dest_rd_atomic > MAX_RD_ATOMIC);
+        if bad {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    /// IB_QP_CAP in modify_qp may only restate what was granted (rvt does
+    /// not resize the rings of a live QP).
+    fn cap_unchanged(&self, cap: &b::ib_qp_cap) -> bool {
+        cap.max_send_wr <= self.cap.max_send_wr
+            && cap.max_recv_wr <= self.cap.max_recv_wr
+            && cap.max_send_sge <= self.cap.max_send_sge
+            && cap.max_recv_sge <= self.cap.max_recv_sge
+            && cap.max_inline_data <= self.cap.max_inline_data
+    }
+
+    fn qp_type(&self) -> u32 {
+        match self.service {
+            Service::Rc => b::ib_qp_type_IB_QPT_RC,
+            Service::Uc => b::ib_qp_type_IB_QPT_UC,
+            Service::Ud => b::ib_qp_type_IB_QPT_UD,
+        }
+    }
+
+    /// `query_qp`: the attributes set so far, the state, the capabilities.
+    pub(crate) fn query(&self, attr: &mut b::ib_qp_attr, init: &mut b::ib_qp_init_attr) {
+        let attrs = self.attrs.lock();
+        *attr = attrs.attr.0;
+        attr.qp_state = attrs.state;
+        attr.cur_qp_state = attrs.state;
+        attr.cap = self.cap;
+        // rvt keeps no reference on these: never hand them out.
+        attr.ah_attr.grh.sgid_attr = core::ptr::null();
+        attr.alt_ah_attr.grh.sgid_attr = core::ptr::null();
+        attr.xmit_slave = core::ptr::null_mut();
+        init.cap = self.cap;
+        init.qp_type = self.qp_type();
+        init.sq_sig_type = b::ib_sig_type_IB_SIGNAL_REQ_WR;
+    }
+}
+
+/// Copies the attributes `mask` names from `from` into `to`.
+fn apply(to: &mut b::ib_qp_attr, from: &b::ib_qp_attr, mask: u32) {
+    let has = |bit: u32| mask & bit != 0;
+    if has(b::ib_qp_attr_mask_IB_QP_ACCESS_FLAGS) {
+        to.qp_access_flags = from.qp_access_flags;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_PKEY_INDEX) {
+        to.pkey_index = from.pkey_index;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_PORT) {
+        to.port_num = from.port_num;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_QKEY) {
+        to.qkey = from.qkey;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_AV) {
+        to.ah_attr = from.ah_attr;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_PATH_MTU) {
+        to.path_mtu = from.path_mtu;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_TIMEOUT) {
+        to.timeout = from.timeout;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_RETRY_CNT) {
+        to.retry_cnt = from.retry_cnt;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_RNR_RETRY) {
+        to.rnr_retry = from.rnr_retry;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_RQ_PSN) {
+        to.rq_psn = from.rq_psn;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_MAX_QP_RD_ATOMIC) {
+        to.max_rd_atomic = from.max_rd_atomic;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_MIN_RNR_TIMER) {
+        to.min_rnr_timer = from.min_rnr_timer;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_SQ_PSN) {
+        to.sq_psn = from.sq_psn;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_MAX_DEST_RD_ATOMIC) {
+        to.max_dest_rd_atomic = from.max_dest_rd_atomic;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_DEST_QPN) {
+        to.dest_qp_num = from.dest_qp_num;
+    }
+}
+
+/// The QPN table of a device.
+pub(crate) fn qpn_table() -> impl PinInit<QpnTable> {
+    Table::with_range(FIRST_QPN, LAST_QPN)
+}

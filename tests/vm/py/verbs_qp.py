@@ -1,0 +1,140 @@
+# SPDX-License-Identifier: GPL-2.0
+"""User QPs on an rvt device through the stock rxe provider (pyverbs):
+creation with the rxe rings, the capabilities granted, the modify_qp state
+machine and its attribute rules, query_qp, destroy. Prints "ok: ..." /
+"FAIL: ..." lines; exits 1 on failure."""
+
+import errno
+import sys
+
+import pyverbs.enums as e
+from pyverbs.addr import AHAttr, GlobalRoute
+from pyverbs.cq import CQ
+from pyverbs.device import Context
+from pyverbs.pd import PD
+from pyverbs.pyverbs_error import PyverbsRDMAError
+from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
+
+failures = 0
+
+
+def check(cond, what):
+    global failures
+    print(f"{'ok' if cond else 'FAIL'}: {what}")
+    if not cond:
+        failures += 1
+
+
+def fails_with(errnos, what, fn):
+    try:
+        fn()
+    except PyverbsRDMAError as err:
+        check(err.error_code in errnos, f"{what} (errno {err.error_code})")
+        return
+    check(False, f"{what}: succeeded but must fail")
+
+
+ctx = Context(name=sys.argv[1])
+pd = PD(ctx)
+cq = CQ(ctx, 256)
+attr = ctx.query_device()
+check(attr.max_qp == 16384 and attr.max_qp_wr == 16384 and attr.max_sge == 32,
+      f"max_qp {attr.max_qp} max_qp_wr {attr.max_qp_wr} max_sge {attr.max_sge}")
+
+
+def init_attr(qp_type, send_wr=16, recv_wr=16, send_sge=2, recv_sge=2, inline=64):
+    cap = QPCap(max_send_wr=send_wr, max_recv_wr=recv_wr, max_send_sge=send_sge,
+                max_recv_sge=recv_sge, max_inline_data=inline)
+    return QPInitAttr(qp_type=qp_type, scq=cq, rcq=cq, cap=cap)
+
+
+# Creation: the rxe rings round the work requests up to 2^n - 1 and the SGEs
+# and inline data to what one send slot holds (max(16 * sge, inline)).
+qps = {t: QP(pd, init_attr(t)) for t in (e.IBV_QPT_RC, e.IBV_QPT_UC, e.IBV_QPT_UD)}
+nums = [qp.qp_num for qp in qps.values()]
+check(all(n >= 2 for n in nums) and len(set(nums)) == 3, f"QPNs {nums}")
+_, got = qps[e.IBV_QPT_RC].query(e.IBV_QP_CAP)
+check((got.max_send_wr, got.max_recv_wr) == (31, 31), f"WRs granted {got.max_send_wr}/{got.max_recv_wr}")
+check((got.max_send_sge, got.max_inline_data) == (4, 64),
+      f"send SGEs {got.max_send_sge} inline {got.max_inline_data} (one 64-byte slot)")
+fails_with({errno.EINVAL}, "more WRs than max_qp_wr",
+           lambda: QP(pd, init_attr(e.IBV_QPT_RC, send_wr=16385)))
+fails_with({errno.EINVAL}, "more SGEs than max_sge",
+           lambda: QP(pd, init_attr(e.IBV_QPT_RC, send_sge=33)))
+fails_with({errno.EINVAL}, "more inline data than 512 bytes",
+           lambda: QP(pd, init_attr(e.IBV_QPT_RC, inline=513)))
+
+# The state machine (IBA 11.2.5.2, ib_modify_qp_is_ok) and value rules.
+rc = qps[e.IBV_QPT_RC]
+to_rts = QPAttr(qp_state=e.IBV_QPS_RTS)
+fails_with({errno.EINVAL}, "RESET -> RTS", lambda: rc.modify(to_rts, e.IBV_QP_STATE))
+bad_port = QPAttr(port_num=2)
+bad_port.qp_access_flags = 0
+fails_with({errno.EINVAL}, "INIT on port 2", lambda: rc.to_init(bad_port))
+a = QPAttr()
+a.qp_access_flags = e.IBV_ACCESS_REMOTE_WRITE | e.IBV_ACCESS_REMOTE_READ
+rc.to_init(a)
+q, _ = rc.query(e.IBV_QP_STATE | e.IBV_QP_ACCESS_FLAGS)
+check(q.qp_state == e.IBV_QPS_INIT and q.qp_access_flags == a.qp_access_flags, "RESET -> INIT, access kept")
+
+# A second RC QP to connect to, through the port's link-local RoCE v2 GID
+# (its MAC follows from the GID: no neighbour lookup).
+peer = QP(pd, init_attr(e.IBV_QPT_RC))
+gid = ctx.query_gid(1, 1)
+rtr = QPAttr()
+rtr.qp_access_flags = a.qp_access_flags
+rtr.dest_qp_num = peer.qp_num
+rtr.rq_psn = 0x123456
+rtr.path_mtu = e.IBV_MTU_1024
+rtr.max_dest_rd_atomic = 4
+rtr.min_rnr_timer = 12
+rtr.ah_attr = AHAttr(is_global=1, port_num=1, gr=GlobalRoute(dgid=gid, sgid_index=1))
+rtr.timeout = 14
+rtr.retry_cnt = 7
+rtr.rnr_retry = 7
+rtr.sq_psn = 0xabcdef
+rtr.max_rd_atomic = 4
+rc.to_rtr(rtr)
+rc.to_rts(rtr)
+q, _ = rc.query(e.IBV_QP_STATE | e.IBV_QP_SQ_PSN | e.IBV_QP_RQ_PSN | e.IBV_QP_DEST_QPN |
+                e.IBV_QP_TIMEOUT | e.IBV_QP_MAX_QP_RD_ATOMIC)
+check(q.qp_state == e.IBV_QPS_RTS, "INIT -> RTR -> RTS")
+check((q.sq_psn, q.rq_psn, q.dest_qp_num, q.timeout, q.max_rd_atomic) ==
+      (0xabcdef, 0x123456, peer.qp_num, 14, 4), "query_qp returns what modify set")
+bad = QPAttr(qp_state=e.IBV_QPS_RTS)
+bad.timeout = 32
+fails_with({errno.EINVAL}, "local ACK timeout 32 (5 bits, IBA 11.2.5.2)",
+           lambda: rc.modify(bad, e.IBV_QP_TIMEOUT))
+bad.max_rd_atomic = 17
+fails_with({errno.EINVAL}, "max_rd_atomic above the device's 16",
+           lambda: rc.modify(bad, e.IBV_QP_MAX_QP_RD_ATOMIC))
+err = QPAttr(qp_state=e.IBV_QPS_ERR)
+rc.modify(err, e.IBV_QP_STATE)
+reset = QPAttr(qp_state=e.IBV_QPS_RESET)
+rc.modify(reset, e.IBV_QP_STATE)
+rc.to_init(a)
+q, _ = rc.query(e.IBV_QP_STATE)
+check(q.qp_state == e.IBV_QPS_INIT, "RTS -> ERR -> RESET -> INIT")
+
+# UD: to RTS with a Q_Key; RDMA access flags are not a UD attribute.
+ud = qps[e.IBV_QPT_UD]
+u = QPAttr()
+u.qkey = 0x11111111
+u.sq_psn = 7
+ud.to_rts(u)
+q, _ = ud.query(e.IBV_QP_STATE | e.IBV_QP_QKEY)
+check(q.qp_state == e.IBV_QPS_RTS and q.qkey == 0x11111111, "UD RESET -> RTS with its Q_Key")
+acc = QPAttr(qp_state=e.IBV_QPS_RTS)
+acc.qp_access_flags = e.IBV_ACCESS_REMOTE_WRITE
+fails_with({errno.EINVAL}, "access flags on a UD QP", lambda: ud.modify(acc, e.IBV_QP_ACCESS_FLAGS))
+
+# Destroy, and a QPN is not handed out again at once.
+old = peer.qp_num
+peer.close()
+fresh = QP(pd, init_attr(e.IBV_QPT_RC))
+check(fresh.qp_num != old, f"new QPN {fresh.qp_num} after destroying {old}")
+many = [QP(pd, init_attr(e.IBV_QPT_UD, send_wr=1, recv_wr=1)) for _ in range(32)]
+check(len({q.qp_num for q in many}) == 32, "32 more QPs")
+for q in many:
+    q.close()
+sys.exit(1 if failures else 0)

@@ -20,6 +20,7 @@ use crate::{
     bindings as b,
     ib::{Created, IbDevice, IbDriver, IbMr, IbObject, Slot, Udata},
     verbs::{
+        counters::{PortCounters, RxCounter, DESCS},
         cq::{self, Cq},
         mr::{self, Mr, MrKeys},
         pd::{self, Pd},
@@ -60,8 +61,8 @@ pub(crate) struct RvtDevice {
     /// The backend's private area is live: set when the device is handed to
     /// `rvt_register_device`, from which point `dealloc` calls `release`.
     backend_data_live: Atomic<bool>,
-    /// Packets received for which there was nowhere to go.
-    rx_dropped: Atomic<u64>,
+    /// The port's counters (`rdma statistic`).
+    counters: PortCounters,
     pd_limit: Limit,
     cq_limit: Limit,
     mr_limit: Limit,
@@ -97,7 +98,7 @@ impl RvtDevice {
             _netdev <- unsafe { NetdevRef::hold(netdev) },
             num_ports,
             backend_data_live: Atomic::new(false),
-            rx_dropped: Atomic::new(0),
+            counters: PortCounters::new(),
             pd_limit: Limit::new(pd::MAX_PD),
             cq_limit: Limit::new(cq::MAX_CQ),
             mr_limit: Limit::new(mr::MAX_MR),
@@ -117,19 +118,36 @@ impl RvtDevice {
         self.backend_data_live.store(true, Relaxed);
     }
 
-    /// Counts a received packet that had nowhere to go.
-    pub(crate) fn count_rx_dropped(&self) {
-        self.rx_dropped.add(1u64, Relaxed);
+    /// A packet from the wire, BTH onward, with what the backend's checks
+    /// found: counted, and dropped (there is no transport yet to take it).
+    /// Any context, softirq included: the QPN lookup is lock-free.
+    pub(crate) fn receive(&self, packet: &[u8], meta: &b::rvt_rx_meta) {
+        let counters = &self.counters;
+        counters.add(RxCounter::Packets, 1);
+        counters.add(RxCounter::Bytes, packet.len() as u64);
+        match u32::from(meta.check) {
+            b::rvt_rx_check_RVT_RX_OK => {}
+            b::rvt_rx_check_RVT_RX_BAD_ICRC => return counters.add(RxCounter::IcrcErrors, 1),
+            _ => return counters.add(RxCounter::Malformed, 1),
+        }
+        let Ok(pkt) = crate::proto::packet::parse(packet) else {
+            return counters.add(RxCounter::Malformed, 1);
+        };
+        let rcu = kernel::sync::rcu::read_lock();
+        let counter = match self.qpns.get(pkt.bth().dest_qp, &rcu) {
+            None => RxCounter::NoQp,
+            Some(_) => RxCounter::QpNotReady,
+        };
+        counters.add(counter, 1);
     }
 
-    /// How many packets the device dropped on receive (read by the KUnit
-    /// suite; the hardware counters that export it come with the data path).
+    /// The port's counters (read by the KUnit suite).
     #[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
-    pub(crate) fn rx_dropped(&self) -> u64 {
-        self.rx_dropped.load(Relaxed)
+    pub(crate) fn counters(&self) -> &PortCounters {
+        &self.counters
     }
 
-    fn check_port(&self, port: u32) -> Result {
+    pub(crate) fn check_port(&self, port: u32) -> Result {
         if port == 0 || port > self.num_ports {
             return Err(EINVAL);
         }
@@ -340,6 +358,17 @@ impl IbDriver for RvtDevice {
 
     fn req_notify_cq(cq: &IbObject<b::ib_cq, Cq>, flags: u32) -> Result<bool> {
         cq.data().req_notify(flags)
+    }
+
+    fn port_counter_descs() -> &'static [b::rdma_stat_desc] {
+        DESCS.as_slice()
+    }
+
+    fn read_port_counters(dev: &IbDevice<Self>, port: u32, values: &mut [u64]) -> Result {
+        let this = dev.data();
+        this.check_port(port)?;
+        this.counters.read(values);
+        Ok(())
     }
 
     fn dealloc(dev: &IbDevice<Self>) {

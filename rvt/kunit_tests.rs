@@ -283,21 +283,49 @@ mod tests {
         Ok(())
     }
 
+    // Every packet a backend hands over is counted, and each drop by its
+    // reason: the backend's ICRC and header verdicts, a BTH that does not
+    // parse, a QPN nobody has.
     #[test]
-    fn receive_without_qps_drops_and_counts() -> Result {
+    fn receive_counts_every_packet_and_each_drop() -> Result {
         let dev = register(c"rvt_kunit4", LoopData::new())?;
-        for _ in 0..3 {
+        // A UD SEND only (IBA 9.2: BTH opcode 0x64, P_Key 0xffff, dest QP
+        // 0x123456, PSN 1; DETH Q_Key 0x11111111, source QP 2), 4 payload bytes.
+        let ud_send: [u8; 24] = [
+            0x64, 0, 0xff, 0xff, 0, 0x12, 0x34, 0x56, 0, 0, 0, 1, 0x11, 0x11, 0x11, 0x11, 0, 0, 0,
+            2, 1, 2, 3, 4,
+        ];
+        let cases: [(&[u8], u32); 4] = [
+            (&ud_send, b::rvt_rx_check_RVT_RX_OK),
+            (&ud_send, b::rvt_rx_check_RVT_RX_BAD_ICRC),
+            (&ud_send, b::rvt_rx_check_RVT_RX_BAD_HEADERS),
+            (&ud_send[..5], b::rvt_rx_check_RVT_RX_OK),
+        ];
+        for (bytes, check) in cases {
             // SAFETY: Allocating an skb has no preconditions; NUMA_NO_NODE is -1.
             let skb = unsafe { b::__alloc_skb(64, kernel::bindings::GFP_KERNEL, 0, -1) };
             assert!(!skb.is_null());
-            let meta = b::rvt_rx_meta::default();
-            // SAFETY: A device we hold a get on; the skb is given away.
+            // SAFETY: A fresh skb with 64 bytes of room.
+            let room = unsafe { b::skb_put(skb, bytes.len() as u32) };
+            // SAFETY: `room` has `bytes.len()` writable bytes.
+            unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), room.cast(), bytes.len()) };
+            let meta = b::rvt_rx_meta {
+                port: 1,
+                check: check as u8,
+                ..Default::default()
+            };
+            // SAFETY: A device we hold a get on; a linear skb given away.
             unsafe { b::rvt_receive(dev.as_raw(), skb, &meta) };
         }
         // SAFETY: We hold a get on one of rvt's devices.
         let rvt_dev =
             unsafe { crate::ib::IbDevice::<crate::device::RvtDevice>::from_raw(dev.ibdev()) };
-        assert_eq!(rvt_dev.data().rx_dropped(), 3);
+        let counters = rvt_dev.data().counters();
+        assert_eq!(counters.get(RxCounter::Packets), 4);
+        assert_eq!(counters.get(RxCounter::Bytes), 3 * 24 + 5);
+        assert_eq!(counters.get(RxCounter::NoQp), 1);
+        assert_eq!(counters.get(RxCounter::IcrcErrors), 1);
+        assert_eq!(counters.get(RxCounter::Malformed), 2);
         dev.unregister();
         Ok(())
     }
@@ -427,6 +455,7 @@ fn push(cq: *mut b::ib_cq, wr_id: u64, status: u32, solicited: bool) -> bool {
 }
 
 use crate::verbs::{
+    counters::RxCounter,
     cq::{Cq, CqEntry},
     quota::Limit,
     table::Table,
@@ -569,6 +598,9 @@ mod verbs_tests {
         let cq = create_cq(&dev, 2, &events)?;
         assert!(push(cq, 1, SUCCESS, false));
         assert!(push(cq, 2, SUCCESS, false));
+        assert!(!push(cq, 3, SUCCESS, false));
+        assert_eq!(events.cq_errors.load(Relaxed), 1);
+        // A producer retrying against the full CQ raises no event storm.
         assert!(!push(cq, 3, SUCCESS, false));
         assert_eq!(events.cq_errors.load(Relaxed), 1);
         let mut wc = [b::ib_wc::default(); 1];

@@ -14,6 +14,7 @@ use kernel::{prelude::*, str::CStr, types::Opaque};
 mod backend_api;
 #[path = "../../include/rvt/bindings.rs"]
 mod bindings;
+mod net;
 
 use backend_api::{link_info, ops_table, Backend, Device, DeviceRef, UnregisteredDevice};
 use bindings as b;
@@ -36,6 +37,8 @@ module! {
 /// long as the device exists.
 struct RoceData {
     netdev: *mut b::net_device,
+    /// The RoCEv2 sockets of the netdev's namespace, open while we exist.
+    _sockets: net::NetSockets,
 }
 
 // SAFETY: A net_device is usable from any thread; rvt keeps it alive.
@@ -105,7 +108,7 @@ impl RoceData {
 }
 
 /// The RoCEv2 backend.
-struct Roce;
+pub(crate) struct Roce;
 
 #[vtable]
 impl Backend for Roce {
@@ -191,6 +194,12 @@ impl Backend for Roce {
     }
 }
 
+kernel::sync::global_lock! {
+    // SAFETY: Initialised in the module initialiser, before the link type
+    // is registered.
+    unsafe(uninit) static NEWLINK: Mutex<()> = ();
+}
+
 /// `rdma link add NAME type rvt netdev DEV` (ib_core's nldev, no locks held
 /// but its link_ops rwsem).
 ///
@@ -199,6 +208,9 @@ impl Backend for Roce {
 /// Called by ib_core's nldev with a NUL-terminated name and a netdev it
 /// holds a reference on for the call.
 unsafe extern "C" fn newlink(ibdev_name: *const c_char, ndev: *mut b::net_device) -> c_int {
+    // nldev holds its link_ops lock only for reading: without this, two
+    // `rdma link add` on one netdev could both pass the check below.
+    let _serialised = NEWLINK.lock();
     // SAFETY: nldev passes a NUL-terminated name and holds a netdev reference
     // for the call.
     let (name, ndev_name) = unsafe {
@@ -221,8 +233,17 @@ unsafe extern "C" fn newlink(ibdev_name: *const c_char, ndev: *mut b::net_device
         unsafe { b::ib_device_put(existing) };
         return EEXIST.to_errno();
     }
-    // SAFETY: nldev holds a reference on `ndev` for the call.
-    let created = unsafe { UnregisteredDevice::<Roce>::new(ndev, RoceData { netdev: ndev }) }
+    // SAFETY: nldev holds a reference on `ndev` for the call, so its
+    // namespace is live.
+    let created = unsafe { net::NetSockets::get(b::rvt_helper_dev_net(ndev)) }
+        .and_then(|sockets| {
+            let data = RoceData {
+                netdev: ndev,
+                _sockets: sockets,
+            };
+            // SAFETY: As above.
+            unsafe { UnregisteredDevice::<Roce>::new(ndev, data) }
+        })
         .and_then(|dev| dev.register(name));
     match created {
         // The get is not kept: the device lives until it is unregistered.
@@ -273,11 +294,12 @@ unsafe extern "C" fn on_netdev_event(
 ///
 /// # Invariants
 ///
-/// `link` is registered with ib_core and `notifier` with the netdev chain
-/// between `init` and `Drop`.
+/// `link` is registered with ib_core, `notifier` with the netdev chain and
+/// `pernet` with the namespace code between `init` and `Drop`.
 struct RoceBackend {
     link: Pin<KBox<Opaque<b::rdma_link_ops>>>,
     notifier: Pin<KBox<Opaque<b::notifier_block>>>,
+    pernet: Pin<KBox<Opaque<b::pernet_operations>>>,
 }
 
 // SAFETY: The registered blocks are only touched by their chains, which
@@ -295,6 +317,7 @@ impl kernel::Module for RoceBackend {
             }),
             GFP_KERNEL,
         )?;
+        let pernet = KBox::pin(net::pernet_ops(), GFP_KERNEL)?;
         let link = KBox::pin(
             Opaque::new(b::rdma_link_ops {
                 type_: c"rvt".as_char_ptr(),
@@ -303,12 +326,26 @@ impl kernel::Module for RoceBackend {
             }),
             GFP_KERNEL,
         )?;
+        net::init();
+        // SAFETY: Once, before the link type (its only user) is registered.
+        unsafe { NEWLINK.init() };
+        // SAFETY: The ops are pinned and outlive their registration (Drop).
+        kernel::error::to_result(unsafe { b::register_pernet_subsys(pernet.get()) })?;
         // SAFETY: The block is pinned and outlives its registration (Drop).
-        kernel::error::to_result(unsafe { b::register_netdevice_notifier(notifier.get()) })?;
+        let registered = unsafe { b::register_netdevice_notifier(notifier.get()) };
+        if let Err(e) = kernel::error::to_result(registered) {
+            // SAFETY: Registered just above.
+            unsafe { b::unregister_pernet_subsys(pernet.get()) };
+            return Err(e);
+        }
         // SAFETY: As above; rdma_link_register cannot fail.
         unsafe { b::rdma_link_register(link.get()) };
-        // INVARIANT: both registered.
-        Ok(Self { link, notifier })
+        // INVARIANT: all registered.
+        Ok(Self {
+            link,
+            notifier,
+            pernet,
+        })
     }
 }
 
@@ -321,6 +358,9 @@ impl Drop for RoceBackend {
             b::rdma_link_unregister(self.link.get());
             b::unregister_netdevice_notifier(self.notifier.get());
             b::rvt_unregister_backend(ops_table::<Roce>());
+            // No device is left, so no socket either.
+            b::unregister_pernet_subsys(self.pernet.get());
         }
+        net::exit();
     }
 }

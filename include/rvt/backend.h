@@ -47,13 +47,20 @@ struct rvt_path {
 	u8 data[RVT_PATH_BYTES];
 };
 
+/* What the backend's checks of a received packet found (rvt counts each). */
+enum rvt_rx_check {
+	RVT_RX_OK,		/* outer headers and ICRC/VCRC verified */
+	RVT_RX_BAD_ICRC,	/* the ICRC (or VCRC) differs */
+	RVT_RX_BAD_HEADERS,	/* the outer headers are malformed or truncated */
+};
+
 /* What the backend knows about a received packet besides its bytes. */
 struct rvt_rx_meta {
 	u32 port;		/* 1-based port number */
 	u16 pkey;		/* from the BTH, already matched by the backend */
 	u8 sl;			/* service level (or DSCP-derived for RoCE) */
 	u8 grh_present;		/* 1 when grh[] holds a GRH or the L3 header (UD GRH slot) */
-	u8 icrc_ok;		/* 1 when the backend verified the ICRC/VCRC */
+	u8 check;		/* enum rvt_rx_check */
 	u8 loopback;		/* 1 when the packet never left this host */
 	u16 slid;		/* native IB: source LID */
 	u16 dlid;		/* native IB: destination LID */
@@ -84,8 +91,11 @@ enum rvt_event {
  * missing and says which.
  *
  * Context: each op says where rvt may call it. "Atomic" ops may run in
- * softirq or with a spinlock held and must not sleep; "sleeps" ops run in
- * process context and may sleep, but never with RTNL held by rvt.
+ * softirq, or in process context with a (BH-disabling) spinlock held, but
+ * always with hard interrupts enabled (so they may take BH locks, as
+ * dev_queue_xmit does; rvt defers to a work item when it is called with
+ * interrupts off); they must not sleep. "Sleeps" ops run in process
+ * context and may sleep, but never with RTNL held by rvt.
  *
  * rvt calls ops only on a device whose private area is live: from
  * rvt_register_device() until release() returns. After release() returns
@@ -113,7 +123,7 @@ struct rvt_backend_ops {
 	/* Atomic. Node and port GUIDs (big-endian, as on the wire). */
 	__be64 (*node_guid)(struct rvt_device *dev);
 	__be64 (*port_guid)(struct rvt_device *dev, u32 port);
-	/* Atomic. Join and leave a multicast group. */
+	/* Sleeps (attach_mcast runs in process context). Join and leave a multicast group. */
 	int (*mcast_add)(struct rvt_device *dev, u32 port, const union ib_gid *mgid);
 	int (*mcast_del)(struct rvt_device *dev, u32 port, const union ib_gid *mgid);
 	/* Optional, sleeps: choose a QPN (the core allocates one when absent). */
@@ -154,14 +164,16 @@ struct rvt_device_desc {
  * is not called) or hands it to rvt_register_device().
  *
  * Once registered, ib_core may unregister and free the device at any time
- * (`rdma link delete`, the netdev going away). Pointers a backend keeps must
- * therefore hold a registration reference ("get"): rvt_register_device()
- * returns with one, rvt_device_get_by_netdev() takes one,
- * rvt_device_try_get() takes one from a device the caller can already see
- * (inside an op or a callback). A get keeps the device registered and its
- * private area live; drop it with rvt_device_put(). Unregistration waits for
- * every get to be dropped, so never hold one across a call that unregisters
- * the same device.
+ * (`rdma link delete`, the netdev going away). A pointer a backend uses
+ * outside an op must therefore come with a registration reference ("get"):
+ * rvt_register_device() returns with one, rvt_device_get_by_netdev() takes
+ * one, rvt_device_try_get() takes one from a device the caller can already
+ * see (inside an op or a callback). A get keeps the device registered and
+ * its private area live; drop it with rvt_device_put(). Unregistration
+ * waits for every get to be dropped and nobody tells the holder, so gets are
+ * short-lived: per call, per packet, per notifier event; never kept in a
+ * backend's own data, never held across a call that unregisters the same
+ * device.
  */
 /* Sleeps. An unregistered device, or an ERR_PTR. */
 struct rvt_device *rvt_alloc_device(const struct rvt_device_desc *desc);
@@ -187,14 +199,23 @@ void rvt_unregister_backend(const struct rvt_backend_ops *ops);
 void *rvt_device_priv(struct rvt_device *dev);
 struct ib_device *rvt_device_ibdev(struct rvt_device *dev);
 /*
- * Any context, lock-free. The rvt device of this backend behind an ib_device
- * the caller holds a reference on, or NULL if it is not one.
+ * Any context, lock-free. The rvt device of this backend behind an
+ * ib_device the caller holds a get on (or whose ib_core callback it runs
+ * in), or NULL if it is not one.
  */
 struct rvt_device *rvt_device_from_ibdev(struct ib_device *ibdev,
 					 const struct rvt_backend_ops *ops);
 /* Any context (RCU). The device of this backend bound to @ndev, with a get, or NULL. */
 struct rvt_device *rvt_device_get_by_netdev(struct net_device *ndev,
 					    const struct rvt_backend_ops *ops);
+
+/*
+ * Any context. Checks the ICRC of a received RoCEv2 packet: @ip_and_udp the
+ * IPv4 (20 bytes) or IPv6 (40) header and the UDP header, @bth_onward the
+ * UDP payload (BTH through ICRC). 0 if it matches, -EBADMSG if not,
+ * -EINVAL if the headers are malformed. The kernel's crc32_le does the work.
+ */
+int rvt_roce_icrc_check(const void *ip_and_udp, u32 hdr_len, const void *bth_onward, u32 len);
 
 /*
  * Upcalls, on a device whose private area is live (inside an op, or with a

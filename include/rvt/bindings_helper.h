@@ -10,6 +10,7 @@
 #include <linux/namei.h>
 #include <linux/etherdevice.h>
 #include <linux/vmalloc.h>
+#include <linux/crc32.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/ib_cache.h>
 #include <rdma/ib_mad.h>

@@ -58,7 +58,9 @@ fn alloc(desc: &b::rvt_device_desc) -> Result<Unregistered<RvtDevice>> {
     };
     // SAFETY: `desc.netdev` is NULL or live for the call (backend.h).
     let data = unsafe { RvtDevice::new(ops, desc.netdev, desc.num_ports) };
-    let dev = Unregistered::new(data, desc.priv_size, net, ops.owner())?;
+    // SAFETY: `net` is the live netdev's (or NULL); the owner module outlives
+    // its devices (it unregisters them all at its exit).
+    let dev = unsafe { Unregistered::new(data, desc.priv_size, net, ops.owner()) }?;
     let ibdev = dev.as_raw();
     // SAFETY: Nobody else sees the device yet, so we may fill its fields.
     unsafe {
@@ -244,8 +246,8 @@ pub(crate) unsafe extern "C" fn rvt_unregister_backend(ops: *const b::rvt_backen
 /// `dev` is a device from `rvt_alloc_device` that is not freed.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn rvt_device_priv(dev: *mut b::rvt_device) -> *mut c_void {
-    // SAFETY: Per the contract (only the address is computed).
-    unsafe { from_handle(dev) }.extra().cast()
+    // Only the address is computed, from the handle (the allocation).
+    IbDevice::<RvtDevice>::extra(dev.cast()).cast()
 }
 
 /// The `ib_device` of a device.
@@ -263,8 +265,8 @@ pub(crate) unsafe extern "C" fn rvt_device_ibdev(dev: *mut b::rvt_device) -> *mu
 ///
 /// # Safety
 ///
-/// `ibdev` is a live `ib_device` (of any driver) the caller holds a
-/// reference on.
+/// `ibdev` is a live `ib_device` (of any driver) on which the caller holds
+/// a registration reference (a get), or whose ib_core callback it runs in.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn rvt_device_from_ibdev(
     ibdev: *mut b::ib_device,
@@ -302,23 +304,66 @@ pub(crate) unsafe extern "C" fn rvt_device_get_by_netdev(
     dev
 }
 
-/// A packet from the wire (backend.h). There are no QPs yet: every packet is
-/// dropped and counted.
+/// A packet from the wire (backend.h): counted and handed to the device.
 ///
 /// # Safety
 ///
-/// `dev` is a device whose private area is live, `skb` a packet the caller
-/// gives up.
+/// `dev` is a device whose private area is live, `skb` a linear packet the
+/// caller gives up with `skb->data` at the BTH, `meta` valid for the call.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn rvt_receive(
     dev: *mut b::rvt_device,
     skb: *mut b::sk_buff,
-    _meta: *const b::rvt_rx_meta,
+    meta: *const b::rvt_rx_meta,
 ) {
-    // SAFETY: Per the contract.
-    unsafe { from_handle(dev) }.data().count_rx_dropped();
-    // SAFETY: The skb is ours to free.
+    // SAFETY: Per the contract: `len` bytes at `data` are the packet, ours
+    // until we free the skb below.
+    let (dev, packet, meta) = unsafe {
+        (
+            from_handle(dev),
+            core::slice::from_raw_parts((*skb).data, (*skb).len as usize),
+            &*meta,
+        )
+    };
+    dev.data().receive(packet, meta);
+    // SAFETY: The skb is ours to free; `packet` is not used after this.
     unsafe { b::rvt_helper_kfree_skb(skb) };
+}
+
+/// The kernel's CRC-32 (`crc32_le`, arch-accelerated) for the engine's ICRC.
+struct KernelCrc32;
+
+impl crate::proto::icrc::Crc32 for KernelCrc32 {
+    fn update(&self, crc: u32, bytes: &[u8]) -> u32 {
+        // SAFETY: `bytes` is readable for its length.
+        unsafe { b::crc32_le(crc, bytes.as_ptr().cast(), bytes.len()) }
+    }
+}
+
+/// Checks a received RoCEv2 packet's ICRC (backend.h).
+///
+/// # Safety
+///
+/// `ip_and_udp` is readable for `hdr_len` bytes, `bth_onward` for `len`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn rvt_roce_icrc_check(
+    ip_and_udp: *const c_void,
+    hdr_len: u32,
+    bth_onward: *const c_void,
+    len: u32,
+) -> c_int {
+    // SAFETY: Per the contract.
+    let (headers, packet) = unsafe {
+        (
+            core::slice::from_raw_parts(ip_and_udp.cast::<u8>(), hdr_len as usize),
+            core::slice::from_raw_parts(bth_onward.cast::<u8>(), len as usize),
+        )
+    };
+    match crate::proto::icrc::check_roce_with(KernelCrc32, headers, packet) {
+        Ok(_) => 0,
+        Err(crate::proto::headers::WireError::BadIcrc) => EBADMSG.to_errno(),
+        Err(_) => EINVAL.to_errno(),
+    }
 }
 
 /// A link event (backend.h): dispatched to ib_core's clients.
@@ -341,14 +386,23 @@ pub(crate) unsafe extern "C" fn rvt_handle_event(
         b::rvt_event_RVT_EVENT_GID_CHANGE => b::ib_event_type_IB_EVENT_GID_CHANGE,
         _ => return,
     };
+    // SAFETY: Per the contract.
+    let dev = unsafe { from_handle(dev) };
+    if dev.data().check_port(port).is_err() {
+        return;
+    }
+    // ib_core queues cache updates that point at the device without a
+    // reference: dispatch only while it is registered, holding it so.
+    let Some(registered) = dev.try_get() else {
+        return;
+    };
     let mut ev = b::ib_event {
-        // SAFETY: Per the contract.
-        device: unsafe { from_handle(dev) }.as_raw(),
+        device: registered.as_raw(),
         event: kind,
         ..Default::default()
     };
     ev.element.port_num = port;
-    // SAFETY: A live device; the event is valid for the call.
+    // SAFETY: A registered device we hold; the event is valid for the call.
     unsafe { b::ib_dispatch_event(&ev) };
 }
 

@@ -20,7 +20,7 @@
 //! once, after unregistration has waited for every get to be dropped (or
 //! when registration fails).
 
-use core::{marker::PhantomData, mem::size_of, ops::Deref, ptr, ptr::NonNull};
+use core::{cell::Cell, marker::PhantomData, mem::size_of, ops::Deref, ptr, ptr::NonNull};
 
 use kernel::{
     alloc::{allocator::Kmalloc, Allocator},
@@ -33,7 +33,7 @@ use kernel::{
 use super::{
     mmap,
     mr::IbMr,
-    object::{Created, IbObject, Slot},
+    object::{finish_create, Created, IbObject, Slot},
     udata::Udata,
 };
 use crate::bindings as b;
@@ -80,12 +80,11 @@ impl<T: IbDriver> IbDevice<T> {
         &self.data
     }
 
-    /// The start of the extra storage requested from [`Unregistered::new`].
-    pub(crate) fn extra(&self) -> *mut u8 {
-        ptr::from_ref(self)
-            .cast_mut()
-            .cast::<u8>()
-            .wrapping_add(Self::extra_offset())
+    /// The start of the extra storage requested from [`Unregistered::new`],
+    /// from a pointer to the device (whose provenance is the allocation's,
+    /// unlike a `&Self`'s).
+    pub(crate) fn extra(this: *mut Self) -> *mut u8 {
+        this.cast::<u8>().wrapping_add(Self::extra_offset())
     }
 
     /// Takes a registration reference, unless unregistration has begun.
@@ -110,7 +109,8 @@ impl<T: IbDriver> IbDevice<T> {
     }
 
     /// The device behind any `ib_device`, if it is one of driver `T`.
-    /// Lock-free: the device's `dealloc_driver` op identifies the driver.
+    /// Lock-free: the device's `query_device` op identifies the driver
+    /// (ib_core itself rewrites `dealloc_driver` while a registration fails).
     ///
     /// # Safety
     ///
@@ -118,13 +118,17 @@ impl<T: IbDriver> IbDevice<T> {
     /// if it is ours, whose data stays initialised for `'a` (the caller holds
     /// a get, or runs inside one of its callbacks).
     pub(crate) unsafe fn try_from_raw<'a>(ibdev: *mut b::ib_device) -> Option<&'a Self> {
-        let ours: unsafe extern "C" fn(*mut b::ib_device) = Adapter::<T>::dealloc_driver;
-        // SAFETY: A live ib_device; its ops are written before registration
-        // and never change afterwards.
-        let theirs = unsafe { (*ibdev).ops.dealloc_driver };
+        let ours: unsafe extern "C" fn(
+            *mut b::ib_device,
+            *mut b::ib_device_attr,
+            *mut b::ib_udata,
+        ) -> c_int = Adapter::<T>::query_device;
+        // SAFETY: A live ib_device; ib_core writes `query_device` only in
+        // `ib_set_device_ops`, before the device is visible.
+        let theirs = unsafe { (*ibdev).ops.query_device };
         theirs
             .is_some_and(|f| ptr::fn_addr_eq(f, ours))
-            // SAFETY: Our `dealloc_driver` is only installed on
+            // SAFETY: Our `query_device` is only installed on
             // `IbDevice<T>`s; the caller keeps the data alive.
             .then(|| unsafe { Self::from_raw(ibdev) })
     }
@@ -144,7 +148,12 @@ impl<T: IbDriver> Unregistered<T> {
     /// initialises `T` in place and leaves `extra` zeroed bytes behind it.
     /// `owner` becomes `ib_device_ops.owner` (the module uverbs pins while a
     /// file is open); NULL means `T`'s own module.
-    pub(crate) fn new(
+    ///
+    /// # Safety
+    ///
+    /// `net` is NULL or a live namespace; `owner` is NULL or a module that
+    /// outlives the device.
+    pub(crate) unsafe fn new(
         init: impl PinInit<T, Error>,
         extra: usize,
         net: *mut b::net,
@@ -156,7 +165,8 @@ impl<T: IbDriver> Unregistered<T> {
             .ok_or(EINVAL)?;
         // SAFETY: `_ib_alloc_device` takes any size >= sizeof(struct
         // ib_device) (ours is larger: the ib_device is our first field) and a
-        // valid or NULL namespace; it returns zeroed memory or NULL.
+        // valid or NULL namespace (the contract); it returns zeroed memory or
+        // NULL.
         let raw = unsafe { b::_ib_alloc_device(size, net) };
         if raw.is_null() {
             return Err(ENOMEM);
@@ -354,6 +364,16 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
     fn query_pkey(_dev: &IbDevice<Self>, _port: u32, _index: u16) -> Result<u16> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
+    /// Descriptors of the per-port counters `rdma statistic` shows.
+    fn port_counter_descs() -> &'static [b::rdma_stat_desc] {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// Reads a port's counters into `values`, in descriptor order. Process
+    /// context.
+    fn read_port_counters(_dev: &IbDevice<Self>, _port: u32, _values: &mut [u64]) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
     /// The device is being freed, its data still alive: the last call into
     /// the driver for it (from `dealloc_driver`, after unregistration, or
     /// after a failed registration). The data is dropped right after.
@@ -565,6 +585,16 @@ impl<T: IbDriver> Adapter<T> {
         } else {
             None
         },
+        alloc_hw_port_stats: if T::HAS_PORT_COUNTER_DESCS {
+            Some(Self::alloc_hw_port_stats)
+        } else {
+            None
+        },
+        get_hw_stats: if T::HAS_PORT_COUNTER_DESCS {
+            Some(Self::get_hw_stats)
+        } else {
+            None
+        },
         dealloc_driver: Some(Self::dealloc_driver),
         ..pin_init::zeroed()
     };
@@ -678,11 +708,14 @@ impl<T: IbDriver> Adapter<T> {
         from_result(|| {
             // SAFETY: ib_core set the context's device, one of ours.
             let dev = unsafe { Self::dev((*uctx).device) };
+            let live = Cell::new(false);
             // SAFETY: A fresh context allocated with our size for this call.
-            let slot = unsafe { Slot::new(uctx) };
+            let slot = unsafe { Slot::new(uctx, &live) };
             // SAFETY: ib_core passes a valid udata for the call.
             let mut udata = unsafe { Udata::from_raw(udata) }.ok_or(EINVAL)?;
-            T::alloc_ucontext(dev, slot, &mut udata)?.commit();
+            let result = T::alloc_ucontext(dev, slot, &mut udata);
+            // SAFETY: The slot's object and flag.
+            unsafe { finish_create(uctx, &live, result) }?;
             Ok(0)
         })
     }
@@ -693,6 +726,52 @@ impl<T: IbDriver> Adapter<T> {
     unsafe extern "C" fn dealloc_ucontext(uctx: *mut b::ib_ucontext) {
         // SAFETY: A context of ours with initialised data, never used again.
         unsafe { IbObject::<b::ib_ucontext, T::Ucontext>::drop_data(uctx) };
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, for a port of a device of ours.
+    unsafe extern "C" fn alloc_hw_port_stats(
+        _ibdev: *mut b::ib_device,
+        _port: u32,
+    ) -> *mut b::rdma_hw_stats {
+        let descs = T::port_counter_descs();
+        // SAFETY: 'static descriptors; ib_core frees the struct.
+        unsafe {
+            b::rdma_alloc_hw_stats_struct(
+                descs.as_ptr(),
+                descs.len() as c_int,
+                b::RDMA_HW_STATS_DEFAULT_LIFESPAN as c_ulong,
+            )
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, with a struct from `alloc_hw_port_stats` of
+    /// this port, under its lock.
+    unsafe extern "C" fn get_hw_stats(
+        ibdev: *mut b::ib_device,
+        stats: *mut b::rdma_hw_stats,
+        port: u32,
+        _index: c_int,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: A device of ours; `stats` has `num_counters` values,
+            // ours to fill for the call.
+            let (dev, values) = unsafe {
+                let num = usize::try_from((*stats).num_counters)?;
+                let values = (*stats).value.as_mut_ptr();
+                (
+                    Self::dev(ibdev),
+                    core::slice::from_raw_parts_mut(values, num),
+                )
+            };
+            T::read_port_counters(dev, port, values)?;
+            // Every counter was updated.
+            // SAFETY: As above.
+            Ok(unsafe { (*stats).num_counters })
+        })
     }
 
     /// # Safety
@@ -720,11 +799,14 @@ impl<T: IbDriver> Adapter<T> {
         from_result(|| {
             // SAFETY: ib_core set the PD's device, one of ours.
             let dev = unsafe { Self::dev((*pd).device) };
+            let live = Cell::new(false);
             // SAFETY: A fresh PD allocated with our size for this call.
-            let slot = unsafe { Slot::new(pd) };
+            let slot = unsafe { Slot::new(pd, &live) };
             // SAFETY: ib_core passes a valid udata or NULL.
             let mut udata = unsafe { Udata::from_raw(udata) };
-            T::alloc_pd(dev, slot, udata.as_mut())?.commit();
+            let result = T::alloc_pd(dev, slot, udata.as_mut());
+            // SAFETY: The slot's object and flag.
+            unsafe { finish_create(pd, &live, result) }?;
             Ok(0)
         })
     }
@@ -754,12 +836,15 @@ impl<T: IbDriver> Adapter<T> {
         from_result(|| {
             // SAFETY: ib_core set the QP's device, one of ours.
             let dev = unsafe { Self::dev((*qp).device) };
+            let live = Cell::new(false);
             // SAFETY: A fresh QP allocated with our size for this call.
-            let slot = unsafe { Slot::new(qp) };
+            let slot = unsafe { Slot::new(qp, &live) };
             // SAFETY: ib_core passes a valid udata or NULL.
             let mut udata = unsafe { Udata::from_raw(udata) };
             // SAFETY: ib_core passes valid attributes, ours for the call.
-            T::create_qp(dev, slot, unsafe { &mut *init }, udata.as_mut())?.commit();
+            let result = T::create_qp(dev, slot, unsafe { &mut *init }, udata.as_mut());
+            // SAFETY: The slot's object and flag.
+            unsafe { finish_create(qp, &live, result) }?;
             Ok(0)
         })
     }
@@ -871,10 +956,13 @@ impl<T: IbDriver> Adapter<T> {
         from_result(|| {
             // SAFETY: ib_core set the CQ's device, one of ours.
             let dev = unsafe { Self::dev((*cq).device) };
+            let live = Cell::new(false);
             // SAFETY: A fresh CQ allocated with our size for this call.
-            let slot = unsafe { Slot::new(cq) };
+            let slot = unsafe { Slot::new(cq, &live) };
             // SAFETY: ib_core passes valid attributes.
-            T::create_cq(dev, slot, unsafe { &*attr }, None)?.commit();
+            let result = T::create_cq(dev, slot, unsafe { &*attr }, None);
+            // SAFETY: The slot's object and flag.
+            unsafe { finish_create(cq, &live, result) }?;
             Ok(0)
         })
     }
@@ -891,14 +979,17 @@ impl<T: IbDriver> Adapter<T> {
         from_result(|| {
             // SAFETY: ib_core set the CQ's device, one of ours.
             let dev = unsafe { Self::dev((*cq).device) };
+            let live = Cell::new(false);
             // SAFETY: A fresh CQ allocated with our size for this call.
-            let slot = unsafe { Slot::new(cq) };
+            let slot = unsafe { Slot::new(cq, &live) };
             // SAFETY: uverbs passes its valid attribute bundle for the call.
             let udata = unsafe { &raw mut (*attrs).__bindgen_anon_1.hdr.driver_udata };
             // SAFETY: As above.
             let mut udata = unsafe { Udata::from_raw(udata) }.ok_or(EINVAL)?;
             // SAFETY: ib_core passes valid attributes.
-            T::create_cq(dev, slot, unsafe { &*attr }, Some(&mut udata))?.commit();
+            let result = T::create_cq(dev, slot, unsafe { &*attr }, Some(&mut udata));
+            // SAFETY: The slot's object and flag.
+            unsafe { finish_create(cq, &live, result) }?;
             Ok(0)
         })
     }

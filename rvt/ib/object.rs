@@ -13,10 +13,14 @@
 //! Only [`Slot::init`] makes a [`Created`], the proof a create op returns,
 //! so an object ib_core keeps always has its `T`; a `Created` dropped on an
 //! error path (say, the response could not be copied to user space) drops
-//! `T` again before ib_core frees the memory. The destroy op drops `T` after
-//! the driver's destroy returned `Ok`.
+//! `T` again before ib_core frees the memory. The adapter, not the driver,
+//! commits a returned `Created`, and it also knows (a flag the slot sets)
+//! whether `T` is still initialised when a create op fails, so `T` is
+//! dropped even if the driver leaked its `Created`: pinned data is always
+//! dropped before its memory goes. The destroy op drops `T` after the
+//! driver's destroy returned `Ok`.
 
-use core::{marker::PhantomData, mem::ManuallyDrop, ptr};
+use core::{cell::Cell, marker::PhantomData, mem::ManuallyDrop, ptr};
 
 use kernel::{
     alloc::{allocator::Kmalloc, Allocator},
@@ -130,9 +134,11 @@ impl<C: CoreObject, T> IbObject<C, T> {
 ///
 /// # Invariants
 ///
-/// `raw` is such an object, its ib_core part set up, for `'a`.
+/// `raw` is such an object, its ib_core part set up, for `'a`; `live` is
+/// the adapter's record of whether its data is initialised.
 pub(crate) struct Slot<'a, C: CoreObject, T> {
     raw: *mut C,
+    live: &'a Cell<bool>,
     _call: PhantomData<&'a mut IbObject<C, T>>,
 }
 
@@ -140,11 +146,14 @@ impl<'a, C: CoreObject, T> Slot<'a, C, T> {
     /// # Safety
     ///
     /// `raw` was allocated by ib_core with [`IbObject::<C, T>::SIZE`] bytes
-    /// for a create op running for `'a`, and its data is uninitialised.
-    pub(crate) unsafe fn new(raw: *mut C) -> Self {
+    /// for a create op running for `'a`, and its data is uninitialised;
+    /// `live` is false, and the caller drops the data if it is true when
+    /// the create op fails ([`finish_create`]).
+    pub(super) unsafe fn new(raw: *mut C, live: &'a Cell<bool>) -> Self {
         // INVARIANT: Per the contract.
         Self {
             raw,
+            live,
             _call: PhantomData,
         }
     }
@@ -164,9 +173,11 @@ impl<'a, C: CoreObject, T> Slot<'a, C, T> {
         // not move until ib_core frees it (type invariant); on error the
         // initialiser has dropped what it made.
         unsafe { pin_init::raw_try_init(&raw mut (*this).data, init) }?;
+        self.live.set(true);
         // INVARIANT: initialised just now.
         Ok(Created {
             raw: self.raw,
+            live: self.live,
             _call: PhantomData,
         })
     }
@@ -177,9 +188,11 @@ impl<'a, C: CoreObject, T> Slot<'a, C, T> {
 ///
 /// # Invariants
 ///
-/// `raw` is an object of a create op running for `'a` with initialised data.
+/// `raw` is an object of a create op running for `'a` with initialised data
+/// (`live` is true).
 pub(crate) struct Created<'a, C: CoreObject, T> {
     raw: *mut C,
+    live: &'a Cell<bool>,
     _call: PhantomData<&'a mut IbObject<C, T>>,
 }
 
@@ -196,15 +209,44 @@ impl<C: CoreObject, T> Created<'_, C, T> {
     }
 
     /// The object is handed to ib_core: it now lives until its destroy op.
-    pub(crate) fn commit(self) {
+    fn commit(self) {
+        self.live.set(false);
         let _ = ManuallyDrop::new(self);
     }
 }
 
 impl<C: CoreObject, T> Drop for Created<'_, C, T> {
     fn drop(&mut self) {
+        self.live.set(false);
         // SAFETY: The create op fails after all: ib_core frees the memory
         // without a destroy op, so the data is dropped here, once.
         unsafe { IbObject::<C, T>::drop_data(self.raw) };
+    }
+}
+
+/// Ends a create op: commits what it returned, or, if it failed with the
+/// data still initialised (a leaked `Created`), drops the data.
+///
+/// # Safety
+///
+/// `raw` and `live` are those the op's [`Slot`] was made with.
+pub(super) unsafe fn finish_create<C: CoreObject, T>(
+    raw: *mut C,
+    live: &Cell<bool>,
+    result: Result<Created<'_, C, T>>,
+) -> Result {
+    match result {
+        Ok(created) => {
+            created.commit();
+            Ok(())
+        }
+        Err(e) => {
+            if live.replace(false) {
+                // SAFETY: Initialised and never committed: ib_core frees
+                // the memory next.
+                unsafe { IbObject::<C, T>::drop_data(raw) };
+            }
+            Err(e)
+        }
     }
 }

@@ -219,6 +219,9 @@ enum Ring {
 struct CqState {
     ring: Ring,
     arm: Arm,
+    /// An overrun was reported and the CQ has not taken a completion since:
+    /// a producer retrying against a full CQ raises one event, not many.
+    overrun_reported: bool,
 }
 
 impl CqState {
@@ -257,9 +260,12 @@ pub(crate) fn create<'a>(
     attr: &b::ib_cq_init_attr,
     udata: Option<&mut Udata<'_>>,
 ) -> Result<Created<'a, b::ib_cq, Cq>> {
-    // No creation flags (timestamps, ...) are supported.
+    // No creation flags (timestamps, ...) or driver data are supported.
     if attr.flags != 0 {
         return Err(EOPNOTSUPP);
+    }
+    if let Some(udata) = &udata {
+        udata.require_empty_input()?;
     }
     // IBA 11.2.8.1: at least one entry, at most what the device advertises.
     if attr.cqe == 0 || attr.cqe > MAX_CQE || attr.comp_vector != 0 {
@@ -287,7 +293,14 @@ pub(crate) fn create<'a>(
     let raw = slot.as_raw();
     let created = slot.init(pin_init!(Cq {
         _quota: quota,
-        state <- new_spinlock_irq!(CqState { ring, arm: Arm::None }, "rvt_cq"),
+        state <- new_spinlock_irq!(
+            CqState {
+                ring,
+                arm: Arm::None,
+                overrun_reported: false,
+            },
+            "rvt_cq"
+        ),
     }))?;
     if let Some(udata) = udata {
         let resp = CreateCqResp(b::rxe_create_cq_resp {
@@ -329,19 +342,26 @@ impl Cq {
                 Ring::Kernel(ring) => ring.push(&entry.wc),
                 Ring::User(ring) => ring.push(&entry.wc, entry.qp_num),
             };
-            pushed.map(|()| {
-                let fire = state.arm.fired_by(&entry.wc, solicited);
-                if fire {
-                    // One handler call per arming (IBA 11.4.2.2).
-                    state.arm = Arm::None;
+            match pushed {
+                Ok(()) => {
+                    state.overrun_reported = false;
+                    let fire = state.arm.fired_by(&entry.wc, solicited);
+                    if fire {
+                        // One handler call per arming (IBA 11.4.2.2).
+                        state.arm = Arm::None;
+                    }
+                    Ok(fire)
                 }
-                fire
-            })
+                // Report an overrun once until the CQ takes a completion again.
+                Err(full) => Err((full, !core::mem::replace(&mut state.overrun_reported, true))),
+            }
         };
         // The handlers run without the lock: they may poll and re-arm.
         match pushed {
-            Err(full) => {
-                Self::report_overrun(cq);
+            Err((full, report)) => {
+                if report {
+                    Self::report_overrun(cq);
+                }
                 Err(full)
             }
             Ok(true) => {

@@ -113,3 +113,9 @@ int rvt_helper_xa_alloc_cyclic(struct xarray *xa, u32 *id, void *entry, u32 min,
 
 	return ret < 0 ? ret : 0;
 }
+
+/* Fills a reserved index (xa_err is a static inline). */
+int rvt_helper_xa_publish(struct xarray *xa, u32 index, void *entry)
+{
+	return xa_err(xa_store(xa, index, entry, GFP_KERNEL));
+}

@@ -478,20 +478,31 @@ mod verbs_tests {
         Ok(())
     }
 
-    // The MR key table: lock-free lookups under RCU, indices from 1, and a
-    // removed entry is gone for readers when `remove` returns.
+    // The MR and QPN tables: an index reserved before its object is
+    // complete and published after, lock-free lookups under RCU, indices
+    // from 1, and a removed entry gone for readers when `remove` returns.
     #[test]
-    fn key_table_insert_lookup_remove() -> Result {
+    fn key_table_reserve_publish_lookup_remove() -> Result {
         let table = KBox::pin_init(Table::<u32>::new(2), GFP_KERNEL)?;
         let (a, b) = (KBox::new(10u32, GFP_KERNEL)?, KBox::new(20u32, GFP_KERNEL)?);
+        let ra = table.reserve()?;
+        let ia = ra.index();
+        {
+            // Reserved, not published: nothing to find yet.
+            let rcu = kernel::sync::rcu::read_lock();
+            assert!(table.get(ia, &rcu).is_none());
+        }
         // SAFETY: Both outlive their entries: removed below, before the
         // boxes are dropped.
-        let (ia, ib) = unsafe { (table.insert(&a)?, table.insert(&b)?) };
+        unsafe { ra.publish(&a) };
+        let rb = table.reserve()?;
+        let ib = rb.index();
+        // SAFETY: As above.
+        unsafe { rb.publish(&b) };
         assert_ne!(ia, 0);
         assert_ne!(ia, ib);
-        let c = KBox::new(30u32, GFP_KERNEL)?;
-        // SAFETY: As above; the table is full, so nothing is stored.
-        assert!(unsafe { table.insert(&c) }.is_err());
+        // Both indices are taken.
+        assert!(table.reserve().is_err());
         {
             let rcu = kernel::sync::rcu::read_lock();
             assert_eq!(table.get(ia, &rcu).copied(), Some(10));
@@ -504,6 +515,9 @@ mod verbs_tests {
             let rcu = kernel::sync::rcu::read_lock();
             assert!(table.get(ia, &rcu).is_none());
         }
+        // A reservation dropped unpublished gives its index back.
+        assert_eq!(table.reserve()?.index(), ia);
+        assert_eq!(table.reserve()?.index(), ia);
         assert!(table.remove(ib));
         Ok(())
     }

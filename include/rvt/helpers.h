@@ -27,6 +27,7 @@ struct ib_umem *rvt_helper_umem_get(struct ib_device *dev, unsigned long addr,
 				    size_t size, int access);
 size_t rvt_helper_umem_pages(struct ib_umem *umem, struct page **pages, size_t max);
 void rvt_helper_xa_init_alloc1(struct xarray *xa);
+int rvt_helper_xa_publish(struct xarray *xa, u32 index, void *entry);
 int rvt_helper_xa_alloc_cyclic(struct xarray *xa, u32 *id, void *entry, u32 min, u32 max,
 			       u32 *next);
 

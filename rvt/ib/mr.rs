@@ -43,4 +43,9 @@ impl<T> IbMr<T> {
     pub(crate) fn as_raw(&self) -> *mut b::ib_mr {
         self.core.get()
     }
+
+    /// The driver's data.
+    pub(crate) fn data(&self) -> &T {
+        &self.data
+    }
 }

@@ -63,6 +63,8 @@ pub(crate) struct Mr {
     _quota: Quota,
     /// The memory the MR describes.
     _pages: UserPages,
+    /// Its L_Key and R_Key (set before the MR is published in the table).
+    key: u32,
 }
 
 /// The MRs of a device, by key.
@@ -111,14 +113,13 @@ pub(crate) fn reg_user(
     // INVARIANT: a fresh umem, owned from here.
     let pages = UserPages { umem };
     let key8 = keys.registrations.fetch_add(1u32, Relaxed) as u8;
+    let reservation = keys.table.reserve()?;
+    let key = (reservation.index() << 8) | u32::from(key8);
     let mr = IbMr::new(kernel::try_init!(Mr {
         _quota: quota,
         _pages: pages,
+        key,
     }))?;
-    // SAFETY: The MR stays alive and in place until `dereg` removes it
-    // (its box is only moved, never its contents).
-    let index = unsafe { keys.table.insert(&mr) }?;
-    let key = (index << 8) | u32::from(key8);
     let raw = mr.as_raw();
     // SAFETY: Ours until we return it: ib_core reads the keys afterwards.
     unsafe {
@@ -127,15 +128,16 @@ pub(crate) fn reg_user(
         (*raw).iova = iova;
         (*raw).length = length;
     }
+    // SAFETY: The MR stays alive and in place until `dereg` removes it
+    // (its box is only moved, never its contents); it is complete.
+    unsafe { reservation.publish(&mr) };
     Ok(mr)
 }
 
 /// `dereg_mr`: takes the MR out of the key table, waits until no reader
 /// can see it, and frees it. Process context.
 pub(crate) fn dereg(keys: &MrKeys, mr: Pin<KBox<IbMr<Mr>>>) {
-    // SAFETY: A live MR of ours: its keys are set.
-    let key = unsafe { (*mr.as_raw()).lkey };
-    let removed = keys.table.remove(key >> 8);
+    let removed = keys.table.remove(mr.data().key >> 8);
     // Every MR is in the table from `reg_user` until here.
     kernel::warn_on!(!removed);
     drop(mr);

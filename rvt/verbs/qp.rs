@@ -12,13 +12,7 @@
 
 use core::mem::size_of;
 
-use kernel::{
-    new_spinlock_irq,
-    prelude::*,
-    sync::atomic::{Atomic, Relaxed},
-    sync::SpinLockIrq,
-    transmute::AsBytes,
-};
+use kernel::{new_spinlock_irq, prelude::*, sync::SpinLockIrq, transmute::AsBytes};
 
 use super::{
     quota::{Limit, Quota},
@@ -89,8 +83,8 @@ pub(crate) struct Qp {
     service: Service,
     /// The QPN table this QP is in (the device's, which outlives it).
     qpns: *const QpnTable,
-    /// Its QPN once in the table (0 before).
-    qpn: Atomic<u32>,
+    /// Its QPN, in the table from right after creation until the drop.
+    qpn: u32,
     /// The capabilities granted (rounded up from what was asked).
     cap: b::ib_qp_cap,
     _rings: Rings,
@@ -182,11 +176,13 @@ pub(crate) fn create<'a>(
         sq_mi: sq.mmap_info(),
     });
     let raw = slot.as_raw();
+    let reservation = qpns.reserve()?;
+    let qpn = reservation.index();
     let created = slot.init(pin_init!(Qp {
         _quota: limit.take()?,
         service,
         qpns: core::ptr::from_ref(qpns),
-        qpn: Atomic::new(0),
+        qpn,
         cap,
         _rings: Rings { _sq: sq, _rq: rq },
         attrs <- new_spinlock_irq!(
@@ -197,13 +193,11 @@ pub(crate) fn create<'a>(
             "rvt_qp"
         ),
     }? Error))?;
-    // SAFETY: The QP stays alive and in place until its data is dropped,
-    // which removes it from the table first (`PinnedDrop`).
-    let qpn = unsafe { qpns.insert(created.object()) }?;
-    // From now on dropping the QP removes it from the table.
-    created.data().qpn.store(qpn, Relaxed);
-    // SAFETY: As above: ib_core reads these after create_qp returns.
+    // SAFETY: Being created: ib_core reads the QPN after create_qp returns.
     unsafe { (*raw).qp_num = qpn };
+    // SAFETY: The QP stays alive and in place until its data is dropped,
+    // which removes it from the table first (`PinnedDrop`); it is complete.
+    unsafe { reservation.publish(created.object()) };
     init.cap = cap;
     udata.respond(&resp)?;
     Ok(created)
@@ -212,13 +206,10 @@ pub(crate) fn create<'a>(
 #[pinned_drop]
 impl PinnedDrop for Qp {
     fn drop(self: Pin<&mut Self>) {
-        let qpn = self.qpn.load(Relaxed);
-        if qpn != 0 {
-            // SAFETY: The device's table outlives its QPs (type invariant).
-            // After this no reader can reach the QP, whose memory ib_core
-            // frees once destroy returns.
-            unsafe { &*self.qpns }.remove(qpn);
-        }
+        // SAFETY: The device's table outlives its QPs (type invariant).
+        // After this no reader can reach the QP, whose memory ib_core frees
+        // once destroy returns.
+        unsafe { &*self.qpns }.remove(self.qpn);
     }
 }
 

@@ -64,25 +64,21 @@ impl<T> Table<T> {
         })
     }
 
-    /// Puts `object` at a free index, returned. Process context.
+    /// Reserves a free index for an object still being built (so it can
+    /// know its index, say in its keys, before anyone can find it): lookups
+    /// see nothing there until [`Reservation::publish`]. Process context.
     ///
-    /// `next` is a hint only: concurrent inserts pass a racy copy, which at
-    /// worst makes the xarray search a little longer.
-    ///
-    /// # Safety
-    ///
-    /// `object` stays alive and in place until [`Table::remove`] of the
-    /// returned index has returned.
-    pub(crate) unsafe fn insert(&self, object: &T) -> Result<u32> {
+    /// `next` is a hint only: concurrent reservations pass a racy copy,
+    /// which at worst makes the xarray search a little longer.
+    pub(crate) fn reserve(&self) -> Result<Reservation<'_, T>> {
         let mut index = 0u32;
         let mut next = self.next.load(Relaxed);
-        // INVARIANT: the object outlives its entry (the contract).
-        // SAFETY: A live xarray.
+        // SAFETY: A live xarray; a NULL entry reserves the index.
         let err = unsafe {
             b::rvt_helper_xa_alloc_cyclic(
                 self.xa.get(),
                 &mut index,
-                core::ptr::from_ref(object).cast_mut().cast(),
+                core::ptr::null_mut(),
                 self.min,
                 self.max,
                 &mut next,
@@ -90,7 +86,7 @@ impl<T> Table<T> {
         };
         kernel::error::to_result(err)?;
         self.next.store(next, Relaxed);
-        Ok(index)
+        Ok(Reservation { table: self, index })
     }
 
     /// The object at `index`, for as long as the RCU read lock is held.
@@ -118,6 +114,54 @@ impl<T> Table<T> {
         // Readers that found it before the erase are gone after this.
         rcu::synchronize_rcu();
         true
+    }
+}
+
+/// An index of a [`Table`] held for an object being built; released when
+/// dropped unless published.
+pub(crate) struct Reservation<'a, T> {
+    table: &'a Table<T>,
+    index: u32,
+}
+
+impl<T> Reservation<'_, T> {
+    /// The index reserved.
+    pub(crate) fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// Makes `object` visible at the index, complete as it is now. The
+    /// index now belongs to the object's owner, who gives it back with
+    /// [`Table::remove`].
+    ///
+    /// # Safety
+    ///
+    /// `object` stays alive and in place until [`Table::remove`] of the
+    /// index has returned.
+    pub(crate) unsafe fn publish(self, object: &T) {
+        let this = core::mem::ManuallyDrop::new(self);
+        // INVARIANT: the object outlives its entry (the contract).
+        // SAFETY: A live xarray. The store orders the object's writes before
+        // readers that find it (xarray entries are published with release
+        // semantics and read with rcu_dereference).
+        let err = unsafe {
+            b::rvt_helper_xa_publish(
+                this.table.xa.get(),
+                this.index,
+                core::ptr::from_ref(object).cast_mut().cast(),
+            )
+        };
+        // Storing into a reserved index allocates nothing, so it cannot
+        // fail; if it did, the index stays reserved (lookups see nothing)
+        // until the owner's `remove`, so nobody else can take it meanwhile.
+        kernel::warn_on!(err != 0);
+    }
+}
+
+impl<T> Drop for Reservation<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: A live xarray; the index holds our reservation only.
+        unsafe { b::xa_erase(self.table.xa.get(), self.index as usize) };
     }
 }
 

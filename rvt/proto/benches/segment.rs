@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use rvt_proto::engine::{
     AccessFlags, AttrUpdate, Completion, Mtu, Payload, Qp, QpState, QpType, RxMeta, SendWr, Sink,
-    Timer, Verdict, WrOpcode, MAX_HEADER_LEN,
+    Verdict, WrOpcode, MAX_HEADER_LEN,
 };
 use rvt_proto::headers::{Aeth, Bth};
 use rvt_proto::icrc::{Crc32, Icrc, TableCrc32};
@@ -53,7 +53,6 @@ impl Sink for NullSink {
     fn completion(&mut self, wc: &Completion) {
         self.0 = self.0.wrapping_add(wc.wr_id);
     }
-    fn timer(&mut self, _: Timer, _: Option<u64>) {}
     fn state_changed(&mut self, _: QpState) {}
 }
 

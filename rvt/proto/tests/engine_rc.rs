@@ -1043,3 +1043,61 @@ fn zero_length_rdma() {
         vec![(1, WcStatus::Success), (2, WcStatus::Success)]
     );
 }
+
+// Timers as one mechanism (IBA 9.7.5.2.8 RNR wait, 9.7.6.1.3 local ACK
+// timeout): the engine owns its deadlines. poll_timeout() is always the
+// earliest armed one; a served deadline is never left armed, an early
+// handle_timeout changes nothing, and the resend after the RNR wait arms the
+// local ACK timeout, visible through poll_timeout() at once.
+#[test]
+fn timers_are_one_mechanism_owned_by_the_engine() {
+    let mut c = cfg();
+    c.min_rnr_timer = 14; // 1.28 ms
+    c.timeout = 14; // 4.096 us * 2^14 = 67.1 ms
+    let mut p = pair_with(&c);
+    p.a.post(&send_wr(1, 10), &[5; 10]);
+    p.pump();
+    assert_eq!(naks(&p, None), vec![100], "RNR NAK for the SEND");
+    assert_eq!(
+        p.a.qp.deadline(Timer::Retransmit),
+        None,
+        "RTO stops in the wait"
+    );
+    assert_eq!(p.a.qp.poll_timeout(), Some(1_280_000));
+
+    p.a.qp.handle_timeout(1_279_999, &mut p.a.rec);
+    assert_eq!(
+        p.a.qp.poll_timeout(),
+        Some(1_280_000),
+        "early call: unchanged"
+    );
+    assert!(p.a.drain(1_279_999).is_empty(), "still waiting");
+
+    p.b.post_recv(7, 10);
+    p.now = 1_280_000;
+    p.a.qp.handle_timeout(p.now, &mut p.a.rec);
+    assert_eq!(
+        p.a.qp.deadline(Timer::Rnr),
+        None,
+        "the served RNR deadline is gone"
+    );
+    assert_eq!(
+        p.a.qp.poll_timeout(),
+        None,
+        "nothing armed before the resend"
+    );
+    let resend = p.a.drain(p.now);
+    assert_eq!(resend.len(), 1);
+    let rto = 1_280_000 + 4_096 * (1 << 14);
+    assert_eq!(p.a.qp.poll_timeout(), Some(rto), "the resend armed the RTO");
+    p.a.qp.handle_timeout(p.now, &mut p.a.rec);
+    assert_eq!(
+        p.a.qp.poll_timeout(),
+        Some(rto),
+        "a repeated call changes nothing"
+    );
+    assert_eq!(p.b.deliver(&resend[0], p.now).verdict(), Verdict::Accepted);
+    p.pump();
+    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::Success)]);
+    assert_eq!(p.a.qp.poll_timeout(), None, "acknowledged: nothing armed");
+}

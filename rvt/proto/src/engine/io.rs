@@ -1,13 +1,16 @@
 //! The engine's outputs (besides the header bytes it writes): the [`Sink`]
-//! the caller implements for completions, timer requests and state changes,
+//! the caller implements for completions and state changes, the [`Timer`]s
+//! whose deadlines the engine owns,
 //! the [`Transmit`] descriptor of a packet to send, and the receive metadata
 //! [`RxMeta`].
 
 use super::attr::QpState;
 use super::wc::Completion;
 
-/// The engine's timers. Each is a single deadline on the caller's clock (ns,
-/// the same clock as the `now` arguments).
+/// The engine's timers. Each is a single deadline owned by the engine, in ns
+/// on the caller's monotonic clock (the clock of every `now` argument);
+/// [`super::Qp::poll_timeout`] gives the earliest, [`super::Qp::deadline`]
+/// each one.
 #[derive(Copy, Clone, PartialEq, Eq, Debug, Hash)]
 pub enum Timer {
     /// Requester local ACK timeout (IBA 9.7.6.1.3 transport timer).
@@ -25,11 +28,6 @@ pub trait Sink {
     /// A work completion, in order per queue (completions of each queue
     /// are returned in work request order, IBA chapter 10).
     fn completion(&mut self, wc: &Completion);
-
-    /// Arm (`Some(deadline)`, replacing any earlier deadline) or cancel
-    /// (`None`) `timer`. When the deadline passes the caller calls
-    /// [`super::Qp::on_timer`]; a late or spurious call is harmless.
-    fn timer(&mut self, timer: Timer, deadline: Option<u64>);
 
     /// The engine moved the QP to `state` on its own (only ever `Error`,
     /// after a fatal transport error; IBA 10.3.1). The caller reflects it in
@@ -124,6 +122,5 @@ pub(super) struct NullSink;
 #[cfg(test)]
 impl Sink for NullSink {
     fn completion(&mut self, _: &Completion) {}
-    fn timer(&mut self, _: Timer, _: Option<u64>) {}
     fn state_changed(&mut self, _: QpState) {}
 }

@@ -7,15 +7,16 @@
 //!
 //! * a [`Memory`] for R_Key checks, payload placement, atomics and
 //!   invalidation,
-//! * a [`Sink`] receiving completions, timer arm/cancel requests and the
-//!   engine-initiated move to the Error state,
+//! * a [`Sink`] receiving completions and the engine-initiated move to the
+//!   Error state,
 //! * a header buffer for each packet to transmit ([`Qp::poll_transmit`]);
 //!   the returned [`Transmit`] says which payload bytes to copy after it.
 //!
 //! Events in: [`Qp::post_send`], [`Qp::post_recv`], [`Qp::receive`] (a parsed
-//! packet plus [`RxMeta`]), [`Qp::on_timer`], [`Qp::modify`]. After every
-//! event the caller drains [`Qp::poll_transmit`] until it returns `None`
-//! (or later, if it must pace transmissions).
+//! packet plus [`RxMeta`]), [`Qp::handle_timeout`], [`Qp::modify`]. After
+//! every event the caller drains [`Qp::poll_transmit`] until it returns
+//! `None` (or later, if it must pace transmissions) and re-arms its timer at
+//! [`Qp::poll_timeout`].
 //!
 //! See `Documentation/proto-engine.md` for the list of IBA rules implemented
 //! and not implemented.
@@ -50,6 +51,20 @@ use responder::{Fatal, Responder};
 /// One queue pair: `SQ` send WQEs, `RQ` receive WQEs, `RD` responder
 /// resources for RDMA READ / atomic requests (the upper bound of
 /// `max_dest_rd_atomic`).
+///
+/// Calling contract:
+///
+/// * Every `now` argument is in nanoseconds on one monotonic clock (in the
+///   kernel `ktime_get_ns()`), never smaller than the `now` of an earlier
+///   call on the same QP. The engine never reads a clock itself.
+/// * The engine owns its deadlines ([`Timer`]). After any call that takes
+///   `&mut self`, the caller reads [`Qp::poll_timeout`] and arms its one
+///   timer for the QP there (or disarms it on `None`); when it fires, it
+///   calls [`Qp::handle_timeout`]. A call that is early, late or repeated
+///   is harmless: due timers are served as at `now`, others are untouched.
+/// * After every event the caller drains [`Qp::poll_transmit`].
+/// * Calls on one QP are serialised by the caller (one lock per QP); the
+///   engine holds no references between calls.
 #[derive(Clone, Debug)]
 pub struct Qp<const SQ: usize, const RQ: usize, const RD: usize> {
     attrs: QpAttrs,
@@ -87,8 +102,8 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
         self.resp.len()
     }
 
-    /// The current deadline of `timer` (also reported through
-    /// [`Sink::timer`] whenever it changes).
+    /// The current deadline of `timer` ([`Self::poll_timeout`] is the
+    /// earliest of them).
     pub fn deadline(&self, timer: Timer) -> Option<u64> {
         match timer {
             Timer::Ack => self.resp.deadline(timer),
@@ -168,8 +183,8 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
         if upd.state.is_some() {
             match to {
                 QpState::Reset => {
-                    self.req.reset(sink);
-                    self.resp.reset(sink);
+                    self.req.reset();
+                    self.resp.reset();
                     self.attrs.state = QpState::Reset;
                 }
                 QpState::Error => {
@@ -287,7 +302,7 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
         buf: &mut [u8; MAX_HEADER_LEN],
         sink: &mut S,
     ) -> Option<Transmit> {
-        match self.resp.poll(&self.attrs, now, buf, sink) {
+        match self.resp.poll(&self.attrs, now, buf) {
             Ok(Some(t)) => return Some(t),
             Ok(None) => {}
             Err(Fatal(_)) => {
@@ -306,16 +321,27 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
         }
     }
 
-    /// `timer` expired at `now` (stale calls are ignored; an early call
-    /// re-reports the deadline).
-    pub fn on_timer<S: Sink>(&mut self, timer: Timer, now: u64, sink: &mut S) {
-        match timer {
-            Timer::Ack => self.resp.on_timer(now, sink),
-            _ => {
-                if let Err(status) = self.req.on_timer(&self.attrs, timer, now, sink) {
-                    self.enter_error(Some(status), sink, true);
-                }
-            }
+    /// The earliest deadline of the engine's timers ([`Timer`]), or `None`
+    /// if none is armed: when the clock reaches it the caller calls
+    /// [`Self::handle_timeout`]. The engine owns its deadlines; any call
+    /// that takes `&mut self` may move, arm or disarm them, so the caller
+    /// reads this again after every such call (e.g. re-arms its one hrtimer
+    /// per QP).
+    pub fn poll_timeout(&self) -> Option<u64> {
+        [Timer::Retransmit, Timer::Rnr, Timer::Ack]
+            .into_iter()
+            .filter_map(|t| self.deadline(t))
+            .min()
+    }
+
+    /// Serves every timer whose deadline is at or before `now` (IBA
+    /// 9.7.6.1.3 local ACK timeout, 9.7.5.2.8 RNR wait, ACK coalescing).
+    /// An early or repeated call changes nothing. Afterwards drain
+    /// [`Self::poll_transmit`] and re-read [`Self::poll_timeout`].
+    pub fn handle_timeout<S: Sink>(&mut self, now: u64, sink: &mut S) {
+        self.resp.handle_timeout(now);
+        if let Err(status) = self.req.handle_timeout(&self.attrs, now) {
+            self.enter_error(Some(status), sink, true);
         }
     }
 }
@@ -368,27 +394,17 @@ const fn position(first: bool, last: bool) -> Position {
     }
 }
 
-/// Sets a timer deadline and tells the sink if it changed.
-fn set_timer<S: Sink>(slot: &mut Option<u64>, timer: Timer, deadline: Option<u64>, sink: &mut S) {
-    if *slot != deadline {
-        *slot = deadline;
-        sink.timer(timer, deadline);
+/// True if `deadline` has passed at `now`; it is then disarmed. An unarmed
+/// timer or one not yet due is left alone (an early
+/// [`Qp::handle_timeout`] changes nothing).
+fn expired(deadline: &mut Option<u64>, now: u64) -> bool {
+    match *deadline {
+        Some(d) if d <= now => {
+            *deadline = None;
+            true
+        }
+        _ => false,
     }
-}
-
-/// True if the deadline in `slot` has passed at `now`; it is then cleared.
-/// An early call re-reports the deadline to the sink (the caller's timer
-/// fired before it was due) and returns false, as does an unarmed timer.
-fn expired<S: Sink>(slot: &mut Option<u64>, timer: Timer, now: u64, sink: &mut S) -> bool {
-    let Some(deadline) = *slot else {
-        return false;
-    };
-    if now < deadline {
-        sink.timer(timer, Some(deadline));
-        return false;
-    }
-    *slot = None;
-    true
 }
 
 #[cfg(test)]

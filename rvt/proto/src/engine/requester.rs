@@ -21,7 +21,7 @@ use super::ring::Ring;
 use super::verdict::{DropReason, Verdict};
 use super::wc::{Completion, Queue, WcFlags, WcOpcode, WcStatus};
 use super::wr::{PostError, SendFlags, SendWr, WrOpcode};
-use super::{expired, packets, position, set_timer, transport_of};
+use super::{expired, packets, position, transport_of};
 
 /// Largest number of PSNs the requester keeps unacknowledged. IBA 9.7.1
 /// limits outstanding PSNs to less than half the PSN space (2^23) so that
@@ -299,12 +299,7 @@ impl<const N: usize> Requester<N> {
         if rc {
             if self.rto.is_none() {
                 if let Some(t) = local_ack_timeout_ns(attrs.timeout) {
-                    set_timer(
-                        &mut self.rto,
-                        Timer::Retransmit,
-                        Some(now.saturating_add(t)),
-                        sink,
-                    );
+                    self.rto = Some(now.saturating_add(t));
                 }
             }
         } else if done {
@@ -397,36 +392,36 @@ impl<const N: usize> Requester<N> {
         while !self.sq.is_empty() {
             self.complete_head(attrs, WcStatus::WrFlushErr, sink);
         }
-        self.stop(sink);
+        self.stop();
     }
 
     /// Forgets all queued WQEs without completions (Modify to Reset).
-    pub(super) fn reset<S: Sink>(&mut self, sink: &mut S) {
+    pub(super) fn reset(&mut self) {
         self.sq.clear();
-        self.stop(sink);
+        self.stop();
         self.rd_out = 0;
     }
 
     /// Cancels timers and transmission state.
-    fn stop<S: Sink>(&mut self, sink: &mut S) {
+    fn stop(&mut self) {
         self.tx_idx = 0;
         self.rnr_wait = None;
         self.guard = None;
-        set_timer(&mut self.rto, Timer::Retransmit, None, sink);
-        set_timer(&mut self.rnr_deadline, Timer::Rnr, None, sink);
+        self.rto = None;
+        self.rnr_deadline = None;
     }
 
     /// Forward progress: reload the counters (IBA 9.7.6.1.3; the engine
     /// reloads the retry counters whenever a response makes progress) and restart the
     /// local ACK timer if anything is still outstanding.
-    fn progress<S: Sink>(&mut self, attrs: &QpAttrs, now: u64, sink: &mut S) {
+    fn progress(&mut self, attrs: &QpAttrs, now: u64) {
         self.reset_counters(attrs);
         let deadline = if self.una != self.max_sent && self.rnr_wait.is_none() {
             local_ack_timeout_ns(attrs.timeout).map(|t| now.saturating_add(t))
         } else {
             None
         };
-        set_timer(&mut self.rto, Timer::Retransmit, deadline, sink);
+        self.rto = deadline;
     }
 
     /// Moves the transmit cursor back to `from` (go-back-N, IBA 9.7.5:
@@ -463,13 +458,12 @@ impl<const N: usize> Requester<N> {
     /// Starts a retry from `from` unless one from the same PSN is already
     /// running (for NAK-triggered retries); `Err` when the retry counter is
     /// exhausted (IBA 9.7.6.1.3: `IB_WC_RETRY_EXC_ERR`).
-    fn retry<S: Sink>(
+    fn retry(
         &mut self,
         attrs: &QpAttrs,
         from: Psn,
         cause: RetryCause,
         now: u64,
-        sink: &mut S,
     ) -> Result<(), WcStatus> {
         if cause == RetryCause::Nak && self.guard == Some(from) {
             return Ok(());
@@ -481,7 +475,7 @@ impl<const N: usize> Requester<N> {
         self.guard = Some(from);
         self.rewind(from);
         let deadline = local_ack_timeout_ns(attrs.timeout).map(|t| now.saturating_add(t));
-        set_timer(&mut self.rto, Timer::Retransmit, deadline, sink);
+        self.rto = deadline;
         Ok(())
     }
 
@@ -530,7 +524,7 @@ impl<const N: usize> Requester<N> {
             }
         }
         if progressed {
-            self.progress(attrs, now, sink);
+            self.progress(attrs, now);
         }
         lost
     }
@@ -547,7 +541,7 @@ impl<const N: usize> Requester<N> {
         let Some(from) = self.ack_upto(attrs, upto, now, sink) else {
             return Ok(Implicit::Continue);
         };
-        self.retry(attrs, from, RetryCause::Nak, now, sink)?;
+        self.retry(attrs, from, RetryCause::Nak, now)?;
         Ok(Implicit::Retried)
     }
 
@@ -634,7 +628,7 @@ impl<const N: usize> Requester<N> {
             }
             Syndrome::Nak(NakCode::PsnSequenceError) => {
                 if self.implicit_ack(attrs, p, now, sink)? == Implicit::Continue {
-                    self.retry(attrs, p, RetryCause::Nak, now, sink)?;
+                    self.retry(attrs, p, RetryCause::Nak, now)?;
                 }
             }
             Syndrome::Nak(code) => {
@@ -687,7 +681,7 @@ impl<const N: usize> Requester<N> {
         }
         self.una = p.next();
         self.complete_head(attrs, WcStatus::Success, sink);
-        self.progress(attrs, now, sink);
+        self.progress(attrs, now);
         Ok(Verdict::Accepted)
     }
 
@@ -721,9 +715,9 @@ impl<const N: usize> Requester<N> {
         self.guard = Some(from);
         self.rewind(from);
         self.rnr_wait = Some(p);
-        set_timer(&mut self.rto, Timer::Retransmit, None, sink);
+        self.rto = None;
         let deadline = now.saturating_add(rnr_timer_ns(timer_code));
-        set_timer(&mut self.rnr_deadline, Timer::Rnr, Some(deadline), sink);
+        self.rnr_deadline = Some(deadline);
         Ok(Verdict::Accepted)
     }
 
@@ -758,7 +752,7 @@ impl<const N: usize> Requester<N> {
             return Ok(Verdict::Duplicate);
         }
         if d > 0 {
-            self.retry(attrs, e.read_next, RetryCause::Nak, now, sink)?;
+            self.retry(attrs, e.read_next, RetryCause::Nak, now)?;
             return Ok(Verdict::OutOfSequence { nak_sent: false });
         }
         let k = u32::try_from(e.first.distance_to(p)).map_err(|_| WcStatus::LocQpOpErr)?;
@@ -792,38 +786,23 @@ impl<const N: usize> Requester<N> {
         if is_last {
             self.complete_head(attrs, WcStatus::Success, sink);
         }
-        self.progress(attrs, now, sink);
+        self.progress(attrs, now);
         Ok(Verdict::Accepted)
     }
 
-    /// A timer fired. `Err` when the retry counter is exhausted.
-    pub(super) fn on_timer<S: Sink>(
-        &mut self,
-        attrs: &QpAttrs,
-        timer: Timer,
-        now: u64,
-        sink: &mut S,
-    ) -> Result<(), WcStatus> {
-        match timer {
-            Timer::Retransmit => {
-                if !expired(&mut self.rto, timer, now, sink) {
-                    return Ok(());
-                }
-                if self.una == self.max_sent || self.rnr_wait.is_some() {
-                    return Ok(());
-                }
-                // IBA 9.7.6.1.3: local ACK timeout, retransmit from the
-                // oldest unacknowledged PSN.
-                self.retry(attrs, self.una, RetryCause::Timeout, now, sink)
-            }
-            Timer::Rnr => {
-                if expired(&mut self.rnr_deadline, timer, now, sink) {
-                    self.rnr_wait = None;
-                }
-                Ok(())
-            }
-            Timer::Ack => Ok(()),
+    /// Serves the requester's timers due at `now`: the end of an RNR wait
+    /// resumes transmission, a local ACK timeout retransmits. `Err` when
+    /// the retry counter is exhausted.
+    pub(super) fn handle_timeout(&mut self, attrs: &QpAttrs, now: u64) -> Result<(), WcStatus> {
+        if expired(&mut self.rnr_deadline, now) {
+            self.rnr_wait = None;
         }
+        if !expired(&mut self.rto, now) || self.una == self.max_sent || self.rnr_wait.is_some() {
+            return Ok(());
+        }
+        // IBA 9.7.6.1.3: local ACK timeout, retransmit from the oldest
+        // unacknowledged PSN.
+        self.retry(attrs, self.una, RetryCause::Timeout, now)
     }
 }
 

@@ -22,7 +22,7 @@ use super::ring::Ring;
 use super::verdict::{DropReason, Verdict};
 use super::wc::{Completion, Queue, WcFlags, WcOpcode, WcStatus};
 use super::wr::{PostError, RecvWr};
-use super::{expired, packets, position, set_timer};
+use super::{expired, packets, position};
 
 /// Bytes reserved for the GRH at the start of every UD receive buffer
 /// (the first 40 bytes of a UD receive buffer hold the GRH, IBA chapter 11).
@@ -268,11 +268,11 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             self.complete_head(recv_wc(WcStatus::WrFlushErr, WcOpcode::Recv, 0), sink);
         }
         self.msg = InMsg::None;
-        self.forget_ack(sink);
+        self.forget_ack();
     }
 
     /// Forgets everything (Modify to Reset).
-    pub(super) fn reset<S: Sink>(&mut self, sink: &mut S) {
+    pub(super) fn reset(&mut self) {
         self.rq.clear();
         self.res.clear();
         self.cur = 0;
@@ -284,34 +284,34 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         self.ack_owed = false;
         self.ack_now = false;
         self.msn = Psn::new(0);
-        set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+        self.ack_deadline = None;
     }
 
     /// No ACK is owed any more (it is being sent; or a NAK, READ response
     /// or ATOMIC ACK acknowledges what it would have; or the QP flushed):
     /// its timer is cancelled.
-    fn forget_ack<S: Sink>(&mut self, sink: &mut S) {
+    fn forget_ack(&mut self) {
         self.ack_owed = false;
         self.ack_now = false;
-        set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+        self.ack_deadline = None;
     }
 
-    /// The ACK coalescing timer fired.
-    pub(super) fn on_timer<S: Sink>(&mut self, now: u64, sink: &mut S) {
-        if expired(&mut self.ack_deadline, Timer::Ack, now, sink) && self.ack_owed {
+    /// Serves the ACK coalescing timer if it is due at `now`.
+    pub(super) fn handle_timeout(&mut self, now: u64) {
+        if expired(&mut self.ack_deadline, now) && self.ack_owed {
             self.ack_now = true;
         }
     }
 
     /// Records that an ACK is owed; immediate if `now_flag` (AckReq, IBA 9.2.8, or a
     /// duplicate, C9-105), else within the coalescing delay.
-    fn owe_ack<S: Sink>(&mut self, attrs: &QpAttrs, immediate: bool, now: u64, sink: &mut S) {
+    fn owe_ack(&mut self, attrs: &QpAttrs, immediate: bool, now: u64) {
         self.ack_owed = true;
         if immediate {
             self.ack_now = true;
         } else if self.ack_deadline.is_none() {
             let deadline = now.saturating_add(attrs.ack_delay_ns);
-            set_timer(&mut self.ack_deadline, Timer::Ack, Some(deadline), sink);
+            self.ack_deadline = Some(deadline);
         }
     }
 
@@ -436,12 +436,12 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             if nak_sent {
                 self.nak_sent = true;
                 self.nak = Some((Syndrome::Nak(NakCode::PsnSequenceError).encode(), self.epsn));
-                self.forget_ack(sink);
+                self.forget_ack();
             }
             return Ok(Verdict::OutOfSequence { nak_sent });
         }
         if d < 0 {
-            return Ok(self.duplicate(attrs, pkt, now, sink));
+            return Ok(self.duplicate(attrs, pkt, now));
         }
         let op = bth.opcode;
         let pos = op.position();
@@ -516,7 +516,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         let pos = bth.opcode.position();
         if pos.starts_message() {
             if self.rq.is_empty() {
-                self.rnr_nak(attrs, bth.psn, sink);
+                self.rnr_nak(attrs, bth.psn);
                 return Ok(Verdict::RnrNak);
             }
             self.msg = InMsg::Send { off: 0 };
@@ -557,7 +557,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             self.msn = self.msn.next();
         }
         self.accepted(bth.psn.next());
-        self.owe_ack(attrs, bth.ack_req, now, sink);
+        self.owe_ack(attrs, bth.ack_req, now);
         Ok(Verdict::Accepted)
     }
 
@@ -601,7 +601,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     }
 
     /// Queues an RNR NAK for `psn` (IBA 9.7.5.2.8): no receive WQE.
-    fn rnr_nak<S: Sink>(&mut self, attrs: &QpAttrs, psn: Psn, sink: &mut S) {
+    fn rnr_nak(&mut self, attrs: &QpAttrs, psn: Psn) {
         let syndrome = Syndrome::RnrNak {
             timer_code: attrs.min_rnr_timer,
         };
@@ -609,7 +609,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         // Packets after the RNR'd one are out of sequence; they are dropped
         // without a sequence NAK until the requester resends this PSN.
         self.nak_sent = true;
-        self.forget_ack(sink);
+        self.forget_ack();
     }
 
     /// An RDMA WRITE packet with the expected PSN (IBA 9.4.2).
@@ -636,7 +636,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         if pkt.immediate().is_some() && self.rq.is_empty() {
             // The receive WQE is consumed by the last packet: RNR before
             // anything of this packet is placed.
-            self.rnr_nak(attrs, psn, sink);
+            self.rnr_nak(attrs, psn);
             return Ok(Verdict::RnrNak);
         }
         if let Err(e) = place_write(target, pkt, mem) {
@@ -646,7 +646,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             self.msn = self.msn.next();
         }
         self.accepted(psn.next());
-        self.owe_ack(attrs, bth.ack_req, now, sink);
+        self.owe_ack(attrs, bth.ack_req, now);
         Ok(Verdict::Accepted)
     }
 
@@ -791,7 +791,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         // before, so an owed ACK is dropped.
         self.accepted(psn.add(npsn));
         self.msn = self.msn.next();
-        self.forget_ack(sink);
+        self.forget_ack();
         Ok(Verdict::Accepted)
     }
 
@@ -840,7 +840,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
         self.accepted(psn.next());
         self.msn = self.msn.next();
-        self.forget_ack(sink);
+        self.forget_ack();
         Ok(Verdict::Accepted)
     }
 
@@ -849,18 +849,12 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     /// requested PSN if it asks for a subset of the original; an atomic gets
     /// its saved result again. Requests no longer in the resources are
     /// dropped.
-    fn duplicate<S: Sink>(
-        &mut self,
-        attrs: &QpAttrs,
-        pkt: &Packet<'_>,
-        now: u64,
-        sink: &mut S,
-    ) -> Verdict {
+    fn duplicate(&mut self, attrs: &QpAttrs, pkt: &Packet<'_>, now: u64) -> Verdict {
         let psn = pkt.bth().psn;
         let replay = match pkt.bth().opcode.operation() {
             Operation::Send | Operation::RdmaWrite => {
                 if self.nak.is_none() {
-                    self.owe_ack(attrs, true, now, sink);
+                    self.owe_ack(attrs, true, now);
                 }
                 return Verdict::Duplicate;
             }
@@ -1135,12 +1129,11 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     // ------------------------------------------------------------------
 
     /// Builds the next response / ACK / NAK packet, if any.
-    pub(super) fn poll<S: Sink>(
+    pub(super) fn poll(
         &mut self,
         attrs: &QpAttrs,
         now: u64,
         buf: &mut [u8; MAX_HEADER_LEN],
-        sink: &mut S,
     ) -> Result<Option<Transmit>, Fatal> {
         if attrs.qp_type != QpType::Rc {
             return Ok(None);
@@ -1176,7 +1169,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             // IBA 9.7.5.1: a (coalesced) ACK of everything up to the last
             // accepted PSN, with the MSN; credits are not advertised (code
             // 31, "invalid": the requester treats credits as unlimited).
-            self.forget_ack(sink);
+            self.forget_ack();
             hdr.aeth = Some(Aeth {
                 syndrome: Syndrome::ACK_NO_CREDITS.encode(),
                 msn: self.msn.value(),
@@ -1362,7 +1355,7 @@ fn recv_wc(status: WcStatus, opcode: WcOpcode, byte_len: u32) -> Completion {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::io::{rts_rc_attrs, NullSink};
+    use super::super::io::rts_rc_attrs;
     use super::*;
 
     // An impossible state (the response cursor outside the READ resource it
@@ -1385,15 +1378,12 @@ mod tests {
         };
         assert!(resp.push_resource(read));
         let mut buf = [0u8; MAX_HEADER_LEN];
-        assert!(resp
-            .poll(&attrs, 0, &mut buf, &mut NullSink)
-            .unwrap()
-            .is_some());
+        assert!(resp.poll(&attrs, 0, &mut buf).unwrap().is_some());
         resp.run.next = Psn::new(100);
         assert_eq!(
-            resp.poll(&attrs, 0, &mut buf, &mut NullSink),
+            resp.poll(&attrs, 0, &mut buf),
             Err(Fatal(DropReason::Internal))
         );
-        assert_eq!(resp.poll(&attrs, 0, &mut buf, &mut NullSink), Ok(None));
+        assert_eq!(resp.poll(&attrs, 0, &mut buf), Ok(None));
     }
 }

@@ -294,17 +294,7 @@ impl Memory for TestMem {
 #[derive(Clone, Debug, Default)]
 pub struct Recorder {
     pub wcs: Vec<Completion>,
-    pub timers: [Option<u64>; 3],
     pub state_changes: Vec<QpState>,
-    pub timer_calls: u64,
-}
-
-pub fn timer_index(t: Timer) -> usize {
-    match t {
-        Timer::Retransmit => 0,
-        Timer::Rnr => 1,
-        Timer::Ack => 2,
-    }
 }
 
 pub const TIMERS: [Timer; 3] = [Timer::Retransmit, Timer::Rnr, Timer::Ack];
@@ -330,11 +320,6 @@ impl Recorder {
 impl Sink for Recorder {
     fn completion(&mut self, wc: &Completion) {
         self.wcs.push(*wc);
-    }
-
-    fn timer(&mut self, timer: Timer, deadline: Option<u64>) {
-        self.timer_calls += 1;
-        self.timers[timer_index(timer)] = deadline;
     }
 
     fn state_changed(&mut self, state: QpState) {
@@ -453,23 +438,22 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Node<SQ, RQ, RD> {
         )
     }
 
-    /// Fires every timer due at `now`.
+    /// Serves the timers due at `now`; false if none was due.
     pub fn fire_timers(&mut self, now: u64) -> bool {
-        let mut fired = false;
-        for t in TIMERS {
-            if let Some(d) = self.rec.timers[timer_index(t)] {
-                if d <= now {
-                    self.rec.timers[timer_index(t)] = None;
-                    self.qp.on_timer(t, now, &mut self.rec);
-                    fired = true;
-                }
-            }
+        if self.next_deadline().is_none_or(|d| d > now) {
+            return false;
         }
-        fired
+        self.qp.handle_timeout(now, &mut self.rec);
+        true
     }
 
+    /// The QP's earliest deadline; checks that it is the earliest of the
+    /// per-timer deadlines (one mechanism, nothing hidden).
     pub fn next_deadline(&self) -> Option<u64> {
-        self.rec.timers.iter().flatten().copied().min()
+        let next = self.qp.poll_timeout();
+        let each = TIMERS.iter().filter_map(|&t| self.qp.deadline(t)).min();
+        assert_eq!(next, each, "poll_timeout is the earliest deadline");
+        next
     }
 }
 

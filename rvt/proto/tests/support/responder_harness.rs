@@ -11,8 +11,8 @@
 
 use rvt_proto::engine::{
     AccessFlags, AtomicOp, AttrUpdate, Completion, DropReason, MemError, Memory, Mtu, Payload, Qp,
-    QpState, QpType, Queue, RecvWr, RemoteAccess, RxMeta, SendFlags, SendWr, Sink, Timer, UdDest,
-    Verdict, WrOpcode, MAX_HEADER_LEN,
+    QpState, QpType, Queue, RecvWr, RemoteAccess, RxMeta, SendFlags, SendWr, Sink, UdDest, Verdict,
+    WrOpcode, MAX_HEADER_LEN,
 };
 use rvt_proto::headers::{Aeth, AtomicAckEth, AtomicEth, Bth, Deth, Feth, Ieth, ImmDt, Reth};
 use rvt_proto::opcode::{Opcode, Operation};
@@ -107,23 +107,11 @@ impl Memory for Mem {
 #[derive(Default)]
 struct Rec {
     wcs: Vec<Completion>,
-    timers: [Option<u64>; 3],
-}
-
-fn ti(t: Timer) -> usize {
-    match t {
-        Timer::Retransmit => 0,
-        Timer::Rnr => 1,
-        Timer::Ack => 2,
-    }
 }
 
 impl Sink for Rec {
     fn completion(&mut self, wc: &Completion) {
         self.wcs.push(*wc);
-    }
-    fn timer(&mut self, timer: Timer, deadline: Option<u64>) {
-        self.timers[ti(timer)] = deadline;
     }
     fn state_changed(&mut self, state: QpState) {
         assert_eq!(state, QpState::Error);
@@ -369,12 +357,18 @@ pub fn run(data: &[u8]) {
                 }
             }
             6 => {
+                // Time passes; the timeout is served when due, and early
+                // or repeated calls are harmless (the engine owns its
+                // deadlines).
                 now += u64::from(b.u32());
-                for t in [Timer::Retransmit, Timer::Rnr, Timer::Ack] {
-                    if rec.timers[ti(t)].is_some_and(|d| d <= now) || b.u8() & 1 == 1 {
-                        qp.on_timer(t, now, &mut rec);
-                    }
+                let due = qp.poll_timeout().is_some_and(|d| d <= now);
+                if due || b.u8() & 1 == 1 {
+                    qp.handle_timeout(now, &mut rec);
                 }
+                assert!(
+                    qp.poll_timeout().is_none_or(|d| d > now),
+                    "a served deadline stays armed"
+                );
             }
             _ => {
                 for _ in 0..64 {

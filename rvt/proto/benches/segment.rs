@@ -58,6 +58,13 @@ impl Sink for NullSink {
 
 struct NoMem;
 
+/// The sender receives only ACKs: it never needs a receive WQE.
+impl rvt_proto::engine::RecvQueue for NoMem {
+    fn take_recv(&mut self) -> Option<rvt_proto::engine::RecvWqe> {
+        None
+    }
+}
+
 impl rvt_proto::engine::Memory for NoMem {
     fn check_remote(
         &mut self,
@@ -95,7 +102,7 @@ impl rvt_proto::engine::Memory for NoMem {
     }
 }
 
-fn qp(sink: &mut NullSink) -> Qp<4, 4, 1> {
+fn qp(sink: &mut NullSink) -> Qp<4, 1> {
     let mut qp = Qp::new(QpType::Rc, 0x22);
     for upd in [
         AttrUpdate {
@@ -124,7 +131,7 @@ fn qp(sink: &mut NullSink) -> Qp<4, 4, 1> {
 /// The engine side of the benchmark: a QP, its sink, the message and a
 /// packet buffer.
 struct Rig {
-    qp: Qp<4, 4, 1>,
+    qp: Qp<4, 1>,
     sink: NullSink,
     src: Vec<u8>,
     pkt: Vec<u8>,

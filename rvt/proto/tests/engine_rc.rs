@@ -5,8 +5,8 @@ mod support;
 
 use rvt_proto::aeth::{NakCode, Syndrome};
 use rvt_proto::engine::{
-    AccessFlags, AttrUpdate, Completion, DropReason, Mtu, QpState, QpType, Queue, SendFlags,
-    SendWr, Timer, Verdict, WcFlags, WcOpcode, WcStatus, WrOpcode,
+    AccessFlags, AttrUpdate, Completion, DropReason, Mtu, QpState, QpType, Queue, RecvWqe,
+    SendFlags, SendWr, Timer, Verdict, WcFlags, WcOpcode, WcStatus, WrOpcode,
 };
 use rvt_proto::headers::{AtomicEth, Reth};
 use rvt_proto::opcode::Opcode;
@@ -533,7 +533,7 @@ fn ack_timeout_retransmits_duplicate_reacked() {
     );
     assert_eq!(p.verdicts.last(), Some(&(false, Verdict::Accepted)));
     assert!(p.verdicts.contains(&(true, Verdict::Duplicate)));
-    assert_eq!(p.b.qp.recv_queue_len(), 1);
+    assert_eq!(p.b.recv_queue_len(), 1);
 }
 
 // IBA 9.7.6.1.3: retry_cnt retransmissions, then IB_WC_RETRY_EXC_ERR and
@@ -704,15 +704,11 @@ fn unsignaled_and_flush() {
     p.pump();
     // 1 silent, 2 signaled, 3: RNR pending.
     assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(2, WcStatus::Success)]);
-    p.a.qp
-        .modify(
-            &AttrUpdate {
-                state: Some(QpState::Error),
-                ..AttrUpdate::default()
-            },
-            &mut p.a.rec,
-        )
-        .unwrap();
+    p.a.modify(&AttrUpdate {
+        state: Some(QpState::Error),
+        ..AttrUpdate::default()
+    })
+    .unwrap();
     p.a.post(&send_wr(4, 1), &[1]);
     assert_eq!(
         statuses(&p.a.rec.send_wcs()),
@@ -1100,4 +1096,129 @@ fn timers_are_one_mechanism_owned_by_the_engine() {
     p.pump();
     assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::Success)]);
     assert_eq!(p.a.qp.poll_timeout(), None, "acknowledged: nothing armed");
+}
+
+/// An SRQ of `n` WQEs of `len` bytes, slots 0.., with receive buffers in
+/// both responders `b1`, `b2` (the SRQ's buffers, reachable from either).
+fn srq_for(n: u32, len: u32, nodes: [&mut support::Node<16, 16, 4>; 2]) -> support::Srq {
+    let mut srq = support::Srq::default();
+    for slot in 0..n {
+        srq.queue.push_back(RecvWqe {
+            wr_id: 100 + u64::from(slot),
+            slot,
+            len,
+        });
+    }
+    for node in nodes {
+        for slot in 0..n as usize {
+            node.mem.recv[slot] = Some(support::Buf::zeroed(len as usize));
+        }
+    }
+    srq
+}
+
+/// Delivers every frame `from` has to send to `to`, taking receive WQEs from
+/// `srq`, and the answers back.
+fn pump_srq(
+    from: &mut support::Node<16, 16, 4>,
+    to: &mut support::Node<16, 16, 4>,
+    srq: &mut support::Srq,
+) {
+    loop {
+        let frames = from.drain(0);
+        let answers = to.drain(0);
+        if frames.is_empty() && answers.is_empty() {
+            return;
+        }
+        for f in frames {
+            let _ = to.deliver_srq(&f, 0, srq);
+        }
+        for f in answers {
+            let _ = from.deliver(&f, 0);
+        }
+    }
+}
+
+// IBA 10.2.9 / 11.2.3 shared receive queues: one receive queue serves two
+// QPs through the RecvQueue trait. WQEs are taken in order and only when a
+// message needs one (a multi-packet SEND takes one WQE, an RDMA WRITE
+// without immediate none), each completion names the SRQ slot it used, and
+// the caller's SRQ raises its limit event from take_recv.
+#[test]
+fn srq_serves_two_qps_through_the_recv_queue_trait() {
+    let (mut a1, mut b1) = support::connect::<16, 16, 4>(QpType::Rc, &cfg());
+    let (mut a2, mut b2) = support::connect::<16, 16, 4>(QpType::Rc, &cfg());
+    b2.mem
+        .add_region(RKEY, VA, vec![0; 4096], AccessFlags::ALL_REMOTE);
+    let mut srq = srq_for(3, 1000, [&mut b1, &mut b2]);
+    srq.limit = Some(2);
+    a1.post(&send_wr(1, 600), &[1; 600]); // 3 packets at MTU 256
+    pump_srq(&mut a1, &mut b1, &mut srq);
+    assert_eq!(srq.queue.len(), 2, "one WQE for a three-packet SEND");
+    assert_eq!(srq.limit_events, 0);
+    a2.post(&rdma_wr(2, WrOpcode::RdmaWrite, 300, 0), &[2; 300]);
+    pump_srq(&mut a2, &mut b2, &mut srq);
+    assert_eq!(srq.queue.len(), 2, "an RDMA WRITE takes no WQE");
+    a2.post(&send_wr(3, 10), &[3; 10]);
+    pump_srq(&mut a2, &mut b2, &mut srq);
+    assert_eq!(srq.queue.len(), 1);
+    assert_eq!(srq.limit_events, 1, "below the limit: the caller's event");
+    let wc1 = b1.rec.recv_wcs();
+    let wc2 = b2.rec.recv_wcs();
+    assert_eq!(
+        (wc1.len(), wc1[0].wr_id, wc1[0].slot, wc1[0].byte_len),
+        (1, 100, 0, 600)
+    );
+    assert_eq!(
+        (wc2.len(), wc2[0].wr_id, wc2[0].slot, wc2[0].byte_len),
+        (1, 101, 1, 10)
+    );
+    recv_buf(&b1, &wc1[0]).check_once(0, &[1; 600]).unwrap();
+    recv_buf(&b2, &wc2[0]).check_once(0, &[3; 10]).unwrap();
+    assert_eq!(
+        statuses(&a1.rec.send_wcs())
+            .into_iter()
+            .chain(statuses(&a2.rec.send_wcs()))
+            .collect::<Vec<_>>(),
+        vec![
+            (1, WcStatus::Success),
+            (2, WcStatus::Success),
+            (3, WcStatus::Success)
+        ]
+    );
+}
+
+// IBA 10.3.1 / 11.4: when an SRQ QP enters Error only the receive WQE it
+// holds (the SEND in progress) completes with IB_WC_WR_FLUSH_ERR; the WQEs
+// still in the SRQ stay for the other QPs. Reset also flushes a held WQE:
+// it is never lost without a completion.
+#[test]
+fn srq_qp_error_flushes_only_the_wqe_it_holds() {
+    for to in [QpState::Error, QpState::Reset] {
+        let (mut a, mut b) = support::connect::<16, 16, 4>(QpType::Rc, &cfg());
+        let (_, mut other) = support::connect::<16, 16, 4>(QpType::Rc, &cfg());
+        let mut srq = srq_for(3, 1000, [&mut b, &mut other]);
+        a.post(&send_wr(1, 600), &[1; 600]);
+        let frames = a.drain(0);
+        assert_eq!(
+            b.deliver_srq(&frames[0], 0, &mut srq).verdict(),
+            Verdict::Accepted,
+            "SEND First takes a WQE"
+        );
+        assert_eq!(srq.queue.len(), 2);
+        b.qp.modify(
+            &AttrUpdate {
+                state: Some(to),
+                ..AttrUpdate::default()
+            },
+            &mut b.rec,
+        )
+        .unwrap();
+        assert_eq!(
+            statuses(&b.rec.recv_wcs()),
+            vec![(100, WcStatus::WrFlushErr)],
+            "{to:?}: the held WQE flushes"
+        );
+        assert_eq!(srq.queue.len(), 2, "{to:?}: the SRQ keeps the rest");
+    }
 }

@@ -349,7 +349,7 @@ fn ud_payload_longer_than_path_mtu_dropped() {
         "1028 bytes > 1024 MTU: dropped"
     );
     assert_eq!(b.mem.calls, 0, "nothing placed");
-    assert_eq!(b.qp.recv_queue_len(), 1);
+    assert_eq!(b.recv_queue_len(), 1);
     b.inject(&h, &[7; 1024]);
     assert_eq!(b.rec.recv_wcs().len(), 1, "exactly the MTU: delivered");
 }

@@ -18,7 +18,7 @@ mod support;
 use std::collections::{BTreeMap, VecDeque};
 
 use rvt_proto::engine::{
-    AccessFlags, AtomicOp, AttrUpdate, Completion, Mtu, QpState, QpType, RecvWr, SendFlags, SendWr,
+    AccessFlags, AtomicOp, AttrUpdate, Completion, Mtu, QpState, QpType, SendFlags, SendWr,
     WcFlags, WcOpcode, WcStatus, WrOpcode,
 };
 use support::{connect, Buf, LinkCfg, Node, Rng};
@@ -372,7 +372,7 @@ impl Side {
             }
         }
         while self.next_recv < self.plan.len()
-            && self.node.qp.recv_queue_len() < cfg.recv_window
+            && self.node.recv_queue_len() < cfg.recv_window
             && now >= self.recv_hold
         {
             if rng.chance(cfg.starve) {
@@ -380,16 +380,10 @@ impl Side {
                 break;
             }
             let i = self.next_recv;
-            let wr = RecvWr {
-                wr_id: 0x8000_0000 + i as u64,
-                len: self.plan[i].len,
-            };
             let slot = self
                 .node
-                .qp
-                .post_recv(&wr, &mut self.node.rec)
+                .post_recv_wqe(0x8000_0000 + i as u64, self.plan[i].len)
                 .map_err(|e| format!("post_recv {i}: {e:?}"))?;
-            self.node.mem.recv[slot as usize] = Some(Buf::zeroed(wr.len as usize));
             self.recv_slots[slot as usize] = Some(i);
             self.next_recv += 1;
         }
@@ -795,14 +789,10 @@ fn run_seed(sc: &Scenario, seed: u64) -> Result<Stats, String> {
     // Tear down: both QPs to Error flush the receive queues.
     for s in sides.iter_mut() {
         s.node
-            .qp
-            .modify(
-                &AttrUpdate {
-                    state: Some(QpState::Error),
-                    ..AttrUpdate::default()
-                },
-                &mut s.node.rec,
-            )
+            .modify(&AttrUpdate {
+                state: Some(QpState::Error),
+                ..AttrUpdate::default()
+            })
             .map_err(|e| format!("{e:?}"))?;
         s.reap()?;
     }

@@ -129,7 +129,7 @@ fn uc_seed(seed: u64) -> Result<(), String> {
     let mut posted = 0usize;
     let mut got = Vec::new();
     while posted < n || p.a.qp.send_queue_len() > 0 {
-        while p.b.qp.recv_queue_len() < 8 {
+        while p.b.recv_queue_len() < 8 {
             p.b.post_recv(recv_posted, max);
             recv_posted += 1;
         }
@@ -263,7 +263,7 @@ fn ud_seed(seed: u64) -> Result<(), String> {
     let mut caps = Vec::new();
     let mut got = Vec::new();
     for (i, d) in data.iter().enumerate() {
-        while b.qp.recv_queue_len() < 4 {
+        while b.recv_queue_len() < 4 {
             // Now and then a buffer too small for the largest datagrams.
             let cap = if rng.chance(100_000) {
                 1000

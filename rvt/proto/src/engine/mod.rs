@@ -1,18 +1,19 @@
 //! The transport engine: RC, UC and UD queue pairs as sans-IO state
 //! machines (IBA vol. 1, chapter 9 transport, chapter 10/11 verbs semantics).
 //!
-//! A [`Qp`] owns only fixed-size state: a ring of `SQ` send WQEs, `RQ`
-//! receive WQEs and `RD` READ/atomic responder resources. It never owns or
-//! touches payload memory; the caller provides:
+//! A [`Qp`] owns only fixed-size state: a ring of `SQ` send WQEs and `RD`
+//! READ/atomic responder resources. It never owns or touches payload
+//! memory; the caller provides:
 //!
 //! * a [`Memory`] for R_Key checks, payload placement, atomics and
-//!   invalidation,
+//!   invalidation, and with it a [`RecvQueue`] (the QP's own receive queue
+//!   or an SRQ) from which the engine takes receive WQEs when it needs one,
 //! * a [`Sink`] receiving completions and the engine-initiated move to the
 //!   Error state,
 //! * a header buffer for each packet to transmit ([`Qp::poll_transmit`]);
 //!   the returned [`Transmit`] says which payload bytes to copy after it.
 //!
-//! Events in: [`Qp::post_send`], [`Qp::post_recv`], [`Qp::receive`] (a parsed
+//! Events in: [`Qp::post_send`], [`Qp::receive`] (a parsed
 //! packet plus [`RxMeta`]), [`Qp::handle_timeout`], [`Qp::modify`]. After
 //! every event the caller drains [`Qp::poll_transmit`] until it returns
 //! `None` (or later, if it must pace transmissions) and re-arms its timer at
@@ -40,7 +41,7 @@ pub use mem::{AtomicOp, MemError, Memory, RemoteAccess};
 pub use responder::UD_GRH_LEN;
 pub use verdict::{DropReason, Verdict};
 pub use wc::{Completion, Queue, WcFlags, WcOpcode, WcStatus};
-pub use wr::{PostError, RecvWr, SendFlags, SendWr, UdDest, WrOpcode};
+pub use wr::{PostError, RecvQueue, RecvWqe, SendFlags, SendWr, UdDest, WrOpcode};
 
 use super::opcode::{Position, Transport};
 use super::packet::Packet;
@@ -48,9 +49,10 @@ use super::psn::{Psn, PSN_MASK};
 use requester::Requester;
 use responder::{Fatal, Responder};
 
-/// One queue pair: `SQ` send WQEs, `RQ` receive WQEs, `RD` responder
-/// resources for RDMA READ / atomic requests (the upper bound of
-/// `max_dest_rd_atomic`).
+/// One queue pair: `SQ` send WQEs, `RD` responder resources for RDMA READ /
+/// atomic requests (the upper bound of `max_dest_rd_atomic`). Receive WQEs
+/// stay in the caller's receive queue until a message takes one
+/// ([`RecvQueue`]).
 ///
 /// Calling contract:
 ///
@@ -66,13 +68,13 @@ use responder::{Fatal, Responder};
 /// * Calls on one QP are serialised by the caller (one lock per QP); the
 ///   engine holds no references between calls.
 #[derive(Clone, Debug)]
-pub struct Qp<const SQ: usize, const RQ: usize, const RD: usize> {
+pub struct Qp<const SQ: usize, const RD: usize> {
     attrs: QpAttrs,
     req: Requester<SQ>,
-    resp: Responder<RQ, RD>,
+    resp: Responder<RD>,
 }
 
-impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
+impl<const SQ: usize, const RD: usize> Qp<SQ, RD> {
     /// A QP of `qp_type` with number `qpn` (24 bits) in the Reset state.
     pub const fn new(qp_type: QpType, qpn: u32) -> Self {
         Qp {
@@ -97,11 +99,6 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
         self.req.len()
     }
 
-    /// Receive WQEs not yet consumed.
-    pub fn recv_queue_len(&self) -> usize {
-        self.resp.len()
-    }
-
     /// The current deadline of `timer` ([`Self::poll_timeout`] is the
     /// earliest of them).
     pub fn deadline(&self, timer: Timer) -> Option<u64> {
@@ -112,8 +109,9 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
     }
 
     /// Modify QP (IBA 10.3.1): applies the attributes set in
-    /// `upd`, then the state change. Moving to Error flushes both queues;
-    /// moving to Reset forgets them.
+    /// `upd`, then the state change. Moving to Error flushes the send queue
+    /// and the receive WQE held (the caller flushes its own RQ); moving to
+    /// Reset forgets the send queue and flushes the receive WQE held.
     pub fn modify<S: Sink>(&mut self, upd: &AttrUpdate, sink: &mut S) -> Result<(), ModifyError> {
         let to = upd.state.unwrap_or(self.attrs.state);
         if upd.state.is_some() && !transition_allowed(self.attrs.state, to) {
@@ -184,7 +182,7 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
             match to {
                 QpState::Reset => {
                     self.req.reset();
-                    self.resp.reset();
+                    self.resp.reset(sink);
                     self.attrs.state = QpState::Reset;
                 }
                 QpState::Error => {
@@ -204,7 +202,8 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
     }
 
     /// Moves the QP to Error (IBA 10.3.1): the head send WQE completes with
-    /// `head_status` (if any), everything else on both queues is flushed.
+    /// `head_status` (if any), everything else on the send queue and the
+    /// receive WQE held are flushed; the caller then flushes its own RQ.
     fn enter_error<S: Sink>(&mut self, head_status: Option<WcStatus>, sink: &mut S, notify: bool) {
         self.attrs.state = QpState::Error;
         self.req.flush(&self.attrs, head_status, sink);
@@ -231,29 +230,14 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
         }
     }
 
-    /// Post a receive work request (`ib_post_recv`); allowed from Init on
-    /// (IBA 10.3.1). Returns the receive queue slot used in
-    /// [`Memory::write_recv`] and the completion. In the Error state it
-    /// completes at once with `IB_WC_WR_FLUSH_ERR`.
-    pub fn post_recv<S: Sink>(&mut self, wr: &RecvWr, sink: &mut S) -> Result<u32, PostError> {
-        match self.attrs.state {
-            QpState::Reset => Err(PostError::InvalidState),
-            QpState::Error => {
-                let slot = self.resp.post(wr)?;
-                self.resp.flush(sink);
-                Ok(slot)
-            }
-            _ => self.resp.post(wr),
-        }
-    }
-
     /// A packet arrived for this QP (the caller verified the ICRC and
     /// dispatched by destination QPN). Requests go to the responder,
     /// responses to the requester's completer. Packets of another transport
     /// service, with a foreign P_Key (IBA 9.6 header validation: silently
     /// dropped) or in a state that does not receive are dropped. Returns
-    /// what happened to the packet, for the caller's counters.
-    pub fn receive<M: Memory, S: Sink>(
+    /// what happened to the packet, for the caller's counters. Receive
+    /// WQEs are taken from `mem`'s [`RecvQueue`] as messages need them.
+    pub fn receive<M: Memory + RecvQueue, S: Sink>(
         &mut self,
         pkt: &Packet<'_>,
         meta: &RxMeta<'_>,

@@ -21,7 +21,7 @@ use super::requester::MAX_DMA_LEN;
 use super::ring::Ring;
 use super::verdict::{DropReason, Verdict};
 use super::wc::{Completion, Queue, WcFlags, WcOpcode, WcStatus};
-use super::wr::{PostError, RecvWr};
+use super::wr::{RecvQueue, RecvWqe};
 use super::{expired, packets, position};
 
 /// Bytes reserved for the GRH at the start of every UD receive buffer
@@ -172,11 +172,13 @@ impl WriteTarget {
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub(super) struct Fatal(pub(super) DropReason);
 
-/// Responder state of a QP with `RQ` receive WQEs and `RD` READ/atomic
-/// resources.
+/// Responder state of a QP with `RD` READ/atomic resources.
 #[derive(Clone, Debug)]
-pub(super) struct Responder<const RQ: usize, const RD: usize> {
-    rq: Ring<RecvWr, RQ>,
+pub(super) struct Responder<const RD: usize> {
+    /// The receive WQE taken from the caller's [`RecvQueue`] for the
+    /// message in progress (or kept for the next one after a UC message
+    /// was dropped, IBA 9.8).
+    wqe: Option<RecvWqe>,
     /// Expected PSN (RC, UC).
     epsn: Psn,
     /// Message sequence number (IBA 9.7.5.1.1), 24 bits.
@@ -206,11 +208,11 @@ pub(super) struct Responder<const RQ: usize, const RD: usize> {
     run: Run,
 }
 
-impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
+impl<const RD: usize> Responder<RD> {
     /// An empty responder.
     pub(super) const fn new() -> Self {
         Responder {
-            rq: Ring::new(RecvWr { wr_id: 0, len: 0 }),
+            wqe: None,
             epsn: Psn::new(0),
             msn: Psn::new(0),
             msg: InMsg::None,
@@ -232,11 +234,6 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         self.epsn = psn;
     }
 
-    /// Number of posted receive WQEs.
-    pub(super) fn len(&self) -> usize {
-        self.rq.len()
-    }
-
     /// Current deadline of `timer`.
     pub(super) fn deadline(&self, timer: Timer) -> Option<u64> {
         match timer {
@@ -245,35 +242,42 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
     }
 
-    /// Queues a receive WQE.
-    pub(super) fn post(&mut self, wr: &RecvWr) -> Result<u32, PostError> {
-        self.rq.push(*wr).map_err(|_| PostError::QueueFull)
+    /// Makes sure a receive WQE is held for the message starting now: the
+    /// one kept from a dropped UC message, or the next one of `rq`. False
+    /// if the receive queue is empty.
+    fn claim_wqe<R: RecvQueue>(&mut self, rq: &mut R) -> bool {
+        if self.wqe.is_none() {
+            self.wqe = rq.take_recv();
+        }
+        self.wqe.is_some()
     }
 
-    /// Reports a receive completion for the head WQE and pops it.
+    /// Reports a receive completion for the WQE held; it is given back.
     fn complete_head<S: Sink>(&mut self, wc: Completion, sink: &mut S) {
-        if let Some((slot, wr)) = self.rq.pop() {
+        if let Some(wqe) = self.wqe.take() {
             sink.completion(&Completion {
-                wr_id: wr.wr_id,
-                slot,
+                wr_id: wqe.wr_id,
+                slot: wqe.slot,
                 ..wc
             });
         }
     }
 
-    /// Flushes every receive WQE with `IB_WC_WR_FLUSH_ERR` (IBA 10.3.1) and stops ACK generation; a fatal NAK and responses already
-    /// owed are still sent.
+    /// Completes the receive WQE held, if any, with `IB_WC_WR_FLUSH_ERR`
+    /// (IBA 10.3.1; the caller flushes the WQEs still in its own RQ) and
+    /// stops ACK generation; a fatal NAK and responses already owed are
+    /// still sent.
     pub(super) fn flush<S: Sink>(&mut self, sink: &mut S) {
-        while !self.rq.is_empty() {
-            self.complete_head(recv_wc(WcStatus::WrFlushErr, WcOpcode::Recv, 0), sink);
-        }
+        self.complete_head(recv_wc(WcStatus::WrFlushErr, WcOpcode::Recv, 0), sink);
         self.msg = InMsg::None;
         self.forget_ack();
     }
 
-    /// Forgets everything (Modify to Reset).
-    pub(super) fn reset(&mut self) {
-        self.rq.clear();
+    /// Forgets everything (Modify to Reset). A receive WQE held is flushed
+    /// first: it may belong to an SRQ that outlives this QP's state, so it
+    /// is never lost without a completion.
+    pub(super) fn reset<S: Sink>(&mut self, sink: &mut S) {
+        self.flush(sink);
         self.res.clear();
         self.cur = 0;
         self.msg = InMsg::None;
@@ -394,7 +398,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
 
     /// Processes a request packet. `Err(Fatal)` means the QP must enter the
     /// Error state (the NAK is already queued).
-    pub(super) fn on_request<M: Memory, S: Sink>(
+    pub(super) fn on_request<M: Memory + RecvQueue, S: Sink>(
         &mut self,
         attrs: &QpAttrs,
         pkt: &Packet<'_>,
@@ -418,7 +422,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     }
 
     /// RC request (IBA 9.7 reliable service).
-    fn rc_request<M: Memory, S: Sink>(
+    fn rc_request<M: Memory + RecvQueue, S: Sink>(
         &mut self,
         attrs: &QpAttrs,
         pkt: &Packet<'_>,
@@ -504,7 +508,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     }
 
     /// A SEND packet with the expected PSN (IBA 9.4.1; RNR NAK 9.7.5.2.8).
-    fn rc_send<M: Memory, S: Sink>(
+    fn rc_send<M: Memory + RecvQueue, S: Sink>(
         &mut self,
         attrs: &QpAttrs,
         pkt: &Packet<'_>,
@@ -515,7 +519,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         let bth = pkt.bth();
         let pos = bth.opcode.position();
         if pos.starts_message() {
-            if self.rq.is_empty() {
+            if !self.claim_wqe(mem) {
                 self.rnr_nak(attrs, bth.psn);
                 return Ok(Verdict::RnrNak);
             }
@@ -574,7 +578,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         Ok(off)
     }
 
-    /// Copies `payload` into the head receive WQE at `base + off`, checking
+    /// Copies `payload` into the receive WQE held at `base + off`, checking
     /// its capacity; returns the new offset (without `base`).
     fn place_recv<M: Memory>(
         &self,
@@ -583,7 +587,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         base: u32,
         mem: &mut M,
     ) -> Result<u32, WcStatus> {
-        let (Some(wqe), Some(slot)) = (self.rq.get(0), self.rq.slot(0)) else {
+        let Some(wqe) = self.wqe else {
             return Err(WcStatus::LocQpOpErr);
         };
         let len = u32::try_from(payload.len()).map_err(|_| WcStatus::LocLenErr)?;
@@ -594,7 +598,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
         if !payload.is_empty() {
             let at = off.checked_add(base).ok_or(WcStatus::LocLenErr)?;
-            mem.write_recv(slot, at, payload)
+            mem.write_recv(wqe.slot, at, payload)
                 .map_err(|_| WcStatus::LocProtErr)?;
         }
         Ok(new_off)
@@ -613,7 +617,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     }
 
     /// An RDMA WRITE packet with the expected PSN (IBA 9.4.2).
-    fn rc_write<M: Memory, S: Sink>(
+    fn rc_write<M: Memory + RecvQueue, S: Sink>(
         &mut self,
         attrs: &QpAttrs,
         pkt: &Packet<'_>,
@@ -633,7 +637,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         if !target.shape_ok(pos, payload_len(pkt), attrs.path_mtu.bytes()) {
             return Err(self.invalid_request(DropReason::Length, psn, sink));
         }
-        if pkt.immediate().is_some() && self.rq.is_empty() {
+        if pkt.immediate().is_some() && !self.claim_wqe(mem) {
             // The receive WQE is consumed by the last packet: RNR before
             // anything of this packet is placed.
             self.rnr_nak(attrs, psn);
@@ -945,7 +949,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     /// UC request (IBA 9.8): no acknowledgements; a PSN gap or an invalid
     /// packet drops the rest of the message and the next First/Only packet
     /// resynchronises (the receive WQE of a dropped SEND is reused).
-    fn uc_request<M: Memory, S: Sink>(
+    fn uc_request<M: Memory + RecvQueue, S: Sink>(
         &mut self,
         attrs: &QpAttrs,
         pkt: &Packet<'_>,
@@ -990,7 +994,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     }
 
     /// A UC SEND packet in sequence (IBA 9.8).
-    fn uc_send<M: Memory, S: Sink>(
+    fn uc_send<M: Memory + RecvQueue, S: Sink>(
         &mut self,
         pkt: &Packet<'_>,
         mem: &mut M,
@@ -999,7 +1003,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         let bth = pkt.bth();
         let pos = bth.opcode.position();
         if pos.starts_message() {
-            if self.rq.is_empty() {
+            if !self.claim_wqe(mem) {
                 return Ok(self.drop_uc_msg(DropReason::NoReceiveWqe));
             }
             self.msg = InMsg::Send { off: 0 };
@@ -1017,7 +1021,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
 
     /// A UC RDMA WRITE packet in sequence (IBA 9.8; the RETH rules of
     /// 9.4.2 as for RC, but a violation drops the message).
-    fn uc_write<M: Memory, S: Sink>(
+    fn uc_write<M: Memory + RecvQueue, S: Sink>(
         &mut self,
         attrs: &QpAttrs,
         pkt: &Packet<'_>,
@@ -1035,7 +1039,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         if !target.shape_ok(pos, payload_len(pkt), attrs.path_mtu.bytes()) {
             return Ok(self.drop_uc_msg(DropReason::Length));
         }
-        if pkt.immediate().is_some() && self.rq.is_empty() {
+        if pkt.immediate().is_some() && !self.claim_wqe(mem) {
             return Ok(self.drop_uc_msg(DropReason::NoReceiveWqe));
         }
         if place_write(target, pkt, mem).is_err() {
@@ -1076,7 +1080,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     /// UD request (IBA 9.8): one SEND Only packet; Q_Key check against the
     /// DETH (IBA 9.6; QP1 uses the GSI Q_Key 0x80010000); no RNR NAK: a
     /// packet without a receive WQE is dropped.
-    fn ud_request<M: Memory, S: Sink>(
+    fn ud_request<M: Memory + RecvQueue, S: Sink>(
         &mut self,
         attrs: &QpAttrs,
         pkt: &Packet<'_>,
@@ -1103,7 +1107,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         if deth.qkey != qkey {
             return Ok(Verdict::Dropped(DropReason::QKey));
         }
-        if self.rq.is_empty() {
+        if !self.claim_wqe(mem) {
             return Ok(Verdict::Dropped(DropReason::NoReceiveWqe));
         }
         let mut flags = WcFlags::NONE;
@@ -1364,7 +1368,7 @@ mod tests {
     #[test]
     fn response_cursor_outside_its_resource_is_an_error() {
         let attrs = rts_rc_attrs();
-        let mut resp: Responder<2, 1> = Responder::new();
+        let mut resp: Responder<1> = Responder::new();
         let read = Resource {
             kind: ResKind::Read {
                 rkey: 1,

@@ -1,9 +1,11 @@
 //! The transport engine: RC, UC and UD queue pairs as sans-IO state
 //! machines (IBA vol. 1, chapter 9 transport, chapter 10/11 verbs semantics).
 //!
-//! A [`Qp`] owns only fixed-size state: a ring of `SQ` send WQEs and `RD`
-//! READ/atomic responder resources. It never owns or touches payload
-//! memory; the caller provides:
+//! A [`Qp`] is a few hundred bytes of state plus two storage slices the
+//! caller allocates once at creation, whose lengths are the queue depths:
+//! the send queue ([`SendWqe`]) and the READ/atomic responder resources
+//! ([`ResponderResource`]). It never owns or touches payload memory; the
+//! caller provides:
 //!
 //! * a [`Memory`] for R_Key checks, payload placement, atomics and
 //!   invalidation, and with it a [`RecvQueue`] (the QP's own receive queue
@@ -38,10 +40,13 @@ pub use attr::{
 };
 pub use io::{Payload, RxMeta, Sink, Timer, Transmit, MAX_HEADER_LEN};
 pub use mem::{AtomicOp, MemError, Memory, RemoteAccess};
-pub use responder::UD_GRH_LEN;
+pub use requester::SendWqe;
+pub use responder::{ResponderResource, UD_GRH_LEN};
 pub use verdict::{DropReason, Verdict};
 pub use wc::{Completion, Queue, WcFlags, WcOpcode, WcStatus};
 pub use wr::{PostError, RecvQueue, RecvWqe, SendFlags, SendWr, UdDest, WrOpcode};
+
+use core::ops::DerefMut;
 
 use super::opcode::{Position, Transport};
 use super::packet::Packet;
@@ -49,10 +54,17 @@ use super::psn::{Psn, PSN_MASK};
 use requester::Requester;
 use responder::{Fatal, Responder};
 
-/// One queue pair: `SQ` send WQEs, `RD` responder resources for RDMA READ /
-/// atomic requests (the upper bound of `max_dest_rd_atomic`). Receive WQEs
-/// stay in the caller's receive queue until a message takes one
-/// ([`RecvQueue`]).
+/// One queue pair. Its send queue lives in `SQ` and its responder
+/// resources for RDMA READ / atomic requests in `RD`: storage the caller
+/// provides at creation (any owner of a slice: a kernel `KVec` or
+/// `KBox<[T]>`, a `Vec`, `&mut [T]`), whose lengths are the send queue depth
+/// and the upper bound of `max_dest_rd_atomic`. Receive WQEs stay in the
+/// caller's receive queue until a message takes one ([`RecvQueue`]).
+///
+/// The `Qp` itself is small and of fixed size whatever the depths (see
+/// `Documentation/proto-engine.md`, "Sizes"), so it is built by value, e.g.
+/// as a field of a pin-initialised kernel object; nothing in it is
+/// self-referential.
 ///
 /// Calling contract:
 ///
@@ -68,19 +80,28 @@ use responder::{Fatal, Responder};
 /// * Calls on one QP are serialised by the caller (one lock per QP); the
 ///   engine holds no references between calls.
 #[derive(Clone, Debug)]
-pub struct Qp<const SQ: usize, const RD: usize> {
+pub struct Qp<SQ, RD> {
     attrs: QpAttrs,
     req: Requester<SQ>,
     resp: Responder<RD>,
 }
 
-impl<const SQ: usize, const RD: usize> Qp<SQ, RD> {
-    /// A QP of `qp_type` with number `qpn` (24 bits) in the Reset state.
-    pub const fn new(qp_type: QpType, qpn: u32) -> Self {
+impl<SQ, RD> Qp<SQ, RD>
+where
+    SQ: DerefMut<Target = [SendWqe]>,
+    RD: DerefMut<Target = [ResponderResource]>,
+{
+    /// A QP of `qp_type` with number `qpn` (24 bits) in the Reset state,
+    /// whose send queue holds `send_queue.len()` WQEs and which keeps up to
+    /// `responder_resources.len()` READ/atomic requests for
+    /// `max_dest_rd_atomic`. The storage's contents do not matter (entries
+    /// are written before they are read); [`SendWqe::EMPTY`] and
+    /// [`ResponderResource::EMPTY`] fill it.
+    pub const fn new(qp_type: QpType, qpn: u32, send_queue: SQ, responder_resources: RD) -> Self {
         Qp {
             attrs: QpAttrs::new(qp_type, qpn & PSN_MASK),
-            req: Requester::new(),
-            resp: Responder::new(),
+            req: Requester::new(send_queue),
+            resp: Responder::new(responder_resources),
         }
     }
 
@@ -122,7 +143,9 @@ impl<const SQ: usize, const RD: usize> Qp<SQ, RD> {
             || !small(upd.rnr_retry, 7)
             || !small(upd.min_rnr_timer, 31)
             || !small(upd.timeout, 31)
-            || upd.max_dest_rd_atomic.is_some_and(|v| usize::from(v) > RD)
+            || upd
+                .max_dest_rd_atomic
+                .is_some_and(|v| usize::from(v) > self.resp.resource_capacity())
             || upd.dest_qpn.is_some_and(|v| v > PSN_MASK)
             || upd.sq_psn.is_some_and(|v| v > PSN_MASK)
             || upd.rq_psn.is_some_and(|v| v > PSN_MASK)

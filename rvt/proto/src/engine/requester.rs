@@ -9,6 +9,8 @@
 //! only in `[una, max_sent)`; anything else is a stale duplicate or a ghost
 //! and is dropped (IBA 9.7.5).
 
+use core::ops::DerefMut;
+
 use super::super::aeth::{local_ack_timeout_ns, rnr_timer_ns, NakCode, Syndrome};
 use super::super::headers::{AtomicEth, Bth, Deth, Ieth, ImmDt, Reth};
 use super::super::opcode::{Opcode, Operation, Position};
@@ -33,9 +35,11 @@ const PSN_WINDOW: u32 = 1 << 22;
 /// IBA 9.3.3; RDMA messages are limited to 2^31 bytes).
 pub(super) const MAX_DMA_LEN: u32 = 1 << 31;
 
-/// One send WQE and its transmission state.
+/// One send WQE and its transmission state: the element of the send queue
+/// storage the caller provides at QP creation ([`super::Qp::new`]); its
+/// contents are the engine's (fill new storage with [`SendWqe::EMPTY`]).
 #[derive(Copy, Clone, Debug)]
-struct SqEntry {
+pub struct SendWqe {
     /// The work request as posted.
     wr: SendWr,
     /// The first packet has been transmitted: `first`, `npsn` and `mtu`
@@ -55,8 +59,9 @@ struct SqEntry {
     counted: bool,
 }
 
-impl SqEntry {
-    const EMPTY: SqEntry = SqEntry {
+impl SendWqe {
+    /// An unused entry, to fill send queue storage with.
+    pub const EMPTY: SendWqe = SendWqe {
         wr: SendWr::new(0, WrOpcode::Send),
         sent: false,
         first: Psn::new(0),
@@ -83,10 +88,10 @@ enum RetryCause {
     Nak,
 }
 
-/// Requester state of one QP with a send queue of `N` WQEs.
+/// Requester state of one QP whose send queue lives in `SQ`.
 #[derive(Clone, Debug)]
-pub(super) struct Requester<const N: usize> {
-    sq: Ring<SqEntry, N>,
+pub(super) struct Requester<SQ> {
+    sq: Ring<SQ>,
     /// Index (from the head) of the WQE to transmit next.
     tx_idx: usize,
     /// Next PSN to transmit.
@@ -123,11 +128,11 @@ enum Implicit {
     Retried,
 }
 
-impl<const N: usize> Requester<N> {
-    /// An empty requester.
-    pub(super) const fn new() -> Self {
+impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
+    /// An empty requester whose send queue holds `sq.len()` WQEs.
+    pub(super) const fn new(sq: SQ) -> Self {
         Requester {
-            sq: Ring::new(SqEntry::EMPTY),
+            sq: Ring::new(sq),
             tx_idx: 0,
             psn: Psn::new(0),
             max_sent: Psn::new(0),
@@ -205,7 +210,7 @@ impl<const N: usize> Requester<N> {
                 }
             }
         }
-        let mut entry = SqEntry::EMPTY;
+        let mut entry = SendWqe::EMPTY;
         entry.wr = *wr;
         if op.is_atomic() {
             entry.wr.len = 8;
@@ -821,7 +826,7 @@ fn wc_opcode(op: WrOpcode) -> WcOpcode {
 /// packet at PSN index `k` of WQE `e` in `slot`.
 fn build_request(
     attrs: &QpAttrs,
-    e: &SqEntry,
+    e: &SendWqe,
     slot: u32,
     k: u32,
 ) -> (PacketHeaders, Payload, Psn, bool) {
@@ -944,7 +949,8 @@ mod tests {
     #[test]
     fn transmit_cursor_outside_its_wqe_is_an_error() {
         let attrs = rts_rc_attrs();
-        let mut r: Requester<4> = Requester::new();
+        let mut storage = [SendWqe::EMPTY; 4];
+        let mut r = Requester::new(&mut storage[..]);
         r.set_psn(Psn::new(10));
         let mut wr = SendWr::new(1, WrOpcode::Send);
         wr.len = 3 * 1024;

@@ -9,6 +9,8 @@
 //! responses of earlier READs, which the requester would otherwise take as
 //! lost.
 
+use core::ops::DerefMut;
+
 use super::super::aeth::{NakCode, Syndrome};
 use super::super::headers::{Aeth, AtomicAckEth, Bth};
 use super::super::opcode::{Opcode, Operation, Position};
@@ -39,9 +41,12 @@ enum ResKind {
 }
 
 /// A responder resource: one per outstanding READ/atomic request,
-/// `max_dest_rd_atomic` of them (IBA 9.7).
+/// `max_dest_rd_atomic` of them (IBA 9.7). The element of the responder
+/// resource storage the caller provides at QP creation
+/// ([`super::Qp::new`]); its contents are the engine's (fill new storage
+/// with [`ResponderResource::EMPTY`]).
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
-struct Resource {
+pub struct ResponderResource {
     kind: ResKind,
     /// First PSN.
     first: Psn,
@@ -53,8 +58,9 @@ struct Resource {
     done_once: bool,
 }
 
-impl Resource {
-    const EMPTY: Resource = Resource {
+impl ResponderResource {
+    /// An unused entry, to fill responder resource storage with.
+    pub const EMPTY: ResponderResource = ResponderResource {
         kind: ResKind::Atomic { orig: 0 },
         first: Psn::new(0),
         npsn: 1,
@@ -172,9 +178,9 @@ impl WriteTarget {
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub(super) struct Fatal(pub(super) DropReason);
 
-/// Responder state of a QP with `RD` READ/atomic resources.
+/// Responder state of a QP whose READ/atomic resources live in `RD`.
 #[derive(Clone, Debug)]
-pub(super) struct Responder<const RD: usize> {
+pub(super) struct Responder<RD> {
     /// The receive WQE taken from the caller's [`RecvQueue`] for the
     /// message in progress (or kept for the next one after a UC message
     /// was dropped, IBA 9.8).
@@ -201,16 +207,16 @@ pub(super) struct Responder<const RD: usize> {
     nak: Option<(u8, Psn)>,
     /// Fatal error: after the NAK nothing more is sent.
     fatal: bool,
-    res: Ring<Resource, RD>,
+    res: Ring<RD>,
     /// Next resource with responses to send (index from the oldest).
     cur: usize,
     /// The responses of `res[cur]` being sent.
     run: Run,
 }
 
-impl<const RD: usize> Responder<RD> {
-    /// An empty responder.
-    pub(super) const fn new() -> Self {
+impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
+    /// An empty responder with `res.len()` READ/atomic resources.
+    pub(super) const fn new(res: RD) -> Self {
         Responder {
             wqe: None,
             epsn: Psn::new(0),
@@ -223,10 +229,15 @@ impl<const RD: usize> Responder<RD> {
             ack_deadline: None,
             nak: None,
             fatal: false,
-            res: Ring::new(Resource::EMPTY),
+            res: Ring::new(res),
             cur: 0,
             run: Run::EMPTY,
         }
+    }
+
+    /// The number of READ/atomic resources the storage holds.
+    pub(super) fn resource_capacity(&self) -> usize {
+        self.res.capacity()
     }
 
     /// Sets the expected PSN (`rq_psn`).
@@ -698,7 +709,7 @@ impl<const RD: usize> Responder<RD> {
     /// once all its responses went out at least once; otherwise the
     /// requester exceeded `max_dest_rd_atomic` (NAK Invalid Request).
     fn make_room(&mut self, attrs: &QpAttrs) -> bool {
-        let limit = usize::from(attrs.max_dest_rd_atomic).min(RD);
+        let limit = usize::from(attrs.max_dest_rd_atomic).min(self.res.capacity());
         if limit == 0 {
             return false;
         }
@@ -737,7 +748,7 @@ impl<const RD: usize> Responder<RD> {
     }
 
     /// Appends a resource; the cursor moves to it if it was idle.
-    fn push_resource(&mut self, r: Resource) -> bool {
+    fn push_resource(&mut self, r: ResponderResource) -> bool {
         let idle = self.cur >= self.res.len();
         if self.res.push(r).is_err() {
             return false;
@@ -776,7 +787,7 @@ impl<const RD: usize> Responder<RD> {
         }
         let mtu = attrs.path_mtu.bytes();
         let npsn = packets(reth.dma_len, mtu);
-        let r = Resource {
+        let r = ResponderResource {
             kind: ResKind::Read {
                 rkey: reth.rkey,
                 va: reth.va,
@@ -832,7 +843,7 @@ impl<const RD: usize> Responder<RD> {
             Ok(v) => v,
             Err(e) => return Err(self.remote_mem_error(e, psn, sink)),
         };
-        let r = Resource {
+        let r = ResponderResource {
             kind: ResKind::Atomic { orig },
             first: psn,
             npsn: 1,
@@ -1368,8 +1379,9 @@ mod tests {
     #[test]
     fn response_cursor_outside_its_resource_is_an_error() {
         let attrs = rts_rc_attrs();
-        let mut resp: Responder<1> = Responder::new();
-        let read = Resource {
+        let mut storage = [ResponderResource::EMPTY; 1];
+        let mut resp = Responder::new(&mut storage[..]);
+        let read = ResponderResource {
             kind: ResKind::Read {
                 rkey: 1,
                 va: 0,

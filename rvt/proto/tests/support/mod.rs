@@ -6,8 +6,8 @@
 
 use rvt_proto::engine::{
     AccessFlags, AtomicOp, AttrUpdate, Completion, MemError, Memory, ModifyError, Mtu, Payload,
-    PostError, Qp, QpState, QpType, Queue, RecvQueue, RecvWqe, RemoteAccess, RxMeta, Sink, Timer,
-    Verdict, WcFlags, WcOpcode, WcStatus, MAX_HEADER_LEN,
+    PostError, Qp, QpState, QpType, Queue, RecvQueue, RecvWqe, RemoteAccess, ResponderResource,
+    RxMeta, SendWqe, Sink, Timer, Verdict, WcFlags, WcOpcode, WcStatus, MAX_HEADER_LEN,
 };
 use rvt_proto::icrc;
 use rvt_proto::packet;
@@ -461,10 +461,25 @@ impl Rx {
 }
 
 /// A QP with its memory and sink.
+/// A QP whose queue storage is allocated by the test (as rvt.ko does with
+/// `KVec`).
+pub type TestQp = Qp<Vec<SendWqe>, Vec<ResponderResource>>;
+
+/// A QP of `qp_type` and `qpn` with `sq` send WQEs and `rd` responder
+/// resources.
+pub fn test_qp(qp_type: QpType, qpn: u32, sq: usize, rd: usize) -> TestQp {
+    Qp::new(
+        qp_type,
+        qpn,
+        vec![SendWqe::EMPTY; sq],
+        vec![ResponderResource::EMPTY; rd],
+    )
+}
+
 /// `RQ` is the depth of the node's own receive queue (its slots are
 /// `0..RQ`, in order).
 pub struct Node<const SQ: usize, const RQ: usize, const RD: usize> {
-    pub qp: Qp<SQ, RD>,
+    pub qp: TestQp,
     pub mem: TestMem,
     pub rec: Recorder,
     pub grh: Option<[u8; 40]>,
@@ -475,7 +490,7 @@ pub struct Node<const SQ: usize, const RQ: usize, const RD: usize> {
 impl<const SQ: usize, const RQ: usize, const RD: usize> Node<SQ, RQ, RD> {
     pub fn new(qp_type: QpType, qpn: u32) -> Self {
         Node {
-            qp: Qp::new(qp_type, qpn),
+            qp: test_qp(qp_type, qpn, SQ, RD),
             mem: TestMem::new(SQ, RQ),
             rec: Recorder::default(),
             grh: None,

@@ -11,8 +11,8 @@
 
 use rvt_proto::engine::{
     AccessFlags, AtomicOp, AttrUpdate, Completion, DropReason, MemError, Memory, Mtu, Payload, Qp,
-    QpState, QpType, Queue, RecvQueue, RecvWqe, RemoteAccess, RxMeta, SendFlags, SendWr, Sink,
-    UdDest, Verdict, WrOpcode, MAX_HEADER_LEN,
+    QpState, QpType, Queue, RecvQueue, RecvWqe, RemoteAccess, ResponderResource, RxMeta, SendFlags,
+    SendWqe, SendWr, Sink, UdDest, Verdict, WrOpcode, MAX_HEADER_LEN,
 };
 use rvt_proto::headers::{Aeth, AtomicAckEth, AtomicEth, Bth, Deth, Feth, Ieth, ImmDt, Reth};
 use rvt_proto::opcode::{Opcode, Operation};
@@ -176,7 +176,10 @@ pub fn run(data: &[u8]) {
     let qp_type = TYPES[usize::from(setup % 3)];
     let mtu = MTUS[usize::from((setup / 3) % 5)];
     let qpn = if setup & 0x80 != 0 { 1 } else { 0x22 };
-    let mut qp: Qp<SQ, RD> = Qp::new(qp_type, qpn);
+    // Borrowed storage (the tests' nodes own theirs in a Vec).
+    let mut send_queue = [SendWqe::EMPTY; SQ];
+    let mut resources = [ResponderResource::EMPTY; RD];
+    let mut qp = Qp::new(qp_type, qpn, &mut send_queue[..], &mut resources[..]);
     let mut rec = Rec::default();
     let mut mem = Mem {
         region: vec![0; REGION],

@@ -1222,3 +1222,40 @@ fn srq_qp_error_flushes_only_the_wqe_it_holds() {
         assert_eq!(srq.queue.len(), 2, "{to:?}: the SRQ keeps the rest");
     }
 }
+
+// ib_query_qp (IBA 11.2.5.3) reports the live state, not the attributes
+// last set: the send PSN after a 3-packet SEND and a 2-PSN READ (IBA 9.7.1),
+// the peer's expected PSN, the READ in flight and the responses owed for
+// it, and whether the send queue is drained.
+#[test]
+fn query_reports_live_psns_counts_and_drain() {
+    let mut p = pair();
+    let idle = p.a.qp.status();
+    assert_eq!((idle.send_psn, idle.sq_drained), (100, true));
+    assert_eq!(p.b.qp.status().expected_psn, 100);
+    p.b.post_recv(1, 1000);
+    p.a.post(&send_wr(1, 600), &[1; 600]);
+    p.a.post(&rdma_wr(2, WrOpcode::RdmaRead, 512, 0), &[]);
+    for f in p.a.drain(0) {
+        let _ = p.b.deliver(&f, 0);
+    }
+    let a = p.a.qp.status();
+    assert_eq!(a.send_psn, 105, "3 SEND packets + 2 READ response PSNs");
+    assert_eq!(a.rd_atomic_in_flight, 1);
+    assert!(!a.sq_drained);
+    assert_eq!(p.a.qp.attrs().sq_psn, 100, "attrs keep the value set");
+    let b = p.b.qp.status();
+    assert_eq!((b.expected_psn, b.responses_owed), (105, 1));
+    assert_eq!(b.state, QpState::Rts);
+    p.pump();
+    assert_eq!(p.b.qp.status().responses_owed, 0);
+    let a = p.a.qp.status();
+    assert_eq!(
+        (a.send_psn, a.rd_atomic_in_flight, a.sq_drained),
+        (105, 0, true)
+    );
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
+    );
+}

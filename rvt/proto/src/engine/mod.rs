@@ -35,8 +35,8 @@ mod wc;
 mod wr;
 
 pub use attr::{
-    transition_allowed, AccessFlags, AttrUpdate, ModifyError, Mtu, QpAttrs, QpState, QpType,
-    GSI_QKEY, GSI_QPN, MULTICAST_QPN,
+    transition_allowed, AccessFlags, AttrUpdate, ModifyError, Mtu, QpAttrs, QpState, QpStatus,
+    QpType, GSI_QKEY, GSI_QPN, MULTICAST_QPN,
 };
 pub use io::{Payload, RxMeta, Sink, Timer, Transmit, MAX_HEADER_LEN};
 pub use mem::{AtomicOp, MemError, Memory, RemoteAccess};
@@ -113,6 +113,19 @@ where
     /// The current state.
     pub fn state(&self) -> QpState {
         self.attrs.state
+    }
+
+    /// The live state for `ib_query_qp`: current PSNs, READ/atomic counts
+    /// and whether the send queue is drained.
+    pub fn status(&self) -> QpStatus {
+        QpStatus {
+            state: self.attrs.state,
+            send_psn: self.req.next_new_psn().value(),
+            expected_psn: self.resp.expected_psn().value(),
+            rd_atomic_in_flight: self.req.rd_atomic_in_flight(),
+            responses_owed: self.resp.responses_owed(),
+            sq_drained: self.req.drained(),
+        }
     }
 
     /// Send WQEs not yet completed.

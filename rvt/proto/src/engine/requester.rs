@@ -162,6 +162,21 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
         self.guard = None;
     }
 
+    /// The PSN the next new request packet will carry.
+    pub(super) fn next_new_psn(&self) -> Psn {
+        self.max_sent
+    }
+
+    /// READ/atomic WQEs sent and not completed.
+    pub(super) fn rd_atomic_in_flight(&self) -> u32 {
+        self.rd_out
+    }
+
+    /// True if no started WQE is waiting for its completion.
+    pub(super) fn drained(&self) -> bool {
+        self.sq.get(0).is_none_or(|e| !e.sent)
+    }
+
     /// Number of WQEs on the send queue.
     pub(super) fn len(&self) -> usize {
         self.sq.len()

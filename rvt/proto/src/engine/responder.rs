@@ -235,6 +235,18 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
         }
     }
 
+    /// The next PSN expected.
+    pub(super) fn expected_psn(&self) -> Psn {
+        self.epsn
+    }
+
+    /// READ/atomic requests whose responses are not all sent yet: the
+    /// resources from the response cursor on.
+    pub(super) fn responses_owed(&self) -> u32 {
+        let owed = self.res.len().saturating_sub(self.cur);
+        u32::try_from(owed).unwrap_or(u32::MAX)
+    }
+
     /// The number of READ/atomic resources the storage holds.
     pub(super) fn resource_capacity(&self) -> usize {
         self.res.capacity()

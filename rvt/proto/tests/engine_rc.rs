@@ -1259,3 +1259,49 @@ fn query_reports_live_psns_counts_and_drain() {
         vec![(1, WcStatus::Success), (2, WcStatus::Success)]
     );
 }
+
+// Transmit back-pressure (issue 6; DESIGN.md section 6: retried promptly,
+// never left to the ACK timeout): every packet the device refuses is handed
+// back and produced again, byte for byte, by the next poll_transmit, for
+// requests (a 3-packet SEND, a READ) and READ responses alike; the exchange
+// completes without any timer firing.
+#[test]
+fn handed_back_packet_is_produced_again_at_once() {
+    let mut p = pair();
+    p.b.post_recv(1, 1000);
+    p.a.post(&send_wr(1, 600), &[1; 600]);
+    p.a.post(&rdma_wr(2, WrOpcode::RdmaRead, 700, 0), &[]);
+    let mut refused = 0;
+    loop {
+        let mut moved = false;
+        for from_a in [true, false] {
+            let (tx, rx) = if from_a {
+                (&mut p.a, &mut p.b)
+            } else {
+                (&mut p.b, &mut p.a)
+            };
+            while let Some(first) = tx.transmit_refused(0) {
+                refused += 1;
+                let again = tx.transmit(0).expect("the handed-back packet");
+                assert_eq!(first, again, "the same packet again");
+                assert_eq!(rx.deliver(&again, 0).verdict(), Verdict::Accepted);
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    // 3 SEND + 1 READ request; 3 READ responses (they acknowledge the SEND).
+    assert_eq!(refused, 7);
+    assert_eq!(p.now, 0);
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
+    );
+    p.a.mem.send[1]
+        .as_ref()
+        .unwrap()
+        .check_once(0, &p.b.mem.region(RKEY).unwrap().buf.data[..700])
+        .unwrap();
+}

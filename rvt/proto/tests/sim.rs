@@ -92,6 +92,14 @@ struct Cfg {
     recv_window: usize,
     starve: u32,
     unsignaled: u32,
+    /// Receive batching: packets are handed to the receiver only at
+    /// multiples of this interval (a NAPI-style poll), so several are
+    /// received before the QP transmits again (IBA 9.5 ordering must hold
+    /// under any interleaving).
+    rx_batch_ns: u64,
+    /// Chance (ppm) that the device refuses a packet (queue full): it is
+    /// handed back and the device is busy for a while.
+    tx_fail: u32,
 }
 
 struct Side {
@@ -133,6 +141,7 @@ struct Stats {
     rnr_naks: u64,
     errored_runs: u64,
     read_requests: u64,
+    tx_refused: u64,
 }
 
 fn gen_size(rng: &mut Rng, max: u32) -> u32 {
@@ -303,6 +312,7 @@ impl Channel {
         if rng.chance(cfg.reorder) {
             when += rng.below(30_000);
         }
+        when = when.next_multiple_of(cfg.rx_batch_ns);
         if rng.chance(cfg.dup) {
             self.stats.dups += 1;
             self.seq += 1;
@@ -503,6 +513,8 @@ fn gen_cfg(rng: &mut Rng, sc: &Scenario) -> Cfg {
         recv_window: rng.range(1, 24) as usize,
         starve: rng.range(0, 150_000) as u32,
         unsignaled: rng.range(0, 300_000) as u32,
+        rx_batch_ns: [1, 1, 5_000, 50_000][rng.below(4) as usize],
+        tx_fail: [0, 5_000, 50_000][rng.below(3) as usize],
     }
 }
 
@@ -742,6 +754,20 @@ fn run_seed(sc: &Scenario, seed: u64) -> Result<Stats, String> {
         }
         for (i, s) in sides.iter_mut().enumerate() {
             while s.tx_free_at <= now {
+                if rng.chance(cfg.tx_fail) {
+                    // The device queue is full: the packet goes back to the
+                    // engine, which must produce the same one when asked
+                    // again; the device is busy for a while.
+                    let Some(refused) = s.node.transmit_refused(now) else {
+                        break;
+                    };
+                    if s.node.transmit_refused(now).as_ref() != Some(&refused) {
+                        return Err("a handed-back packet was not produced again".into());
+                    }
+                    ch.stats.tx_refused += 1;
+                    s.tx_free_at = now + rng.range(100, 20_000);
+                    break;
+                }
                 let Some(p) = s.node.transmit(now) else {
                     break;
                 };
@@ -842,6 +868,7 @@ fn run(sc: Scenario, default_seeds: u64) {
                 total.rnr_naks += st.rnr_naks;
                 total.errored_runs += st.errored_runs;
                 total.read_requests += st.read_requests;
+                total.tx_refused += st.tx_refused;
             }
             Ok(Err(e)) => panic!(
                 "simulation {} seed {seed} failed: {e}\n  replay: RVT_SIM_SEED={seed} cargo test --test sim {}",

@@ -114,13 +114,3 @@ pub(super) fn rts_rc_attrs() -> super::attr::QpAttrs {
     attrs.state = QpState::Rts;
     attrs
 }
-
-/// A sink that ignores everything, for the engine's unit tests.
-#[cfg(test)]
-pub(super) struct NullSink;
-
-#[cfg(test)]
-impl Sink for NullSink {
-    fn completion(&mut self, _: &Completion) {}
-    fn state_changed(&mut self, _: QpState) {}
-}

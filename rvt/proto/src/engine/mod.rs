@@ -147,6 +147,7 @@ where
     /// and the receive WQE held (the caller flushes its own RQ); moving to
     /// Reset forgets the send queue and flushes the receive WQE held.
     pub fn modify<S: Sink>(&mut self, upd: &AttrUpdate, sink: &mut S) -> Result<(), ModifyError> {
+        self.transmit_taken(sink);
         let to = upd.state.unwrap_or(self.attrs.state);
         if upd.state.is_some() && !transition_allowed(self.attrs.state, to) {
             return Err(ModifyError::InvalidTransition);
@@ -255,6 +256,7 @@ where
     /// completes at once with `IB_WC_WR_FLUSH_ERR` (IBA 10.3.1: the
     /// Error state flushes; `ib_drain_sq` relies on it).
     pub fn post_send<S: Sink>(&mut self, wr: &SendWr, sink: &mut S) -> Result<u32, PostError> {
+        self.transmit_taken(sink);
         match self.attrs.state {
             QpState::Rts | QpState::Sqd | QpState::Sqe => self.req.post(&self.attrs, wr),
             QpState::Error => {
@@ -281,6 +283,7 @@ where
         mem: &mut M,
         sink: &mut S,
     ) -> Verdict {
+        self.transmit_taken(sink);
         let bth = &pkt.bth();
         if bth.opcode.transport() != transport_of(self.attrs.qp_type) {
             return Verdict::Dropped(DropReason::WrongTransport);
@@ -316,12 +319,19 @@ where
     /// headers) and returns its descriptor, or `None` if nothing may be sent
     /// now. Responder output (READ responses, ATOMIC ACKs, ACKs, NAKs) goes
     /// first, then requests.
+    ///
+    /// The packet is the caller's once it copied the payload: it then calls
+    /// [`Self::transmit_taken`], or [`Self::hand_back_transmit`] if it could
+    /// not send it (device queue full), before any other call on this QP.
+    /// Any other call (this one included) first takes the packet still
+    /// pending as taken.
     pub fn poll_transmit<S: Sink>(
         &mut self,
         now: u64,
         buf: &mut [u8; MAX_HEADER_LEN],
         sink: &mut S,
     ) -> Option<Transmit> {
+        self.transmit_taken(sink);
         match self.resp.poll(&self.attrs, now, buf) {
             Ok(Some(t)) => return Some(t),
             Ok(None) => {}
@@ -332,13 +342,35 @@ where
                 return None;
             }
         }
-        match self.req.poll(&self.attrs, now, buf, sink) {
+        match self.req.poll(&self.attrs, now, buf) {
             Ok(t) => t,
             Err(status) => {
                 self.enter_error(Some(status), sink, true);
                 None
             }
         }
+    }
+
+    /// The caller took the packet [`Self::poll_transmit`] returned last: its
+    /// payload is copied (or referenced by the skb), so the WQE's buffer is
+    /// no longer needed for it. A UC/UD send WQE whose last packet it was
+    /// completes now (IBA 9.8: no acknowledgement), never before. Harmless
+    /// if nothing is pending.
+    pub fn transmit_taken<S: Sink>(&mut self, sink: &mut S) {
+        self.resp.taken();
+        self.req.taken(&self.attrs, sink);
+    }
+
+    /// Transmit back-pressure: the caller could not send the packet
+    /// [`Self::poll_transmit`] returned last (device queue full,
+    /// `NET_XMIT_DROP`). The engine goes back to where it was before that
+    /// packet, so the next `poll_transmit` produces the same packet at once
+    /// (same headers and payload), without waiting for a local ACK timeout.
+    /// Only valid directly after that `poll_transmit`; otherwise (nothing
+    /// pending) it does nothing.
+    pub fn hand_back_transmit(&mut self) {
+        self.resp.hand_back();
+        self.req.hand_back();
     }
 
     /// The earliest deadline of the engine's timers ([`Timer`]), or `None`
@@ -359,6 +391,7 @@ where
     /// An early or repeated call changes nothing. Afterwards drain
     /// [`Self::poll_transmit`] and re-read [`Self::poll_timeout`].
     pub fn handle_timeout<S: Sink>(&mut self, now: u64, sink: &mut S) {
+        self.transmit_taken(sink);
         self.resp.handle_timeout(now);
         if let Err(status) = self.req.handle_timeout(&self.attrs, now) {
             self.enter_error(Some(status), sink, true);

@@ -117,6 +117,26 @@ pub(super) struct Requester<SQ> {
     rto: Option<u64>,
     /// RNR wait deadline.
     rnr_deadline: Option<u64>,
+    /// The last packet transmitted, until the caller took it or handed it
+    /// back.
+    pending: Option<TxUndo>,
+}
+
+/// What transmitting one request packet changed, so that a packet the
+/// caller hands back is produced again, and whether taking it completes a
+/// UC/UD WQE.
+#[derive(Copy, Clone, Debug)]
+struct TxUndo {
+    tx_idx: usize,
+    psn: Psn,
+    max_sent: Psn,
+    rd_out: u32,
+    rto: Option<u64>,
+    /// The packet was the first of its WQE: handing it back unstarts the
+    /// WQE (the next poll starts it again with the same PSNs and MTU).
+    started: bool,
+    /// The last packet of a UC/UD WQE: it completes once taken (IBA 9.8).
+    completes: bool,
 }
 
 /// Outcome of applying an implicit acknowledgement.
@@ -144,6 +164,7 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
             rnr_wait: None,
             rto: None,
             rnr_deadline: None,
+            pending: None,
         }
     }
 
@@ -238,18 +259,26 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
     // ------------------------------------------------------------------
 
     /// Builds the next request packet into `buf`, if one may be sent now.
-    pub(super) fn poll<S: Sink>(
+    pub(super) fn poll(
         &mut self,
         attrs: &QpAttrs,
         now: u64,
         buf: &mut [u8; MAX_HEADER_LEN],
-        sink: &mut S,
     ) -> Result<Option<Transmit>, WcStatus> {
         if !matches!(attrs.state, QpState::Rts | QpState::Sqd) || self.rnr_wait.is_some() {
             return Ok(None);
         }
         let Some(&entry) = self.sq.get(self.tx_idx) else {
             return Ok(None);
+        };
+        let undo = TxUndo {
+            tx_idx: self.tx_idx,
+            psn: self.psn,
+            max_sent: self.max_sent,
+            rd_out: self.rd_out,
+            rto: self.rto,
+            started: !entry.sent,
+            completes: false,
         };
         let mut e = entry;
         let rc = attrs.qp_type == QpType::Rc;
@@ -316,18 +345,17 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
         if done {
             self.tx_idx = self.tx_idx.saturating_add(1);
         }
-        if rc {
-            if self.rto.is_none() {
-                if let Some(t) = local_ack_timeout_ns(attrs.timeout) {
-                    self.rto = Some(now.saturating_add(t));
-                }
-            }
-        } else if done {
-            // UC/UD: no acknowledgement; the WQE is complete once its last
-            // packet is handed to the wire (IBA 9.8).
-            self.complete_head(attrs, WcStatus::Success, sink);
-            self.una = self.psn;
+        if rc && self.rto.is_none() {
+            // IBA 9.7.6.1.3: the local ACK timer runs while a request is
+            // outstanding.
+            self.rto = local_ack_timeout_ns(attrs.timeout).map(|t| now.saturating_add(t));
         }
+        // UC/UD: no acknowledgement; the WQE is complete once its last
+        // packet was taken by the caller (IBA 9.8), see `taken`.
+        self.pending = Some(TxUndo {
+            completes: !rc && done,
+            ..undo
+        });
         let ah = if attrs.qp_type == QpType::Ud {
             e.wr.ud.ah
         } else {
@@ -339,6 +367,33 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
             pad,
             ah,
         }))
+    }
+
+    /// The caller took the last packet (copied its payload): a UC/UD WQE
+    /// whose last packet it was completes.
+    pub(super) fn taken<S: Sink>(&mut self, attrs: &QpAttrs, sink: &mut S) {
+        if self.pending.take().is_some_and(|u| u.completes) {
+            self.complete_head(attrs, WcStatus::Success, sink);
+            self.una = self.psn;
+        }
+    }
+
+    /// The caller could not send the last packet: the requester goes back
+    /// to where it was before building it, so the next poll builds the same
+    /// packet.
+    pub(super) fn hand_back(&mut self) {
+        let Some(u) = self.pending.take() else {
+            return;
+        };
+        if let (true, Some(wqe)) = (u.started, self.sq.get_mut(u.tx_idx)) {
+            wqe.sent = false;
+            wqe.counted = false;
+        }
+        self.tx_idx = u.tx_idx;
+        self.psn = u.psn;
+        self.max_sent = u.max_sent;
+        self.rd_out = u.rd_out;
+        self.rto = u.rto;
     }
 
     // ------------------------------------------------------------------
@@ -954,7 +1009,7 @@ fn build_request(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::io::{rts_rc_attrs, NullSink};
+    use super::super::io::rts_rc_attrs;
     use super::*;
 
     // An impossible state (the transmit cursor outside the WQE it points
@@ -971,14 +1026,8 @@ mod tests {
         wr.len = 3 * 1024;
         r.post(&attrs, &wr).unwrap();
         let mut buf = [0u8; MAX_HEADER_LEN];
-        assert!(r
-            .poll(&attrs, 0, &mut buf, &mut NullSink)
-            .unwrap()
-            .is_some());
+        assert!(r.poll(&attrs, 0, &mut buf).unwrap().is_some());
         r.psn = Psn::new(50);
-        assert_eq!(
-            r.poll(&attrs, 0, &mut buf, &mut NullSink),
-            Err(WcStatus::LocQpOpErr)
-        );
+        assert_eq!(r.poll(&attrs, 0, &mut buf), Err(WcStatus::LocQpOpErr));
     }
 }

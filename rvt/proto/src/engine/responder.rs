@@ -212,6 +212,23 @@ pub(super) struct Responder<RD> {
     cur: usize,
     /// The responses of `res[cur]` being sent.
     run: Run,
+    /// The last packet transmitted, until the caller took it or handed it
+    /// back.
+    pending: Option<TxUndo>,
+}
+
+/// What transmitting one response, ACK or NAK changed, so that a packet the
+/// caller hands back is produced again.
+#[derive(Copy, Clone, Debug)]
+struct TxUndo {
+    ack_owed: bool,
+    ack_now: bool,
+    ack_deadline: Option<u64>,
+    nak: Option<(u8, Psn)>,
+    cur: usize,
+    run: Run,
+    /// `done_once` of the resource at `cur` before the packet was built.
+    done_once: bool,
 }
 
 impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
@@ -232,6 +249,7 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
             res: Ring::new(res),
             cur: 0,
             run: Run::EMPTY,
+            pending: None,
         }
     }
 
@@ -1172,6 +1190,56 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
         if !live && !self.fatal {
             return Ok(None);
         }
+        let undo = TxUndo {
+            ack_owed: self.ack_owed,
+            ack_now: self.ack_now,
+            ack_deadline: self.ack_deadline,
+            nak: self.nak,
+            cur: self.cur,
+            run: self.run,
+            done_once: self.res.get(self.cur).is_some_and(|r| r.done_once),
+        };
+        let t = self.build_next(attrs, now, buf)?;
+        if t.is_some() {
+            self.pending = Some(undo);
+        }
+        Ok(t)
+    }
+
+    /// The caller took the last packet.
+    pub(super) fn taken(&mut self) {
+        self.pending = None;
+    }
+
+    /// The caller could not send the last packet: the responder goes back
+    /// to where it was before building it, so the next poll builds the same
+    /// packet.
+    pub(super) fn hand_back(&mut self) {
+        let Some(u) = self.pending.take() else {
+            return;
+        };
+        if let Some(r) = self.res.get_mut(u.cur) {
+            r.done_once = u.done_once;
+        }
+        self.ack_owed = u.ack_owed;
+        self.ack_now = u.ack_now;
+        self.ack_deadline = u.ack_deadline;
+        self.nak = u.nak;
+        self.cur = u.cur;
+        self.run = u.run;
+    }
+
+    /// Builds the next response, NAK or ACK: responses owed go first.
+    fn build_next(
+        &mut self,
+        attrs: &QpAttrs,
+        now: u64,
+        buf: &mut [u8; MAX_HEADER_LEN],
+    ) -> Result<Option<Transmit>, Fatal> {
+        let live = matches!(
+            attrs.state,
+            QpState::Rtr | QpState::Rts | QpState::Sqd | QpState::Sqe
+        );
         if let Some(t) = self.poll_response(attrs, buf)? {
             return Ok(Some(t));
         }
@@ -1184,11 +1252,6 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
                 syndrome,
                 msn: self.msn.value(),
             });
-            if self.fatal {
-                // Nothing follows the final NAK.
-                self.res.clear();
-                self.cur = 0;
-            }
         } else if self.ack_owed
             && live
             && (self.ack_now || self.ack_deadline.is_some_and(|d| now >= d))

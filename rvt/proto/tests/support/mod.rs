@@ -557,7 +557,22 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Node<SQ, RQ, RD> {
         self.flush_rq_in_error();
         let t = t?;
         let payload = self.mem.payload(&t.payload);
-        Some(frame(&hdr[..t.header_len], &payload, t.pad))
+        let bytes = frame(&hdr[..t.header_len], &payload, t.pad);
+        self.qp.transmit_taken(&mut self.rec);
+        Some(bytes)
+    }
+
+    /// The next packet, which the device refuses (queue full): it is
+    /// framed, then handed back to the engine. Returns its bytes.
+    pub fn transmit_refused(&mut self, now: u64) -> Option<Vec<u8>> {
+        let mut hdr = [0u8; MAX_HEADER_LEN];
+        let t = self.qp.poll_transmit(now, &mut hdr, &mut self.rec);
+        self.flush_rq_in_error();
+        let t = t?;
+        let payload = self.mem.payload(&t.payload);
+        let bytes = frame(&hdr[..t.header_len], &payload, t.pad);
+        self.qp.hand_back_transmit();
+        Some(bytes)
     }
 
     /// Every packet the QP has to send now.

@@ -404,6 +404,16 @@ pub fn run(data: &[u8]) {
                     if parsed.0.bth.opcode.is_request() {
                         sq_psn = parsed.0.bth.psn;
                     }
+                    if b.u8() & 3 == 0 {
+                        // The device refuses it: handed back, the same
+                        // packet comes again at once.
+                        let header = hdr_buf;
+                        qp.hand_back_transmit();
+                        let again = qp.poll_transmit(now, &mut hdr_buf, &mut rec);
+                        assert_eq!(again, Some(t), "a handed-back packet comes again");
+                        assert_eq!(hdr_buf[..t.header_len], header[..t.header_len]);
+                    }
+                    qp.transmit_taken(&mut rec);
                 }
             }
         }

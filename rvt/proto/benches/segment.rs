@@ -53,6 +53,9 @@ impl Sink for NullSink {
     fn completion(&mut self, wc: &Completion) {
         self.0 = self.0.wrapping_add(wc.wr_id);
     }
+    fn send_slot_released(&mut self, _: u32, wr_id: u64) {
+        self.0 = self.0.wrapping_add(wr_id);
+    }
     fn state_changed(&mut self, _: QpState) {}
 }
 

@@ -709,15 +709,20 @@ fn unsignaled_and_flush() {
         ..AttrUpdate::default()
     })
     .unwrap();
-    p.a.post(&send_wr(4, 1), &[1]);
     assert_eq!(
         statuses(&p.a.rec.send_wcs()),
-        vec![
-            (2, WcStatus::Success),
-            (1, WcStatus::WrFlushErr),
-            (4, WcStatus::WrFlushErr)
-        ],
-        "the pending unsignaled WQE (wr_id 1 reused) and the new post flush"
+        vec![(2, WcStatus::Success), (1, WcStatus::WrFlushErr)],
+        "the pending unsignaled WQE (wr_id 1 reused) flushes"
+    );
+    // IBA 10.3.1: a post in Error completes with IB_WC_WR_FLUSH_ERR, but
+    // only in the next poll_transmit, after post_send returned its slot.
+    let slot = p.a.post(&send_wr(4, 1), &[1]);
+    assert_eq!(p.a.rec.send_wcs().len(), 2, "not inside post_send");
+    assert!(p.a.drain(0).is_empty());
+    let wcs = p.a.rec.send_wcs();
+    assert_eq!(
+        (wcs.len(), wcs[2].wr_id, wcs[2].slot, wcs[2].status),
+        (3, 4, slot, WcStatus::WrFlushErr)
     );
     // Receive side flush on error too; posting in Error flushes at once.
     p.a.post_recv(9, 1);
@@ -1304,4 +1309,30 @@ fn handed_back_packet_is_produced_again_at_once() {
         .unwrap()
         .check_once(0, &p.b.mem.region(RKEY).unwrap().buf.data[..700])
         .unwrap();
+}
+
+// IBA 10.7.3.1 with an explicit slot lifetime: an unsignaled send WQE that
+// succeeds reports no completion, but its slot is released to the caller
+// (Sink::send_slot_released) before a later post_send can hand the same
+// slot out again, so the caller never overwrites an SGE list it still
+// holds.
+#[test]
+fn unsignaled_wqe_releases_its_slot_before_reuse() {
+    let mut p: Pair<2, 16, 4> = Pair::new(QpType::Rc, &cfg());
+    let mut wr = send_wr(1, 1);
+    wr.flags = SendFlags::NONE;
+    for _ in 0..2 {
+        p.b.post_recv(1, 10);
+    }
+    let s1 = p.a.post(&wr, &[1]);
+    p.a.post(&send_wr(2, 1), &[1]);
+    assert_eq!(
+        p.a.qp.post_send(&send_wr(3, 1), &mut p.a.rec),
+        Err(rvt_proto::engine::PostError::QueueFull)
+    );
+    p.pump();
+    assert_eq!(p.a.rec.released, vec![(s1, 1)], "released, not completed");
+    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(2, WcStatus::Success)]);
+    let again = p.a.post(&send_wr(3, 1), &[1]);
+    assert_eq!(again, s1, "the released slot is the one reused");
 }

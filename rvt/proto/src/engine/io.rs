@@ -29,6 +29,13 @@ pub trait Sink {
     /// are returned in work request order, IBA chapter 10).
     fn completion(&mut self, wc: &Completion);
 
+    /// The unsignaled send WQE in `slot` (work request `wr_id`) completed
+    /// successfully, which reports no completion (IBA 10.7.3.1). The caller
+    /// releases what it keeps for the WQE (its scatter/gather list); a later
+    /// [`super::Qp::post_send`] may hand the slot out again. Every send WQE
+    /// ends with exactly one call: this or [`Sink::completion`].
+    fn send_slot_released(&mut self, slot: u32, wr_id: u64);
+
     /// The engine moved the QP to `state` on its own (only ever `Error`,
     /// after a fatal transport error; IBA 10.3.1). The caller reflects it in
     /// `ib_query_qp` and may raise an asynchronous event.

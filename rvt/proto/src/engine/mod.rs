@@ -253,17 +253,17 @@ where
     /// Post a send work request (`ib_post_send`). Returns the send queue slot
     /// that names the WQE in [`Payload::Local`], [`Memory::write_send`] and
     /// its [`Completion`]. In the Error state the request is accepted and
-    /// completes at once with `IB_WC_WR_FLUSH_ERR` (IBA 10.3.1: the
-    /// Error state flushes; `ib_drain_sq` relies on it).
+    /// completes with `IB_WC_WR_FLUSH_ERR` in the next
+    /// [`Self::poll_transmit`], never inside this call, so the caller knows
+    /// the slot before its completion names it (IBA 10.3.1: the Error state
+    /// flushes; `ib_drain_sq` relies on it).
     pub fn post_send<S: Sink>(&mut self, wr: &SendWr, sink: &mut S) -> Result<u32, PostError> {
         self.transmit_taken(sink);
         match self.attrs.state {
             QpState::Rts | QpState::Sqd | QpState::Sqe => self.req.post(&self.attrs, wr),
-            QpState::Error => {
-                let slot = self.req.post(&self.attrs, wr)?;
-                self.req.flush(&self.attrs, None, sink);
-                Ok(slot)
-            }
+            // The flush completion comes from the next poll_transmit, once
+            // the caller knows the slot.
+            QpState::Error => self.req.post(&self.attrs, wr),
             _ => Err(PostError::InvalidState),
         }
     }
@@ -332,6 +332,10 @@ where
         sink: &mut S,
     ) -> Option<Transmit> {
         self.transmit_taken(sink);
+        if self.attrs.state == QpState::Error {
+            // Send WQEs posted in Error (IBA 10.3.1).
+            self.req.flush(&self.attrs, None, sink);
+        }
         match self.resp.poll(&self.attrs, now, buf) {
             Ok(Some(t)) => return Some(t),
             Ok(None) => {}

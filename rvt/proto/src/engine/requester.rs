@@ -431,6 +431,8 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
         }
         let signaled = attrs.sq_sig_all || e.wr.flags.contains(SendFlags::SIGNALED);
         if status == WcStatus::Success && !signaled {
+            // IBA 10.7.3.1: no completion; the slot's end is still explicit.
+            sink.send_slot_released(slot, e.wr.wr_id);
             return;
         }
         let flags = if e.wr.opcode.has_imm() {

@@ -367,6 +367,8 @@ pub struct Recorder {
     pub state_changes: Vec<QpState>,
     /// Receive completions ever recorded (the test RQ frees its slots).
     pub recv_completed: u64,
+    /// Unsignaled send WQEs that completed silently: (slot, wr_id).
+    pub released: Vec<(u32, u64)>,
 }
 
 pub const TIMERS: [Timer; 3] = [Timer::Retransmit, Timer::Rnr, Timer::Ack];
@@ -395,6 +397,10 @@ impl Sink for Recorder {
             self.recv_completed += 1;
         }
         self.wcs.push(*wc);
+    }
+
+    fn send_slot_released(&mut self, slot: u32, wr_id: u64) {
+        self.released.push((slot, wr_id));
     }
 
     fn state_changed(&mut self, state: QpState) {

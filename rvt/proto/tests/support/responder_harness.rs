@@ -11,8 +11,8 @@
 
 use rvt_proto::engine::{
     AccessFlags, AtomicOp, AttrUpdate, Completion, DropReason, MemError, Memory, Mtu, Payload, Qp,
-    QpState, QpType, Queue, RecvQueue, RecvWqe, RemoteAccess, ResponderResource, RxMeta, SendFlags,
-    SendWqe, SendWr, Sink, UdDest, Verdict, WrOpcode, MAX_HEADER_LEN,
+    QpState, QpType, Queue, RecvQueue, RecvWqe, RemoteAccess, ResponderResource, RxMeta, SendWqe,
+    SendWr, Sink, UdDest, Verdict, WrOpcode, MAX_HEADER_LEN,
 };
 use rvt_proto::headers::{Aeth, AtomicAckEth, AtomicEth, Bth, Deth, Feth, Ieth, ImmDt, Reth};
 use rvt_proto::opcode::{Opcode, Operation};
@@ -115,11 +115,15 @@ impl Memory for Mem {
 #[derive(Default)]
 struct Rec {
     wcs: Vec<Completion>,
+    released: Vec<u32>,
 }
 
 impl Sink for Rec {
     fn completion(&mut self, wc: &Completion) {
         self.wcs.push(*wc);
+    }
+    fn send_slot_released(&mut self, slot: u32, _: u64) {
+        self.released.push(slot);
     }
     fn state_changed(&mut self, state: QpState) {
         assert_eq!(state, QpState::Error);
@@ -354,8 +358,9 @@ pub fn run(data: &[u8]) {
                 wr.len = u32::from(b.u16());
                 wr.rkey = b.u32();
                 wr.remote_va = b.u64();
-                // Always signaled, so the harness sees every slot freed.
-                wr.flags.0 = u32::from(b.u8() & 5) | SendFlags::SIGNALED.0;
+                // FENCE, SIGNALED, SOLICITED at random: an unsignaled WQE's
+                // slot is released explicitly (Sink::send_slot_released).
+                wr.flags.0 = u32::from(b.u8() & 7);
                 wr.ud = UdDest {
                     ah: 0,
                     remote_qpn: b.u32() & 0x1ff_ffff,
@@ -422,6 +427,10 @@ pub fn run(data: &[u8]) {
             for w in mem.rq.drain(..) {
                 mem.recv_live[w.slot as usize] = false;
             }
+        }
+        for slot in rec.released.drain(..) {
+            assert!(mem.send_live[slot as usize], "release of a free slot");
+            mem.send_live[slot as usize] = false;
         }
         for wc in rec.wcs.drain(..) {
             let live = match wc.queue {

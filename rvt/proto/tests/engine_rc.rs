@@ -448,10 +448,13 @@ fn rnr_nak_after_read_rerequest_resumes() {
     let mut p = pair();
     p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 512, 0), &[]);
     p.a.post(&send_wr(2, 10), &[5; 10]);
-    for f in p.a.drain(0) {
-        p.b.deliver(&f, 0);
-    }
-    let from_b = p.b.drain(0);
+    let batch = p.a.drain(0);
+    assert_eq!(p.b.deliver(&batch[0], 0).verdict(), Verdict::Accepted);
+    // The SEND waits for the READ responses (IBA 9.5), then is RNR NAKed.
+    assert_eq!(p.b.deliver(&batch[1], 0).verdict(), Verdict::Deferred);
+    let mut from_b = p.b.drain(0);
+    assert_eq!(p.b.deliver(&batch[1], 0).verdict(), Verdict::RnrNak);
+    from_b.extend(p.b.drain(0));
     assert_eq!(from_b.len(), 3, "READ responses 100, 101 and RNR NAK 102");
     // Response 100 is lost: 101 starts the READ re-request, which goes out.
     p.a.deliver(&from_b[1], 0);
@@ -1335,4 +1338,44 @@ fn unsignaled_wqe_releases_its_slot_before_reuse() {
     assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(2, WcStatus::Success)]);
     let again = p.a.post(&send_wr(3, 1), &[1]);
     assert_eq!(again, s1, "the released slot is the one reused");
+}
+
+// IBA 9.5 ordering under batched receives: requests execute in PSN order.
+// A READ's response payload is copied when the caller transmits it, so a
+// later WRITE to the same bytes that arrives in the same receive batch
+// (before the caller drained poll_transmit) must not execute first: it is
+// deferred (nothing changes, no NAK) until the READ responses are out, then
+// delivered again; the READ returns the bytes as they were before the WRITE.
+#[test]
+fn write_behind_owed_read_responses_is_deferred() {
+    let mut p = pair();
+    let before = p.b.mem.region(RKEY).unwrap().buf.data[..600].to_vec();
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 600, 0), &[]);
+    p.a.post(&rdma_wr(2, WrOpcode::RdmaWrite, 300, 100), &[9; 300]);
+    let batch = p.a.drain(0);
+    assert_eq!(batch.len(), 3, "READ request + 2 WRITE packets");
+    assert_eq!(p.b.deliver(&batch[0], 0).verdict(), Verdict::Accepted);
+    assert_eq!(p.b.deliver(&batch[1], 0).verdict(), Verdict::Deferred);
+    assert_eq!(p.b.qp.status().expected_psn, 103, "nothing executed");
+    assert_eq!(p.b.mem.region(RKEY).unwrap().buf.data[..600], before[..]);
+    let responses = p.b.drain(0);
+    assert_eq!(responses.len(), 3, "3 READ responses, no NAK");
+    for f in &batch[1..] {
+        assert_eq!(p.b.deliver(f, 0).verdict(), Verdict::Accepted);
+    }
+    for f in &responses {
+        assert_eq!(p.a.deliver(f, 0).verdict(), Verdict::Accepted);
+    }
+    p.pump();
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
+    );
+    send_buf(&p.a, 0).check_once(0, &before).unwrap();
+    assert_eq!(p.b.mem.region(RKEY).unwrap().buf.data[100..400], [9; 300]);
+}
+
+/// The local buffer of send slot `slot`.
+fn send_buf(n: &support::Node<16, 16, 4>, slot: usize) -> &support::Buf {
+    n.mem.send[slot].as_ref().unwrap()
 }

@@ -265,6 +265,19 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
         u32::try_from(owed).unwrap_or(u32::MAX)
     }
 
+    /// True if a READ response with payload is still to be transmitted
+    /// (the caller copies READ data only when it transmits the response).
+    fn read_payload_owed(&self) -> bool {
+        let mut i = self.cur;
+        while let Some(r) = self.res.get(i) {
+            if r.payload_len() > 0 {
+                return true;
+            }
+            i = i.wrapping_add(1);
+        }
+        false
+    }
+
     /// The number of READ/atomic resources the storage holds.
     pub(super) fn resource_capacity(&self) -> usize {
         self.res.capacity()
@@ -489,6 +502,11 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
             return Ok(self.duplicate(attrs, pkt, now));
         }
         let op = bth.opcode;
+        if op.operation() != Operation::ReadRequest && self.read_payload_owed() {
+            // IBA 9.5: this request must not change memory that an earlier
+            // READ's responses, not yet transmitted, will still read.
+            return Ok(Verdict::Deferred);
+        }
         let pos = op.position();
         let operation = op.operation();
         // IBA 9.7 / 9.9: opcode sequence check (NAK Invalid Request).

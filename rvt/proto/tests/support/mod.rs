@@ -773,8 +773,13 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Pair<SQ, RQ, RD> {
     /// Exchanges packets until both sides are quiet; `keep(from_a, index,
     /// bytes)` decides per frame whether it is delivered (`index` counts
     /// every frame of this call). Returns the number of frames sent.
+    ///
+    /// A receiver that defers a packet (`Verdict::Deferred`, IBA 9.5) keeps
+    /// it and every later one in a backlog, delivered again after it
+    /// drained its transmissions, as rvt.ko does.
     pub fn pump_filtered(&mut self, mut keep: impl FnMut(bool, usize, &[u8]) -> bool) -> usize {
         let mut n = 0;
+        let mut backlog: [VecDeque<Vec<u8>>; 2] = Default::default();
         loop {
             let mut moved = false;
             for from_a in [true, false] {
@@ -783,24 +788,43 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Pair<SQ, RQ, RD> {
                 } else {
                     self.b.drain(self.now)
                 };
+                // The sender drained: its own backlog goes in again.
+                moved |= self.redeliver(!from_a, &mut backlog[usize::from(from_a)]);
                 for f in frames {
                     moved = true;
                     self.log.push((from_a, f.clone()));
                     let deliver = keep(from_a, n, &f);
                     n += 1;
                     if deliver {
-                        let to = if from_a { &mut self.b } else { &mut self.a };
-                        if let Rx::Received(v) = to.deliver(&f, self.now) {
-                            self.verdicts.push((from_a, v));
-                        }
+                        backlog[usize::from(!from_a)].push_back(f);
                     }
                 }
+                moved |= self.redeliver(from_a, &mut backlog[usize::from(!from_a)]);
             }
             if !moved {
                 return n;
             }
             assert!(n < 10_000_000, "pump does not converge");
         }
+    }
+
+    /// Delivers the frames of `backlog` (sent by A if `from_a`) in order
+    /// until the receiver defers one; true if any was delivered.
+    fn redeliver(&mut self, from_a: bool, backlog: &mut VecDeque<Vec<u8>>) -> bool {
+        let mut any = false;
+        while let Some(f) = backlog.pop_front() {
+            let to = if from_a { &mut self.b } else { &mut self.a };
+            let rx = to.deliver(&f, self.now);
+            if let Rx::Received(v) = rx {
+                self.verdicts.push((from_a, v));
+            }
+            if rx == Rx::Received(Verdict::Deferred) {
+                backlog.push_front(f);
+                return any;
+            }
+            any = true;
+        }
+        any
     }
 
     /// Exchanges packets without loss until quiet.

@@ -10,16 +10,20 @@
 //! * a [`Memory`] for R_Key checks, payload placement, atomics and
 //!   invalidation, and with it a [`RecvQueue`] (the QP's own receive queue
 //!   or an SRQ) from which the engine takes receive WQEs when it needs one,
-//! * a [`Sink`] receiving completions and the engine-initiated move to the
-//!   Error state,
+//! * a [`Sink`] receiving completions, the release of unsignaled send slots
+//!   and the engine-initiated move to the Error state,
 //! * a header buffer for each packet to transmit ([`Qp::poll_transmit`]);
-//!   the returned [`Transmit`] says which payload bytes to copy after it.
+//!   the returned [`Transmit`] says which payload bytes to copy after it,
+//!   and the caller then says whether it took the packet
+//!   ([`Qp::transmit_taken`]) or hands it back ([`Qp::hand_back_transmit`]).
 //!
-//! Events in: [`Qp::post_send`], [`Qp::receive`] (a parsed
-//! packet plus [`RxMeta`]), [`Qp::handle_timeout`], [`Qp::modify`]. After
-//! every event the caller drains [`Qp::poll_transmit`] until it returns
-//! `None` (or later, if it must pace transmissions) and re-arms its timer at
-//! [`Qp::poll_timeout`].
+//! Events in: [`Qp::post_send`], [`Qp::receive`] (a parsed packet plus
+//! [`RxMeta`]; a [`Verdict::Deferred`] packet is delivered again after the
+//! next drain), [`Qp::handle_timeout`], [`Qp::modify`]. After every event
+//! the caller drains [`Qp::poll_transmit`] until it returns `None` (or
+//! later, if it must pace transmissions) and re-arms its timer at
+//! [`Qp::poll_timeout`]. [`Qp::status`] is the live state for
+//! `ib_query_qp`.
 //!
 //! See `Documentation/proto-engine.md` for the list of IBA rules implemented
 //! and not implemented.

@@ -556,14 +556,19 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Node<SQ, RQ, RD> {
         r
     }
 
-    /// The next packet to send, framed, or None.
-    pub fn transmit(&mut self, now: u64) -> Option<Vec<u8>> {
+    /// The next packet the QP builds, framed (the payload copied), or None.
+    fn next_frame(&mut self, now: u64) -> Option<Vec<u8>> {
         let mut hdr = [0u8; MAX_HEADER_LEN];
         let t = self.qp.poll_transmit(now, &mut hdr, &mut self.rec);
         self.flush_rq_in_error();
         let t = t?;
         let payload = self.mem.payload(&t.payload);
-        let bytes = frame(&hdr[..t.header_len], &payload, t.pad);
+        Some(frame(&hdr[..t.header_len], &payload, t.pad))
+    }
+
+    /// The next packet to send, framed and taken, or None.
+    pub fn transmit(&mut self, now: u64) -> Option<Vec<u8>> {
+        let bytes = self.next_frame(now)?;
         self.qp.transmit_taken(&mut self.rec);
         Some(bytes)
     }
@@ -571,12 +576,7 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Node<SQ, RQ, RD> {
     /// The next packet, which the device refuses (queue full): it is
     /// framed, then handed back to the engine. Returns its bytes.
     pub fn transmit_refused(&mut self, now: u64) -> Option<Vec<u8>> {
-        let mut hdr = [0u8; MAX_HEADER_LEN];
-        let t = self.qp.poll_transmit(now, &mut hdr, &mut self.rec);
-        self.flush_rq_in_error();
-        let t = t?;
-        let payload = self.mem.payload(&t.payload);
-        let bytes = frame(&hdr[..t.header_len], &payload, t.pad);
+        let bytes = self.next_frame(now)?;
         self.qp.hand_back_transmit();
         Some(bytes)
     }

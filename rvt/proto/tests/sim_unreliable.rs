@@ -19,27 +19,13 @@ use rvt_proto::engine::{
     AccessFlags, AttrUpdate, Completion, Mtu, QpState, QpType, Queue, SendWr, UdDest, WcFlags,
     WcOpcode, WcStatus, WrOpcode, UD_GRH_LEN,
 };
-use support::{LinkCfg, Node, Pair, Rng, Rx};
+use support::{seeds, LinkCfg, Node, Pair, Rng, Rx};
 
 type P = Pair<16, 32, 2>;
 type N = Node<16, 32, 2>;
 
 const RKEY: u32 = 0x77;
 const VA: u64 = 0x4000_0000;
-
-fn seeds(base: u64, default: u64) -> Vec<u64> {
-    let env = |n: &str| {
-        std::env::var(n)
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
-    match env("RVT_SIM_SEED") {
-        Some(s) => vec![s],
-        None => (0..env("RVT_SIM_SEEDS").unwrap_or(default))
-            .map(|i| base + i)
-            .collect(),
-    }
-}
 
 /// Delivers `frame` unless the channel loses it; corrupts some. Checks the
 /// ICRC verdict.

@@ -64,6 +64,22 @@ impl Rng {
     }
 }
 
+/// The seeds of a simulation: `RVT_SIM_SEED=s` replays one, else
+/// `RVT_SIM_SEEDS=n` (or `default`) from `base` on.
+pub fn seeds(base: u64, default: u64) -> Vec<u64> {
+    let env = |n: &str| {
+        std::env::var(n)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    match env("RVT_SIM_SEED") {
+        Some(s) => vec![s],
+        None => (0..env("RVT_SIM_SEEDS").unwrap_or(default))
+            .map(|i| base + i)
+            .collect(),
+    }
+}
+
 /// A byte buffer that counts how often each byte was written.
 #[derive(Clone, Debug, Default)]
 pub struct Buf {

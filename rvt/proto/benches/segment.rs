@@ -15,8 +15,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use rvt_proto::engine::{
-    AccessFlags, AttrUpdate, Completion, Mtu, Payload, Qp, QpState, QpType, RxMeta, SendWr, Sink,
-    Timer, Verdict, WrOpcode, MAX_HEADER_LEN,
+    AccessFlags, AttrUpdate, Completion, Mtu, Payload, Qp, QpState, QpType, ResponderResource,
+    RxMeta, SendWqe, SendWr, Sink, Verdict, WrOpcode, MAX_HEADER_LEN,
 };
 use rvt_proto::headers::{Aeth, Bth};
 use rvt_proto::icrc::{Crc32, Icrc, TableCrc32};
@@ -53,11 +53,20 @@ impl Sink for NullSink {
     fn completion(&mut self, wc: &Completion) {
         self.0 = self.0.wrapping_add(wc.wr_id);
     }
-    fn timer(&mut self, _: Timer, _: Option<u64>) {}
+    fn send_slot_released(&mut self, _: u32, wr_id: u64) {
+        self.0 = self.0.wrapping_add(wr_id);
+    }
     fn state_changed(&mut self, _: QpState) {}
 }
 
 struct NoMem;
+
+/// The sender receives only ACKs: it never needs a receive WQE.
+impl rvt_proto::engine::RecvQueue for NoMem {
+    fn take_recv(&mut self) -> Option<rvt_proto::engine::RecvWqe> {
+        None
+    }
+}
 
 impl rvt_proto::engine::Memory for NoMem {
     fn check_remote(
@@ -96,8 +105,15 @@ impl rvt_proto::engine::Memory for NoMem {
     }
 }
 
-fn qp(sink: &mut NullSink) -> Qp<4, 4, 1> {
-    let mut qp = Qp::new(QpType::Rc, 0x22);
+type BenchQp = Qp<Vec<SendWqe>, Vec<ResponderResource>>;
+
+fn qp(sink: &mut NullSink) -> BenchQp {
+    let mut qp = Qp::new(
+        QpType::Rc,
+        0x22,
+        vec![SendWqe::EMPTY; 4],
+        vec![ResponderResource::EMPTY; 1],
+    );
     for upd in [
         AttrUpdate {
             state: Some(QpState::Init),
@@ -125,7 +141,7 @@ fn qp(sink: &mut NullSink) -> Qp<4, 4, 1> {
 /// The engine side of the benchmark: a QP, its sink, the message and a
 /// packet buffer.
 struct Rig {
-    qp: Qp<4, 4, 1>,
+    qp: BenchQp,
     sink: NullSink,
     src: Vec<u8>,
     pkt: Vec<u8>,

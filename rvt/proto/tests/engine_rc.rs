@@ -5,8 +5,8 @@ mod support;
 
 use rvt_proto::aeth::{NakCode, Syndrome};
 use rvt_proto::engine::{
-    AccessFlags, AttrUpdate, Completion, DropReason, Mtu, QpState, QpType, Queue, SendFlags,
-    SendWr, Timer, Verdict, WcFlags, WcOpcode, WcStatus, WrOpcode,
+    AccessFlags, AttrUpdate, Completion, DropReason, Mtu, QpState, QpType, Queue, RecvWqe,
+    SendFlags, SendWr, Timer, Verdict, WcFlags, WcOpcode, WcStatus, WrOpcode,
 };
 use rvt_proto::headers::{AtomicEth, Reth};
 use rvt_proto::opcode::Opcode;
@@ -448,10 +448,13 @@ fn rnr_nak_after_read_rerequest_resumes() {
     let mut p = pair();
     p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 512, 0), &[]);
     p.a.post(&send_wr(2, 10), &[5; 10]);
-    for f in p.a.drain(0) {
-        p.b.deliver(&f, 0);
-    }
-    let from_b = p.b.drain(0);
+    let batch = p.a.drain(0);
+    assert_eq!(p.b.deliver(&batch[0], 0).verdict(), Verdict::Accepted);
+    // The SEND waits for the READ responses (IBA 9.5), then is RNR NAKed.
+    assert_eq!(p.b.deliver(&batch[1], 0).verdict(), Verdict::Deferred);
+    let mut from_b = p.b.drain(0);
+    assert_eq!(p.b.deliver(&batch[1], 0).verdict(), Verdict::RnrNak);
+    from_b.extend(p.b.drain(0));
     assert_eq!(from_b.len(), 3, "READ responses 100, 101 and RNR NAK 102");
     // Response 100 is lost: 101 starts the READ re-request, which goes out.
     p.a.deliver(&from_b[1], 0);
@@ -533,7 +536,7 @@ fn ack_timeout_retransmits_duplicate_reacked() {
     );
     assert_eq!(p.verdicts.last(), Some(&(false, Verdict::Accepted)));
     assert!(p.verdicts.contains(&(true, Verdict::Duplicate)));
-    assert_eq!(p.b.qp.recv_queue_len(), 1);
+    assert_eq!(p.b.recv_queue_len(), 1);
 }
 
 // IBA 9.7.6.1.3: retry_cnt retransmissions, then IB_WC_RETRY_EXC_ERR and
@@ -704,24 +707,25 @@ fn unsignaled_and_flush() {
     p.pump();
     // 1 silent, 2 signaled, 3: RNR pending.
     assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(2, WcStatus::Success)]);
-    p.a.qp
-        .modify(
-            &AttrUpdate {
-                state: Some(QpState::Error),
-                ..AttrUpdate::default()
-            },
-            &mut p.a.rec,
-        )
-        .unwrap();
-    p.a.post(&send_wr(4, 1), &[1]);
+    p.a.modify(&AttrUpdate {
+        state: Some(QpState::Error),
+        ..AttrUpdate::default()
+    })
+    .unwrap();
     assert_eq!(
         statuses(&p.a.rec.send_wcs()),
-        vec![
-            (2, WcStatus::Success),
-            (1, WcStatus::WrFlushErr),
-            (4, WcStatus::WrFlushErr)
-        ],
-        "the pending unsignaled WQE (wr_id 1 reused) and the new post flush"
+        vec![(2, WcStatus::Success), (1, WcStatus::WrFlushErr)],
+        "the pending unsignaled WQE (wr_id 1 reused) flushes"
+    );
+    // IBA 10.3.1: a post in Error completes with IB_WC_WR_FLUSH_ERR, but
+    // only in the next poll_transmit, after post_send returned its slot.
+    let slot = p.a.post(&send_wr(4, 1), &[1]);
+    assert_eq!(p.a.rec.send_wcs().len(), 2, "not inside post_send");
+    assert!(p.a.drain(0).is_empty());
+    let wcs = p.a.rec.send_wcs();
+    assert_eq!(
+        (wcs.len(), wcs[2].wr_id, wcs[2].slot, wcs[2].status),
+        (3, 4, slot, WcStatus::WrFlushErr)
     );
     // Receive side flush on error too; posting in Error flushes at once.
     p.a.post_recv(9, 1);
@@ -1042,4 +1046,336 @@ fn zero_length_rdma() {
         statuses(&p.a.rec.send_wcs()),
         vec![(1, WcStatus::Success), (2, WcStatus::Success)]
     );
+}
+
+// Timers as one mechanism (IBA 9.7.5.2.8 RNR wait, 9.7.6.1.3 local ACK
+// timeout): the engine owns its deadlines. poll_timeout() is always the
+// earliest armed one; a served deadline is never left armed, an early
+// handle_timeout changes nothing, and the resend after the RNR wait arms the
+// local ACK timeout, visible through poll_timeout() at once.
+#[test]
+fn timers_are_one_mechanism_owned_by_the_engine() {
+    let mut c = cfg();
+    c.min_rnr_timer = 14; // 1.28 ms
+    c.timeout = 14; // 4.096 us * 2^14 = 67.1 ms
+    let mut p = pair_with(&c);
+    p.a.post(&send_wr(1, 10), &[5; 10]);
+    p.pump();
+    assert_eq!(naks(&p, None), vec![100], "RNR NAK for the SEND");
+    assert_eq!(
+        p.a.qp.deadline(Timer::Retransmit),
+        None,
+        "RTO stops in the wait"
+    );
+    assert_eq!(p.a.qp.poll_timeout(), Some(1_280_000));
+
+    p.a.qp.handle_timeout(1_279_999, &mut p.a.rec);
+    assert_eq!(
+        p.a.qp.poll_timeout(),
+        Some(1_280_000),
+        "early call: unchanged"
+    );
+    assert!(p.a.drain(1_279_999).is_empty(), "still waiting");
+
+    p.b.post_recv(7, 10);
+    p.now = 1_280_000;
+    p.a.qp.handle_timeout(p.now, &mut p.a.rec);
+    assert_eq!(
+        p.a.qp.deadline(Timer::Rnr),
+        None,
+        "the served RNR deadline is gone"
+    );
+    assert_eq!(
+        p.a.qp.poll_timeout(),
+        None,
+        "nothing armed before the resend"
+    );
+    let resend = p.a.drain(p.now);
+    assert_eq!(resend.len(), 1);
+    let rto = 1_280_000 + 4_096 * (1 << 14);
+    assert_eq!(p.a.qp.poll_timeout(), Some(rto), "the resend armed the RTO");
+    p.a.qp.handle_timeout(p.now, &mut p.a.rec);
+    assert_eq!(
+        p.a.qp.poll_timeout(),
+        Some(rto),
+        "a repeated call changes nothing"
+    );
+    assert_eq!(p.b.deliver(&resend[0], p.now).verdict(), Verdict::Accepted);
+    p.pump();
+    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::Success)]);
+    assert_eq!(p.a.qp.poll_timeout(), None, "acknowledged: nothing armed");
+}
+
+/// An SRQ of `n` WQEs of `len` bytes, slots 0.., with receive buffers in
+/// both responders `b1`, `b2` (the SRQ's buffers, reachable from either).
+fn srq_for(n: u32, len: u32, nodes: [&mut support::Node<16, 16, 4>; 2]) -> support::Srq {
+    let mut srq = support::Srq::default();
+    for slot in 0..n {
+        srq.queue.push_back(RecvWqe {
+            wr_id: 100 + u64::from(slot),
+            slot,
+            len,
+        });
+    }
+    for node in nodes {
+        for slot in 0..n as usize {
+            node.mem.recv[slot] = Some(support::Buf::zeroed(len as usize));
+        }
+    }
+    srq
+}
+
+/// Delivers every frame `from` has to send to `to`, taking receive WQEs from
+/// `srq`, and the answers back.
+fn pump_srq(
+    from: &mut support::Node<16, 16, 4>,
+    to: &mut support::Node<16, 16, 4>,
+    srq: &mut support::Srq,
+) {
+    loop {
+        let frames = from.drain(0);
+        let answers = to.drain(0);
+        if frames.is_empty() && answers.is_empty() {
+            return;
+        }
+        for f in frames {
+            let _ = to.deliver_srq(&f, 0, srq);
+        }
+        for f in answers {
+            let _ = from.deliver(&f, 0);
+        }
+    }
+}
+
+// IBA 10.2.9 / 11.2.3 shared receive queues: one receive queue serves two
+// QPs through the RecvQueue trait. WQEs are taken in order and only when a
+// message needs one (a multi-packet SEND takes one WQE, an RDMA WRITE
+// without immediate none), each completion names the SRQ slot it used, and
+// the caller's SRQ raises its limit event from take_recv.
+#[test]
+fn srq_serves_two_qps_through_the_recv_queue_trait() {
+    let (mut a1, mut b1) = support::connect::<16, 16, 4>(QpType::Rc, &cfg());
+    let (mut a2, mut b2) = support::connect::<16, 16, 4>(QpType::Rc, &cfg());
+    b2.mem
+        .add_region(RKEY, VA, vec![0; 4096], AccessFlags::ALL_REMOTE);
+    let mut srq = srq_for(3, 1000, [&mut b1, &mut b2]);
+    srq.limit = Some(2);
+    a1.post(&send_wr(1, 600), &[1; 600]); // 3 packets at MTU 256
+    pump_srq(&mut a1, &mut b1, &mut srq);
+    assert_eq!(srq.queue.len(), 2, "one WQE for a three-packet SEND");
+    assert_eq!(srq.limit_events, 0);
+    a2.post(&rdma_wr(2, WrOpcode::RdmaWrite, 300, 0), &[2; 300]);
+    pump_srq(&mut a2, &mut b2, &mut srq);
+    assert_eq!(srq.queue.len(), 2, "an RDMA WRITE takes no WQE");
+    a2.post(&send_wr(3, 10), &[3; 10]);
+    pump_srq(&mut a2, &mut b2, &mut srq);
+    assert_eq!(srq.queue.len(), 1);
+    assert_eq!(srq.limit_events, 1, "below the limit: the caller's event");
+    let wc1 = b1.rec.recv_wcs();
+    let wc2 = b2.rec.recv_wcs();
+    assert_eq!(
+        (wc1.len(), wc1[0].wr_id, wc1[0].slot, wc1[0].byte_len),
+        (1, 100, 0, 600)
+    );
+    assert_eq!(
+        (wc2.len(), wc2[0].wr_id, wc2[0].slot, wc2[0].byte_len),
+        (1, 101, 1, 10)
+    );
+    recv_buf(&b1, &wc1[0]).check_once(0, &[1; 600]).unwrap();
+    recv_buf(&b2, &wc2[0]).check_once(0, &[3; 10]).unwrap();
+    assert_eq!(
+        statuses(&a1.rec.send_wcs())
+            .into_iter()
+            .chain(statuses(&a2.rec.send_wcs()))
+            .collect::<Vec<_>>(),
+        vec![
+            (1, WcStatus::Success),
+            (2, WcStatus::Success),
+            (3, WcStatus::Success)
+        ]
+    );
+}
+
+// IBA 10.3.1 / 11.4: when an SRQ QP enters Error only the receive WQE it
+// holds (the SEND in progress) completes with IB_WC_WR_FLUSH_ERR; the WQEs
+// still in the SRQ stay for the other QPs. Reset also flushes a held WQE:
+// it is never lost without a completion.
+#[test]
+fn srq_qp_error_flushes_only_the_wqe_it_holds() {
+    for to in [QpState::Error, QpState::Reset] {
+        let (mut a, mut b) = support::connect::<16, 16, 4>(QpType::Rc, &cfg());
+        let (_, mut other) = support::connect::<16, 16, 4>(QpType::Rc, &cfg());
+        let mut srq = srq_for(3, 1000, [&mut b, &mut other]);
+        a.post(&send_wr(1, 600), &[1; 600]);
+        let frames = a.drain(0);
+        assert_eq!(
+            b.deliver_srq(&frames[0], 0, &mut srq).verdict(),
+            Verdict::Accepted,
+            "SEND First takes a WQE"
+        );
+        assert_eq!(srq.queue.len(), 2);
+        b.qp.modify(
+            &AttrUpdate {
+                state: Some(to),
+                ..AttrUpdate::default()
+            },
+            &mut b.rec,
+        )
+        .unwrap();
+        assert_eq!(
+            statuses(&b.rec.recv_wcs()),
+            vec![(100, WcStatus::WrFlushErr)],
+            "{to:?}: the held WQE flushes"
+        );
+        assert_eq!(srq.queue.len(), 2, "{to:?}: the SRQ keeps the rest");
+    }
+}
+
+// ib_query_qp (IBA 11.2.5.3) reports the live state, not the attributes
+// last set: the send PSN after a 3-packet SEND and a 2-PSN READ (IBA 9.7.1),
+// the peer's expected PSN, the READ in flight and the responses owed for
+// it, and whether the send queue is drained.
+#[test]
+fn query_reports_live_psns_counts_and_drain() {
+    let mut p = pair();
+    let idle = p.a.qp.status();
+    assert_eq!((idle.send_psn, idle.sq_drained), (100, true));
+    assert_eq!(p.b.qp.status().expected_psn, 100);
+    p.b.post_recv(1, 1000);
+    p.a.post(&send_wr(1, 600), &[1; 600]);
+    p.a.post(&rdma_wr(2, WrOpcode::RdmaRead, 512, 0), &[]);
+    for f in p.a.drain(0) {
+        let _ = p.b.deliver(&f, 0);
+    }
+    let a = p.a.qp.status();
+    assert_eq!(a.send_psn, 105, "3 SEND packets + 2 READ response PSNs");
+    assert_eq!(a.rd_atomic_in_flight, 1);
+    assert!(!a.sq_drained);
+    assert_eq!(p.a.qp.attrs().sq_psn, 100, "attrs keep the value set");
+    let b = p.b.qp.status();
+    assert_eq!((b.expected_psn, b.responses_owed), (105, 1));
+    assert_eq!(b.state, QpState::Rts);
+    p.pump();
+    assert_eq!(p.b.qp.status().responses_owed, 0);
+    let a = p.a.qp.status();
+    assert_eq!(
+        (a.send_psn, a.rd_atomic_in_flight, a.sq_drained),
+        (105, 0, true)
+    );
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
+    );
+}
+
+// Transmit back-pressure (issue 6; DESIGN.md section 6: retried promptly,
+// never left to the ACK timeout): every packet the device refuses is handed
+// back and produced again, byte for byte, by the next poll_transmit, for
+// requests (a 3-packet SEND, a READ) and READ responses alike; the exchange
+// completes without any timer firing.
+#[test]
+fn handed_back_packet_is_produced_again_at_once() {
+    let mut p = pair();
+    p.b.post_recv(1, 1000);
+    p.a.post(&send_wr(1, 600), &[1; 600]);
+    p.a.post(&rdma_wr(2, WrOpcode::RdmaRead, 700, 0), &[]);
+    let mut refused = 0;
+    loop {
+        let mut moved = false;
+        for from_a in [true, false] {
+            let (tx, rx) = if from_a {
+                (&mut p.a, &mut p.b)
+            } else {
+                (&mut p.b, &mut p.a)
+            };
+            while let Some(first) = tx.transmit_refused(0) {
+                refused += 1;
+                let again = tx.transmit(0).expect("the handed-back packet");
+                assert_eq!(first, again, "the same packet again");
+                assert_eq!(rx.deliver(&again, 0).verdict(), Verdict::Accepted);
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    // 3 SEND + 1 READ request; 3 READ responses (they acknowledge the SEND).
+    assert_eq!(refused, 7);
+    assert_eq!(p.now, 0);
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
+    );
+    p.a.mem.send[1]
+        .as_ref()
+        .unwrap()
+        .check_once(0, &p.b.mem.region(RKEY).unwrap().buf.data[..700])
+        .unwrap();
+}
+
+// IBA 10.7.3.1 with an explicit slot lifetime: an unsignaled send WQE that
+// succeeds reports no completion, but its slot is released to the caller
+// (Sink::send_slot_released) before a later post_send can hand the same
+// slot out again, so the caller never overwrites an SGE list it still
+// holds.
+#[test]
+fn unsignaled_wqe_releases_its_slot_before_reuse() {
+    let mut p: Pair<2, 16, 4> = Pair::new(QpType::Rc, &cfg());
+    let mut wr = send_wr(1, 1);
+    wr.flags = SendFlags::NONE;
+    for _ in 0..2 {
+        p.b.post_recv(1, 10);
+    }
+    let s1 = p.a.post(&wr, &[1]);
+    p.a.post(&send_wr(2, 1), &[1]);
+    assert_eq!(
+        p.a.qp.post_send(&send_wr(3, 1), &mut p.a.rec),
+        Err(rvt_proto::engine::PostError::QueueFull)
+    );
+    p.pump();
+    assert_eq!(p.a.rec.released, vec![(s1, 1)], "released, not completed");
+    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(2, WcStatus::Success)]);
+    let again = p.a.post(&send_wr(3, 1), &[1]);
+    assert_eq!(again, s1, "the released slot is the one reused");
+}
+
+// IBA 9.5 ordering under batched receives: requests execute in PSN order.
+// A READ's response payload is copied when the caller transmits it, so a
+// later WRITE to the same bytes that arrives in the same receive batch
+// (before the caller drained poll_transmit) must not execute first: it is
+// deferred (nothing changes, no NAK) until the READ responses are out, then
+// delivered again; the READ returns the bytes as they were before the WRITE.
+#[test]
+fn write_behind_owed_read_responses_is_deferred() {
+    let mut p = pair();
+    let before = p.b.mem.region(RKEY).unwrap().buf.data[..600].to_vec();
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 600, 0), &[]);
+    p.a.post(&rdma_wr(2, WrOpcode::RdmaWrite, 300, 100), &[9; 300]);
+    let batch = p.a.drain(0);
+    assert_eq!(batch.len(), 3, "READ request + 2 WRITE packets");
+    assert_eq!(p.b.deliver(&batch[0], 0).verdict(), Verdict::Accepted);
+    assert_eq!(p.b.deliver(&batch[1], 0).verdict(), Verdict::Deferred);
+    assert_eq!(p.b.qp.status().expected_psn, 103, "nothing executed");
+    assert_eq!(p.b.mem.region(RKEY).unwrap().buf.data[..600], before[..]);
+    let responses = p.b.drain(0);
+    assert_eq!(responses.len(), 3, "3 READ responses, no NAK");
+    for f in &batch[1..] {
+        assert_eq!(p.b.deliver(f, 0).verdict(), Verdict::Accepted);
+    }
+    for f in &responses {
+        assert_eq!(p.a.deliver(f, 0).verdict(), Verdict::Accepted);
+    }
+    p.pump();
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
+    );
+    send_buf(&p.a, 0).check_once(0, &before).unwrap();
+    assert_eq!(p.b.mem.region(RKEY).unwrap().buf.data[100..400], [9; 300]);
+}
+
+/// The local buffer of send slot `slot`.
+fn send_buf(n: &support::Node<16, 16, 4>, slot: usize) -> &support::Buf {
+    n.mem.send[slot].as_ref().unwrap()
 }

@@ -32,7 +32,7 @@ fn send_wr(id: u64, len: u32) -> SendWr {
 }
 
 // IBA 9.8: UC has no acknowledgements; a send WQE completes once its
-// last packet is handed to the wire.
+// last packet was taken by the caller.
 #[test]
 fn uc_send_completes_without_ack() {
     let mut p = P::new(QpType::Uc, &cfg());
@@ -230,6 +230,7 @@ fn ud_send_with_grh() {
             src_qp: 0x31
         })
     );
+    a.qp.transmit_taken(&mut a.rec);
     assert_eq!(a.rec.send_wcs()[0].status, WcStatus::Success);
     b.deliver(&f, 0);
     let wc = b.rec.recv_wcs();
@@ -349,7 +350,7 @@ fn ud_payload_longer_than_path_mtu_dropped() {
         "1028 bytes > 1024 MTU: dropped"
     );
     assert_eq!(b.mem.calls, 0, "nothing placed");
-    assert_eq!(b.qp.recv_queue_len(), 1);
+    assert_eq!(b.recv_queue_len(), 1);
     b.inject(&h, &[7; 1024]);
     assert_eq!(b.rec.recv_wcs().len(), 1, "exactly the MTU: delivered");
 }
@@ -404,4 +405,38 @@ fn wrong_transport_or_qpn_dropped() {
         Verdict::Dropped(DropReason::State)
     );
     let _ = opcode_psn;
+}
+
+// IBA 9.8 with the caller's buffer lifetime: a UC/UD send WQE completes
+// only once the caller took the payload of its last packet
+// (transmit_taken, or its next call on the QP), never inside the
+// poll_transmit that returns the packet: a CQE posted from there would let
+// the consumer reuse the buffer before it is copied. A packet handed back
+// (device queue full) completes nothing.
+#[test]
+fn unreliable_send_completes_only_after_the_payload_was_taken() {
+    let (mut a, _b) = ud_pair(0x32);
+    a.post(&ud_wr(1, 100, 0x32, 0x1111_1111), &[4; 100]);
+    let mut hdr = [0u8; rvt_proto::engine::MAX_HEADER_LEN];
+    assert!(a.qp.poll_transmit(0, &mut hdr, &mut a.rec).is_some());
+    assert!(a.rec.send_wcs().is_empty(), "UD: not before the copy");
+    a.qp.hand_back_transmit();
+    assert!(a.rec.send_wcs().is_empty(), "UD: handed back");
+    assert!(a.qp.poll_transmit(0, &mut hdr, &mut a.rec).is_some());
+    assert!(a.rec.send_wcs().is_empty());
+    a.qp.transmit_taken(&mut a.rec);
+    assert_eq!(a.rec.send_wcs().len(), 1, "UD: taken");
+
+    let mut p = P::new(QpType::Uc, &cfg());
+    p.a.post(&send_wr(2, 600), &[5; 600]);
+    for _ in 0..3 {
+        assert!(p.a.qp.poll_transmit(0, &mut hdr, &mut p.a.rec).is_some());
+    }
+    assert!(p.a.rec.send_wcs().is_empty(), "UC: last packet not taken");
+    assert!(p.a.qp.poll_transmit(0, &mut hdr, &mut p.a.rec).is_none());
+    assert_eq!(
+        p.a.rec.send_wcs().len(),
+        1,
+        "UC: the next call took the last packet"
+    );
 }

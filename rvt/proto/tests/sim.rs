@@ -18,8 +18,8 @@ mod support;
 use std::collections::{BTreeMap, VecDeque};
 
 use rvt_proto::engine::{
-    AccessFlags, AtomicOp, AttrUpdate, Completion, Mtu, QpState, QpType, RecvWr, SendFlags, SendWr,
-    WcFlags, WcOpcode, WcStatus, WrOpcode,
+    AccessFlags, AtomicOp, AttrUpdate, Completion, Mtu, QpState, QpType, SendFlags, SendWr,
+    Verdict, WcFlags, WcOpcode, WcStatus, WrOpcode,
 };
 use support::{connect, Buf, LinkCfg, Node, Rng};
 
@@ -63,6 +63,9 @@ struct Op {
     target: usize,
     /// Atomics: the original value the peer must return.
     expect_orig: u64,
+    /// READ: the source bytes after every WRITE of the workload into the
+    /// READ source (what a re-executed READ may see instead of `data`).
+    newer: Vec<u8>,
     /// Index in the peer's receive plan (ops that consume a receive WQE).
     plan: Option<usize>,
 }
@@ -92,6 +95,14 @@ struct Cfg {
     recv_window: usize,
     starve: u32,
     unsignaled: u32,
+    /// Receive batching: packets are handed to the receiver only at
+    /// multiples of this interval (a NAPI-style poll), so several are
+    /// received before the QP transmits again (IBA 9.5 ordering must hold
+    /// under any interleaving).
+    rx_batch_ns: u64,
+    /// Chance (ppm) that the device refuses a packet (queue full): it is
+    /// handed back and the device is busy for a while.
+    tx_fail: u32,
 }
 
 struct Side {
@@ -111,6 +122,10 @@ struct Side {
     next_recv_done: usize,
     tx_free_at: u64,
     rnr_retry: u8,
+    /// Frames received but not yet handed to the QP, in order: the QP
+    /// deferred the first (IBA 9.5: it waits for owed READ responses to be
+    /// transmitted), so the rest wait behind it. (corrupted, bytes).
+    backlog: VecDeque<(bool, Vec<u8>)>,
 }
 
 /// The simulated wire.
@@ -133,6 +148,10 @@ struct Stats {
     rnr_naks: u64,
     errored_runs: u64,
     read_requests: u64,
+    tx_refused: u64,
+    deferred: u64,
+    /// Runs in which no READ was re-requested (READ data checked strictly).
+    strict_read_runs: u64,
 }
 
 fn gen_size(rng: &mut Rng, max: u32) -> u32 {
@@ -162,6 +181,12 @@ fn gen_workload(
     let mut ops = Vec::new();
     let mut plan = Vec::new();
     let mut write_off = READ_SRC + READ_SRC_LEN;
+    // The READ source as the peer's responder will have it when each op
+    // executes (IBA 9.5: in order): some small WRITEs land in it, each byte
+    // at most once, so a READ posted before such a WRITE must return the
+    // old bytes and one posted after it the new ones.
+    let mut shadow = peer_src.to_vec();
+    let mut shadow_off = 0usize;
     for i in 0..cfg.ops {
         let kind = match rng.below(100) {
             0..=24 => Kind::Send,
@@ -179,6 +204,7 @@ fn gen_workload(
             data: Vec::new(),
             target: 0,
             expect_orig: 0,
+            newer: Vec::new(),
             plan: None,
         };
         let len = gen_size(rng, cfg.max_size);
@@ -193,7 +219,15 @@ fn gen_workload(
                     _ => WrOpcode::RdmaWriteWithImm,
                 };
                 op.wr.imm_or_inv = rng.next_u64() as u32;
-                if matches!(kind, Kind::Write | Kind::WriteImm) {
+                let into_read_src =
+                    len <= 4096 && shadow_off + len as usize <= READ_SRC_LEN && rng.chance(250_000);
+                if matches!(kind, Kind::Write | Kind::WriteImm) && into_read_src {
+                    op.target = READ_SRC + shadow_off;
+                    shadow[shadow_off..shadow_off + len as usize].copy_from_slice(&op.data);
+                    shadow_off += len as usize + rng.below(16) as usize;
+                    op.wr.remote_va = MR_VA + op.target as u64;
+                    op.wr.rkey = MR_RKEY;
+                } else if matches!(kind, Kind::Write | Kind::WriteImm) {
                     op.target = write_off;
                     write_off += len as usize + rng.below(16) as usize;
                     op.wr.remote_va = MR_VA + op.target as u64;
@@ -201,9 +235,17 @@ fn gen_workload(
                 }
             }
             Kind::Read => {
-                let off = rng.below((READ_SRC_LEN - len as usize) as u64 + 1) as usize;
+                let max_off = READ_SRC_LEN - len as usize;
+                let off = if rng.chance(300_000) {
+                    // Where the next WRITEs into the READ source will land.
+                    shadow_off
+                        .saturating_sub(rng.below(64) as usize)
+                        .min(max_off)
+                } else {
+                    rng.below(max_off as u64 + 1) as usize
+                };
                 op.target = READ_SRC + off;
-                op.data = peer_src[off..off + len as usize].to_vec();
+                op.data = shadow[off..off + len as usize].to_vec();
                 op.wr.opcode = WrOpcode::RdmaRead;
                 op.wr.len = len;
                 op.wr.remote_va = MR_VA + op.target as u64;
@@ -256,7 +298,27 @@ fn gen_workload(
         }
         ops.push(op);
     }
+    for op in ops.iter_mut().filter(|o| o.kind == Kind::Read) {
+        let off = op.target - READ_SRC;
+        op.newer = shadow[off..off + op.data.len()].to_vec();
+    }
     (ops, plan, write_off + 64)
+}
+
+/// The bytes a READ must have returned. IBA 9.5: requests execute in
+/// order, so without a re-request the READ sees none of the later WRITEs
+/// into its source (`strict`); a READ re-executed after lost responses
+/// (IBA 9.7.5.2) may see them, byte by byte old or new.
+fn read_expect(op: &Op, got: &Buf, strict: bool) -> Vec<u8> {
+    if strict {
+        return op.data.clone();
+    }
+    op.data
+        .iter()
+        .zip(&op.newer)
+        .zip(&got.data)
+        .map(|((&old, &new), &g)| if g == new { new } else { old })
+        .collect()
 }
 
 fn wc_opcode_of(kind: Kind) -> WcOpcode {
@@ -303,6 +365,7 @@ impl Channel {
         if rng.chance(cfg.reorder) {
             when += rng.below(30_000);
         }
+        when = when.next_multiple_of(cfg.rx_batch_ns);
         if rng.chance(cfg.dup) {
             self.stats.dups += 1;
             self.seq += 1;
@@ -335,7 +398,28 @@ impl Side {
             next_recv_done: 0,
             tx_free_at: 0,
             rnr_retry,
+            backlog: VecDeque::new(),
         }
+    }
+
+    /// Hands the backlog to the QP in order until it defers a frame.
+    fn receive_backlog(&mut self, now: u64, stats: &mut Stats) -> Result<(), String> {
+        while let Some((corrupted, bytes)) = self.backlog.pop_front() {
+            let rx = self.node.deliver(&bytes, now);
+            if rx == support::Rx::Received(Verdict::Deferred) {
+                stats.deferred += 1;
+                self.backlog.push_front((corrupted, bytes));
+                return Ok(());
+            }
+            if corrupted != (rx == support::Rx::BadIcrc) {
+                return Err(format!("corrupted={corrupted} but delivery gave {rx:?}"));
+            }
+            if rx == support::Rx::BadIcrc {
+                stats.bad_icrc += 1;
+            }
+            rx.check_from_correct_peer()?;
+        }
+        Ok(())
     }
 
     fn done(&self) -> bool {
@@ -372,7 +456,7 @@ impl Side {
             }
         }
         while self.next_recv < self.plan.len()
-            && self.node.qp.recv_queue_len() < cfg.recv_window
+            && self.node.recv_queue_len() < cfg.recv_window
             && now >= self.recv_hold
         {
             if rng.chance(cfg.starve) {
@@ -380,16 +464,10 @@ impl Side {
                 break;
             }
             let i = self.next_recv;
-            let wr = RecvWr {
-                wr_id: 0x8000_0000 + i as u64,
-                len: self.plan[i].len,
-            };
             let slot = self
                 .node
-                .qp
-                .post_recv(&wr, &mut self.node.rec)
+                .post_recv_wqe(0x8000_0000 + i as u64, self.plan[i].len)
                 .map_err(|e| format!("post_recv {i}: {e:?}"))?;
-            self.node.mem.recv[slot as usize] = Some(Buf::zeroed(wr.len as usize));
             self.recv_slots[slot as usize] = Some(i);
             self.next_recv += 1;
         }
@@ -509,11 +587,19 @@ fn gen_cfg(rng: &mut Rng, sc: &Scenario) -> Cfg {
         recv_window: rng.range(1, 24) as usize,
         starve: rng.range(0, 150_000) as u32,
         unsignaled: rng.range(0, 300_000) as u32,
+        rx_batch_ns: [1, 1, 5_000, 50_000][rng.below(4) as usize],
+        tx_fail: [0, 5_000, 50_000][rng.below(3) as usize],
     }
 }
 
 /// Checks the results of `req`'s workload against the peer `resp`.
-fn check_direction(req: &Side, resp: &Side, lenient: bool, who: &str) -> Result<(), String> {
+fn check_direction(
+    req: &Side,
+    resp: &Side,
+    lenient: bool,
+    strict_reads: bool,
+    who: &str,
+) -> Result<(), String> {
     let mut first_err = None;
     for (i, r) in req.results.iter().enumerate() {
         let Some((status, _)) = r else {
@@ -547,10 +633,11 @@ fn check_direction(req: &Side, resp: &Side, lenient: bool, who: &str) -> Result<
             Kind::Write | Kind::WriteImm => region
                 .check_once(op.target, &op.data)
                 .map_err(|e| format!("{who}: WRITE op {i}: {e}"))?,
-            Kind::Read => buf
-                .ok_or("no READ buffer")?
-                .check_once(0, &op.data)
-                .map_err(|e| format!("{who}: READ op {i} (len {}): {e}", op.data.len()))?,
+            Kind::Read => {
+                let buf = buf.ok_or("no READ buffer")?;
+                buf.check_once(0, &read_expect(op, buf, strict_reads))
+                    .map_err(|e| format!("{who}: READ op {i} (len {}): {e}", op.data.len()))?
+            }
             Kind::CmpSwap | Kind::FetchAdd => buf
                 .ok_or("no atomic buffer")?
                 .check_once(0, &op.expect_orig.to_ne_bytes())
@@ -731,15 +818,12 @@ fn run_seed(sc: &Scenario, seed: u64) -> Result<Stats, String> {
                 break;
             }
             let (to_b, corrupted, bytes) = ch.q.remove(&(at, seq)).unwrap();
-            let side = &mut sides[usize::from(to_b)];
-            let rx = side.node.deliver(&bytes, now);
-            if corrupted != (rx == support::Rx::BadIcrc) {
-                return Err(format!("corrupted={corrupted} but delivery gave {rx:?}"));
-            }
-            if rx == support::Rx::BadIcrc {
-                ch.stats.bad_icrc += 1;
-            }
-            rx.check_from_correct_peer()?;
+            sides[usize::from(to_b)]
+                .backlog
+                .push_back((corrupted, bytes));
+        }
+        for s in sides.iter_mut() {
+            s.receive_backlog(now, &mut ch.stats)?;
         }
         for s in sides.iter_mut() {
             s.node.fire_timers(now);
@@ -748,6 +832,20 @@ fn run_seed(sc: &Scenario, seed: u64) -> Result<Stats, String> {
         }
         for (i, s) in sides.iter_mut().enumerate() {
             while s.tx_free_at <= now {
+                if rng.chance(cfg.tx_fail) {
+                    // The device queue is full: the packet goes back to the
+                    // engine, which must produce the same one when asked
+                    // again; the device is busy for a while.
+                    let Some(refused) = s.node.transmit_refused(now) else {
+                        break;
+                    };
+                    if s.node.transmit_refused(now).as_ref() != Some(&refused) {
+                        return Err("a handed-back packet was not produced again".into());
+                    }
+                    ch.stats.tx_refused += 1;
+                    s.tx_free_at = now + rng.range(100, 20_000);
+                    break;
+                }
                 let Some(p) = s.node.transmit(now) else {
                     break;
                 };
@@ -755,6 +853,8 @@ fn run_seed(sc: &Scenario, seed: u64) -> Result<Stats, String> {
                 s.tx_free_at = now.max(s.tx_free_at) + p.len() as u64 + 20;
                 ch.send(&mut rng, &cfg, i == 0, p, s.tx_free_at);
             }
+            // Transmitted: what the QP deferred may be executed now.
+            s.receive_backlog(now, &mut ch.stats)?;
             s.reap()?;
         }
         if sides.iter().all(Side::done) {
@@ -795,14 +895,10 @@ fn run_seed(sc: &Scenario, seed: u64) -> Result<Stats, String> {
     // Tear down: both QPs to Error flush the receive queues.
     for s in sides.iter_mut() {
         s.node
-            .qp
-            .modify(
-                &AttrUpdate {
-                    state: Some(QpState::Error),
-                    ..AttrUpdate::default()
-                },
-                &mut s.node.rec,
-            )
+            .modify(&AttrUpdate {
+                state: Some(QpState::Error),
+                ..AttrUpdate::default()
+            })
             .map_err(|e| format!("{e:?}"))?;
         s.reap()?;
     }
@@ -813,8 +909,18 @@ fn run_seed(sc: &Scenario, seed: u64) -> Result<Stats, String> {
         ch.stats.errored_runs = 1;
     }
     let [sa, sb] = &sides;
-    check_direction(sa, sb, sc.lenient, "A->B")?;
-    check_direction(sb, sa, sc.lenient, "B->A")?;
+    // No READ request went out twice: every READ executed exactly once.
+    let reads = sides
+        .iter()
+        .flat_map(|s| &s.ops[..s.next_post])
+        .filter(|o| o.kind == Kind::Read)
+        .count() as u64;
+    let strict_reads = ch.stats.read_requests == reads;
+    if strict_reads {
+        ch.stats.strict_read_runs = 1;
+    }
+    check_direction(sa, sb, sc.lenient, strict_reads, "A->B")?;
+    check_direction(sb, sa, sc.lenient, strict_reads, "B->A")?;
     ch.stats.steps = steps;
     Ok(ch.stats)
 }
@@ -852,6 +958,9 @@ fn run(sc: Scenario, default_seeds: u64) {
                 total.rnr_naks += st.rnr_naks;
                 total.errored_runs += st.errored_runs;
                 total.read_requests += st.read_requests;
+                total.tx_refused += st.tx_refused;
+                total.deferred += st.deferred;
+                total.strict_read_runs += st.strict_read_runs;
             }
             Ok(Err(e)) => panic!(
                 "simulation {} seed {seed} failed: {e}\n  replay: RVT_SIM_SEED={seed} cargo test --test sim {}",

@@ -19,27 +19,13 @@ use rvt_proto::engine::{
     AccessFlags, AttrUpdate, Completion, Mtu, QpState, QpType, Queue, SendWr, UdDest, WcFlags,
     WcOpcode, WcStatus, WrOpcode, UD_GRH_LEN,
 };
-use support::{LinkCfg, Node, Pair, Rng, Rx};
+use support::{seeds, LinkCfg, Node, Pair, Rng, Rx};
 
 type P = Pair<16, 32, 2>;
 type N = Node<16, 32, 2>;
 
 const RKEY: u32 = 0x77;
 const VA: u64 = 0x4000_0000;
-
-fn seeds(base: u64, default: u64) -> Vec<u64> {
-    let env = |n: &str| {
-        std::env::var(n)
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
-    match env("RVT_SIM_SEED") {
-        Some(s) => vec![s],
-        None => (0..env("RVT_SIM_SEEDS").unwrap_or(default))
-            .map(|i| base + i)
-            .collect(),
-    }
-}
 
 /// Delivers `frame` unless the channel loses it; corrupts some. Checks the
 /// ICRC verdict.
@@ -98,6 +84,7 @@ fn uc_seed(seed: u64) -> Result<(), String> {
     let mut p = P::new(QpType::Uc, &cfg);
     let loss = rng.range(0, 40_000) as u32;
     let corrupt = rng.range(0, 20_000) as u32;
+    let tx_fail = rng.range(0, 100_000) as u32;
     let n = rng.range(5, 60) as usize;
     let mut msgs = Vec::new();
     let mut off = 0usize;
@@ -129,7 +116,7 @@ fn uc_seed(seed: u64) -> Result<(), String> {
     let mut posted = 0usize;
     let mut got = Vec::new();
     while posted < n || p.a.qp.send_queue_len() > 0 {
-        while p.b.qp.recv_queue_len() < 8 {
+        while p.b.recv_queue_len() < 8 {
             p.b.post_recv(recv_posted, max);
             recv_posted += 1;
         }
@@ -143,7 +130,7 @@ fn uc_seed(seed: u64) -> Result<(), String> {
             p.a.post(&wr, &m.data);
             posted += 1;
         }
-        for f in p.a.drain(0) {
+        for f in drain_refusing(&mut rng, &mut p.a, tx_fail)? {
             channel(&mut rng, loss, corrupt, &mut p.b, &f)?;
         }
         reap(&mut p.b, &mut got);
@@ -252,6 +239,7 @@ fn ud_seed(seed: u64) -> Result<(), String> {
     b.grh = Some(grh);
     let loss = rng.range(0, 100_000) as u32;
     let corrupt = rng.range(0, 50_000) as u32;
+    let tx_fail = rng.range(0, 100_000) as u32;
     let n = rng.range(10, 80) as usize;
     let data: Vec<Vec<u8>> = (0..n)
         .map(|_| {
@@ -263,7 +251,7 @@ fn ud_seed(seed: u64) -> Result<(), String> {
     let mut caps = Vec::new();
     let mut got = Vec::new();
     for (i, d) in data.iter().enumerate() {
-        while b.qp.recv_queue_len() < 4 {
+        while b.recv_queue_len() < 4 {
             // Now and then a buffer too small for the largest datagrams.
             let cap = if rng.chance(100_000) {
                 1000
@@ -282,7 +270,7 @@ fn ud_seed(seed: u64) -> Result<(), String> {
             remote_qkey: 0x8000_0000,
         };
         a.post(&wr, d);
-        for f in a.drain(0) {
+        for f in drain_refusing(&mut rng, &mut a, tx_fail)? {
             channel(&mut rng, loss, corrupt, &mut b, &f)?;
         }
         reap(&mut b, &mut got);
@@ -320,6 +308,33 @@ fn ud_seed(seed: u64) -> Result<(), String> {
         next = j + 1;
     }
     Ok(())
+}
+
+/// Every packet `n` has to send, where the device refuses a packet with
+/// chance `fail` (ppm): it is handed back, must come again at once and
+/// completes nothing while refused (a UC/UD WQE completes only once taken).
+fn drain_refusing(rng: &mut Rng, n: &mut N, fail: u32) -> Result<Vec<Vec<u8>>, String> {
+    let mut out = Vec::new();
+    loop {
+        if rng.chance(fail) {
+            let done = n.rec.wcs.len();
+            let Some(refused) = n.transmit_refused(0) else {
+                return Ok(out);
+            };
+            if n.rec.wcs.len() != done {
+                return Err("a refused packet completed its WQE".into());
+            }
+            if n.transmit(0).as_ref() != Some(&refused) {
+                return Err("a handed-back packet was not produced again".into());
+            }
+            out.push(refused);
+        } else {
+            let Some(f) = n.transmit(0) else {
+                return Ok(out);
+            };
+            out.push(f);
+        }
+    }
 }
 
 fn run(name: &str, base: u64, default: u64, f: fn(u64) -> Result<(), String>) {

@@ -130,9 +130,11 @@ pub struct QpAttrs {
     pub dest_qpn: u32,
     /// Path MTU.
     pub path_mtu: Mtu,
-    /// Next PSN the requester will send (`sq_psn`).
+    /// The `sq_psn` last set by Modify QP (the live value is
+    /// [`QpStatus::send_psn`]).
     pub sq_psn: u32,
-    /// Next PSN the responder expects (`rq_psn`).
+    /// The `rq_psn` last set by Modify QP (the live value is
+    /// [`QpStatus::expected_psn`]).
     pub rq_psn: u32,
     /// Local ACK timeout exponent: 4.096 µs × 2^timeout, 0 = infinite
     /// (IBA 9.7.6.1.3).
@@ -259,4 +261,26 @@ pub const fn transition_allowed(from: QpState, to: QpState) -> bool {
             | (Sqd, Rts)
             | (Sqe, Rts)
     )
+}
+
+/// The live state of a QP, for `ib_query_qp` (IBA 11.2.5.3 Query QP), read
+/// with [`super::Qp::status`].
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Hash)]
+pub struct QpStatus {
+    /// The current state (also after the engine moved the QP to Error).
+    pub state: QpState,
+    /// The PSN the next new request packet will carry (`sq_psn`; a
+    /// retransmission reuses earlier PSNs, IBA 9.7.5).
+    pub send_psn: u32,
+    /// The next PSN the responder expects (`rq_psn`, IBA 9.7.5).
+    pub expected_psn: u32,
+    /// READ/atomic requests sent and not completed (at most
+    /// `max_rd_atomic`).
+    pub rd_atomic_in_flight: u32,
+    /// Received READ/atomic requests whose responses are not all sent yet
+    /// (at most `max_dest_rd_atomic`).
+    pub responses_owed: u32,
+    /// Every send WQE that was started has completed: nothing is in flight
+    /// (IBA 10.3.1 / 11.2.5.3: the SQ of an SQD QP is drained).
+    pub sq_drained: bool,
 }

@@ -1,13 +1,16 @@
 //! The engine's outputs (besides the header bytes it writes): the [`Sink`]
-//! the caller implements for completions, timer requests and state changes,
+//! the caller implements for completions and state changes, the [`Timer`]s
+//! whose deadlines the engine owns,
 //! the [`Transmit`] descriptor of a packet to send, and the receive metadata
 //! [`RxMeta`].
 
 use super::attr::QpState;
 use super::wc::Completion;
 
-/// The engine's timers. Each is a single deadline on the caller's clock (ns,
-/// the same clock as the `now` arguments).
+/// The engine's timers. Each is a single deadline owned by the engine, in ns
+/// on the caller's monotonic clock (the clock of every `now` argument);
+/// [`super::Qp::poll_timeout`] gives the earliest, [`super::Qp::deadline`]
+/// each one.
 #[derive(Copy, Clone, PartialEq, Eq, Debug, Hash)]
 pub enum Timer {
     /// Requester local ACK timeout (IBA 9.7.6.1.3 transport timer).
@@ -26,10 +29,12 @@ pub trait Sink {
     /// are returned in work request order, IBA chapter 10).
     fn completion(&mut self, wc: &Completion);
 
-    /// Arm (`Some(deadline)`, replacing any earlier deadline) or cancel
-    /// (`None`) `timer`. When the deadline passes the caller calls
-    /// [`super::Qp::on_timer`]; a late or spurious call is harmless.
-    fn timer(&mut self, timer: Timer, deadline: Option<u64>);
+    /// The unsignaled send WQE in `slot` (work request `wr_id`) completed
+    /// successfully, which reports no completion (IBA 10.7.3.1). The caller
+    /// releases what it keeps for the WQE (its scatter/gather list); a later
+    /// [`super::Qp::post_send`] may hand the slot out again. Every send WQE
+    /// ends with exactly one call: this or [`Sink::completion`].
+    fn send_slot_released(&mut self, slot: u32, wr_id: u64);
 
     /// The engine moved the QP to `state` on its own (only ever `Error`,
     /// after a fatal transport error; IBA 10.3.1). The caller reflects it in
@@ -115,15 +120,4 @@ pub(super) fn rts_rc_attrs() -> super::attr::QpAttrs {
     let mut attrs = super::attr::QpAttrs::new(super::attr::QpType::Rc, 1);
     attrs.state = QpState::Rts;
     attrs
-}
-
-/// A sink that ignores everything, for the engine's unit tests.
-#[cfg(test)]
-pub(super) struct NullSink;
-
-#[cfg(test)]
-impl Sink for NullSink {
-    fn completion(&mut self, _: &Completion) {}
-    fn timer(&mut self, _: Timer, _: Option<u64>) {}
-    fn state_changed(&mut self, _: QpState) {}
 }

@@ -69,9 +69,10 @@ impl AtomicOp {
 
 /// Memory access the engine needs; implemented by the caller.
 ///
-/// `slot` arguments name a WQE by the ring slot that [`super::Qp::post_send`]
-/// or [`super::Qp::post_recv`] returned; the caller keeps the WQE's
-/// scatter/gather list under that slot until the WQE's completion.
+/// `slot` arguments name a WQE: for send WQEs the ring slot that
+/// [`super::Qp::post_send`] returned, for receive WQEs the
+/// [`super::RecvWqe::slot`] the caller's receive queue gave; the caller keeps
+/// the WQE's scatter/gather list under that slot until the WQE's completion.
 pub trait Memory {
     /// Checks that `len` bytes at `va` lie inside the memory region or window
     /// named by `rkey` and that it grants `access` (IBA 9.4.2 / 9.4.3: R_Key

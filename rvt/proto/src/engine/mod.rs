@@ -1,21 +1,29 @@
 //! The transport engine: RC, UC and UD queue pairs as sans-IO state
 //! machines (IBA vol. 1, chapter 9 transport, chapter 10/11 verbs semantics).
 //!
-//! A [`Qp`] owns only fixed-size state: a ring of `SQ` send WQEs, `RQ`
-//! receive WQEs and `RD` READ/atomic responder resources. It never owns or
-//! touches payload memory; the caller provides:
+//! A [`Qp`] is a few hundred bytes of state plus two storage slices the
+//! caller allocates once at creation, whose lengths are the queue depths:
+//! the send queue ([`SendWqe`]) and the READ/atomic responder resources
+//! ([`ResponderResource`]). It never owns or touches payload memory; the
+//! caller provides:
 //!
 //! * a [`Memory`] for R_Key checks, payload placement, atomics and
-//!   invalidation,
-//! * a [`Sink`] receiving completions, timer arm/cancel requests and the
-//!   engine-initiated move to the Error state,
+//!   invalidation, and with it a [`RecvQueue`] (the QP's own receive queue
+//!   or an SRQ) from which the engine takes receive WQEs when it needs one,
+//! * a [`Sink`] receiving completions, the release of unsignaled send slots
+//!   and the engine-initiated move to the Error state,
 //! * a header buffer for each packet to transmit ([`Qp::poll_transmit`]);
-//!   the returned [`Transmit`] says which payload bytes to copy after it.
+//!   the returned [`Transmit`] says which payload bytes to copy after it,
+//!   and the caller then says whether it took the packet
+//!   ([`Qp::transmit_taken`]) or hands it back ([`Qp::hand_back_transmit`]).
 //!
-//! Events in: [`Qp::post_send`], [`Qp::post_recv`], [`Qp::receive`] (a parsed
-//! packet plus [`RxMeta`]), [`Qp::on_timer`], [`Qp::modify`]. After every
-//! event the caller drains [`Qp::poll_transmit`] until it returns `None`
-//! (or later, if it must pace transmissions).
+//! Events in: [`Qp::post_send`], [`Qp::receive`] (a parsed packet plus
+//! [`RxMeta`]; a [`Verdict::Deferred`] packet is delivered again after the
+//! next drain), [`Qp::handle_timeout`], [`Qp::modify`]. After every event
+//! the caller drains [`Qp::poll_transmit`] until it returns `None` (or
+//! later, if it must pace transmissions) and re-arms its timer at
+//! [`Qp::poll_timeout`]. [`Qp::status`] is the live state for
+//! `ib_query_qp`.
 //!
 //! See `Documentation/proto-engine.md` for the list of IBA rules implemented
 //! and not implemented.
@@ -31,15 +39,18 @@ mod wc;
 mod wr;
 
 pub use attr::{
-    transition_allowed, AccessFlags, AttrUpdate, ModifyError, Mtu, QpAttrs, QpState, QpType,
-    GSI_QKEY, GSI_QPN, MULTICAST_QPN,
+    transition_allowed, AccessFlags, AttrUpdate, ModifyError, Mtu, QpAttrs, QpState, QpStatus,
+    QpType, GSI_QKEY, GSI_QPN, MULTICAST_QPN,
 };
 pub use io::{Payload, RxMeta, Sink, Timer, Transmit, MAX_HEADER_LEN};
 pub use mem::{AtomicOp, MemError, Memory, RemoteAccess};
-pub use responder::UD_GRH_LEN;
+pub use requester::SendWqe;
+pub use responder::{ResponderResource, UD_GRH_LEN};
 pub use verdict::{DropReason, Verdict};
 pub use wc::{Completion, Queue, WcFlags, WcOpcode, WcStatus};
-pub use wr::{PostError, RecvWr, SendFlags, SendWr, UdDest, WrOpcode};
+pub use wr::{PostError, RecvQueue, RecvWqe, SendFlags, SendWr, UdDest, WrOpcode};
+
+use core::ops::DerefMut;
 
 use super::opcode::{Position, Transport};
 use super::packet::Packet;
@@ -47,23 +58,54 @@ use super::psn::{Psn, PSN_MASK};
 use requester::Requester;
 use responder::{Fatal, Responder};
 
-/// One queue pair: `SQ` send WQEs, `RQ` receive WQEs, `RD` responder
-/// resources for RDMA READ / atomic requests (the upper bound of
-/// `max_dest_rd_atomic`).
+/// One queue pair. Its send queue lives in `SQ` and its responder
+/// resources for RDMA READ / atomic requests in `RD`: storage the caller
+/// provides at creation (any owner of a slice: a kernel `KVec` or
+/// `KBox<[T]>`, a `Vec`, `&mut [T]`), whose lengths are the send queue depth
+/// and the upper bound of `max_dest_rd_atomic`. Receive WQEs stay in the
+/// caller's receive queue until a message takes one ([`RecvQueue`]).
+///
+/// The `Qp` itself is small and of fixed size whatever the depths (see
+/// `Documentation/proto-engine.md`, "Sizes"), so it is built by value, e.g.
+/// as a field of a pin-initialised kernel object; nothing in it is
+/// self-referential.
+///
+/// Calling contract:
+///
+/// * Every `now` argument is in nanoseconds on one monotonic clock (in the
+///   kernel `ktime_get_ns()`), never smaller than the `now` of an earlier
+///   call on the same QP. The engine never reads a clock itself.
+/// * The engine owns its deadlines ([`Timer`]). After any call that takes
+///   `&mut self`, the caller reads [`Qp::poll_timeout`] and arms its one
+///   timer for the QP there (or disarms it on `None`); when it fires, it
+///   calls [`Qp::handle_timeout`]. A call that is early, late or repeated
+///   is harmless: due timers are served as at `now`, others are untouched.
+/// * After every event the caller drains [`Qp::poll_transmit`].
+/// * Calls on one QP are serialised by the caller (one lock per QP); the
+///   engine holds no references between calls.
 #[derive(Clone, Debug)]
-pub struct Qp<const SQ: usize, const RQ: usize, const RD: usize> {
+pub struct Qp<SQ, RD> {
     attrs: QpAttrs,
     req: Requester<SQ>,
-    resp: Responder<RQ, RD>,
+    resp: Responder<RD>,
 }
 
-impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
-    /// A QP of `qp_type` with number `qpn` (24 bits) in the Reset state.
-    pub const fn new(qp_type: QpType, qpn: u32) -> Self {
+impl<SQ, RD> Qp<SQ, RD>
+where
+    SQ: DerefMut<Target = [SendWqe]>,
+    RD: DerefMut<Target = [ResponderResource]>,
+{
+    /// A QP of `qp_type` with number `qpn` (24 bits) in the Reset state,
+    /// whose send queue holds `send_queue.len()` WQEs and which keeps up to
+    /// `responder_resources.len()` READ/atomic requests for
+    /// `max_dest_rd_atomic`. The storage's contents do not matter (entries
+    /// are written before they are read); [`SendWqe::EMPTY`] and
+    /// [`ResponderResource::EMPTY`] fill it.
+    pub const fn new(qp_type: QpType, qpn: u32, send_queue: SQ, responder_resources: RD) -> Self {
         Qp {
             attrs: QpAttrs::new(qp_type, qpn & PSN_MASK),
-            req: Requester::new(),
-            resp: Responder::new(),
+            req: Requester::new(send_queue),
+            resp: Responder::new(responder_resources),
         }
     }
 
@@ -77,18 +119,26 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
         self.attrs.state
     }
 
+    /// The live state for `ib_query_qp`: current PSNs, READ/atomic counts
+    /// and whether the send queue is drained.
+    pub fn status(&self) -> QpStatus {
+        QpStatus {
+            state: self.attrs.state,
+            send_psn: self.req.next_new_psn().value(),
+            expected_psn: self.resp.expected_psn().value(),
+            rd_atomic_in_flight: self.req.rd_atomic_in_flight(),
+            responses_owed: self.resp.responses_owed(),
+            sq_drained: self.req.drained(),
+        }
+    }
+
     /// Send WQEs not yet completed.
     pub fn send_queue_len(&self) -> usize {
         self.req.len()
     }
 
-    /// Receive WQEs not yet consumed.
-    pub fn recv_queue_len(&self) -> usize {
-        self.resp.len()
-    }
-
-    /// The current deadline of `timer` (also reported through
-    /// [`Sink::timer`] whenever it changes).
+    /// The current deadline of `timer` ([`Self::poll_timeout`] is the
+    /// earliest of them).
     pub fn deadline(&self, timer: Timer) -> Option<u64> {
         match timer {
             Timer::Ack => self.resp.deadline(timer),
@@ -97,9 +147,11 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
     }
 
     /// Modify QP (IBA 10.3.1): applies the attributes set in
-    /// `upd`, then the state change. Moving to Error flushes both queues;
-    /// moving to Reset forgets them.
+    /// `upd`, then the state change. Moving to Error flushes the send queue
+    /// and the receive WQE held (the caller flushes its own RQ); moving to
+    /// Reset forgets the send queue and flushes the receive WQE held.
     pub fn modify<S: Sink>(&mut self, upd: &AttrUpdate, sink: &mut S) -> Result<(), ModifyError> {
+        self.transmit_taken(sink);
         let to = upd.state.unwrap_or(self.attrs.state);
         if upd.state.is_some() && !transition_allowed(self.attrs.state, to) {
             return Err(ModifyError::InvalidTransition);
@@ -109,7 +161,9 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
             || !small(upd.rnr_retry, 7)
             || !small(upd.min_rnr_timer, 31)
             || !small(upd.timeout, 31)
-            || upd.max_dest_rd_atomic.is_some_and(|v| usize::from(v) > RD)
+            || upd
+                .max_dest_rd_atomic
+                .is_some_and(|v| usize::from(v) > self.resp.resource_capacity())
             || upd.dest_qpn.is_some_and(|v| v > PSN_MASK)
             || upd.sq_psn.is_some_and(|v| v > PSN_MASK)
             || upd.rq_psn.is_some_and(|v| v > PSN_MASK)
@@ -168,7 +222,7 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
         if upd.state.is_some() {
             match to {
                 QpState::Reset => {
-                    self.req.reset(sink);
+                    self.req.reset();
                     self.resp.reset(sink);
                     self.attrs.state = QpState::Reset;
                 }
@@ -189,7 +243,8 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
     }
 
     /// Moves the QP to Error (IBA 10.3.1): the head send WQE completes with
-    /// `head_status` (if any), everything else on both queues is flushed.
+    /// `head_status` (if any), everything else on the send queue and the
+    /// receive WQE held are flushed; the caller then flushes its own RQ.
     fn enter_error<S: Sink>(&mut self, head_status: Option<WcStatus>, sink: &mut S, notify: bool) {
         self.attrs.state = QpState::Error;
         self.req.flush(&self.attrs, head_status, sink);
@@ -202,33 +257,18 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
     /// Post a send work request (`ib_post_send`). Returns the send queue slot
     /// that names the WQE in [`Payload::Local`], [`Memory::write_send`] and
     /// its [`Completion`]. In the Error state the request is accepted and
-    /// completes at once with `IB_WC_WR_FLUSH_ERR` (IBA 10.3.1: the
-    /// Error state flushes; `ib_drain_sq` relies on it).
+    /// completes with `IB_WC_WR_FLUSH_ERR` in the next
+    /// [`Self::poll_transmit`], never inside this call, so the caller knows
+    /// the slot before its completion names it (IBA 10.3.1: the Error state
+    /// flushes; `ib_drain_sq` relies on it).
     pub fn post_send<S: Sink>(&mut self, wr: &SendWr, sink: &mut S) -> Result<u32, PostError> {
+        self.transmit_taken(sink);
         match self.attrs.state {
             QpState::Rts | QpState::Sqd | QpState::Sqe => self.req.post(&self.attrs, wr),
-            QpState::Error => {
-                let slot = self.req.post(&self.attrs, wr)?;
-                self.req.flush(&self.attrs, None, sink);
-                Ok(slot)
-            }
+            // The flush completion comes from the next poll_transmit, once
+            // the caller knows the slot.
+            QpState::Error => self.req.post(&self.attrs, wr),
             _ => Err(PostError::InvalidState),
-        }
-    }
-
-    /// Post a receive work request (`ib_post_recv`); allowed from Init on
-    /// (IBA 10.3.1). Returns the receive queue slot used in
-    /// [`Memory::write_recv`] and the completion. In the Error state it
-    /// completes at once with `IB_WC_WR_FLUSH_ERR`.
-    pub fn post_recv<S: Sink>(&mut self, wr: &RecvWr, sink: &mut S) -> Result<u32, PostError> {
-        match self.attrs.state {
-            QpState::Reset => Err(PostError::InvalidState),
-            QpState::Error => {
-                let slot = self.resp.post(wr)?;
-                self.resp.flush(sink);
-                Ok(slot)
-            }
-            _ => self.resp.post(wr),
         }
     }
 
@@ -237,8 +277,9 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
     /// responses to the requester's completer. Packets of another transport
     /// service, with a foreign P_Key (IBA 9.6 header validation: silently
     /// dropped) or in a state that does not receive are dropped. Returns
-    /// what happened to the packet, for the caller's counters.
-    pub fn receive<M: Memory, S: Sink>(
+    /// what happened to the packet, for the caller's counters. Receive
+    /// WQEs are taken from `mem`'s [`RecvQueue`] as messages need them.
+    pub fn receive<M: Memory + RecvQueue, S: Sink>(
         &mut self,
         pkt: &Packet<'_>,
         meta: &RxMeta<'_>,
@@ -246,6 +287,7 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
         mem: &mut M,
         sink: &mut S,
     ) -> Verdict {
+        self.transmit_taken(sink);
         let bth = &pkt.bth();
         if bth.opcode.transport() != transport_of(self.attrs.qp_type) {
             return Verdict::Dropped(DropReason::WrongTransport);
@@ -281,13 +323,24 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
     /// headers) and returns its descriptor, or `None` if nothing may be sent
     /// now. Responder output (READ responses, ATOMIC ACKs, ACKs, NAKs) goes
     /// first, then requests.
+    ///
+    /// The packet is the caller's once it copied the payload: it then calls
+    /// [`Self::transmit_taken`], or [`Self::hand_back_transmit`] if it could
+    /// not send it (device queue full), before any other call on this QP.
+    /// Any other call (this one included) first takes the packet still
+    /// pending as taken.
     pub fn poll_transmit<S: Sink>(
         &mut self,
         now: u64,
         buf: &mut [u8; MAX_HEADER_LEN],
         sink: &mut S,
     ) -> Option<Transmit> {
-        match self.resp.poll(&self.attrs, now, buf, sink) {
+        self.transmit_taken(sink);
+        if self.attrs.state == QpState::Error {
+            // Send WQEs posted in Error (IBA 10.3.1).
+            self.req.flush(&self.attrs, None, sink);
+        }
+        match self.resp.poll(&self.attrs, now, buf) {
             Ok(Some(t)) => return Some(t),
             Ok(None) => {}
             Err(Fatal(_)) => {
@@ -297,7 +350,7 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
                 return None;
             }
         }
-        match self.req.poll(&self.attrs, now, buf, sink) {
+        match self.req.poll(&self.attrs, now, buf) {
             Ok(t) => t,
             Err(status) => {
                 self.enter_error(Some(status), sink, true);
@@ -306,16 +359,50 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Qp<SQ, RQ, RD> {
         }
     }
 
-    /// `timer` expired at `now` (stale calls are ignored; an early call
-    /// re-reports the deadline).
-    pub fn on_timer<S: Sink>(&mut self, timer: Timer, now: u64, sink: &mut S) {
-        match timer {
-            Timer::Ack => self.resp.on_timer(now, sink),
-            _ => {
-                if let Err(status) = self.req.on_timer(&self.attrs, timer, now, sink) {
-                    self.enter_error(Some(status), sink, true);
-                }
-            }
+    /// The caller took the packet [`Self::poll_transmit`] returned last: its
+    /// payload is copied (or referenced by the skb), so the WQE's buffer is
+    /// no longer needed for it. A UC/UD send WQE whose last packet it was
+    /// completes now (IBA 9.8: no acknowledgement), never before. Harmless
+    /// if nothing is pending.
+    pub fn transmit_taken<S: Sink>(&mut self, sink: &mut S) {
+        self.resp.taken();
+        self.req.taken(&self.attrs, sink);
+    }
+
+    /// Transmit back-pressure: the caller could not send the packet
+    /// [`Self::poll_transmit`] returned last (device queue full,
+    /// `NET_XMIT_DROP`). The engine goes back to where it was before that
+    /// packet, so the next `poll_transmit` produces the same packet at once
+    /// (same headers and payload), without waiting for a local ACK timeout.
+    /// Only valid directly after that `poll_transmit`; otherwise (nothing
+    /// pending) it does nothing.
+    pub fn hand_back_transmit(&mut self) {
+        self.resp.hand_back();
+        self.req.hand_back();
+    }
+
+    /// The earliest deadline of the engine's timers ([`Timer`]), or `None`
+    /// if none is armed: when the clock reaches it the caller calls
+    /// [`Self::handle_timeout`]. The engine owns its deadlines; any call
+    /// that takes `&mut self` may move, arm or disarm them, so the caller
+    /// reads this again after every such call (e.g. re-arms its one hrtimer
+    /// per QP).
+    pub fn poll_timeout(&self) -> Option<u64> {
+        [Timer::Retransmit, Timer::Rnr, Timer::Ack]
+            .into_iter()
+            .filter_map(|t| self.deadline(t))
+            .min()
+    }
+
+    /// Serves every timer whose deadline is at or before `now` (IBA
+    /// 9.7.6.1.3 local ACK timeout, 9.7.5.2.8 RNR wait, ACK coalescing).
+    /// An early or repeated call changes nothing. Afterwards drain
+    /// [`Self::poll_transmit`] and re-read [`Self::poll_timeout`].
+    pub fn handle_timeout<S: Sink>(&mut self, now: u64, sink: &mut S) {
+        self.transmit_taken(sink);
+        self.resp.handle_timeout(now);
+        if let Err(status) = self.req.handle_timeout(&self.attrs, now) {
+            self.enter_error(Some(status), sink, true);
         }
     }
 }
@@ -368,27 +455,17 @@ const fn position(first: bool, last: bool) -> Position {
     }
 }
 
-/// Sets a timer deadline and tells the sink if it changed.
-fn set_timer<S: Sink>(slot: &mut Option<u64>, timer: Timer, deadline: Option<u64>, sink: &mut S) {
-    if *slot != deadline {
-        *slot = deadline;
-        sink.timer(timer, deadline);
+/// True if `deadline` has passed at `now`; it is then disarmed. An unarmed
+/// timer or one not yet due is left alone (an early
+/// [`Qp::handle_timeout`] changes nothing).
+fn expired(deadline: &mut Option<u64>, now: u64) -> bool {
+    match *deadline {
+        Some(d) if d <= now => {
+            *deadline = None;
+            true
+        }
+        _ => false,
     }
-}
-
-/// True if the deadline in `slot` has passed at `now`; it is then cleared.
-/// An early call re-reports the deadline to the sink (the caller's timer
-/// fired before it was due) and returns false, as does an unarmed timer.
-fn expired<S: Sink>(slot: &mut Option<u64>, timer: Timer, now: u64, sink: &mut S) -> bool {
-    let Some(deadline) = *slot else {
-        return false;
-    };
-    if now < deadline {
-        sink.timer(timer, Some(deadline));
-        return false;
-    }
-    *slot = None;
-    true
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@
 //! only in `[una, max_sent)`; anything else is a stale duplicate or a ghost
 //! and is dropped (IBA 9.7.5).
 
+use core::ops::DerefMut;
+
 use super::super::aeth::{local_ack_timeout_ns, rnr_timer_ns, NakCode, Syndrome};
 use super::super::headers::{AtomicEth, Bth, Deth, Ieth, ImmDt, Reth};
 use super::super::opcode::{Opcode, Operation, Position};
@@ -21,7 +23,7 @@ use super::ring::Ring;
 use super::verdict::{DropReason, Verdict};
 use super::wc::{Completion, Queue, WcFlags, WcOpcode, WcStatus};
 use super::wr::{PostError, SendFlags, SendWr, WrOpcode};
-use super::{expired, packets, position, set_timer, transport_of};
+use super::{expired, packets, position, transport_of};
 
 /// Largest number of PSNs the requester keeps unacknowledged. IBA 9.7.1
 /// limits outstanding PSNs to less than half the PSN space (2^23) so that
@@ -33,9 +35,11 @@ const PSN_WINDOW: u32 = 1 << 22;
 /// IBA 9.3.3; RDMA messages are limited to 2^31 bytes).
 pub(super) const MAX_DMA_LEN: u32 = 1 << 31;
 
-/// One send WQE and its transmission state.
+/// One send WQE and its transmission state: the element of the send queue
+/// storage the caller provides at QP creation ([`super::Qp::new`]); its
+/// contents are the engine's (fill new storage with [`SendWqe::EMPTY`]).
 #[derive(Copy, Clone, Debug)]
-struct SqEntry {
+pub struct SendWqe {
     /// The work request as posted.
     wr: SendWr,
     /// The first packet has been transmitted: `first`, `npsn` and `mtu`
@@ -55,8 +59,9 @@ struct SqEntry {
     counted: bool,
 }
 
-impl SqEntry {
-    const EMPTY: SqEntry = SqEntry {
+impl SendWqe {
+    /// An unused entry, to fill send queue storage with.
+    pub const EMPTY: SendWqe = SendWqe {
         wr: SendWr::new(0, WrOpcode::Send),
         sent: false,
         first: Psn::new(0),
@@ -83,10 +88,10 @@ enum RetryCause {
     Nak,
 }
 
-/// Requester state of one QP with a send queue of `N` WQEs.
+/// Requester state of one QP whose send queue lives in `SQ`.
 #[derive(Clone, Debug)]
-pub(super) struct Requester<const N: usize> {
-    sq: Ring<SqEntry, N>,
+pub(super) struct Requester<SQ> {
+    sq: Ring<SQ>,
     /// Index (from the head) of the WQE to transmit next.
     tx_idx: usize,
     /// Next PSN to transmit.
@@ -112,6 +117,26 @@ pub(super) struct Requester<const N: usize> {
     rto: Option<u64>,
     /// RNR wait deadline.
     rnr_deadline: Option<u64>,
+    /// The last packet transmitted, until the caller took it or handed it
+    /// back.
+    pending: Option<TxUndo>,
+}
+
+/// What transmitting one request packet changed, so that a packet the
+/// caller hands back is produced again, and whether taking it completes a
+/// UC/UD WQE.
+#[derive(Copy, Clone, Debug)]
+struct TxUndo {
+    tx_idx: usize,
+    psn: Psn,
+    max_sent: Psn,
+    rd_out: u32,
+    rto: Option<u64>,
+    /// The packet was the first of its WQE: handing it back unstarts the
+    /// WQE (the next poll starts it again with the same PSNs and MTU).
+    started: bool,
+    /// The last packet of a UC/UD WQE: it completes once taken (IBA 9.8).
+    completes: bool,
 }
 
 /// Outcome of applying an implicit acknowledgement.
@@ -123,11 +148,11 @@ enum Implicit {
     Retried,
 }
 
-impl<const N: usize> Requester<N> {
-    /// An empty requester.
-    pub(super) const fn new() -> Self {
+impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
+    /// An empty requester whose send queue holds `sq.len()` WQEs.
+    pub(super) const fn new(sq: SQ) -> Self {
         Requester {
-            sq: Ring::new(SqEntry::EMPTY),
+            sq: Ring::new(sq),
             tx_idx: 0,
             psn: Psn::new(0),
             max_sent: Psn::new(0),
@@ -139,6 +164,7 @@ impl<const N: usize> Requester<N> {
             rnr_wait: None,
             rto: None,
             rnr_deadline: None,
+            pending: None,
         }
     }
 
@@ -155,6 +181,21 @@ impl<const N: usize> Requester<N> {
         self.retry_left = attrs.retry_cnt;
         self.rnr_left = attrs.rnr_retry;
         self.guard = None;
+    }
+
+    /// The PSN the next new request packet will carry.
+    pub(super) fn next_new_psn(&self) -> Psn {
+        self.max_sent
+    }
+
+    /// READ/atomic WQEs sent and not completed.
+    pub(super) fn rd_atomic_in_flight(&self) -> u32 {
+        self.rd_out
+    }
+
+    /// True if no started WQE is waiting for its completion.
+    pub(super) fn drained(&self) -> bool {
+        self.sq.get(0).is_none_or(|e| !e.sent)
     }
 
     /// Number of WQEs on the send queue.
@@ -205,7 +246,7 @@ impl<const N: usize> Requester<N> {
                 }
             }
         }
-        let mut entry = SqEntry::EMPTY;
+        let mut entry = SendWqe::EMPTY;
         entry.wr = *wr;
         if op.is_atomic() {
             entry.wr.len = 8;
@@ -218,18 +259,26 @@ impl<const N: usize> Requester<N> {
     // ------------------------------------------------------------------
 
     /// Builds the next request packet into `buf`, if one may be sent now.
-    pub(super) fn poll<S: Sink>(
+    pub(super) fn poll(
         &mut self,
         attrs: &QpAttrs,
         now: u64,
         buf: &mut [u8; MAX_HEADER_LEN],
-        sink: &mut S,
     ) -> Result<Option<Transmit>, WcStatus> {
         if !matches!(attrs.state, QpState::Rts | QpState::Sqd) || self.rnr_wait.is_some() {
             return Ok(None);
         }
         let Some(&entry) = self.sq.get(self.tx_idx) else {
             return Ok(None);
+        };
+        let undo = TxUndo {
+            tx_idx: self.tx_idx,
+            psn: self.psn,
+            max_sent: self.max_sent,
+            rd_out: self.rd_out,
+            rto: self.rto,
+            started: !entry.sent,
+            completes: false,
         };
         let mut e = entry;
         let rc = attrs.qp_type == QpType::Rc;
@@ -296,23 +345,17 @@ impl<const N: usize> Requester<N> {
         if done {
             self.tx_idx = self.tx_idx.saturating_add(1);
         }
-        if rc {
-            if self.rto.is_none() {
-                if let Some(t) = local_ack_timeout_ns(attrs.timeout) {
-                    set_timer(
-                        &mut self.rto,
-                        Timer::Retransmit,
-                        Some(now.saturating_add(t)),
-                        sink,
-                    );
-                }
-            }
-        } else if done {
-            // UC/UD: no acknowledgement; the WQE is complete once its last
-            // packet is handed to the wire (IBA 9.8).
-            self.complete_head(attrs, WcStatus::Success, sink);
-            self.una = self.psn;
+        if rc && self.rto.is_none() {
+            // IBA 9.7.6.1.3: the local ACK timer runs while a request is
+            // outstanding.
+            self.rto = local_ack_timeout_ns(attrs.timeout).map(|t| now.saturating_add(t));
         }
+        // UC/UD: no acknowledgement; the WQE is complete once its last
+        // packet was taken by the caller (IBA 9.8), see `taken`.
+        self.pending = Some(TxUndo {
+            completes: !rc && done,
+            ..undo
+        });
         let ah = if attrs.qp_type == QpType::Ud {
             e.wr.ud.ah
         } else {
@@ -324,6 +367,33 @@ impl<const N: usize> Requester<N> {
             pad,
             ah,
         }))
+    }
+
+    /// The caller took the last packet (copied its payload): a UC/UD WQE
+    /// whose last packet it was completes.
+    pub(super) fn taken<S: Sink>(&mut self, attrs: &QpAttrs, sink: &mut S) {
+        if self.pending.take().is_some_and(|u| u.completes) {
+            self.complete_head(attrs, WcStatus::Success, sink);
+            self.una = self.psn;
+        }
+    }
+
+    /// The caller could not send the last packet: the requester goes back
+    /// to where it was before building it, so the next poll builds the same
+    /// packet.
+    pub(super) fn hand_back(&mut self) {
+        let Some(u) = self.pending.take() else {
+            return;
+        };
+        if let (true, Some(wqe)) = (u.started, self.sq.get_mut(u.tx_idx)) {
+            wqe.sent = false;
+            wqe.counted = false;
+        }
+        self.tx_idx = u.tx_idx;
+        self.psn = u.psn;
+        self.max_sent = u.max_sent;
+        self.rd_out = u.rd_out;
+        self.rto = u.rto;
     }
 
     // ------------------------------------------------------------------
@@ -361,6 +431,8 @@ impl<const N: usize> Requester<N> {
         }
         let signaled = attrs.sq_sig_all || e.wr.flags.contains(SendFlags::SIGNALED);
         if status == WcStatus::Success && !signaled {
+            // IBA 10.7.3.1: no completion; the slot's end is still explicit.
+            sink.send_slot_released(slot, e.wr.wr_id);
             return;
         }
         let flags = if e.wr.opcode.has_imm() {
@@ -397,36 +469,36 @@ impl<const N: usize> Requester<N> {
         while !self.sq.is_empty() {
             self.complete_head(attrs, WcStatus::WrFlushErr, sink);
         }
-        self.stop(sink);
+        self.stop();
     }
 
     /// Forgets all queued WQEs without completions (Modify to Reset).
-    pub(super) fn reset<S: Sink>(&mut self, sink: &mut S) {
+    pub(super) fn reset(&mut self) {
         self.sq.clear();
-        self.stop(sink);
+        self.stop();
         self.rd_out = 0;
     }
 
     /// Cancels timers and transmission state.
-    fn stop<S: Sink>(&mut self, sink: &mut S) {
+    fn stop(&mut self) {
         self.tx_idx = 0;
         self.rnr_wait = None;
         self.guard = None;
-        set_timer(&mut self.rto, Timer::Retransmit, None, sink);
-        set_timer(&mut self.rnr_deadline, Timer::Rnr, None, sink);
+        self.rto = None;
+        self.rnr_deadline = None;
     }
 
     /// Forward progress: reload the counters (IBA 9.7.6.1.3; the engine
     /// reloads the retry counters whenever a response makes progress) and restart the
     /// local ACK timer if anything is still outstanding.
-    fn progress<S: Sink>(&mut self, attrs: &QpAttrs, now: u64, sink: &mut S) {
+    fn progress(&mut self, attrs: &QpAttrs, now: u64) {
         self.reset_counters(attrs);
         let deadline = if self.una != self.max_sent && self.rnr_wait.is_none() {
             local_ack_timeout_ns(attrs.timeout).map(|t| now.saturating_add(t))
         } else {
             None
         };
-        set_timer(&mut self.rto, Timer::Retransmit, deadline, sink);
+        self.rto = deadline;
     }
 
     /// Moves the transmit cursor back to `from` (go-back-N, IBA 9.7.5:
@@ -463,13 +535,12 @@ impl<const N: usize> Requester<N> {
     /// Starts a retry from `from` unless one from the same PSN is already
     /// running (for NAK-triggered retries); `Err` when the retry counter is
     /// exhausted (IBA 9.7.6.1.3: `IB_WC_RETRY_EXC_ERR`).
-    fn retry<S: Sink>(
+    fn retry(
         &mut self,
         attrs: &QpAttrs,
         from: Psn,
         cause: RetryCause,
         now: u64,
-        sink: &mut S,
     ) -> Result<(), WcStatus> {
         if cause == RetryCause::Nak && self.guard == Some(from) {
             return Ok(());
@@ -481,7 +552,7 @@ impl<const N: usize> Requester<N> {
         self.guard = Some(from);
         self.rewind(from);
         let deadline = local_ack_timeout_ns(attrs.timeout).map(|t| now.saturating_add(t));
-        set_timer(&mut self.rto, Timer::Retransmit, deadline, sink);
+        self.rto = deadline;
         Ok(())
     }
 
@@ -530,7 +601,7 @@ impl<const N: usize> Requester<N> {
             }
         }
         if progressed {
-            self.progress(attrs, now, sink);
+            self.progress(attrs, now);
         }
         lost
     }
@@ -547,7 +618,7 @@ impl<const N: usize> Requester<N> {
         let Some(from) = self.ack_upto(attrs, upto, now, sink) else {
             return Ok(Implicit::Continue);
         };
-        self.retry(attrs, from, RetryCause::Nak, now, sink)?;
+        self.retry(attrs, from, RetryCause::Nak, now)?;
         Ok(Implicit::Retried)
     }
 
@@ -634,7 +705,7 @@ impl<const N: usize> Requester<N> {
             }
             Syndrome::Nak(NakCode::PsnSequenceError) => {
                 if self.implicit_ack(attrs, p, now, sink)? == Implicit::Continue {
-                    self.retry(attrs, p, RetryCause::Nak, now, sink)?;
+                    self.retry(attrs, p, RetryCause::Nak, now)?;
                 }
             }
             Syndrome::Nak(code) => {
@@ -687,7 +758,7 @@ impl<const N: usize> Requester<N> {
         }
         self.una = p.next();
         self.complete_head(attrs, WcStatus::Success, sink);
-        self.progress(attrs, now, sink);
+        self.progress(attrs, now);
         Ok(Verdict::Accepted)
     }
 
@@ -721,9 +792,9 @@ impl<const N: usize> Requester<N> {
         self.guard = Some(from);
         self.rewind(from);
         self.rnr_wait = Some(p);
-        set_timer(&mut self.rto, Timer::Retransmit, None, sink);
+        self.rto = None;
         let deadline = now.saturating_add(rnr_timer_ns(timer_code));
-        set_timer(&mut self.rnr_deadline, Timer::Rnr, Some(deadline), sink);
+        self.rnr_deadline = Some(deadline);
         Ok(Verdict::Accepted)
     }
 
@@ -758,7 +829,7 @@ impl<const N: usize> Requester<N> {
             return Ok(Verdict::Duplicate);
         }
         if d > 0 {
-            self.retry(attrs, e.read_next, RetryCause::Nak, now, sink)?;
+            self.retry(attrs, e.read_next, RetryCause::Nak, now)?;
             return Ok(Verdict::OutOfSequence { nak_sent: false });
         }
         let k = u32::try_from(e.first.distance_to(p)).map_err(|_| WcStatus::LocQpOpErr)?;
@@ -792,38 +863,23 @@ impl<const N: usize> Requester<N> {
         if is_last {
             self.complete_head(attrs, WcStatus::Success, sink);
         }
-        self.progress(attrs, now, sink);
+        self.progress(attrs, now);
         Ok(Verdict::Accepted)
     }
 
-    /// A timer fired. `Err` when the retry counter is exhausted.
-    pub(super) fn on_timer<S: Sink>(
-        &mut self,
-        attrs: &QpAttrs,
-        timer: Timer,
-        now: u64,
-        sink: &mut S,
-    ) -> Result<(), WcStatus> {
-        match timer {
-            Timer::Retransmit => {
-                if !expired(&mut self.rto, timer, now, sink) {
-                    return Ok(());
-                }
-                if self.una == self.max_sent || self.rnr_wait.is_some() {
-                    return Ok(());
-                }
-                // IBA 9.7.6.1.3: local ACK timeout, retransmit from the
-                // oldest unacknowledged PSN.
-                self.retry(attrs, self.una, RetryCause::Timeout, now, sink)
-            }
-            Timer::Rnr => {
-                if expired(&mut self.rnr_deadline, timer, now, sink) {
-                    self.rnr_wait = None;
-                }
-                Ok(())
-            }
-            Timer::Ack => Ok(()),
+    /// Serves the requester's timers due at `now`: the end of an RNR wait
+    /// resumes transmission, a local ACK timeout retransmits. `Err` when
+    /// the retry counter is exhausted.
+    pub(super) fn handle_timeout(&mut self, attrs: &QpAttrs, now: u64) -> Result<(), WcStatus> {
+        if expired(&mut self.rnr_deadline, now) {
+            self.rnr_wait = None;
         }
+        if !expired(&mut self.rto, now) || self.una == self.max_sent || self.rnr_wait.is_some() {
+            return Ok(());
+        }
+        // IBA 9.7.6.1.3: local ACK timeout, retransmit from the oldest
+        // unacknowledged PSN.
+        self.retry(attrs, self.una, RetryCause::Timeout, now)
     }
 }
 
@@ -842,7 +898,7 @@ fn wc_opcode(op: WrOpcode) -> WcOpcode {
 /// packet at PSN index `k` of WQE `e` in `slot`.
 fn build_request(
     attrs: &QpAttrs,
-    e: &SqEntry,
+    e: &SendWqe,
     slot: u32,
     k: u32,
 ) -> (PacketHeaders, Payload, Psn, bool) {
@@ -955,7 +1011,7 @@ fn build_request(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::io::{rts_rc_attrs, NullSink};
+    use super::super::io::rts_rc_attrs;
     use super::*;
 
     // An impossible state (the transmit cursor outside the WQE it points
@@ -965,20 +1021,15 @@ mod tests {
     #[test]
     fn transmit_cursor_outside_its_wqe_is_an_error() {
         let attrs = rts_rc_attrs();
-        let mut r: Requester<4> = Requester::new();
+        let mut storage = [SendWqe::EMPTY; 4];
+        let mut r = Requester::new(&mut storage[..]);
         r.set_psn(Psn::new(10));
         let mut wr = SendWr::new(1, WrOpcode::Send);
         wr.len = 3 * 1024;
         r.post(&attrs, &wr).unwrap();
         let mut buf = [0u8; MAX_HEADER_LEN];
-        assert!(r
-            .poll(&attrs, 0, &mut buf, &mut NullSink)
-            .unwrap()
-            .is_some());
+        assert!(r.poll(&attrs, 0, &mut buf).unwrap().is_some());
         r.psn = Psn::new(50);
-        assert_eq!(
-            r.poll(&attrs, 0, &mut buf, &mut NullSink),
-            Err(WcStatus::LocQpOpErr)
-        );
+        assert_eq!(r.poll(&attrs, 0, &mut buf), Err(WcStatus::LocQpOpErr));
     }
 }

@@ -9,6 +9,8 @@
 //! responses of earlier READs, which the requester would otherwise take as
 //! lost.
 
+use core::ops::DerefMut;
+
 use super::super::aeth::{NakCode, Syndrome};
 use super::super::headers::{Aeth, AtomicAckEth, Bth};
 use super::super::opcode::{Opcode, Operation, Position};
@@ -21,8 +23,8 @@ use super::requester::MAX_DMA_LEN;
 use super::ring::Ring;
 use super::verdict::{DropReason, Verdict};
 use super::wc::{Completion, Queue, WcFlags, WcOpcode, WcStatus};
-use super::wr::{PostError, RecvWr};
-use super::{expired, packets, position, set_timer};
+use super::wr::{RecvQueue, RecvWqe};
+use super::{expired, packets, position};
 
 /// Bytes reserved for the GRH at the start of every UD receive buffer
 /// (the first 40 bytes of a UD receive buffer hold the GRH, IBA chapter 11).
@@ -39,9 +41,12 @@ enum ResKind {
 }
 
 /// A responder resource: one per outstanding READ/atomic request,
-/// `max_dest_rd_atomic` of them (IBA 9.7).
+/// `max_dest_rd_atomic` of them (IBA 9.7). The element of the responder
+/// resource storage the caller provides at QP creation
+/// ([`super::Qp::new`]); its contents are the engine's (fill new storage
+/// with [`ResponderResource::EMPTY`]).
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
-struct Resource {
+pub struct ResponderResource {
     kind: ResKind,
     /// First PSN.
     first: Psn,
@@ -53,8 +58,9 @@ struct Resource {
     done_once: bool,
 }
 
-impl Resource {
-    const EMPTY: Resource = Resource {
+impl ResponderResource {
+    /// An unused entry, to fill responder resource storage with.
+    pub const EMPTY: ResponderResource = ResponderResource {
         kind: ResKind::Atomic { orig: 0 },
         first: Psn::new(0),
         npsn: 1,
@@ -172,11 +178,13 @@ impl WriteTarget {
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub(super) struct Fatal(pub(super) DropReason);
 
-/// Responder state of a QP with `RQ` receive WQEs and `RD` READ/atomic
-/// resources.
+/// Responder state of a QP whose READ/atomic resources live in `RD`.
 #[derive(Clone, Debug)]
-pub(super) struct Responder<const RQ: usize, const RD: usize> {
-    rq: Ring<RecvWr, RQ>,
+pub(super) struct Responder<RD> {
+    /// The receive WQE taken from the caller's [`RecvQueue`] for the
+    /// message in progress (or kept for the next one after a UC message
+    /// was dropped, IBA 9.8).
+    wqe: Option<RecvWqe>,
     /// Expected PSN (RC, UC).
     epsn: Psn,
     /// Message sequence number (IBA 9.7.5.1.1), 24 bits.
@@ -199,18 +207,35 @@ pub(super) struct Responder<const RQ: usize, const RD: usize> {
     nak: Option<(u8, Psn)>,
     /// Fatal error: after the NAK nothing more is sent.
     fatal: bool,
-    res: Ring<Resource, RD>,
+    res: Ring<RD>,
     /// Next resource with responses to send (index from the oldest).
     cur: usize,
     /// The responses of `res[cur]` being sent.
     run: Run,
+    /// The last packet transmitted, until the caller took it or handed it
+    /// back.
+    pending: Option<TxUndo>,
 }
 
-impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
-    /// An empty responder.
-    pub(super) const fn new() -> Self {
+/// What transmitting one response, ACK or NAK changed, so that a packet the
+/// caller hands back is produced again.
+#[derive(Copy, Clone, Debug)]
+struct TxUndo {
+    ack_owed: bool,
+    ack_now: bool,
+    ack_deadline: Option<u64>,
+    nak: Option<(u8, Psn)>,
+    cur: usize,
+    run: Run,
+    /// `done_once` of the resource at `cur` before the packet was built.
+    done_once: bool,
+}
+
+impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
+    /// An empty responder with `res.len()` READ/atomic resources.
+    pub(super) const fn new(res: RD) -> Self {
         Responder {
-            rq: Ring::new(RecvWr { wr_id: 0, len: 0 }),
+            wqe: None,
             epsn: Psn::new(0),
             msn: Psn::new(0),
             msg: InMsg::None,
@@ -221,20 +246,46 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             ack_deadline: None,
             nak: None,
             fatal: false,
-            res: Ring::new(Resource::EMPTY),
+            res: Ring::new(res),
             cur: 0,
             run: Run::EMPTY,
+            pending: None,
         }
+    }
+
+    /// The next PSN expected.
+    pub(super) fn expected_psn(&self) -> Psn {
+        self.epsn
+    }
+
+    /// READ/atomic requests whose responses are not all sent yet: the
+    /// resources from the response cursor on.
+    pub(super) fn responses_owed(&self) -> u32 {
+        let owed = self.res.len().saturating_sub(self.cur);
+        u32::try_from(owed).unwrap_or(u32::MAX)
+    }
+
+    /// True if a READ response with payload is still to be transmitted
+    /// (the caller copies READ data only when it transmits the response).
+    fn read_payload_owed(&self) -> bool {
+        let mut i = self.cur;
+        while let Some(r) = self.res.get(i) {
+            if r.payload_len() > 0 {
+                return true;
+            }
+            i = i.wrapping_add(1);
+        }
+        false
+    }
+
+    /// The number of READ/atomic resources the storage holds.
+    pub(super) fn resource_capacity(&self) -> usize {
+        self.res.capacity()
     }
 
     /// Sets the expected PSN (`rq_psn`).
     pub(super) fn set_psn(&mut self, psn: Psn) {
         self.epsn = psn;
-    }
-
-    /// Number of posted receive WQEs.
-    pub(super) fn len(&self) -> usize {
-        self.rq.len()
     }
 
     /// Current deadline of `timer`.
@@ -245,35 +296,42 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
     }
 
-    /// Queues a receive WQE.
-    pub(super) fn post(&mut self, wr: &RecvWr) -> Result<u32, PostError> {
-        self.rq.push(*wr).map_err(|_| PostError::QueueFull)
+    /// Makes sure a receive WQE is held for the message starting now: the
+    /// one kept from a dropped UC message, or the next one of `rq`. False
+    /// if the receive queue is empty.
+    fn claim_wqe<R: RecvQueue>(&mut self, rq: &mut R) -> bool {
+        if self.wqe.is_none() {
+            self.wqe = rq.take_recv();
+        }
+        self.wqe.is_some()
     }
 
-    /// Reports a receive completion for the head WQE and pops it.
+    /// Reports a receive completion for the WQE held; it is given back.
     fn complete_head<S: Sink>(&mut self, wc: Completion, sink: &mut S) {
-        if let Some((slot, wr)) = self.rq.pop() {
+        if let Some(wqe) = self.wqe.take() {
             sink.completion(&Completion {
-                wr_id: wr.wr_id,
-                slot,
+                wr_id: wqe.wr_id,
+                slot: wqe.slot,
                 ..wc
             });
         }
     }
 
-    /// Flushes every receive WQE with `IB_WC_WR_FLUSH_ERR` (IBA 10.3.1) and stops ACK generation; a fatal NAK and responses already
-    /// owed are still sent.
+    /// Completes the receive WQE held, if any, with `IB_WC_WR_FLUSH_ERR`
+    /// (IBA 10.3.1; the caller flushes the WQEs still in its own RQ) and
+    /// stops ACK generation; a fatal NAK and responses already owed are
+    /// still sent.
     pub(super) fn flush<S: Sink>(&mut self, sink: &mut S) {
-        while !self.rq.is_empty() {
-            self.complete_head(recv_wc(WcStatus::WrFlushErr, WcOpcode::Recv, 0), sink);
-        }
+        self.complete_head(recv_wc(WcStatus::WrFlushErr, WcOpcode::Recv, 0), sink);
         self.msg = InMsg::None;
-        self.forget_ack(sink);
+        self.forget_ack();
     }
 
-    /// Forgets everything (Modify to Reset).
+    /// Forgets everything (Modify to Reset). A receive WQE held is flushed
+    /// first: it may belong to an SRQ that outlives this QP's state, so it
+    /// is never lost without a completion.
     pub(super) fn reset<S: Sink>(&mut self, sink: &mut S) {
-        self.rq.clear();
+        self.flush(sink);
         self.res.clear();
         self.cur = 0;
         self.msg = InMsg::None;
@@ -284,34 +342,34 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         self.ack_owed = false;
         self.ack_now = false;
         self.msn = Psn::new(0);
-        set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+        self.ack_deadline = None;
     }
 
     /// No ACK is owed any more (it is being sent; or a NAK, READ response
     /// or ATOMIC ACK acknowledges what it would have; or the QP flushed):
     /// its timer is cancelled.
-    fn forget_ack<S: Sink>(&mut self, sink: &mut S) {
+    fn forget_ack(&mut self) {
         self.ack_owed = false;
         self.ack_now = false;
-        set_timer(&mut self.ack_deadline, Timer::Ack, None, sink);
+        self.ack_deadline = None;
     }
 
-    /// The ACK coalescing timer fired.
-    pub(super) fn on_timer<S: Sink>(&mut self, now: u64, sink: &mut S) {
-        if expired(&mut self.ack_deadline, Timer::Ack, now, sink) && self.ack_owed {
+    /// Serves the ACK coalescing timer if it is due at `now`.
+    pub(super) fn handle_timeout(&mut self, now: u64) {
+        if expired(&mut self.ack_deadline, now) && self.ack_owed {
             self.ack_now = true;
         }
     }
 
     /// Records that an ACK is owed; immediate if `now_flag` (AckReq, IBA 9.2.8, or a
     /// duplicate, C9-105), else within the coalescing delay.
-    fn owe_ack<S: Sink>(&mut self, attrs: &QpAttrs, immediate: bool, now: u64, sink: &mut S) {
+    fn owe_ack(&mut self, attrs: &QpAttrs, immediate: bool, now: u64) {
         self.ack_owed = true;
         if immediate {
             self.ack_now = true;
         } else if self.ack_deadline.is_none() {
             let deadline = now.saturating_add(attrs.ack_delay_ns);
-            set_timer(&mut self.ack_deadline, Timer::Ack, Some(deadline), sink);
+            self.ack_deadline = Some(deadline);
         }
     }
 
@@ -394,7 +452,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
 
     /// Processes a request packet. `Err(Fatal)` means the QP must enter the
     /// Error state (the NAK is already queued).
-    pub(super) fn on_request<M: Memory, S: Sink>(
+    pub(super) fn on_request<M: Memory + RecvQueue, S: Sink>(
         &mut self,
         attrs: &QpAttrs,
         pkt: &Packet<'_>,
@@ -418,7 +476,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     }
 
     /// RC request (IBA 9.7 reliable service).
-    fn rc_request<M: Memory, S: Sink>(
+    fn rc_request<M: Memory + RecvQueue, S: Sink>(
         &mut self,
         attrs: &QpAttrs,
         pkt: &Packet<'_>,
@@ -436,14 +494,19 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             if nak_sent {
                 self.nak_sent = true;
                 self.nak = Some((Syndrome::Nak(NakCode::PsnSequenceError).encode(), self.epsn));
-                self.forget_ack(sink);
+                self.forget_ack();
             }
             return Ok(Verdict::OutOfSequence { nak_sent });
         }
         if d < 0 {
-            return Ok(self.duplicate(attrs, pkt, now, sink));
+            return Ok(self.duplicate(attrs, pkt, now));
         }
         let op = bth.opcode;
+        if op.operation() != Operation::ReadRequest && self.read_payload_owed() {
+            // IBA 9.5: this request must not change memory that an earlier
+            // READ's responses, not yet transmitted, will still read.
+            return Ok(Verdict::Deferred);
+        }
         let pos = op.position();
         let operation = op.operation();
         // IBA 9.7 / 9.9: opcode sequence check (NAK Invalid Request).
@@ -504,7 +567,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     }
 
     /// A SEND packet with the expected PSN (IBA 9.4.1; RNR NAK 9.7.5.2.8).
-    fn rc_send<M: Memory, S: Sink>(
+    fn rc_send<M: Memory + RecvQueue, S: Sink>(
         &mut self,
         attrs: &QpAttrs,
         pkt: &Packet<'_>,
@@ -515,8 +578,8 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         let bth = pkt.bth();
         let pos = bth.opcode.position();
         if pos.starts_message() {
-            if self.rq.is_empty() {
-                self.rnr_nak(attrs, bth.psn, sink);
+            if !self.claim_wqe(mem) {
+                self.rnr_nak(attrs, bth.psn);
                 return Ok(Verdict::RnrNak);
             }
             self.msg = InMsg::Send { off: 0 };
@@ -557,7 +620,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             self.msn = self.msn.next();
         }
         self.accepted(bth.psn.next());
-        self.owe_ack(attrs, bth.ack_req, now, sink);
+        self.owe_ack(attrs, bth.ack_req, now);
         Ok(Verdict::Accepted)
     }
 
@@ -574,7 +637,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         Ok(off)
     }
 
-    /// Copies `payload` into the head receive WQE at `base + off`, checking
+    /// Copies `payload` into the receive WQE held at `base + off`, checking
     /// its capacity; returns the new offset (without `base`).
     fn place_recv<M: Memory>(
         &self,
@@ -583,7 +646,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         base: u32,
         mem: &mut M,
     ) -> Result<u32, WcStatus> {
-        let (Some(wqe), Some(slot)) = (self.rq.get(0), self.rq.slot(0)) else {
+        let Some(wqe) = self.wqe else {
             return Err(WcStatus::LocQpOpErr);
         };
         let len = u32::try_from(payload.len()).map_err(|_| WcStatus::LocLenErr)?;
@@ -594,14 +657,14 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
         if !payload.is_empty() {
             let at = off.checked_add(base).ok_or(WcStatus::LocLenErr)?;
-            mem.write_recv(slot, at, payload)
+            mem.write_recv(wqe.slot, at, payload)
                 .map_err(|_| WcStatus::LocProtErr)?;
         }
         Ok(new_off)
     }
 
     /// Queues an RNR NAK for `psn` (IBA 9.7.5.2.8): no receive WQE.
-    fn rnr_nak<S: Sink>(&mut self, attrs: &QpAttrs, psn: Psn, sink: &mut S) {
+    fn rnr_nak(&mut self, attrs: &QpAttrs, psn: Psn) {
         let syndrome = Syndrome::RnrNak {
             timer_code: attrs.min_rnr_timer,
         };
@@ -609,11 +672,11 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         // Packets after the RNR'd one are out of sequence; they are dropped
         // without a sequence NAK until the requester resends this PSN.
         self.nak_sent = true;
-        self.forget_ack(sink);
+        self.forget_ack();
     }
 
     /// An RDMA WRITE packet with the expected PSN (IBA 9.4.2).
-    fn rc_write<M: Memory, S: Sink>(
+    fn rc_write<M: Memory + RecvQueue, S: Sink>(
         &mut self,
         attrs: &QpAttrs,
         pkt: &Packet<'_>,
@@ -633,10 +696,10 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         if !target.shape_ok(pos, payload_len(pkt), attrs.path_mtu.bytes()) {
             return Err(self.invalid_request(DropReason::Length, psn, sink));
         }
-        if pkt.immediate().is_some() && self.rq.is_empty() {
+        if pkt.immediate().is_some() && !self.claim_wqe(mem) {
             // The receive WQE is consumed by the last packet: RNR before
             // anything of this packet is placed.
-            self.rnr_nak(attrs, psn, sink);
+            self.rnr_nak(attrs, psn);
             return Ok(Verdict::RnrNak);
         }
         if let Err(e) = place_write(target, pkt, mem) {
@@ -646,7 +709,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             self.msn = self.msn.next();
         }
         self.accepted(psn.next());
-        self.owe_ack(attrs, bth.ack_req, now, sink);
+        self.owe_ack(attrs, bth.ack_req, now);
         Ok(Verdict::Accepted)
     }
 
@@ -694,7 +757,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     /// once all its responses went out at least once; otherwise the
     /// requester exceeded `max_dest_rd_atomic` (NAK Invalid Request).
     fn make_room(&mut self, attrs: &QpAttrs) -> bool {
-        let limit = usize::from(attrs.max_dest_rd_atomic).min(RD);
+        let limit = usize::from(attrs.max_dest_rd_atomic).min(self.res.capacity());
         if limit == 0 {
             return false;
         }
@@ -733,7 +796,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     }
 
     /// Appends a resource; the cursor moves to it if it was idle.
-    fn push_resource(&mut self, r: Resource) -> bool {
+    fn push_resource(&mut self, r: ResponderResource) -> bool {
         let idle = self.cur >= self.res.len();
         if self.res.push(r).is_err() {
             return false;
@@ -772,7 +835,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
         let mtu = attrs.path_mtu.bytes();
         let npsn = packets(reth.dma_len, mtu);
-        let r = Resource {
+        let r = ResponderResource {
             kind: ResKind::Read {
                 rkey: reth.rkey,
                 va: reth.va,
@@ -791,7 +854,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         // before, so an owed ACK is dropped.
         self.accepted(psn.add(npsn));
         self.msn = self.msn.next();
-        self.forget_ack(sink);
+        self.forget_ack();
         Ok(Verdict::Accepted)
     }
 
@@ -828,7 +891,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             Ok(v) => v,
             Err(e) => return Err(self.remote_mem_error(e, psn, sink)),
         };
-        let r = Resource {
+        let r = ResponderResource {
             kind: ResKind::Atomic { orig },
             first: psn,
             npsn: 1,
@@ -840,7 +903,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         }
         self.accepted(psn.next());
         self.msn = self.msn.next();
-        self.forget_ack(sink);
+        self.forget_ack();
         Ok(Verdict::Accepted)
     }
 
@@ -849,18 +912,12 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     /// requested PSN if it asks for a subset of the original; an atomic gets
     /// its saved result again. Requests no longer in the resources are
     /// dropped.
-    fn duplicate<S: Sink>(
-        &mut self,
-        attrs: &QpAttrs,
-        pkt: &Packet<'_>,
-        now: u64,
-        sink: &mut S,
-    ) -> Verdict {
+    fn duplicate(&mut self, attrs: &QpAttrs, pkt: &Packet<'_>, now: u64) -> Verdict {
         let psn = pkt.bth().psn;
         let replay = match pkt.bth().opcode.operation() {
             Operation::Send | Operation::RdmaWrite => {
                 if self.nak.is_none() {
-                    self.owe_ack(attrs, true, now, sink);
+                    self.owe_ack(attrs, true, now);
                 }
                 return Verdict::Duplicate;
             }
@@ -951,7 +1008,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     /// UC request (IBA 9.8): no acknowledgements; a PSN gap or an invalid
     /// packet drops the rest of the message and the next First/Only packet
     /// resynchronises (the receive WQE of a dropped SEND is reused).
-    fn uc_request<M: Memory, S: Sink>(
+    fn uc_request<M: Memory + RecvQueue, S: Sink>(
         &mut self,
         attrs: &QpAttrs,
         pkt: &Packet<'_>,
@@ -996,7 +1053,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     }
 
     /// A UC SEND packet in sequence (IBA 9.8).
-    fn uc_send<M: Memory, S: Sink>(
+    fn uc_send<M: Memory + RecvQueue, S: Sink>(
         &mut self,
         pkt: &Packet<'_>,
         mem: &mut M,
@@ -1005,7 +1062,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         let bth = pkt.bth();
         let pos = bth.opcode.position();
         if pos.starts_message() {
-            if self.rq.is_empty() {
+            if !self.claim_wqe(mem) {
                 return Ok(self.drop_uc_msg(DropReason::NoReceiveWqe));
             }
             self.msg = InMsg::Send { off: 0 };
@@ -1023,7 +1080,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
 
     /// A UC RDMA WRITE packet in sequence (IBA 9.8; the RETH rules of
     /// 9.4.2 as for RC, but a violation drops the message).
-    fn uc_write<M: Memory, S: Sink>(
+    fn uc_write<M: Memory + RecvQueue, S: Sink>(
         &mut self,
         attrs: &QpAttrs,
         pkt: &Packet<'_>,
@@ -1041,7 +1098,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         if !target.shape_ok(pos, payload_len(pkt), attrs.path_mtu.bytes()) {
             return Ok(self.drop_uc_msg(DropReason::Length));
         }
-        if pkt.immediate().is_some() && self.rq.is_empty() {
+        if pkt.immediate().is_some() && !self.claim_wqe(mem) {
             return Ok(self.drop_uc_msg(DropReason::NoReceiveWqe));
         }
         if place_write(target, pkt, mem).is_err() {
@@ -1082,7 +1139,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     /// UD request (IBA 9.8): one SEND Only packet; Q_Key check against the
     /// DETH (IBA 9.6; QP1 uses the GSI Q_Key 0x80010000); no RNR NAK: a
     /// packet without a receive WQE is dropped.
-    fn ud_request<M: Memory, S: Sink>(
+    fn ud_request<M: Memory + RecvQueue, S: Sink>(
         &mut self,
         attrs: &QpAttrs,
         pkt: &Packet<'_>,
@@ -1109,7 +1166,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         if deth.qkey != qkey {
             return Ok(Verdict::Dropped(DropReason::QKey));
         }
-        if self.rq.is_empty() {
+        if !self.claim_wqe(mem) {
             return Ok(Verdict::Dropped(DropReason::NoReceiveWqe));
         }
         let mut flags = WcFlags::NONE;
@@ -1135,12 +1192,11 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
     // ------------------------------------------------------------------
 
     /// Builds the next response / ACK / NAK packet, if any.
-    pub(super) fn poll<S: Sink>(
+    pub(super) fn poll(
         &mut self,
         attrs: &QpAttrs,
         now: u64,
         buf: &mut [u8; MAX_HEADER_LEN],
-        sink: &mut S,
     ) -> Result<Option<Transmit>, Fatal> {
         if attrs.qp_type != QpType::Rc {
             return Ok(None);
@@ -1152,6 +1208,56 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
         if !live && !self.fatal {
             return Ok(None);
         }
+        let undo = TxUndo {
+            ack_owed: self.ack_owed,
+            ack_now: self.ack_now,
+            ack_deadline: self.ack_deadline,
+            nak: self.nak,
+            cur: self.cur,
+            run: self.run,
+            done_once: self.res.get(self.cur).is_some_and(|r| r.done_once),
+        };
+        let t = self.build_next(attrs, now, buf)?;
+        if t.is_some() {
+            self.pending = Some(undo);
+        }
+        Ok(t)
+    }
+
+    /// The caller took the last packet.
+    pub(super) fn taken(&mut self) {
+        self.pending = None;
+    }
+
+    /// The caller could not send the last packet: the responder goes back
+    /// to where it was before building it, so the next poll builds the same
+    /// packet.
+    pub(super) fn hand_back(&mut self) {
+        let Some(u) = self.pending.take() else {
+            return;
+        };
+        if let Some(r) = self.res.get_mut(u.cur) {
+            r.done_once = u.done_once;
+        }
+        self.ack_owed = u.ack_owed;
+        self.ack_now = u.ack_now;
+        self.ack_deadline = u.ack_deadline;
+        self.nak = u.nak;
+        self.cur = u.cur;
+        self.run = u.run;
+    }
+
+    /// Builds the next response, NAK or ACK: responses owed go first.
+    fn build_next(
+        &mut self,
+        attrs: &QpAttrs,
+        now: u64,
+        buf: &mut [u8; MAX_HEADER_LEN],
+    ) -> Result<Option<Transmit>, Fatal> {
+        let live = matches!(
+            attrs.state,
+            QpState::Rtr | QpState::Rts | QpState::Sqd | QpState::Sqe
+        );
         if let Some(t) = self.poll_response(attrs, buf)? {
             return Ok(Some(t));
         }
@@ -1164,11 +1270,6 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
                 syndrome,
                 msn: self.msn.value(),
             });
-            if self.fatal {
-                // Nothing follows the final NAK.
-                self.res.clear();
-                self.cur = 0;
-            }
         } else if self.ack_owed
             && live
             && (self.ack_now || self.ack_deadline.is_some_and(|d| now >= d))
@@ -1176,7 +1277,7 @@ impl<const RQ: usize, const RD: usize> Responder<RQ, RD> {
             // IBA 9.7.5.1: a (coalesced) ACK of everything up to the last
             // accepted PSN, with the MSN; credits are not advertised (code
             // 31, "invalid": the requester treats credits as unlimited).
-            self.forget_ack(sink);
+            self.forget_ack();
             hdr.aeth = Some(Aeth {
                 syndrome: Syndrome::ACK_NO_CREDITS.encode(),
                 msn: self.msn.value(),
@@ -1362,7 +1463,7 @@ fn recv_wc(status: WcStatus, opcode: WcOpcode, byte_len: u32) -> Completion {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::io::{rts_rc_attrs, NullSink};
+    use super::super::io::rts_rc_attrs;
     use super::*;
 
     // An impossible state (the response cursor outside the READ resource it
@@ -1371,8 +1472,9 @@ mod tests {
     #[test]
     fn response_cursor_outside_its_resource_is_an_error() {
         let attrs = rts_rc_attrs();
-        let mut resp: Responder<2, 1> = Responder::new();
-        let read = Resource {
+        let mut storage = [ResponderResource::EMPTY; 1];
+        let mut resp = Responder::new(&mut storage[..]);
+        let read = ResponderResource {
             kind: ResKind::Read {
                 rkey: 1,
                 va: 0,
@@ -1385,15 +1487,12 @@ mod tests {
         };
         assert!(resp.push_resource(read));
         let mut buf = [0u8; MAX_HEADER_LEN];
-        assert!(resp
-            .poll(&attrs, 0, &mut buf, &mut NullSink)
-            .unwrap()
-            .is_some());
+        assert!(resp.poll(&attrs, 0, &mut buf).unwrap().is_some());
         resp.run.next = Psn::new(100);
         assert_eq!(
-            resp.poll(&attrs, 0, &mut buf, &mut NullSink),
+            resp.poll(&attrs, 0, &mut buf),
             Err(Fatal(DropReason::Internal))
         );
-        assert_eq!(resp.poll(&attrs, 0, &mut buf, &mut NullSink), Ok(None));
+        assert_eq!(resp.poll(&attrs, 0, &mut buf), Ok(None));
     }
 }

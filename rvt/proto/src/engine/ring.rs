@@ -1,30 +1,42 @@
-//! A fixed-capacity FIFO ring without allocation; slots are stable while an
-//! entry lives, so a slot number can name a WQE towards the caller.
+//! A FIFO ring over caller-provided storage, without allocation; slots are
+//! stable while an entry lives, so a slot number can name a WQE towards the
+//! caller. The capacity is the storage's length, chosen at QP creation.
 
-/// FIFO of at most `N` entries stored in place.
+use core::ops::DerefMut;
+
+/// FIFO of at most `buf.len()` entries stored in `buf` (any owner of a
+/// slice: `&mut [T]`, a kernel `KVec<T>` or `KBox<[T]>`, a `Vec<T>`).
+/// Entries beyond `len` are never read, so the storage's initial contents
+/// do not matter.
 #[derive(Clone, Debug)]
-pub(super) struct Ring<T: Copy, const N: usize> {
-    buf: [T; N],
+pub(super) struct Ring<S> {
+    buf: S,
     head: usize,
     len: usize,
 }
 
-impl<T: Copy, const N: usize> Ring<T, N> {
-    /// An empty ring whose storage is filled with `fill`.
-    pub(super) const fn new(fill: T) -> Self {
+impl<T: Copy, S: DerefMut<Target = [T]>> Ring<S> {
+    /// An empty ring over `buf`.
+    pub(super) const fn new(buf: S) -> Self {
         Ring {
-            buf: [fill; N],
+            buf,
             head: 0,
             len: 0,
         }
     }
 
-    /// Physical index of logical index `i` (`i < N`).
+    /// The number of entries the storage holds.
+    pub(super) fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Physical index of logical index `i` (`i < capacity`).
     fn phys(&self, i: usize) -> usize {
-        // head < N and i < N, so the sum cannot overflow.
+        // head < capacity and i < capacity, so the sum cannot overflow.
         let j = self.head.wrapping_add(i);
-        if j >= N {
-            j.wrapping_sub(N)
+        let cap = self.capacity();
+        if j >= cap {
+            j.wrapping_sub(cap)
         } else {
             j
         }
@@ -42,7 +54,7 @@ impl<T: Copy, const N: usize> Ring<T, N> {
 
     /// True if no further entry fits.
     pub(super) fn is_full(&self) -> bool {
-        self.len >= N
+        self.len >= self.capacity()
     }
 
     /// The `i`-th entry from the head.
@@ -70,16 +82,17 @@ impl<T: Copy, const N: usize> Ring<T, N> {
         u32::try_from(self.phys(i)).ok()
     }
 
-    /// Appends `v`, returning its slot, or gives it back if the ring is full.
+    /// Appends `v`, returning its slot, or gives it back if the ring is full
+    /// (or the slot would not fit a `u32`).
     pub(super) fn push(&mut self, v: T) -> Result<u32, T> {
         if self.is_full() {
             return Err(v);
         }
         let p = self.phys(self.len);
-        let Some(cell) = self.buf.get_mut(p) else {
+        let Ok(slot) = u32::try_from(p) else {
             return Err(v);
         };
-        let Ok(slot) = u32::try_from(p) else {
+        let Some(cell) = self.buf.get_mut(p) else {
             return Err(v);
         };
         *cell = v;
@@ -89,10 +102,10 @@ impl<T: Copy, const N: usize> Ring<T, N> {
 
     /// Removes and returns the head entry with its slot.
     pub(super) fn pop(&mut self) -> Option<(u32, T)> {
-        let v = *self.buf.get(self.head)?;
         if self.len == 0 {
             return None;
         }
+        let v = *self.buf.get(self.head)?;
         let slot = u32::try_from(self.head).ok()?;
         self.head = self.phys(1);
         self.len = self.len.wrapping_sub(1);
@@ -113,7 +126,9 @@ mod tests {
 
     #[test]
     fn fifo_wraps_and_keeps_slots() {
-        let mut r: Ring<u32, 3> = Ring::new(0);
+        let mut storage = [0u32; 3];
+        let mut r = Ring::new(&mut storage[..]);
+        assert_eq!(r.capacity(), 3);
         assert_eq!(r.push(1), Ok(0));
         assert_eq!(r.push(2), Ok(1));
         assert_eq!(r.push(3), Ok(2));
@@ -133,7 +148,8 @@ mod tests {
 
     #[test]
     fn zero_capacity_is_inert() {
-        let mut r: Ring<u8, 0> = Ring::new(0);
+        let mut storage: [u8; 0] = [];
+        let mut r = Ring::new(&mut storage[..]);
         assert!(r.is_full());
         assert_eq!(r.push(1), Err(1));
         assert_eq!(r.pop(), None);

@@ -25,6 +25,15 @@ pub enum Verdict {
     /// No receive WQE for a SEND or RDMA WRITE with immediate: RNR NAKed
     /// (IBA 9.7.5.2.8).
     RnrNak,
+    /// Not executed yet, nothing changed (IBA 9.5: requests execute in PSN
+    /// order): an RC request at the expected PSN that writes memory (SEND,
+    /// RDMA WRITE, atomic) arrived while RDMA READ responses are still to
+    /// be transmitted, whose payload the caller copies only when it sends
+    /// them. The caller keeps this packet and every later one for the QP,
+    /// in order, and delivers them again once [`super::Qp::poll_transmit`]
+    /// returned `None`. (Dropping it instead is safe but slow: the
+    /// requester retransmits after a sequence NAK or its timeout.)
+    Deferred,
     /// Not executed for `reason`. For an RC request this also means the
     /// responder NAKed it and the QP entered Error (reported through
     /// [`super::Sink::state_changed`]) unless the reason is one of the silent

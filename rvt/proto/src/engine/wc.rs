@@ -113,8 +113,9 @@ pub struct Completion {
     pub queue: Queue,
     /// The caller's work request id.
     pub wr_id: u64,
-    /// Ring slot the WQE occupied (see [`super::Qp::post_send`] and
-    /// [`super::Qp::post_recv`]); free again once this completion is seen.
+    /// The WQE's slot: the send ring slot [`super::Qp::post_send`]
+    /// returned, or the receive WQE's [`super::RecvWqe::slot`]; free again
+    /// once this completion is seen.
     pub slot: u32,
     /// Completion status.
     pub status: WcStatus,

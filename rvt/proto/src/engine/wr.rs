@@ -132,13 +132,35 @@ impl SendWr {
     }
 }
 
-/// A receive work request.
+/// A receive WQE, handed to the engine by the caller's [`RecvQueue`] when a
+/// message needs one.
 #[derive(Copy, Clone, PartialEq, Eq, Debug, Hash)]
-pub struct RecvWr {
+pub struct RecvWqe {
     /// Returned in the completion.
     pub wr_id: u64,
+    /// The caller's name for the WQE (an index into its RQ or SRQ ring):
+    /// used in [`super::Memory::write_recv`] and [`super::Completion::slot`].
+    pub slot: u32,
     /// Capacity of the receive buffer in bytes (sum of the SGE lengths).
     pub len: u32,
+}
+
+/// Where receive WQEs come from: a QP's own receive queue or a shared
+/// receive queue (SRQ) serving many QPs; implemented by the caller.
+///
+/// The engine takes a WQE only when a message needs one (RC/UC: the first
+/// packet of a SEND, the last of an RDMA WRITE with immediate; UD: each
+/// datagram) and keeps it until it completes it. A taken WQE always
+/// completes exactly once (successfully, with an error, or with
+/// `IB_WC_WR_FLUSH_ERR` when the QP enters Error or Reset); WQEs never
+/// taken stay the caller's, so it flushes its own RQ (not an SRQ) when the
+/// QP enters Error (IBA 10.3.1, 11.4) and completes posts made in Error.
+pub trait RecvQueue {
+    /// Removes and returns the oldest receive WQE, or `None` if the queue
+    /// is empty (RC: RNR NAK, IBA 9.7.5.2.8; UC/UD: the packet is
+    /// dropped). The caller's SRQ checks its limit here (the SRQ limit
+    /// event of IBA 11.2.3 is the caller's).
+    fn take_recv(&mut self) -> Option<RecvWqe>;
 }
 
 /// Why a post was refused (the verb returns an error; nothing is queued).

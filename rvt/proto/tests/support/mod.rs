@@ -5,11 +5,13 @@
 #![allow(dead_code)]
 
 use rvt_proto::engine::{
-    AccessFlags, AtomicOp, AttrUpdate, Completion, MemError, Memory, Mtu, Payload, Qp, QpState,
-    QpType, Queue, RemoteAccess, RxMeta, Sink, Timer, Verdict, MAX_HEADER_LEN,
+    AccessFlags, AtomicOp, AttrUpdate, Completion, MemError, Memory, ModifyError, Mtu, Payload,
+    PostError, Qp, QpState, QpType, Queue, RecvQueue, RecvWqe, RemoteAccess, ResponderResource,
+    RxMeta, SendWqe, Sink, Timer, Verdict, WcFlags, WcOpcode, WcStatus, MAX_HEADER_LEN,
 };
 use rvt_proto::icrc;
 use rvt_proto::packet;
+use std::collections::VecDeque;
 
 /// SplitMix64: small, fast, good enough for test workloads, and stable
 /// across platforms (a seed replays exactly).
@@ -59,6 +61,22 @@ impl Rng {
         let mut v = vec![0u8; len];
         self.fill(&mut v);
         v
+    }
+}
+
+/// The seeds of a simulation: `RVT_SIM_SEED=s` replays one, else
+/// `RVT_SIM_SEEDS=n` (or `default`) from `base` on.
+pub fn seeds(base: u64, default: u64) -> Vec<u64> {
+    let env = |n: &str| {
+        std::env::var(n)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    match env("RVT_SIM_SEED") {
+        Some(s) => vec![s],
+        None => (0..env("RVT_SIM_SEEDS").unwrap_or(default))
+            .map(|i| base + i)
+            .collect(),
     }
 }
 
@@ -134,12 +152,14 @@ pub struct Region {
     pub valid: bool,
 }
 
-/// Vector-backed memory: remote regions, per-slot send and receive buffers.
+/// Vector-backed memory: remote regions, per-slot send and receive buffers,
+/// and the QP's receive queue (receive WQEs not yet taken by the engine).
 #[derive(Clone, Debug, Default)]
 pub struct TestMem {
     pub regions: Vec<Region>,
     pub send: Vec<Option<Buf>>,
     pub recv: Vec<Option<Buf>>,
+    pub rq: VecDeque<RecvWqe>,
     /// Every atomic executed: rkey, va, op, original value.
     pub atomic_log: Vec<(u32, u64, AtomicOp, u64)>,
     pub invalidated: Vec<u32>,
@@ -290,21 +310,81 @@ impl Memory for TestMem {
     }
 }
 
+impl RecvQueue for TestMem {
+    fn take_recv(&mut self) -> Option<RecvWqe> {
+        self.rq.pop_front()
+    }
+}
+
+/// A shared receive queue (SRQ) serving several QPs, with the SRQ limit
+/// event (IBA 11.2.3) raised by the caller when a take leaves fewer WQEs
+/// than `limit` (then disarmed, as `ib_modify_srq` arms it once).
+#[derive(Clone, Debug, Default)]
+pub struct Srq {
+    pub queue: VecDeque<RecvWqe>,
+    pub limit: Option<usize>,
+    pub limit_events: u32,
+}
+
+impl RecvQueue for Srq {
+    fn take_recv(&mut self) -> Option<RecvWqe> {
+        let wqe = self.queue.pop_front()?;
+        if self.limit.is_some_and(|l| self.queue.len() < l) {
+            self.limit = None;
+            self.limit_events += 1;
+        }
+        Some(wqe)
+    }
+}
+
+/// A node's memory with an SRQ instead of its own receive queue.
+pub struct SrqMem<'a> {
+    pub mem: &'a mut TestMem,
+    pub srq: &'a mut Srq,
+}
+
+impl RecvQueue for SrqMem<'_> {
+    fn take_recv(&mut self) -> Option<RecvWqe> {
+        self.srq.take_recv()
+    }
+}
+
+impl Memory for SrqMem<'_> {
+    fn check_remote(
+        &mut self,
+        rkey: u32,
+        va: u64,
+        len: u32,
+        a: RemoteAccess,
+    ) -> Result<(), MemError> {
+        self.mem.check_remote(rkey, va, len, a)
+    }
+    fn write_remote(&mut self, rkey: u32, va: u64, data: &[u8]) -> Result<(), MemError> {
+        self.mem.write_remote(rkey, va, data)
+    }
+    fn atomic(&mut self, rkey: u32, va: u64, op: AtomicOp) -> Result<u64, MemError> {
+        self.mem.atomic(rkey, va, op)
+    }
+    fn invalidate(&mut self, rkey: u32) -> Result<(), MemError> {
+        self.mem.invalidate(rkey)
+    }
+    fn write_recv(&mut self, slot: u32, offset: u32, data: &[u8]) -> Result<(), MemError> {
+        self.mem.write_recv(slot, offset, data)
+    }
+    fn write_send(&mut self, slot: u32, offset: u32, data: &[u8]) -> Result<(), MemError> {
+        self.mem.write_send(slot, offset, data)
+    }
+}
+
 /// A sink that records everything.
 #[derive(Clone, Debug, Default)]
 pub struct Recorder {
     pub wcs: Vec<Completion>,
-    pub timers: [Option<u64>; 3],
     pub state_changes: Vec<QpState>,
-    pub timer_calls: u64,
-}
-
-pub fn timer_index(t: Timer) -> usize {
-    match t {
-        Timer::Retransmit => 0,
-        Timer::Rnr => 1,
-        Timer::Ack => 2,
-    }
+    /// Receive completions ever recorded (the test RQ frees its slots).
+    pub recv_completed: u64,
+    /// Unsignaled send WQEs that completed silently: (slot, wr_id).
+    pub released: Vec<(u32, u64)>,
 }
 
 pub const TIMERS: [Timer; 3] = [Timer::Retransmit, Timer::Rnr, Timer::Ack];
@@ -329,12 +409,14 @@ impl Recorder {
 
 impl Sink for Recorder {
     fn completion(&mut self, wc: &Completion) {
+        if wc.queue == Queue::Recv {
+            self.recv_completed += 1;
+        }
         self.wcs.push(*wc);
     }
 
-    fn timer(&mut self, timer: Timer, deadline: Option<u64>) {
-        self.timer_calls += 1;
-        self.timers[timer_index(timer)] = deadline;
+    fn send_slot_released(&mut self, slot: u32, wr_id: u64) {
+        self.released.push((slot, wr_id));
     }
 
     fn state_changed(&mut self, state: QpState) {
@@ -401,29 +483,118 @@ impl Rx {
 }
 
 /// A QP with its memory and sink.
+/// A QP whose queue storage is allocated by the test (as rvt.ko does with
+/// `KVec`).
+pub type TestQp = Qp<Vec<SendWqe>, Vec<ResponderResource>>;
+
+/// A QP of `qp_type` and `qpn` with `sq` send WQEs and `rd` responder
+/// resources.
+pub fn test_qp(qp_type: QpType, qpn: u32, sq: usize, rd: usize) -> TestQp {
+    Qp::new(
+        qp_type,
+        qpn,
+        vec![SendWqe::EMPTY; sq],
+        vec![ResponderResource::EMPTY; rd],
+    )
+}
+
+/// `RQ` is the depth of the node's own receive queue (its slots are
+/// `0..RQ`, in order).
 pub struct Node<const SQ: usize, const RQ: usize, const RD: usize> {
-    pub qp: Qp<SQ, RQ, RD>,
+    pub qp: TestQp,
     pub mem: TestMem,
     pub rec: Recorder,
     pub grh: Option<[u8; 40]>,
+    /// Receive WQEs ever posted.
+    pub recv_posted: u64,
 }
 
 impl<const SQ: usize, const RQ: usize, const RD: usize> Node<SQ, RQ, RD> {
     pub fn new(qp_type: QpType, qpn: u32) -> Self {
         Node {
-            qp: Qp::new(qp_type, qpn),
+            qp: test_qp(qp_type, qpn, SQ, RD),
             mem: TestMem::new(SQ, RQ),
             rec: Recorder::default(),
             grh: None,
+            recv_posted: 0,
         }
     }
 
-    /// The next packet to send, framed, or None.
-    pub fn transmit(&mut self, now: u64) -> Option<Vec<u8>> {
+    /// Receive WQEs posted and not yet completed (queued or taken by the
+    /// engine).
+    pub fn recv_queue_len(&self) -> usize {
+        (self.recv_posted - self.rec.recv_completed) as usize
+    }
+
+    /// Posts a receive WQE of `len` bytes into the node's RQ (its slot is
+    /// the next of the ring); in Error it completes at once with
+    /// `IB_WC_WR_FLUSH_ERR` (IBA 10.3.1), after the slot is known.
+    pub fn post_recv_wqe(&mut self, wr_id: u64, len: u32) -> Result<u32, PostError> {
+        match self.qp.state() {
+            QpState::Reset => return Err(PostError::InvalidState),
+            _ if self.recv_queue_len() >= RQ => return Err(PostError::QueueFull),
+            _ => {}
+        }
+        let slot = (self.recv_posted % RQ as u64) as u32;
+        self.recv_posted += 1;
+        self.mem.recv[slot as usize] = Some(Buf::zeroed(len as usize));
+        self.mem.rq.push_back(RecvWqe { wr_id, slot, len });
+        self.flush_rq_in_error();
+        Ok(slot)
+    }
+
+    /// The caller's half of entering Error: the WQEs still in its own RQ
+    /// complete with `IB_WC_WR_FLUSH_ERR`, after those the engine held.
+    pub fn flush_rq_in_error(&mut self) {
+        if self.qp.state() != QpState::Error {
+            return;
+        }
+        while let Some(w) = self.mem.rq.pop_front() {
+            self.rec.completion(&Completion {
+                queue: Queue::Recv,
+                wr_id: w.wr_id,
+                slot: w.slot,
+                status: WcStatus::WrFlushErr,
+                opcode: WcOpcode::Recv,
+                byte_len: 0,
+                flags: WcFlags::NONE,
+                ex: 0,
+                src_qp: 0,
+                solicited: false,
+            });
+        }
+    }
+
+    /// Modify QP, then the caller's flush of its RQ in Error.
+    pub fn modify(&mut self, upd: &AttrUpdate) -> Result<(), ModifyError> {
+        let r = self.qp.modify(upd, &mut self.rec);
+        self.flush_rq_in_error();
+        r
+    }
+
+    /// The next packet the QP builds, framed (the payload copied), or None.
+    fn next_frame(&mut self, now: u64) -> Option<Vec<u8>> {
         let mut hdr = [0u8; MAX_HEADER_LEN];
-        let t = self.qp.poll_transmit(now, &mut hdr, &mut self.rec)?;
+        let t = self.qp.poll_transmit(now, &mut hdr, &mut self.rec);
+        self.flush_rq_in_error();
+        let t = t?;
         let payload = self.mem.payload(&t.payload);
         Some(frame(&hdr[..t.header_len], &payload, t.pad))
+    }
+
+    /// The next packet to send, framed and taken, or None.
+    pub fn transmit(&mut self, now: u64) -> Option<Vec<u8>> {
+        let bytes = self.next_frame(now)?;
+        self.qp.transmit_taken(&mut self.rec);
+        Some(bytes)
+    }
+
+    /// The next packet, which the device refuses (queue full): it is
+    /// framed, then handed back to the engine. Returns its bytes.
+    pub fn transmit_refused(&mut self, now: u64) -> Option<Vec<u8>> {
+        let bytes = self.next_frame(now)?;
+        self.qp.hand_back_transmit();
+        Some(bytes)
     }
 
     /// Every packet the QP has to send now.
@@ -447,29 +618,49 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Node<SQ, RQ, RD> {
         let meta = RxMeta {
             grh: self.grh.as_ref(),
         };
+        let verdict = self
+            .qp
+            .receive(&pkt, &meta, now, &mut self.mem, &mut self.rec);
+        self.flush_rq_in_error();
+        Rx::Received(verdict)
+    }
+
+    /// Like [`Self::deliver`], with receive WQEs taken from `srq` (the
+    /// node's own RQ is not used; its receive buffers are the SRQ's).
+    pub fn deliver_srq(&mut self, bytes: &[u8], now: u64, srq: &mut Srq) -> Rx {
+        let Ok(body) = icrc::check_roce(&NET_HDR, bytes) else {
+            return Rx::BadIcrc;
+        };
+        let Ok(pkt) = packet::parse(body) else {
+            return Rx::BadPacket;
+        };
+        let mut mem = SrqMem {
+            mem: &mut self.mem,
+            srq,
+        };
         Rx::Received(
             self.qp
-                .receive(&pkt, &meta, now, &mut self.mem, &mut self.rec),
+                .receive(&pkt, &RxMeta::default(), now, &mut mem, &mut self.rec),
         )
     }
 
-    /// Fires every timer due at `now`.
+    /// Serves the timers due at `now`; false if none was due.
     pub fn fire_timers(&mut self, now: u64) -> bool {
-        let mut fired = false;
-        for t in TIMERS {
-            if let Some(d) = self.rec.timers[timer_index(t)] {
-                if d <= now {
-                    self.rec.timers[timer_index(t)] = None;
-                    self.qp.on_timer(t, now, &mut self.rec);
-                    fired = true;
-                }
-            }
+        if self.next_deadline().is_none_or(|d| d > now) {
+            return false;
         }
-        fired
+        self.qp.handle_timeout(now, &mut self.rec);
+        self.flush_rq_in_error();
+        true
     }
 
+    /// The QP's earliest deadline; checks that it is the earliest of the
+    /// per-timer deadlines (one mechanism, nothing hidden).
     pub fn next_deadline(&self) -> Option<u64> {
-        self.rec.timers.iter().flatten().copied().min()
+        let next = self.qp.poll_timeout();
+        let each = TIMERS.iter().filter_map(|&t| self.qp.deadline(t)).min();
+        assert_eq!(next, each, "poll_timeout is the earliest deadline");
+        next
     }
 }
 
@@ -598,8 +789,13 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Pair<SQ, RQ, RD> {
     /// Exchanges packets until both sides are quiet; `keep(from_a, index,
     /// bytes)` decides per frame whether it is delivered (`index` counts
     /// every frame of this call). Returns the number of frames sent.
+    ///
+    /// A receiver that defers a packet (`Verdict::Deferred`, IBA 9.5) keeps
+    /// it and every later one in a backlog, delivered again after it
+    /// drained its transmissions, as rvt.ko does.
     pub fn pump_filtered(&mut self, mut keep: impl FnMut(bool, usize, &[u8]) -> bool) -> usize {
         let mut n = 0;
+        let mut backlog: [VecDeque<Vec<u8>>; 2] = Default::default();
         loop {
             let mut moved = false;
             for from_a in [true, false] {
@@ -608,24 +804,43 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Pair<SQ, RQ, RD> {
                 } else {
                     self.b.drain(self.now)
                 };
+                // The sender drained: its own backlog goes in again.
+                moved |= self.redeliver(!from_a, &mut backlog[usize::from(from_a)]);
                 for f in frames {
                     moved = true;
                     self.log.push((from_a, f.clone()));
                     let deliver = keep(from_a, n, &f);
                     n += 1;
                     if deliver {
-                        let to = if from_a { &mut self.b } else { &mut self.a };
-                        if let Rx::Received(v) = to.deliver(&f, self.now) {
-                            self.verdicts.push((from_a, v));
-                        }
+                        backlog[usize::from(!from_a)].push_back(f);
                     }
                 }
+                moved |= self.redeliver(from_a, &mut backlog[usize::from(!from_a)]);
             }
             if !moved {
                 return n;
             }
             assert!(n < 10_000_000, "pump does not converge");
         }
+    }
+
+    /// Delivers the frames of `backlog` (sent by A if `from_a`) in order
+    /// until the receiver defers one; true if any was delivered.
+    fn redeliver(&mut self, from_a: bool, backlog: &mut VecDeque<Vec<u8>>) -> bool {
+        let mut any = false;
+        while let Some(f) = backlog.pop_front() {
+            let to = if from_a { &mut self.b } else { &mut self.a };
+            let rx = to.deliver(&f, self.now);
+            if let Rx::Received(v) = rx {
+                self.verdicts.push((from_a, v));
+            }
+            if rx == Rx::Received(Verdict::Deferred) {
+                backlog.push_front(f);
+                return any;
+            }
+            any = true;
+        }
+        any
     }
 
     /// Exchanges packets without loss until quiet.
@@ -687,12 +902,7 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Node<SQ, RQ, RD> {
 
     /// Posts a receive WQE of `len` bytes.
     pub fn post_recv(&mut self, wr_id: u64, len: u32) -> u32 {
-        let slot = self
-            .qp
-            .post_recv(&rvt_proto::engine::RecvWr { wr_id, len }, &mut self.rec)
-            .expect("post_recv");
-        self.mem.recv[slot as usize] = Some(Buf::zeroed(len as usize));
-        slot
+        self.post_recv_wqe(wr_id, len).expect("post_recv")
     }
 
     /// Builds a frame from `hdr` and `payload` and delivers it.

@@ -11,8 +11,8 @@
 
 use rvt_proto::engine::{
     AccessFlags, AtomicOp, AttrUpdate, Completion, DropReason, MemError, Memory, Mtu, Payload, Qp,
-    QpState, QpType, Queue, RecvWr, RemoteAccess, RxMeta, SendFlags, SendWr, Sink, Timer, UdDest,
-    Verdict, WrOpcode, MAX_HEADER_LEN,
+    QpState, QpType, Queue, RecvQueue, RecvWqe, RemoteAccess, ResponderResource, RxMeta, SendWqe,
+    SendWr, Sink, UdDest, Verdict, WrOpcode, MAX_HEADER_LEN,
 };
 use rvt_proto::headers::{Aeth, AtomicAckEth, AtomicEth, Bth, Deth, Feth, Ieth, ImmDt, Reth};
 use rvt_proto::opcode::{Opcode, Operation};
@@ -35,8 +35,16 @@ fn assert_consistent(verdict: Verdict) {
 
 struct Mem {
     region: Vec<u8>,
+    /// The caller's receive queue: WQEs not yet taken by the engine.
+    rq: std::collections::VecDeque<RecvWqe>,
     recv_live: [bool; RQ],
     send_live: [bool; SQ],
+}
+
+impl RecvQueue for Mem {
+    fn take_recv(&mut self) -> Option<RecvWqe> {
+        self.rq.pop_front()
+    }
 }
 
 impl Mem {
@@ -107,23 +115,15 @@ impl Memory for Mem {
 #[derive(Default)]
 struct Rec {
     wcs: Vec<Completion>,
-    timers: [Option<u64>; 3],
-}
-
-fn ti(t: Timer) -> usize {
-    match t {
-        Timer::Retransmit => 0,
-        Timer::Rnr => 1,
-        Timer::Ack => 2,
-    }
+    released: Vec<u32>,
 }
 
 impl Sink for Rec {
     fn completion(&mut self, wc: &Completion) {
         self.wcs.push(*wc);
     }
-    fn timer(&mut self, timer: Timer, deadline: Option<u64>) {
-        self.timers[ti(timer)] = deadline;
+    fn send_slot_released(&mut self, slot: u32, _: u64) {
+        self.released.push(slot);
     }
     fn state_changed(&mut self, state: QpState) {
         assert_eq!(state, QpState::Error);
@@ -180,10 +180,14 @@ pub fn run(data: &[u8]) {
     let qp_type = TYPES[usize::from(setup % 3)];
     let mtu = MTUS[usize::from((setup / 3) % 5)];
     let qpn = if setup & 0x80 != 0 { 1 } else { 0x22 };
-    let mut qp: Qp<SQ, RQ, RD> = Qp::new(qp_type, qpn);
+    // Borrowed storage (the tests' nodes own theirs in a Vec).
+    let mut send_queue = [SendWqe::EMPTY; SQ];
+    let mut resources = [ResponderResource::EMPTY; RD];
+    let mut qp = Qp::new(qp_type, qpn, &mut send_queue[..], &mut resources[..]);
     let mut rec = Rec::default();
     let mut mem = Mem {
         region: vec![0; REGION],
+        rq: Default::default(),
         recv_live: [false; RQ],
         send_live: [false; SQ],
     };
@@ -336,19 +340,17 @@ pub fn run(data: &[u8]) {
                 assert_consistent(verdict);
             }
             4 => {
-                let len = u32::from(b.u16());
-                if let Ok(slot) = qp.post_recv(
-                    &RecvWr {
+                // The caller's RQ: a free slot, then the engine may take it.
+                let len = u32::from(b.u16()).min(RECV_LEN as u32);
+                let free = mem.recv_live.iter().position(|&l| !l);
+                if let (Some(slot), false) = (free, qp.state() == QpState::Reset) {
+                    mem.recv_live[slot] = true;
+                    let slot = slot as u32;
+                    mem.rq.push_back(RecvWqe {
                         wr_id: 1,
-                        len: len.min(RECV_LEN as u32),
-                    },
-                    &mut rec,
-                ) {
-                    assert!(
-                        !mem.recv_live[slot as usize],
-                        "receive slot reused while live"
-                    );
-                    mem.recv_live[slot as usize] = true;
+                        slot,
+                        len,
+                    });
                 }
             }
             5 => {
@@ -356,8 +358,9 @@ pub fn run(data: &[u8]) {
                 wr.len = u32::from(b.u16());
                 wr.rkey = b.u32();
                 wr.remote_va = b.u64();
-                // Always signaled, so the harness sees every slot freed.
-                wr.flags.0 = u32::from(b.u8() & 5) | SendFlags::SIGNALED.0;
+                // FENCE, SIGNALED, SOLICITED at random: an unsignaled WQE's
+                // slot is released explicitly (Sink::send_slot_released).
+                wr.flags.0 = u32::from(b.u8() & 7);
                 wr.ud = UdDest {
                     ah: 0,
                     remote_qpn: b.u32() & 0x1ff_ffff,
@@ -369,12 +372,18 @@ pub fn run(data: &[u8]) {
                 }
             }
             6 => {
+                // Time passes; the timeout is served when due, and early
+                // or repeated calls are harmless (the engine owns its
+                // deadlines).
                 now += u64::from(b.u32());
-                for t in [Timer::Retransmit, Timer::Rnr, Timer::Ack] {
-                    if rec.timers[ti(t)].is_some_and(|d| d <= now) || b.u8() & 1 == 1 {
-                        qp.on_timer(t, now, &mut rec);
-                    }
+                let due = qp.poll_timeout().is_some_and(|d| d <= now);
+                if due || b.u8() & 1 == 1 {
+                    qp.handle_timeout(now, &mut rec);
                 }
+                assert!(
+                    qp.poll_timeout().is_none_or(|d| d > now),
+                    "a served deadline stays armed"
+                );
             }
             _ => {
                 for _ in 0..64 {
@@ -400,8 +409,28 @@ pub fn run(data: &[u8]) {
                     if parsed.0.bth.opcode.is_request() {
                         sq_psn = parsed.0.bth.psn;
                     }
+                    if b.u8() & 3 == 0 {
+                        // The device refuses it: handed back, the same
+                        // packet comes again at once.
+                        let header = hdr_buf;
+                        qp.hand_back_transmit();
+                        let again = qp.poll_transmit(now, &mut hdr_buf, &mut rec);
+                        assert_eq!(again, Some(t), "a handed-back packet comes again");
+                        assert_eq!(hdr_buf[..t.header_len], header[..t.header_len]);
+                    }
+                    qp.transmit_taken(&mut rec);
                 }
             }
+        }
+        if qp.state() == QpState::Error {
+            // The caller flushes what is left in its own RQ.
+            for w in mem.rq.drain(..) {
+                mem.recv_live[w.slot as usize] = false;
+            }
+        }
+        for slot in rec.released.drain(..) {
+            assert!(mem.send_live[slot as usize], "release of a free slot");
+            mem.send_live[slot as usize] = false;
         }
         for wc in rec.wcs.drain(..) {
             let live = match wc.queue {
@@ -413,8 +442,9 @@ pub fn run(data: &[u8]) {
         }
     }
     // Queue bookkeeping agrees with the engine.
+    // The engine holds at most one receive WQE (the message in progress).
     let live_recv = mem.recv_live.iter().filter(|&&l| l).count();
-    assert_eq!(live_recv, qp.recv_queue_len());
+    assert!((mem.rq.len()..=mem.rq.len() + 1).contains(&live_recv));
     let live_send = mem.send_live.iter().filter(|&&l| l).count();
     assert_eq!(live_send, qp.send_queue_len());
 }

@@ -20,6 +20,7 @@ use crate::{
     bindings as b,
     ib::{Created, IbDevice, IbDriver, IbMr, IbObject, Slot, Udata},
     verbs::{
+        ah::{self, Ah, AhTable},
         counters::{PortCounters, RxCounter, DESCS},
         cq::{self, Cq},
         mr::{self, Mr, MrKeys},
@@ -73,6 +74,10 @@ pub(crate) struct RvtDevice {
     /// The QPs, by QPN, for lock-free lookups from the data path.
     #[pin]
     qpns: QpnTable,
+    ah_limit: Limit,
+    /// The user AHs, by `ah_num`, for lock-free lookups from the data path.
+    #[pin]
+    ahs: AhTable,
 }
 
 /// The C handle (`struct rvt_device *`) of a device: its `IbDevice` address.
@@ -105,6 +110,8 @@ impl RvtDevice {
             mr_keys <- MrKeys::new(),
             qp_limit: Limit::new(qp::MAX_QP),
             qpns <- qp::qpn_table(),
+            ah_limit: Limit::new(ah::MAX_AH),
+            ahs <- AhTable::new(ah::MAX_AH),
         }? Error)
     }
 
@@ -118,18 +125,19 @@ impl RvtDevice {
         self.backend_data_live.store(true, Relaxed);
     }
 
-    /// A packet from the wire, BTH onward, with what the backend's checks
-    /// found: counted, and dropped (there is no transport yet to take it).
-    /// Any context, softirq included: the QPN lookup is lock-free.
-    pub(crate) fn receive(&self, packet: &[u8], meta: &b::rvt_rx_meta) {
+    /// A packet from the wire, `len` bytes as the backend handed it, with
+    /// what the backend's checks found; `packet` (the BTH on) only when
+    /// they passed. Counted, and dropped (there is no transport yet to take
+    /// it). Any context, softirq included: the QPN lookup is lock-free.
+    pub(crate) fn receive(&self, packet: Option<&[u8]>, len: u32, meta: &b::rvt_rx_meta) {
         let counters = &self.counters;
         counters.add(RxCounter::Packets, 1);
-        counters.add(RxCounter::Bytes, packet.len() as u64);
-        match u32::from(meta.check) {
-            b::rvt_rx_check_RVT_RX_OK => {}
-            b::rvt_rx_check_RVT_RX_BAD_ICRC => return counters.add(RxCounter::IcrcErrors, 1),
+        counters.add(RxCounter::Bytes, len.into());
+        let packet = match (u32::from(meta.check), packet) {
+            (b::rvt_rx_check_RVT_RX_OK, Some(packet)) => packet,
+            (b::rvt_rx_check_RVT_RX_BAD_ICRC, _) => return counters.add(RxCounter::IcrcErrors, 1),
             _ => return counters.add(RxCounter::Malformed, 1),
-        }
+        };
         let Ok(pkt) = crate::proto::packet::parse(packet) else {
             return counters.add(RxCounter::Malformed, 1);
         };
@@ -184,6 +192,7 @@ impl IbDriver for RvtDevice {
         attr.max_cqe = cq::MAX_CQE;
         attr.max_mr = this.mr_limit.max();
         attr.max_qp = this.qp_limit.max();
+        attr.max_ah = this.ah_limit.max();
         attr.max_qp_wr = qp::MAX_QP_WR;
         attr.max_send_sge = qp::MAX_SGE;
         attr.max_recv_sge = qp::MAX_SGE;
@@ -257,6 +266,22 @@ impl IbDriver for RvtDevice {
     type Cq = Cq;
     type Mr = Mr;
     type Qp = Qp;
+    type Ah = Ah;
+
+    fn create_ah<'a>(
+        dev: &IbDevice<Self>,
+        slot: Slot<'a, b::ib_ah, Ah>,
+        init: &b::rdma_ah_init_attr,
+        udata: Option<&mut Udata<'_>>,
+    ) -> Result<Created<'a, b::ib_ah, Ah>> {
+        let this = dev.data();
+        ah::create(&this.ah_limit, &this.ahs, slot, init, udata)
+    }
+
+    fn query_ah(ah: &IbObject<b::ib_ah, Ah>, attr: &mut b::rdma_ah_attr) -> Result {
+        ah.data().query(attr);
+        Ok(())
+    }
 
     fn alloc_ucontext<'a>(
         _dev: &IbDevice<Self>,

@@ -20,9 +20,13 @@ use crate::{backend_api::DeviceRef, bindings as b, Roce};
 ///
 /// # Invariants
 ///
-/// `v4` and `v6` are open sockets of `net` (NULL once closed); `users`
-/// devices hold a [`NetSockets`] reference on them.
+/// `v4` and `v6` are open sockets of `net` (NULL once closed, `v6` also on
+/// a kernel without IPv6); `users` devices hold a [`NetSockets`] with this
+/// entry's `id`.
 struct Sockets {
+    /// Tells entries apart (a namespace's address may be reused once it is
+    /// gone, while devices of the old one still hold their share).
+    id: u64,
     net: *mut b::net,
     v4: *mut b::socket,
     v6: *mut b::socket,
@@ -46,10 +50,19 @@ impl Sockets {
     }
 }
 
+/// The entries, and the id of the next one.
+struct SocketList {
+    entries: KVec<Sockets>,
+    next_id: u64,
+}
+
 kernel::sync::global_lock! {
     // SAFETY: Initialised by `init` in the module initialiser, before any
     // device can exist.
-    unsafe(uninit) static SOCKETS: Mutex<KVec<Sockets>> = KVec::new();
+    unsafe(uninit) static SOCKETS: Mutex<SocketList> = SocketList {
+        entries: KVec::new(),
+        next_id: 0,
+    };
 }
 
 /// Sets the socket list up (module init, once).
@@ -61,10 +74,10 @@ pub(crate) fn init() {
 /// Frees the list's storage (module exit, once every device is gone).
 pub(crate) fn exit() {
     let mut sockets = SOCKETS.lock();
-    for entry in sockets.iter_mut() {
+    for entry in sockets.entries.iter_mut() {
         entry.close();
     }
-    drop(core::mem::replace(&mut *sockets, KVec::new()));
+    drop(core::mem::replace(&mut sockets.entries, KVec::new()));
 }
 
 /// A device's share of its namespace's sockets: they stay open while it
@@ -72,15 +85,10 @@ pub(crate) fn exit() {
 ///
 /// # Invariants
 ///
-/// `net` has a [`Sockets`] entry counting this reference.
+/// The [`Sockets`] entry with this `id` counts this reference.
 pub(crate) struct NetSockets {
-    net: *mut b::net,
+    id: u64,
 }
-
-// SAFETY: Only used to find the entry under the mutex.
-unsafe impl Send for NetSockets {}
-// SAFETY: As above.
-unsafe impl Sync for NetSockets {}
 
 impl NetSockets {
     /// Opens the sockets of `net` if nobody has yet, and holds them.
@@ -90,56 +98,61 @@ impl NetSockets {
     /// `net` is a live namespace (a live netdev's).
     pub(crate) unsafe fn get(net: *mut b::net) -> Result<Self> {
         let mut sockets = SOCKETS.lock();
-        if let Some(entry) = sockets.iter_mut().find(|e| e.net == net) {
+        if let Some(entry) = sockets.entries.iter_mut().find(|e| e.net == net) {
             entry.users += 1;
             // INVARIANT: counted above.
-            return Ok(Self { net });
+            return Ok(Self { id: entry.id });
         }
         // Room first, so that an entry with open sockets is never lost.
-        sockets.reserve(1, GFP_KERNEL)?;
+        sockets.entries.reserve(1, GFP_KERNEL)?;
         // SAFETY: A live namespace (the contract).
         let v4 = kernel::error::from_err_ptr(unsafe {
             b::rvt_roce_udp_open(net, false, Some(on_packet))
         })?;
+        let id = sockets.next_id;
+        sockets.next_id += 1;
         let mut entry = Sockets {
+            id,
             net,
             v4,
             v6: ptr::null_mut(),
             users: 1,
         };
         // SAFETY: As above.
-        match kernel::error::from_err_ptr(unsafe {
-            b::rvt_roce_udp_open(net, true, Some(on_packet))
-        }) {
+        let v6 = unsafe { b::rvt_roce_udp_open(net, true, Some(on_packet)) };
+        match kernel::error::from_err_ptr(v6) {
             Ok(v6) => entry.v6 = v6,
+            // A kernel without IPv6: RoCEv2 over IPv4 only.
+            Err(e) if e == EAFNOSUPPORT => {}
             Err(e) => {
                 entry.close();
                 return Err(e);
             }
         }
-        if let Err(unstored) = sockets.push_within_capacity(entry) {
+        if let Err(unstored) = sockets.entries.push_within_capacity(entry) {
             // Not reached: room was reserved above.
             let mut entry = unstored.0;
             entry.close();
             return Err(ENOMEM);
         }
         // INVARIANT: a new entry counting this reference.
-        Ok(Self { net })
+        Ok(Self { id })
     }
 }
 
 impl Drop for NetSockets {
     fn drop(&mut self) {
         let mut sockets = SOCKETS.lock();
-        let Some(pos) = sockets.iter().position(|e| e.net == self.net) else {
+        let entries = &mut sockets.entries;
+        let Some(pos) = entries.iter().position(|e| e.id == self.id) else {
             return;
         };
-        let last = sockets.get_mut(pos).is_some_and(|entry| {
+        let last = entries.get_mut(pos).is_some_and(|entry| {
             entry.users -= 1;
             entry.users == 0
         });
         if last {
-            if let Ok(mut entry) = sockets.remove(pos) {
+            if let Ok(mut entry) = entries.remove(pos) {
                 entry.close();
             }
         }
@@ -155,10 +168,10 @@ impl Drop for NetSockets {
 /// Called by the network namespace code with the namespace being torn down.
 pub(crate) unsafe extern "C" fn on_net_exit(net: *mut b::net) {
     let mut sockets = SOCKETS.lock();
-    if let Some(entry) = sockets.iter_mut().find(|e| e.net == net) {
+    if let Some(entry) = sockets.entries.iter_mut().find(|e| e.net == net) {
         entry.close();
-        // Keep the entry (its users still count it) but make sure it never
-        // matches a new namespace that reuses the address.
+        // Keep the entry (its users still count it, by id) but make sure no
+        // new namespace at the same address finds it.
         entry.net = ptr::null_mut();
     }
 }
@@ -171,8 +184,18 @@ pub(crate) unsafe extern "C" fn on_net_exit(net: *mut b::net) {
 /// Called by the UDP layer for one of our sockets, with a received skb
 /// whose data is at the UDP header.
 unsafe extern "C" fn on_packet(_sk: *mut b::sock, skb: *mut b::sk_buff) -> c_int {
-    // SAFETY: A received skb (the contract) and its live netdev.
-    let dev = unsafe { DeviceRef::<Roce>::get_by_netdev(b::rvt_roce_skb_dev(skb)) };
+    // SAFETY: A received skb (the contract) and its live netdev; a VLAN
+    // device's lower device lives at least as long.
+    let dev = unsafe {
+        let ndev = b::rvt_roce_skb_dev(skb);
+        DeviceRef::<Roce>::get_by_netdev(ndev).or_else(|| {
+            // A tagged packet for a GID of a VLAN over our netdev.
+            let lower = b::rvt_roce_vlan_lower(ndev);
+            (!lower.is_null())
+                .then(|| DeviceRef::<Roce>::get_by_netdev(lower))
+                .flatten()
+        })
+    };
     let Some(dev) = dev else {
         // No rvt device on this netdev: not ours to count.
         // SAFETY: The skb is ours to free.

@@ -3,6 +3,7 @@
  * rvt_roce's C glue: UDP tunnel sockets and skb header access, which are
  * static inlines and macros of the network stack (see roce_net.h).
  */
+#include <linux/if_vlan.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/udp.h>
@@ -83,4 +84,9 @@ int rvt_roce_rx_prepare(struct sk_buff *skb, const void **hdrs, u32 *hdrs_len, u
 struct net_device *rvt_roce_skb_dev(const struct sk_buff *skb)
 {
 	return skb->dev;
+}
+
+struct net_device *rvt_roce_vlan_lower(struct net_device *dev)
+{
+	return is_vlan_dev(dev) ? vlan_dev_real_dev(dev) : NULL;
 }

@@ -16,7 +16,8 @@
  * packets go to @rcv in softirq. ERR_PTR on failure. */
 struct socket *rvt_roce_udp_open(struct net *net, bool ipv6,
 				 int (*rcv)(struct sock *sk, struct sk_buff *skb));
-/* Closes it; returns once no @rcv call for it runs any more. Sleeps. */
+/* Closes it; returns once no @rcv call for it runs any more (an RCU grace
+ * period). Sleeps. */
 void rvt_roce_udp_close(struct socket *sock);
 /*
  * A packet @rcv received: linearizes it, checks its IP and UDP framing,
@@ -28,5 +29,7 @@ void rvt_roce_udp_close(struct socket *sock);
 int rvt_roce_rx_prepare(struct sk_buff *skb, const void **hdrs, u32 *hdrs_len, u8 *grh);
 /* The device a packet arrived on. */
 struct net_device *rvt_roce_skb_dev(const struct sk_buff *skb);
+/* The netdev under a VLAN device, or NULL if @dev is not one. */
+struct net_device *rvt_roce_vlan_lower(struct net_device *dev);
 
 #endif /* RVT_ROCE_NET_H */

@@ -219,8 +219,10 @@ int rvt_roce_icrc_check(const void *ip_and_udp, u32 hdr_len, const void *bth_onw
 
 /*
  * Upcalls, on a device whose private area is live (inside an op, or with a
- * get). receive() runs in softirq, consumes the skb; skb->data points at the
- * BTH. handle_event() and tx_done() run in any context.
+ * get). receive() runs in softirq and consumes the skb; when meta->check is
+ * RVT_RX_OK the skb is linear, skb->data at the BTH and the ICRC removed
+ * (otherwise rvt only counts it). handle_event() and tx_done() run in any
+ * context.
  */
 void rvt_receive(struct rvt_device *dev, struct sk_buff *skb, const struct rvt_rx_meta *meta);
 void rvt_handle_event(struct rvt_device *dev, u32 port, enum rvt_event event);

@@ -308,24 +308,25 @@ pub(crate) unsafe extern "C" fn rvt_device_get_by_netdev(
 ///
 /// # Safety
 ///
-/// `dev` is a device whose private area is live, `skb` a linear packet the
-/// caller gives up with `skb->data` at the BTH, `meta` valid for the call.
+/// `dev` is a device whose private area is live, `skb` a packet the caller
+/// gives up, `meta` valid for the call; when `meta.check` is `RVT_RX_OK`
+/// the skb is linear with `skb->data` at the BTH.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn rvt_receive(
     dev: *mut b::rvt_device,
     skb: *mut b::sk_buff,
     meta: *const b::rvt_rx_meta,
 ) {
-    // SAFETY: Per the contract: `len` bytes at `data` are the packet, ours
-    // until we free the skb below.
-    let (dev, packet, meta) = unsafe {
-        (
-            from_handle(dev),
-            core::slice::from_raw_parts((*skb).data, (*skb).len as usize),
-            &*meta,
-        )
+    // SAFETY: Per the contract.
+    let (dev, meta, len) = unsafe { (from_handle(dev), &*meta, (*skb).len) };
+    let packet = if u32::from(meta.check) == b::rvt_rx_check_RVT_RX_OK {
+        // SAFETY: Checked packets are linear (the contract): `len` bytes at
+        // `data`, ours until we free the skb below.
+        Some(unsafe { core::slice::from_raw_parts((*skb).data, len as usize) })
+    } else {
+        None
     };
-    dev.data().receive(packet, meta);
+    dev.data().receive(packet, len, meta);
     // SAFETY: The skb is ours to free; `packet` is not used after this.
     unsafe { b::rvt_helper_kfree_skb(skb) };
 }

@@ -389,6 +389,8 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
     type Mr: Send + Sync;
     /// Driver data of a queue pair (`ib_qp`).
     type Qp: Send + Sync;
+    /// Driver data of an address handle (`ib_ah`).
+    type Ah: Send + Sync;
 
     /// Creates a user context. Process context.
     fn alloc_ucontext<'a>(
@@ -425,6 +427,22 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
     }
     /// Deregisters and frees an MR (from `reg_user_mr`). Process context.
     fn dereg_mr(_dev: &IbDevice<Self>, _mr: Pin<KBox<IbMr<Self::Mr>>>) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Creates an address handle, for a kernel (`udata` None) or user
+    /// caller. A kernel caller may be in atomic context unless
+    /// `init.flags` has `RDMA_CREATE_AH_SLEEPABLE`.
+    fn create_ah<'a>(
+        _dev: &IbDevice<Self>,
+        _slot: Slot<'a, b::ib_ah, Self::Ah>,
+        _init: &b::rdma_ah_init_attr,
+        _udata: Option<&mut Udata<'_>>,
+    ) -> Result<Created<'a, b::ib_ah, Self::Ah>> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// Fills an address handle's attributes.
+    fn query_ah(_ah: &IbObject<b::ib_ah, Self::Ah>, _attr: &mut b::rdma_ah_attr) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -554,6 +572,27 @@ impl<T: IbDriver> Adapter<T> {
             None
         },
         size_ib_cq: IbObject::<b::ib_cq, T::Cq>::SIZE,
+        create_ah: if T::HAS_CREATE_AH {
+            Some(Self::create_ah)
+        } else {
+            None
+        },
+        create_user_ah: if T::HAS_CREATE_AH {
+            Some(Self::create_ah)
+        } else {
+            None
+        },
+        destroy_ah: if T::HAS_CREATE_AH {
+            Some(Self::destroy_ah)
+        } else {
+            None
+        },
+        query_ah: if T::HAS_QUERY_AH {
+            Some(Self::query_ah)
+        } else {
+            None
+        },
+        size_ib_ah: IbObject::<b::ib_ah, T::Ah>::SIZE,
         create_qp: if T::HAS_CREATE_QP {
             Some(Self::create_qp)
         } else {
@@ -820,6 +859,53 @@ impl<T: IbDriver> Adapter<T> {
             T::dealloc_pd(unsafe { IbObject::from_raw(pd) })?;
             // SAFETY: Destroyed: ib_core frees it next.
             unsafe { IbObject::<b::ib_pd, T::Pd>::drop_data(pd) };
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only (for kernel and user callers: `udata` NULL or
+    /// not), with the valid arguments its `ib_device_ops` contract gives.
+    unsafe extern "C" fn create_ah(
+        ah: *mut b::ib_ah,
+        init: *mut b::rdma_ah_init_attr,
+        udata: *mut b::ib_udata,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: ib_core set the AH's device, one of ours.
+            let dev = unsafe { Self::dev((*ah).device) };
+            let live = Cell::new(false);
+            // SAFETY: A fresh AH allocated with our size for this call.
+            let slot = unsafe { Slot::new(ah, &live) };
+            // SAFETY: ib_core passes a valid udata or NULL.
+            let mut udata = unsafe { Udata::from_raw(udata) };
+            // SAFETY: ib_core passes valid attributes for the call.
+            let result = T::create_ah(dev, slot, unsafe { &*init }, udata.as_mut());
+            // SAFETY: The slot's object and flag.
+            unsafe { finish_create(ah, &live, result) }?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, for an AH created by `create_ah`, in atomic
+    /// context unless `flags` has `RDMA_DESTROY_AH_SLEEPABLE`.
+    unsafe extern "C" fn destroy_ah(ah: *mut b::ib_ah, _flags: u32) -> c_int {
+        // SAFETY: Destroyed (the driver keeps nothing to undo but its data):
+        // ib_core frees it next.
+        unsafe { IbObject::<b::ib_ah, T::Ah>::drop_data(ah) };
+        0
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, for an AH created by `create_ah`.
+    unsafe extern "C" fn query_ah(ah: *mut b::ib_ah, attr: *mut b::rdma_ah_attr) -> c_int {
+        from_result(|| {
+            // SAFETY: An AH of ours; a valid out parameter.
+            T::query_ah(unsafe { IbObject::from_raw(ah) }, unsafe { &mut *attr })?;
             Ok(0)
         })
     }

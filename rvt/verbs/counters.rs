@@ -17,7 +17,8 @@ use crate::bindings as b;
 pub(crate) enum RxCounter {
     /// Packets handed to rvt by the backend, whatever became of them.
     Packets,
-    /// Their bytes from the BTH on.
+    /// Their bytes as the backend handed them (from the BTH on, ICRC
+    /// removed, when its checks passed; as received otherwise).
     Bytes,
     /// Dropped: the ICRC (VCRC) did not match.
     IcrcErrors,

@@ -3,6 +3,7 @@
 //! The verbs objects of an rvt device, one file per object kind
 //! (DESIGN.md section 2: `verbs/` knows `ib/` and `transport/`).
 
+pub(crate) mod ah;
 pub(crate) mod counters;
 pub(crate) mod cq;
 pub(crate) mod mr;

@@ -36,9 +36,12 @@ pub(crate) const MAX_INLINE_DATA: u32 = 512;
 /// (`max_qp_rd_atom`, `max_qp_init_rd_atom`).
 pub(crate) const MAX_RD_ATOMIC: u8 = 16;
 /// QPNs 0 and 1 are the special QPs (IBA 10.2.4); general QPs get 2 and up,
-/// 24 bits.
+/// 24 bits, short of 0xFFFFFF, the multicast QPN (IBA 9.8.1).
 const FIRST_QPN: u32 = 2;
-const LAST_QPN: u32 = (1 << 24) - 1;
+const MULTICAST_QPN: u32 = (1 << 24) - 1;
+const LAST_QPN: u32 = MULTICAST_QPN - 1;
+/// The largest value a 24-bit PSN or destination QPN field holds.
+const MAX_24_BITS: u32 = (1 << 24) - 1;
 
 /// rdma_user_rxe.h sizes: `struct rxe_send_wqe` up to its SGE array,
 /// `struct rxe_recv_wqe` likewise, and one `struct rxe_sge`.
@@ -87,6 +90,9 @@ pub(crate) struct Qp {
     qpn: u32,
     /// The capabilities granted (rounded up from what was asked).
     cap: b::ib_qp_cap,
+    /// Whether every send WQE completes (`IB_SIGNAL_ALL_WR`) or only those
+    /// asking to (`IB_SIGNAL_REQ_WR`).
+    sq_sig_type: u32,
     _rings: Rings,
     #[pin]
     attrs: SpinLockIrq<Attrs>,
@@ -123,8 +129,7 @@ fn service(qp_type: u32) -> Result<Service> {
 /// granted: rounded up as the rxe rings round them, so the provider's own
 /// limits match the rings it maps.
 fn grant(cap: &b::ib_qp_cap) -> Result<b::ib_qp_cap> {
-    if cap.max_send_wr == 0
-        || cap.max_send_wr > MAX_QP_WR
+    if cap.max_send_wr > MAX_QP_WR
         || cap.max_recv_wr > MAX_QP_WR
         || cap.max_send_sge > MAX_SGE
         || cap.max_recv_sge > MAX_SGE
@@ -168,7 +173,7 @@ pub(crate) fn create<'a>(
     // SAFETY: The caller's live context, which outlives its QPs.
     let sq = unsafe { UserQueue::new(ucontext, cap.max_send_wr, sq_elem) }?;
     // SAFETY: As above.
-    let rq = unsafe { UserQueue::new(ucontext, cap.max_recv_wr.max(1), rq_elem) }?;
+    let rq = unsafe { UserQueue::new(ucontext, cap.max_recv_wr, rq_elem) }?;
     cap.max_send_wr = sq.capacity();
     cap.max_recv_wr = rq.capacity();
     let resp = CreateQpResp(b::rxe_create_qp_resp {
@@ -176,6 +181,7 @@ pub(crate) fn create<'a>(
         sq_mi: sq.mmap_info(),
     });
     let raw = slot.as_raw();
+    let sq_sig_type = init.sq_sig_type;
     let reservation = qpns.reserve()?;
     let qpn = reservation.index();
     let created = slot.init(pin_init!(Qp {
@@ -184,6 +190,7 @@ pub(crate) fn create<'a>(
         qpns: core::ptr::from_ref(qpns),
         qpn,
         cap,
+        sq_sig_type,
         _rings: Rings { _sq: sq, _rq: rq },
         attrs <- new_spinlock_irq!(
             Attrs {
@@ -232,11 +239,16 @@ impl Qp {
         } else {
             current
         };
-        // IBA 11.2.5.2: the current state a caller names must be the QP's.
-        if current != attrs.state {
+        // IBA 11.2.5.2: the current state a caller names must be the QP's;
+        // ib_modify_qp_is_ok indexes a table with the states.
+        if current != attrs.state || next > b::ib_qp_state_IB_QPS_ERR {
             return Err(EINVAL);
         }
-        // SAFETY: A pure function of its arguments.
+        // SQD (draining the send queue) is not implemented.
+        if next == b::ib_qp_state_IB_QPS_SQD {
+            return Err(EOPNOTSUPP);
+        }
+        // SAFETY: A pure function of its arguments, both states in range.
         if !unsafe { b::ib_modify_qp_is_ok(current, next, self.qp_type(), mask) } {
             return Err(EINVAL);
         }
@@ -257,7 +269,6 @@ impl Qp {
         {
             return Err(EOPNOTSUPP);
         }
-        let rdma_service = matches!(self.service, Service::Rc | Service::Uc);
         let supported_access = b::ib_access_flags_IB_ACCESS_REMOTE_WRITE
             | b::ib_access_flags_IB_ACCESS_REMOTE_READ
             | b::ib_access_flags_IB_ACCESS_REMOTE_ATOMIC
@@ -266,16 +277,16 @@ impl Qp {
             || (has(b::ib_qp_attr_mask_IB_QP_PKEY_INDEX) && attr.pkey_index != 0)
             || (has(b::ib_qp_attr_mask_IB_QP_CAP) && !self.cap_unchanged(&attr.cap))
             || (has(b::ib_qp_attr_mask_IB_QP_ACCESS_FLAGS)
-                && (!rdma_service || attr.qp_access_flags as u32 & !supported_access != 0))
+                && attr.qp_access_flags as u32 & !supported_access != 0)
             || (has(b::ib_qp_attr_mask_IB_QP_PATH_MTU)
                 && !(b::ib_mtu_IB_MTU_256..=b::ib_mtu_IB_MTU_4096).contains(&attr.path_mtu))
             || (has(b::ib_qp_attr_mask_IB_QP_TIMEOUT) && attr.timeout > 31)
             || (has(b::ib_qp_attr_mask_IB_QP_RETRY_CNT) && attr.retry_cnt > 7)
             || (has(b::ib_qp_attr_mask_IB_QP_RNR_RETRY) && attr.rnr_retry > 7)
             || (has(b::ib_qp_attr_mask_IB_QP_MIN_RNR_TIMER) && attr.min_rnr_timer > 31)
-            || (has(b::ib_qp_attr_mask_IB_QP_SQ_PSN) && attr.sq_psn > LAST_QPN)
-            || (has(b::ib_qp_attr_mask_IB_QP_RQ_PSN) && attr.rq_psn > LAST_QPN)
-            || (has(b::ib_qp_attr_mask_IB_QP_DEST_QPN) && attr.dest_qp_num > LAST_QPN)
+            || (has(b::ib_qp_attr_mask_IB_QP_SQ_PSN) && attr.sq_psn > MAX_24_BITS)
+            || (has(b::ib_qp_attr_mask_IB_QP_RQ_PSN) && attr.rq_psn > MAX_24_BITS)
+            || (has(b::ib_qp_attr_mask_IB_QP_DEST_QPN) && attr.dest_qp_num > MAX_24_BITS)
             || (has(b::ib_qp_attr_mask_IB_QP_MAX_QP_RD_ATOMIC)
                 && attr.max_rd_atomic > MAX_RD_ATOMIC)
             || (has(b::ib_qp_attr_mask_IB_QP_MAX_DEST_RD_ATOMIC)
@@ -317,7 +328,7 @@ impl Qp {
         attr.xmit_slave = core::ptr::null_mut();
         init.cap = self.cap;
         init.qp_type = self.qp_type();
-        init.sq_sig_type = b::ib_sig_type_IB_SIGNAL_REQ_WR;
+        init.sq_sig_type = self.sq_sig_type;
     }
 }
 

@@ -36,6 +36,22 @@ rdma statistic show link rvt0/1
 [ "$(counter rx_icrc_errors)" = 2 ] && pass "a flipped bit fails the ICRC (v4 and v6)" || fail "rx_icrc_errors $(counter rx_icrc_errors)"
 [ "$(counter rx_malformed)" = 1 ] && pass "a truncated packet is malformed" || fail "rx_malformed $(counter rx_malformed)"
 [ "$(counter rx_packets)" = $((total + 3)) ] && pass "every packet counted" || fail "rx_packets $(counter rx_packets)"
+step "packets for a QP that exists (QPN 19 of the UD capture) are told apart"
+before=$(counter rx_qp_not_ready)
+ud=$(ip netns exec n0 python3 -c "
+import subprocess
+from pyverbs.device import Context; from pyverbs.pd import PD; from pyverbs.cq import CQ
+from pyverbs.qp import QP, QPInitAttr, QPCap
+import pyverbs.enums as e
+ctx = Context(name='rvt0'); pd = PD(ctx); cq = CQ(ctx, 16)
+qps = [QP(pd, QPInitAttr(qp_type=e.IBV_QPT_UD, scq=cq, rcq=cq, cap=QPCap())) for _ in range(20)]
+assert 19 in [q.qp_num for q in qps], [q.qp_num for q in qps]
+print(subprocess.run(['ip', 'netns', 'exec', 'n1', 'python3', '/mnt/tests/vm/py/replay_roce.py',
+                      '10.9.0.1', '$data/rxe-ud-send-v4.pcap'], capture_output=True, text=True).stdout.strip())
+")
+sleep 0.5
+[ -n "$ud" ] && [ "$(counter rx_qp_not_ready)" = $((before + ud)) ] && pass "$ud packets for QP 19: rx_qp_not_ready" || fail "QP 19: sent '$ud', rx_qp_not_ready $(counter rx_qp_not_ready)"
+total=$((total + 3 + ${ud:-0}))
 step "the sockets close with the last device of the namespace"
 ip netns exec n0 ss -uln | grep -q ':4791' && pass "port 4791 open in n0" || fail "no socket on 4791 in n0: $(ip netns exec n0 ss -uln)"
 expect_ok "rdma link delete rvt0" rdma link delete rvt0

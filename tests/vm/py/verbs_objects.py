@@ -12,28 +12,8 @@ from pyverbs.cq import CQ, CompChannel
 from pyverbs.device import Context
 from pyverbs.mr import MR
 from pyverbs.pd import PD
-from pyverbs.pyverbs_error import PyverbsRDMAError
 
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if cond:
-        print(f"ok: {what}")
-    else:
-        print(f"FAIL: {what}")
-        failures += 1
-
-
-def fails_with(errnos, what, fn):
-    try:
-        fn()
-    except PyverbsRDMAError as err:
-        check(err.error_code in errnos, f"{what} (errno {err.error_code})")
-        return
-    check(False, f"{what}: succeeded but must fail")
-
+from checks import check, exit_status, fails_with
 
 dev = sys.argv[1]
 ctx = Context(name=dev)
@@ -93,4 +73,4 @@ channel.close()
 left = [MR(pd, 8192, rw), CQ(ctx, 10)]
 ctx.close()
 check(True, "context closed with objects open")
-sys.exit(1 if failures else 0)
+sys.exit(exit_status())

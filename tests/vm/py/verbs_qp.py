@@ -8,31 +8,13 @@ import errno
 import sys
 
 import pyverbs.enums as e
-from pyverbs.addr import AHAttr, GlobalRoute
+from pyverbs.addr import AH, AHAttr, GlobalRoute
 from pyverbs.cq import CQ
 from pyverbs.device import Context
 from pyverbs.pd import PD
-from pyverbs.pyverbs_error import PyverbsRDMAError
 from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
 
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    print(f"{'ok' if cond else 'FAIL'}: {what}")
-    if not cond:
-        failures += 1
-
-
-def fails_with(errnos, what, fn):
-    try:
-        fn()
-    except PyverbsRDMAError as err:
-        check(err.error_code in errnos, f"{what} (errno {err.error_code})")
-        return
-    check(False, f"{what}: succeeded but must fail")
-
+from checks import check, exit_status, fails_with
 
 ctx = Context(name=sys.argv[1])
 pd = PD(ctx)
@@ -57,6 +39,10 @@ _, got = qps[e.IBV_QPT_RC].query(e.IBV_QP_CAP)
 check((got.max_send_wr, got.max_recv_wr) == (31, 31), f"WRs granted {got.max_send_wr}/{got.max_recv_wr}")
 check((got.max_send_sge, got.max_inline_data) == (4, 64),
       f"send SGEs {got.max_send_sge} inline {got.max_inline_data} (one 64-byte slot)")
+recv_only = QP(pd, init_attr(e.IBV_QPT_UD, send_wr=0))
+_, got0 = recv_only.query(e.IBV_QP_CAP)
+check(got0.max_send_wr == 0, "a receive-only QP (no send WRs), as rdma_rxe allows")
+recv_only.close()
 fails_with({errno.EINVAL}, "more WRs than max_qp_wr",
            lambda: QP(pd, init_attr(e.IBV_QPT_RC, send_wr=16385)))
 fails_with({errno.EINVAL}, "more SGEs than max_sge",
@@ -101,13 +87,44 @@ q, _ = rc.query(e.IBV_QP_STATE | e.IBV_QP_SQ_PSN | e.IBV_QP_RQ_PSN | e.IBV_QP_DE
 check(q.qp_state == e.IBV_QPS_RTS, "INIT -> RTR -> RTS")
 check((q.sq_psn, q.rq_psn, q.dest_qp_num, q.timeout, q.max_rd_atomic) ==
       (0xabcdef, 0x123456, peer.qp_num, 14, 4), "query_qp returns what modify set")
-bad = QPAttr(qp_state=e.IBV_QPS_RTS)
-bad.timeout = 32
+# Value rules (rvt's own, past ib_modify_qp_is_ok): the RTR -> RTS
+# transition of a fresh QP with every attribute it needs, one value wrong.
+rts_mask = (e.IBV_QP_STATE | e.IBV_QP_TIMEOUT | e.IBV_QP_RETRY_CNT | e.IBV_QP_RNR_RETRY |
+            e.IBV_QP_SQ_PSN | e.IBV_QP_MAX_QP_RD_ATOMIC)
+
+
+def rtr_qp():
+    qp = QP(pd, init_attr(e.IBV_QPT_RC))
+    rtr.dest_qp_num = rc.qp_num
+    qp.to_rtr(rtr)
+    return qp
+
+
+def to_rts_with(qp, **values):
+    attr = QPAttr(qp_state=e.IBV_QPS_RTS)
+    attr.timeout, attr.retry_cnt, attr.rnr_retry, attr.sq_psn, attr.max_rd_atomic = 14, 7, 7, 1, 4
+    for name, value in values.items():
+        setattr(attr, name, value)
+    qp.modify(attr, rts_mask)
+
+
+probe = rtr_qp()
 fails_with({errno.EINVAL}, "local ACK timeout 32 (5 bits, IBA 11.2.5.2)",
-           lambda: rc.modify(bad, e.IBV_QP_TIMEOUT))
-bad.max_rd_atomic = 17
+           lambda: to_rts_with(probe, timeout=32))
 fails_with({errno.EINVAL}, "max_rd_atomic above the device's 16",
-           lambda: rc.modify(bad, e.IBV_QP_MAX_QP_RD_ATOMIC))
+           lambda: to_rts_with(probe, max_rd_atomic=17))
+fails_with({errno.EINVAL}, "retry count 8 (3 bits)", lambda: to_rts_with(probe, retry_cnt=8))
+# (A PSN beyond 24 bits never reaches the driver from user space: the
+# verbs stack keeps 24 bits of it.)
+q, _ = probe.query(e.IBV_QP_STATE)
+check(q.qp_state == e.IBV_QPS_RTR, "a refused modify changes nothing")
+to_rts_with(probe)
+q, _ = probe.query(e.IBV_QP_STATE | e.IBV_QP_TIMEOUT)
+check(q.qp_state == e.IBV_QPS_RTS and q.timeout == 14, "the same transition with valid values")
+sqd = QPAttr(qp_state=e.IBV_QPS_SQD)
+fails_with({errno.EOPNOTSUPP, errno.EINVAL}, "RTS -> SQD (not implemented)",
+           lambda: probe.modify(sqd, e.IBV_QP_STATE))
+probe.close()
 err = QPAttr(qp_state=e.IBV_QPS_ERR)
 rc.modify(err, e.IBV_QP_STATE)
 reset = QPAttr(qp_state=e.IBV_QPS_RESET)
@@ -128,6 +145,17 @@ acc = QPAttr(qp_state=e.IBV_QPS_RTS)
 acc.qp_access_flags = e.IBV_ACCESS_REMOTE_WRITE
 fails_with({errno.EINVAL}, "access flags on a UD QP", lambda: ud.modify(acc, e.IBV_QP_ACCESS_FLAGS))
 
+# Address handles: RoCE addresses by GID (a GRH always).
+route = GlobalRoute(dgid=gid, sgid_index=1)
+ahs = [AH(pd, attr=AHAttr(is_global=1, port_num=1, gr=route)) for _ in range(16)]
+check(len(ahs) == 16, "16 user AHs on the port's RoCE v2 GID")
+fails_with({errno.EINVAL}, "an AH without a GRH on a RoCE port",
+           lambda: AH(pd, attr=AHAttr(is_global=0, port_num=1, dlid=1)))
+for ah in ahs:
+    ah.close()
+attr = ctx.query_device()
+check(attr.max_ah == 65535, f"max_ah {attr.max_ah}")
+
 # Destroy, and a QPN is not handed out again at once.
 old = peer.qp_num
 peer.close()
@@ -137,4 +165,4 @@ many = [QP(pd, init_attr(e.IBV_QPT_UD, send_wr=1, recv_wr=1)) for _ in range(32)
 check(len({q.qp_num for q in many}) == 32, "32 more QPs")
 for q in many:
     q.close()
-sys.exit(1 if failures else 0)
+sys.exit(exit_status())

@@ -27,6 +27,7 @@ use crate::{
         pd::{self, Pd},
         qp::{self, Qp, QpnTable},
         quota::Limit,
+        srq::{self, Srq},
         ucontext::{self, Ucontext},
     },
 };
@@ -75,6 +76,7 @@ pub(crate) struct RvtDevice {
     #[pin]
     qpns: QpnTable,
     ah_limit: Limit,
+    srq_limit: Limit,
     /// The user AHs, by `ah_num`, for lock-free lookups from the data path.
     #[pin]
     ahs: AhTable,
@@ -111,6 +113,7 @@ impl RvtDevice {
             qp_limit: Limit::new(qp::MAX_QP),
             qpns <- qp::qpn_table(),
             ah_limit: Limit::new(ah::MAX_AH),
+            srq_limit: Limit::new(srq::MAX_SRQ),
             ahs <- AhTable::new(ah::MAX_AH),
         }? Error)
     }
@@ -193,6 +196,9 @@ impl IbDriver for RvtDevice {
         attr.max_mr = this.mr_limit.max();
         attr.max_qp = this.qp_limit.max();
         attr.max_ah = this.ah_limit.max();
+        attr.max_srq = this.srq_limit.max();
+        attr.max_srq_wr = srq::MAX_SRQ_WR;
+        attr.max_srq_sge = srq::MAX_SRQ_SGE;
         attr.max_qp_wr = qp::MAX_QP_WR;
         attr.max_send_sge = qp::MAX_SGE;
         attr.max_recv_sge = qp::MAX_SGE;
@@ -267,6 +273,30 @@ impl IbDriver for RvtDevice {
     type Mr = Mr;
     type Qp = Qp;
     type Ah = Ah;
+    type Srq = Srq;
+
+    fn create_srq<'a>(
+        dev: &IbDevice<Self>,
+        slot: Slot<'a, b::ib_srq, Srq>,
+        init: &mut b::ib_srq_init_attr,
+        udata: Option<&mut Udata<'_>>,
+    ) -> Result<Created<'a, b::ib_srq, Srq>> {
+        srq::create(&dev.data().srq_limit, slot, init, udata)
+    }
+
+    fn modify_srq(
+        srq: &IbObject<b::ib_srq, Srq>,
+        attr: &b::ib_srq_attr,
+        mask: u32,
+        udata: Option<&mut Udata<'_>>,
+    ) -> Result {
+        srq.data().modify(attr, mask, udata)
+    }
+
+    fn query_srq(srq: &IbObject<b::ib_srq, Srq>, attr: &mut b::ib_srq_attr) -> Result {
+        srq.data().query(attr);
+        Ok(())
+    }
 
     fn create_ah<'a>(
         dev: &IbDevice<Self>,

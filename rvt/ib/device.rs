@@ -391,6 +391,8 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
     type Qp: Send + Sync;
     /// Driver data of an address handle (`ib_ah`).
     type Ah: Send + Sync;
+    /// Driver data of a shared receive queue (`ib_srq`).
+    type Srq: Send + Sync;
 
     /// Creates a user context. Process context.
     fn alloc_ucontext<'a>(
@@ -443,6 +445,30 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
     }
     /// Fills an address handle's attributes.
     fn query_ah(_ah: &IbObject<b::ib_ah, Self::Ah>, _attr: &mut b::rdma_ah_attr) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Creates a shared receive queue; what is granted goes back in
+    /// `init.attr`. Process context.
+    fn create_srq<'a>(
+        _dev: &IbDevice<Self>,
+        _slot: Slot<'a, b::ib_srq, Self::Srq>,
+        _init: &mut b::ib_srq_init_attr,
+        _udata: Option<&mut Udata<'_>>,
+    ) -> Result<Created<'a, b::ib_srq, Self::Srq>> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// Modifies a shared receive queue (`mask`: `IB_SRQ_*`). Process context.
+    fn modify_srq(
+        _srq: &IbObject<b::ib_srq, Self::Srq>,
+        _attr: &b::ib_srq_attr,
+        _mask: u32,
+        _udata: Option<&mut Udata<'_>>,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// Fills a shared receive queue's attributes.
+    fn query_srq(_srq: &IbObject<b::ib_srq, Self::Srq>, _attr: &mut b::ib_srq_attr) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -593,6 +619,27 @@ impl<T: IbDriver> Adapter<T> {
             None
         },
         size_ib_ah: IbObject::<b::ib_ah, T::Ah>::SIZE,
+        create_srq: if T::HAS_CREATE_SRQ {
+            Some(Self::create_srq)
+        } else {
+            None
+        },
+        modify_srq: if T::HAS_CREATE_SRQ {
+            Some(Self::modify_srq)
+        } else {
+            None
+        },
+        query_srq: if T::HAS_CREATE_SRQ {
+            Some(Self::query_srq)
+        } else {
+            None
+        },
+        destroy_srq: if T::HAS_CREATE_SRQ {
+            Some(Self::destroy_srq)
+        } else {
+            None
+        },
+        size_ib_srq: IbObject::<b::ib_srq, T::Srq>::SIZE,
         create_qp: if T::HAS_CREATE_QP {
             Some(Self::create_qp)
         } else {
@@ -908,6 +955,71 @@ impl<T: IbDriver> Adapter<T> {
             T::query_ah(unsafe { IbObject::from_raw(ah) }, unsafe { &mut *attr })?;
             Ok(0)
         })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, with the valid arguments its `ib_device_ops`
+    /// contract gives.
+    unsafe extern "C" fn create_srq(
+        srq: *mut b::ib_srq,
+        init: *mut b::ib_srq_init_attr,
+        udata: *mut b::ib_udata,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: ib_core set the SRQ's device, one of ours.
+            let dev = unsafe { Self::dev((*srq).device) };
+            let live = Cell::new(false);
+            // SAFETY: A fresh SRQ allocated with our size for this call.
+            let slot = unsafe { Slot::new(srq, &live) };
+            // SAFETY: ib_core passes a valid udata or NULL.
+            let mut udata = unsafe { Udata::from_raw(udata) };
+            // SAFETY: ib_core passes valid attributes, ours for the call.
+            let result = T::create_srq(dev, slot, unsafe { &mut *init }, udata.as_mut());
+            // SAFETY: The slot's object and flag.
+            unsafe { finish_create(srq, &live, result) }?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, for an SRQ created by `create_srq`.
+    unsafe extern "C" fn modify_srq(
+        srq: *mut b::ib_srq,
+        attr: *mut b::ib_srq_attr,
+        mask: b::ib_srq_attr_mask,
+        udata: *mut b::ib_udata,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: ib_core passes a valid udata or NULL.
+            let mut udata = unsafe { Udata::from_raw(udata) };
+            // SAFETY: An SRQ of ours; ib_core passes valid attributes.
+            let (srq, attr) = unsafe { (IbObject::from_raw(srq), &*attr) };
+            T::modify_srq(srq, attr, mask, udata.as_mut())?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, for an SRQ created by `create_srq`.
+    unsafe extern "C" fn query_srq(srq: *mut b::ib_srq, attr: *mut b::ib_srq_attr) -> c_int {
+        from_result(|| {
+            // SAFETY: An SRQ of ours; a valid out parameter.
+            T::query_srq(unsafe { IbObject::from_raw(srq) }, unsafe { &mut *attr })?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, for an SRQ created by `create_srq` (ib_core
+    /// refuses while QPs use it).
+    unsafe extern "C" fn destroy_srq(srq: *mut b::ib_srq, _udata: *mut b::ib_udata) -> c_int {
+        // SAFETY: Destroyed: ib_core frees it next.
+        unsafe { IbObject::<b::ib_srq, T::Srq>::drop_data(srq) };
+        0
     }
 
     /// # Safety

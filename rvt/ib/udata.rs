@@ -8,7 +8,10 @@
 
 use core::{marker::PhantomData, mem::size_of, ptr};
 
-use kernel::{prelude::*, transmute::AsBytes};
+use kernel::{
+    prelude::*,
+    transmute::{AsBytes, FromBytes},
+};
 
 use crate::bindings as b;
 
@@ -63,6 +66,24 @@ impl<'a> Udata<'a> {
             );
             (*bundle).__bindgen_anon_1.hdr.context
         }
+    }
+
+    /// Reads the request `T`: the user gives at least `minimum` bytes (the
+    /// size of the first version of `T`) and zeros beyond `size_of::<T>()`;
+    /// what a shorter input lacks reads as zero.
+    pub(crate) fn read_input<T: FromBytes + AsBytes + Default>(&self, minimum: usize) -> Result<T> {
+        let mut req = T::default();
+        // SAFETY: A valid udata; `req` is `size_of::<T>()` writable bytes,
+        // and every byte pattern is a valid `T` (`FromBytes`).
+        kernel::error::to_result(unsafe {
+            b::_ib_copy_validate_udata_in(
+                self.raw,
+                ptr::from_mut(&mut req).cast(),
+                size_of::<T>(),
+                minimum,
+            )
+        })?;
+        Ok(req)
     }
 
     /// How many response bytes the caller can take.

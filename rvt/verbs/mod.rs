@@ -10,5 +10,6 @@ pub(crate) mod mr;
 pub(crate) mod pd;
 pub(crate) mod qp;
 pub(crate) mod quota;
+pub(crate) mod srq;
 pub(crate) mod table;
 pub(crate) mod ucontext;

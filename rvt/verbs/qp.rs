@@ -3,7 +3,8 @@
 //! Queue pairs (IBA 10.2.4, 11.2.5): creation with the rxe ring ABI, the
 //! modify_qp state machine and its attribute rules, query, destroy.
 //!
-//! Only user QPs of the RC, UC and UD services exist so far: a kernel
+//! Only user QPs of the RC, UC and UD services exist so far, with their
+//! own receive queue or an SRQ: a kernel
 //! consumer posts through `ib_post_send`/`ib_post_recv`, which ib_core calls
 //! without checking for the ops, so kernel QPs (and the GSI QP that ib_mad
 //! creates for every port) are refused with `EOPNOTSUPP` until the
@@ -73,10 +74,10 @@ struct QpAttr(b::ib_qp_attr);
 unsafe impl Send for QpAttr {}
 
 /// The user rings of a QP: a send ring, and a receive ring unless the QP
-/// uses an SRQ (not supported yet).
+/// takes its receive WQEs from an SRQ.
 struct Rings {
     _sq: UserQueue,
-    _rq: UserQueue,
+    _rq: Option<UserQueue>,
 }
 
 /// What rvt keeps per QP.
@@ -157,8 +158,14 @@ pub(crate) fn create<'a>(
     let service = service(init.qp_type)?;
     let udata = udata.ok_or(EOPNOTSUPP)?;
     udata.require_empty_input()?;
-    if init.create_flags != 0 || !init.srq.is_null() {
+    if init.create_flags != 0 {
         return Err(EOPNOTSUPP);
+    }
+    let uses_srq = !init.srq.is_null();
+    if uses_srq {
+        // The SRQ's limits apply, not the QP's (IBA 11.2.5.1).
+        init.cap.max_recv_wr = 0;
+        init.cap.max_recv_sge = 0;
     }
     if init.send_cq.is_null() || init.recv_cq.is_null() {
         return Err(EINVAL);
@@ -172,12 +179,17 @@ pub(crate) fn create<'a>(
     let ucontext = udata.ucontext();
     // SAFETY: The caller's live context, which outlives its QPs.
     let sq = unsafe { UserQueue::new(ucontext, cap.max_send_wr, sq_elem) }?;
-    // SAFETY: As above.
-    let rq = unsafe { UserQueue::new(ucontext, cap.max_recv_wr, rq_elem) }?;
+    let rq = if uses_srq {
+        None
+    } else {
+        // SAFETY: As above.
+        Some(unsafe { UserQueue::new(ucontext, cap.max_recv_wr, rq_elem) }?)
+    };
     cap.max_send_wr = sq.capacity();
-    cap.max_recv_wr = rq.capacity();
+    cap.max_recv_wr = rq.as_ref().map_or(0, UserQueue::capacity);
     let resp = CreateQpResp(b::rxe_create_qp_resp {
-        rq_mi: rq.mmap_info(),
+        // No receive ring with an SRQ: the provider maps none.
+        rq_mi: rq.as_ref().map(UserQueue::mmap_info).unwrap_or_default(),
         sq_mi: sq.mmap_info(),
     });
     let raw = slot.as_raw();

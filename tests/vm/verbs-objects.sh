@@ -3,10 +3,12 @@
 setup_veth_pair
 modprobe ib_uverbs
 expect_ok "rdma link add rvt0" ip netns exec n0 rdma link add rvt0 type rvt netdev va
-step "ibv_rc_pingpong allocates a PD, registers an MR, maps its CQ and QP rings"
-# The server waits for a peer (no data path yet): it must get that far.
-ip netns exec n0 timeout 5 stdbuf -oL ibv_rc_pingpong -d rvt0 -g 1 >/tmp/pp.out 2>&1
-grep -q "local address:" /tmp/pp.out && pass "ibv_rc_pingpong creates its QP and waits for a peer" || fail "ibv_rc_pingpong: $(cat /tmp/pp.out)"
+step "the pingpongs allocate PDs, register MRs, map CQ, QP and SRQ rings"
+# Each server waits for a peer (no data path yet): it must get that far.
+for tool in ibv_rc_pingpong ibv_uc_pingpong ibv_ud_pingpong ibv_srq_pingpong; do
+	ip netns exec n0 timeout 5 stdbuf -oL $tool -d rvt0 -g 1 >/tmp/pp.out 2>&1
+	grep -q "local address:" /tmp/pp.out && pass "$tool creates its QPs and waits for a peer" || fail "$tool: $(cat /tmp/pp.out)"
+done
 step "pyverbs: device limits, PDs, MRs, CQs"
 out=$(python3 /mnt/tests/vm/py/verbs_objects.py rvt0 2>&1)
 rc=$?

@@ -13,6 +13,7 @@ from pyverbs.cq import CQ
 from pyverbs.device import Context
 from pyverbs.pd import PD
 from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
+from pyverbs.srq import SRQ, SrqAttr, SrqInitAttr
 
 from checks import check, exit_status, fails_with
 
@@ -155,6 +156,27 @@ for ah in ahs:
     ah.close()
 attr = ctx.query_device()
 check(attr.max_ah == 65535, f"max_ah {attr.max_ah}")
+
+# Shared receive queues: the rxe ring, rounded like the others; the limit
+# is armed by modify_srq within the queue; growing one is not supported.
+srq = SRQ(pd, SrqInitAttr(SrqAttr(max_wr=100, max_sge=2)))
+got = srq.query()
+check((got.max_wr, got.max_sge, got.srq_limit) == (127, 2, 0), f"SRQ of 100 WRs holds {got.max_wr}")
+srq.modify(SrqAttr(srq_limit=10), e.IBV_SRQ_LIMIT)
+check(srq.query().srq_limit == 10, "SRQ limit armed")
+fails_with({errno.EINVAL}, "an SRQ limit beyond the queue",
+           lambda: srq.modify(SrqAttr(srq_limit=200), e.IBV_SRQ_LIMIT))
+fails_with({errno.EOPNOTSUPP}, "growing an SRQ (not supported)",
+           lambda: srq.modify(SrqAttr(max_wr=1000), e.IBV_SRQ_MAX_WR))
+fails_with({errno.EINVAL}, "an SRQ larger than max_srq_wr",
+           lambda: SRQ(pd, SrqInitAttr(SrqAttr(max_wr=16385))))
+with_srq = QPInitAttr(qp_type=e.IBV_QPT_RC, scq=cq, rcq=cq, srq=srq, cap=QPCap(max_send_wr=8))
+srq_qp = QP(pd, with_srq)
+_, got = srq_qp.query(e.IBV_QP_CAP)
+check(got.max_recv_wr == 0, "a QP on an SRQ has no receive ring of its own")
+srq_qp.close()
+srq.close()
+check(attr.max_srq == 16384 and attr.max_srq_wr == 16384, f"max_srq {attr.max_srq} max_srq_wr {attr.max_srq_wr}")
 
 # Destroy, and a QPN is not handed out again at once.
 old = peer.qp_num

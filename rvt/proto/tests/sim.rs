@@ -568,6 +568,7 @@ fn gen_cfg(rng: &mut Rng, sc: &Scenario) -> Cfg {
         },
         ack_delay_ns: rng.range(500, 20_000),
         ack_req_interval: [0, 1, 4, 16, 64][rng.below(5) as usize],
+        flow_control: rng.chance(500_000),
     };
     let mut amount = |max: u64| if lossy { rng.range(0, max) as u32 } else { 0 };
     let (loss, dup, reorder, corrupt) = (

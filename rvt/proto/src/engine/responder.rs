@@ -11,7 +11,7 @@
 
 use core::ops::DerefMut;
 
-use super::super::aeth::{NakCode, Syndrome};
+use super::super::aeth::{credit_code_for, NakCode, Syndrome};
 use super::super::headers::{Aeth, AtomicAckEth, Bth};
 use super::super::opcode::{Opcode, Operation, Position};
 use super::super::packet::{Packet, PacketHeaders};
@@ -215,6 +215,12 @@ pub(super) struct Responder<RD> {
     /// The last packet transmitted, until the caller took it or handed it
     /// back.
     pending: Option<TxUndo>,
+    /// End-to-end credits (IBA 9.7.7.2): the WQEs the receive queue
+    /// reported after the last request or [`Responder::recv_posted`];
+    /// `None` = not counted (an SRQ, or nothing reported yet).
+    rq_available: Option<u32>,
+    /// The credit code of the last AETH sent.
+    advertised: Option<u8>,
 }
 
 /// What transmitting one response, ACK or NAK changed, so that a packet the
@@ -229,6 +235,7 @@ struct TxUndo {
     run: Run,
     /// `done_once` of the resource at `cur` before the packet was built.
     done_once: bool,
+    advertised: Option<u8>,
 }
 
 impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
@@ -250,6 +257,8 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
             cur: 0,
             run: Run::EMPTY,
             pending: None,
+            rq_available: None,
+            advertised: None,
         }
     }
 
@@ -343,6 +352,56 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
         self.ack_now = false;
         self.msn = Psn::new(0);
         self.ack_deadline = None;
+        self.rq_available = None;
+        self.advertised = None;
+    }
+
+    /// The ACK syndrome of the next AETH (IBA 9.7.5.1 Table 44). With
+    /// end-to-end flow control (IBA 9.7.7.2) and a counted receive queue it
+    /// carries the credit code of the WQEs available to messages after the
+    /// MSN: those in the queue plus the one held for the message in
+    /// progress (which completes as MSN + 1); rounded down by the table, so
+    /// it never promises more. Otherwise code 31 (no credit count, which
+    /// the requester treats as unlimited; SRQ QPs are exempt, 9.7.7.2).
+    fn ack_syndrome(&self, attrs: &QpAttrs) -> Syndrome {
+        match self.rq_available {
+            Some(n) if attrs.flow_control => Syndrome::Ack {
+                credit_code: credit_code_for(n.saturating_add(u32::from(self.wqe.is_some()))),
+            },
+            _ => Syndrome::ACK_NO_CREDITS,
+        }
+    }
+
+    /// The AETH of the next ACK, READ response or ATOMIC ACK, whose credit
+    /// code is recorded as advertised.
+    fn ack_aeth(&mut self, attrs: &QpAttrs) -> Aeth {
+        let syndrome = self.ack_syndrome(attrs);
+        if let Syndrome::Ack { credit_code } = syndrome {
+            self.advertised = Some(credit_code);
+        }
+        Aeth {
+            syndrome: syndrome.encode(),
+            msn: self.msn.value(),
+        }
+    }
+
+    /// The caller's receive queue now holds `available` WQEs (it posted
+    /// some; IBA 9.7.7.2 end-to-end credits). If that raises the credit
+    /// code above the one last advertised, an ACK of the last accepted PSN
+    /// goes out at once with the new credits, so a requester waiting for
+    /// credits resumes without probing (and without an RNR NAK).
+    pub(super) fn recv_posted(&mut self, attrs: &QpAttrs, available: Option<u32>) {
+        self.rq_available = available;
+        let live = matches!(attrs.state, QpState::Rts | QpState::Sqd | QpState::Sqe);
+        if attrs.qp_type != QpType::Rc || !attrs.flow_control || !live || self.fatal {
+            return;
+        }
+        if let Syndrome::Ack { credit_code } = self.ack_syndrome(attrs) {
+            if self.advertised.is_some_and(|a| a < credit_code) {
+                self.ack_owed = true;
+                self.ack_now = true;
+            }
+        }
     }
 
     /// No ACK is owed any more (it is being sent; or a NAK, READ response
@@ -469,7 +528,12 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
             return Ok(Verdict::Dropped(DropReason::State));
         }
         match attrs.qp_type {
-            QpType::Rc => self.rc_request(attrs, pkt, now, mem, sink),
+            QpType::Rc => {
+                let verdict = self.rc_request(attrs, pkt, now, mem, sink);
+                // The credits the next AETH advertises (IBA 9.7.7.2).
+                self.rq_available = mem.available();
+                verdict
+            }
             QpType::Uc => self.uc_request(attrs, pkt, mem, sink),
             QpType::Ud => self.ud_request(attrs, pkt, meta, mem, sink),
         }
@@ -1216,6 +1280,7 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
             cur: self.cur,
             run: self.run,
             done_once: self.res.get(self.cur).is_some_and(|r| r.done_once),
+            advertised: self.advertised,
         };
         let t = self.build_next(attrs, now, buf)?;
         if t.is_some() {
@@ -1245,6 +1310,7 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
         self.nak = u.nak;
         self.cur = u.cur;
         self.run = u.run;
+        self.advertised = u.advertised;
     }
 
     /// Builds the next response, NAK or ACK: responses owed go first.
@@ -1275,13 +1341,10 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
             && (self.ack_now || self.ack_deadline.is_some_and(|d| now >= d))
         {
             // IBA 9.7.5.1: a (coalesced) ACK of everything up to the last
-            // accepted PSN, with the MSN; credits are not advertised (code
-            // 31, "invalid": the requester treats credits as unlimited).
+            // accepted PSN, with the MSN and the credits (IBA 9.7.7.2;
+            // code 31 without flow control).
             self.forget_ack();
-            hdr.aeth = Some(Aeth {
-                syndrome: Syndrome::ACK_NO_CREDITS.encode(),
-                msn: self.msn.value(),
-            });
+            hdr.aeth = Some(self.ack_aeth(attrs));
         } else {
             return Ok(None);
         }
@@ -1326,10 +1389,7 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
         let last = run.end.distance_to(psn.next()) >= 0;
         let mut bth = Bth::new(Opcode::RcAtomicAcknowledge, attrs.dest_qpn, psn);
         bth.pkey = attrs.pkey;
-        let aeth = Aeth {
-            syndrome: Syndrome::ACK_NO_CREDITS.encode(),
-            msn: self.msn.value(),
-        };
+        let aeth = self.ack_aeth(attrs);
         let (hdr, payload) = match r.kind {
             ResKind::Atomic { orig } => {
                 let mut hdr = PacketHeaders::new(bth);

@@ -38,6 +38,19 @@ impl WrOpcode {
         matches!(self, WrOpcode::CompareSwap | WrOpcode::FetchAdd)
     }
 
+    /// The message consumes a receive WQE at the responder (SEND, RDMA
+    /// WRITE with immediate): the messages end-to-end credits limit (IBA
+    /// 9.7.7.2).
+    pub const fn consumes_recv(self) -> bool {
+        matches!(
+            self,
+            WrOpcode::Send
+                | WrOpcode::SendWithImm
+                | WrOpcode::SendWithInv
+                | WrOpcode::RdmaWriteWithImm
+        )
+    }
+
     /// The opcode carries immediate data.
     pub const fn has_imm(self) -> bool {
         matches!(self, WrOpcode::SendWithImm | WrOpcode::RdmaWriteWithImm)
@@ -161,6 +174,17 @@ pub trait RecvQueue {
     /// dropped). The caller's SRQ checks its limit here (the SRQ limit
     /// event of IBA 11.2.3 is the caller's).
     fn take_recv(&mut self) -> Option<RecvWqe>;
+
+    /// The number of WQEs [`RecvQueue::take_recv`] would return now, for
+    /// the end-to-end credits of IBA 9.7.7.2 ([`super::QpAttrs::flow_control`]).
+    /// It must never be more than the queue holds (the responder promises
+    /// the requester that many messages); fewer is safe. `None`, the
+    /// default, means "not counted": a shared receive queue, whose QPs IBA
+    /// 9.7.7.2 exempts from credits, so their ACKs carry the "invalid"
+    /// credit code 31 and the requester treats credits as unlimited.
+    fn available(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// Why a post was refused (the verb returns an error; nothing is queued).

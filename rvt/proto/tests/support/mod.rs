@@ -314,6 +314,10 @@ impl RecvQueue for TestMem {
     fn take_recv(&mut self) -> Option<RecvWqe> {
         self.rq.pop_front()
     }
+
+    fn available(&self) -> Option<u32> {
+        u32::try_from(self.rq.len()).ok()
+    }
 }
 
 /// A shared receive queue (SRQ) serving several QPs, with the SRQ limit
@@ -539,6 +543,8 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Node<SQ, RQ, RD> {
         self.recv_posted += 1;
         self.mem.recv[slot as usize] = Some(Buf::zeroed(len as usize));
         self.mem.rq.push_back(RecvWqe { wr_id, slot, len });
+        // End-to-end credits (IBA 9.7.7.2): the engine learns the count.
+        self.qp.recv_posted(&self.mem, &mut self.rec);
         self.flush_rq_in_error();
         Ok(slot)
     }
@@ -677,6 +683,8 @@ pub struct LinkCfg {
     pub sq_psn: u32,
     pub ack_delay_ns: u64,
     pub ack_req_interval: u32,
+    /// End-to-end flow control (IBA 9.7.7.2) on both QPs.
+    pub flow_control: bool,
 }
 
 impl Default for LinkCfg {
@@ -692,6 +700,7 @@ impl Default for LinkCfg {
             sq_psn: 0,
             ack_delay_ns: 4_000,
             ack_req_interval: 16,
+            flow_control: false,
         }
     }
 }
@@ -727,6 +736,7 @@ pub fn bring_up<const SQ: usize, const RQ: usize, const RD: usize>(
             max_dest_rd_atomic: Some(cfg.max_dest_rd_atomic),
             min_rnr_timer: Some(cfg.min_rnr_timer),
             ack_delay_ns: Some(cfg.ack_delay_ns),
+            flow_control: Some(cfg.flow_control),
             ..AttrUpdate::default()
         },
         rec,

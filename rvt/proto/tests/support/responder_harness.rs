@@ -45,6 +45,10 @@ impl RecvQueue for Mem {
     fn take_recv(&mut self) -> Option<RecvWqe> {
         self.rq.pop_front()
     }
+
+    fn available(&self) -> Option<u32> {
+        u32::try_from(self.rq.len()).ok()
+    }
 }
 
 impl Mem {
@@ -211,6 +215,8 @@ pub fn run(data: &[u8]) {
                 rq_psn: Some(base),
                 max_dest_rd_atomic: Some((cfg >> 4) % (RD as u8 + 1)),
                 min_rnr_timer: Some(1),
+                // End-to-end credits (IBA 9.7.7.2) on half the runs.
+                flow_control: Some(base & 1 != 0),
                 ..AttrUpdate::default()
             },
         ),
@@ -351,6 +357,7 @@ pub fn run(data: &[u8]) {
                         slot,
                         len,
                     });
+                    qp.recv_posted(&mem, &mut rec);
                 }
             }
             5 => {

@@ -43,7 +43,7 @@ pub use attr::{
     QpType, GSI_QKEY, GSI_QPN, MULTICAST_QPN,
 };
 pub use io::{Payload, RxMeta, Sink, Timer, Transmit, MAX_HEADER_LEN};
-pub use mem::{AtomicOp, MemError, Memory, RemoteAccess};
+pub use mem::{AtomicOp, MemError, Memory, Placement, RemoteAccess, Selectivity};
 pub use requester::SendWqe;
 pub use responder::{ResponderResource, UD_GRH_LEN};
 pub use verdict::{DropReason, Verdict};

@@ -12,7 +12,7 @@
 use core::ops::DerefMut;
 
 use super::super::aeth::{credit_count, local_ack_timeout_ns, rnr_timer_ns, NakCode, Syndrome};
-use super::super::headers::{AtomicEth, Bth, Deth, Ieth, ImmDt, Reth};
+use super::super::headers::{AtomicEth, Bth, Deth, Feth, Ieth, ImmDt, Reth};
 use super::super::opcode::{Opcode, Operation, Position};
 use super::super::packet::{Packet, PacketHeaders};
 use super::super::psn::Psn;
@@ -253,9 +253,14 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
                 if wr.len > MAX_DMA_LEN {
                     return Err(PostError::TooLong);
                 }
+                if let WrOpcode::Flush { placement, .. } = op {
+                    if !placement.is_valid() {
+                        return Err(PostError::InvalidOpcode);
+                    }
+                }
             }
             QpType::Uc => {
-                if op.is_read_or_atomic() || op == WrOpcode::SendWithInv {
+                if op.is_read_or_atomic() || op.is_placement() || op == WrOpcode::SendWithInv {
                     return Err(PostError::InvalidOpcode);
                 }
                 if wr.len > MAX_DMA_LEN {
@@ -277,7 +282,7 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
         }
         let mut entry = SendWqe::EMPTY;
         entry.wr = *wr;
-        if op.is_atomic() {
+        if op.is_atomic() || op == WrOpcode::AtomicWrite {
             entry.wr.len = 8;
         }
         self.sq.push(entry).map_err(|_| PostError::QueueFull)
@@ -335,7 +340,7 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
                 return Ok(None);
             }
             let mtu = attrs.path_mtu.bytes();
-            let npsn = if e.wr.opcode.is_atomic() {
+            let npsn = if e.wr.opcode.is_atomic() || e.wr.opcode.is_placement() {
                 1
             } else {
                 packets(e.wr.len, mtu)
@@ -1010,6 +1015,8 @@ fn wc_opcode(op: WrOpcode) -> WcOpcode {
         WrOpcode::RdmaRead => WcOpcode::RdmaRead,
         WrOpcode::CompareSwap => WcOpcode::CompSwap,
         WrOpcode::FetchAdd => WcOpcode::FetchAdd,
+        WrOpcode::AtomicWrite => WcOpcode::AtomicWrite,
+        WrOpcode::Flush { .. } => WcOpcode::Flush,
     }
 }
 
@@ -1061,6 +1068,43 @@ fn build_request(
                 rkey: wr.rkey,
                 swap_add,
                 compare,
+            });
+            (hdr, Payload::None, psn.next(), true)
+        }
+        WrOpcode::AtomicWrite => {
+            // IBA 1.5: RETH (DMA length 8) and the 8 bytes as payload;
+            // acknowledged by an ACK, so AckReq is set.
+            bth.opcode = Opcode::RcAtomicWrite;
+            bth.ack_req = true;
+            let mut hdr = PacketHeaders::new(bth);
+            hdr.reth = Some(Reth {
+                va: wr.remote_va,
+                rkey: wr.rkey,
+                dma_len: 8,
+            });
+            let payload = Payload::Local {
+                slot,
+                offset: 0,
+                len: 8,
+            };
+            (hdr, payload, psn.next(), true)
+        }
+        WrOpcode::Flush {
+            placement,
+            selectivity,
+        } => {
+            // IBA 1.5: FETH and RETH, no payload; acknowledged by an ACK.
+            bth.opcode = Opcode::RcFlush;
+            bth.ack_req = true;
+            let mut hdr = PacketHeaders::new(bth);
+            hdr.feth = Some(Feth {
+                selectivity_level: selectivity.level(),
+                placement_type: placement.0,
+            });
+            hdr.reth = Some(Reth {
+                va: wr.remote_va,
+                rkey: wr.rkey,
+                dma_len: wr.len,
             });
             (hdr, Payload::None, psn.next(), true)
         }

@@ -18,7 +18,7 @@ use super::super::packet::{Packet, PacketHeaders};
 use super::super::psn::Psn;
 use super::attr::{AccessFlags, QpAttrs, QpState, QpType, GSI_QKEY, GSI_QPN};
 use super::io::{Payload, RxMeta, Sink, Timer, Transmit, MAX_HEADER_LEN};
-use super::mem::{AtomicOp, MemError, Memory, RemoteAccess};
+use super::mem::{AtomicOp, MemError, Memory, Placement, RemoteAccess, Selectivity};
 use super::requester::MAX_DMA_LEN;
 use super::ring::Ring;
 use super::verdict::{DropReason, Verdict};
@@ -597,6 +597,10 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
             Operation::RdmaWrite => Some(AccessFlags::REMOTE_WRITE),
             Operation::ReadRequest => Some(AccessFlags::REMOTE_READ),
             Operation::CompareSwap | Operation::FetchAdd => Some(AccessFlags::REMOTE_ATOMIC),
+            // IBA 1.5: ATOMIC WRITE writes (the QP's remote write right);
+            // FLUSH is checked against the region's flush rights only.
+            Operation::AtomicWrite => Some(AccessFlags::REMOTE_WRITE),
+            Operation::Flush => None,
             _ => {
                 return Err(self.fatal(
                     DropReason::Opcode,
@@ -626,8 +630,84 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
             Operation::Send => self.rc_send(attrs, pkt, now, mem, sink),
             Operation::RdmaWrite => self.rc_write(attrs, pkt, now, mem, sink),
             Operation::ReadRequest => self.rc_read(attrs, pkt, mem, sink),
+            Operation::AtomicWrite => self.rc_atomic_write(attrs, pkt, now, mem, sink),
+            Operation::Flush => self.rc_flush(attrs, pkt, now, mem, sink),
             _ => self.rc_atomic(attrs, pkt, mem, sink),
         }
+    }
+
+    /// An RDMA ATOMIC WRITE with the expected PSN (IBA 1.5 memory placement
+    /// extensions): an 8-byte DMA length and payload at an 8-byte aligned
+    /// VA (else NAK invalid request), stored once through
+    /// [`Memory::atomic_write`] (R_Key failure: NAK remote access error),
+    /// then acknowledged. A duplicate is acknowledged again and never
+    /// executed again (like a WRITE, C9-105), so a later WRITE to the same
+    /// bytes is never undone by a retry.
+    fn rc_atomic_write<M: Memory, S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        now: u64,
+        mem: &mut M,
+        sink: &mut S,
+    ) -> Result<Verdict, Fatal> {
+        let bth = pkt.bth();
+        let psn = bth.psn;
+        let Some(reth) = pkt.reth() else {
+            return Err(self.internal(psn, sink));
+        };
+        let Ok(value) = <[u8; 8]>::try_from(pkt.payload()) else {
+            return Err(self.invalid_request(DropReason::Length, psn, sink));
+        };
+        if reth.dma_len != 8 {
+            return Err(self.invalid_request(DropReason::Length, psn, sink));
+        }
+        if reth.va & 7 != 0 {
+            return Err(self.invalid_request(DropReason::Alignment, psn, sink));
+        }
+        if let Err(e) = mem.atomic_write(reth.rkey, reth.va, value) {
+            return Err(self.remote_mem_error(e, psn, sink));
+        }
+        self.accepted(psn.next());
+        self.msn = self.msn.next();
+        self.owe_ack(attrs, bth.ack_req, now);
+        Ok(Verdict::Accepted)
+    }
+
+    /// An RDMA FLUSH with the expected PSN (IBA 1.5): the placement type
+    /// must be non-empty without reserved bits and the selectivity level 0
+    /// (range) or 1 (whole region), else NAK invalid request; the flush
+    /// runs through [`Memory::flush`] (rights or range failure: NAK remote
+    /// access error; a zero-length range flushes nothing) after every
+    /// earlier request was placed, and only then is it acknowledged. A
+    /// duplicate is acknowledged again, not executed again.
+    fn rc_flush<M: Memory, S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        now: u64,
+        mem: &mut M,
+        sink: &mut S,
+    ) -> Result<Verdict, Fatal> {
+        let bth = pkt.bth();
+        let psn = bth.psn;
+        let (Some(feth), Some(reth)) = (pkt.feth(), pkt.reth()) else {
+            return Err(self.internal(psn, sink));
+        };
+        let placement = Placement(feth.placement_type);
+        let selectivity = Selectivity::from_level(feth.selectivity_level);
+        let Some(selectivity) = selectivity.filter(|_| placement.is_valid()) else {
+            return Err(self.invalid_request(DropReason::FlushType, psn, sink));
+        };
+        if selectivity == Selectivity::Region || reth.dma_len != 0 {
+            if let Err(e) = mem.flush(reth.rkey, reth.va, reth.dma_len, selectivity, placement) {
+                return Err(self.remote_mem_error(e, psn, sink));
+            }
+        }
+        self.accepted(psn.next());
+        self.msn = self.msn.next();
+        self.owe_ack(attrs, bth.ack_req, now);
+        Ok(Verdict::Accepted)
     }
 
     /// A SEND packet with the expected PSN (IBA 9.4.1; RNR NAK 9.7.5.2.8).
@@ -979,7 +1059,9 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
     fn duplicate(&mut self, attrs: &QpAttrs, pkt: &Packet<'_>, now: u64) -> Verdict {
         let psn = pkt.bth().psn;
         let replay = match pkt.bth().opcode.operation() {
-            Operation::Send | Operation::RdmaWrite => {
+            // IBA 1.5: a duplicate ATOMIC WRITE or FLUSH is acknowledged
+            // again like a WRITE, never executed again.
+            Operation::Send | Operation::RdmaWrite | Operation::AtomicWrite | Operation::Flush => {
                 if self.nak.is_none() {
                     self.owe_ack(attrs, true, now);
                 }

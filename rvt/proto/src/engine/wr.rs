@@ -21,6 +21,19 @@ pub enum WrOpcode {
     CompareSwap,
     /// `IB_WR_ATOMIC_FETCH_AND_ADD` (RC only).
     FetchAdd,
+    /// `IB_WR_ATOMIC_WRITE` (RC only; IBA 1.5 memory placement extensions):
+    /// the 8 bytes of the WQE's data (its `len` is 8) are stored at
+    /// `remote_va` (8-byte aligned) as one single-copy atomic store.
+    AtomicWrite,
+    /// `IB_WR_FLUSH` (RC only; IBA 1.5): makes the data placed by earlier
+    /// requests in `len` bytes at `remote_va` (or the whole region of
+    /// `rkey`) visible at `placement` before it is acknowledged.
+    Flush {
+        /// Placement type(s) requested ([`super::Placement::is_valid`]).
+        placement: super::Placement,
+        /// Selectivity level.
+        selectivity: super::Selectivity,
+    },
 }
 
 impl WrOpcode {
@@ -36,6 +49,12 @@ impl WrOpcode {
     /// Atomic operation.
     pub const fn is_atomic(self) -> bool {
         matches!(self, WrOpcode::CompareSwap | WrOpcode::FetchAdd)
+    }
+
+    /// An operation of the IBA 1.5 memory placement extensions (ATOMIC
+    /// WRITE, FLUSH): RC only, one PSN, acknowledged by an ACK.
+    pub const fn is_placement(self) -> bool {
+        matches!(self, WrOpcode::AtomicWrite | WrOpcode::Flush { .. })
     }
 
     /// The message consumes a receive WQE at the responder (SEND, RDMA

@@ -94,6 +94,24 @@ impl rvt_proto::engine::Memory for NoMem {
     ) -> Result<u64, rvt_proto::engine::MemError> {
         Ok(0)
     }
+    fn atomic_write(
+        &mut self,
+        _: u32,
+        _: u64,
+        _: [u8; 8],
+    ) -> Result<(), rvt_proto::engine::MemError> {
+        Ok(())
+    }
+    fn flush(
+        &mut self,
+        _: u32,
+        _: u64,
+        _: u32,
+        _: rvt_proto::engine::Selectivity,
+        _: rvt_proto::engine::Placement,
+    ) -> Result<(), rvt_proto::engine::MemError> {
+        Ok(())
+    }
     fn invalidate(&mut self, _: u32) -> Result<(), rvt_proto::engine::MemError> {
         Ok(())
     }

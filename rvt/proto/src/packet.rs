@@ -128,6 +128,11 @@ impl<'a> Packet<'a> {
         self.extension(Opcode::has_reth, self.hdr.reth)
     }
 
+    /// The FETH, exactly for FLUSH (IBA 1.5 memory placement extensions).
+    pub fn feth(&self) -> Option<Feth> {
+        self.extension(Opcode::has_feth, self.hdr.feth)
+    }
+
     /// The AETH, exactly for the opcodes that carry one.
     pub fn aeth(&self) -> Option<Aeth> {
         self.extension(Opcode::has_aeth, self.hdr.aeth)

@@ -18,8 +18,8 @@ mod support;
 use std::collections::{BTreeMap, VecDeque};
 
 use rvt_proto::engine::{
-    AccessFlags, AtomicOp, AttrUpdate, Completion, Mtu, QpState, QpType, SendFlags, SendWr,
-    Verdict, WcFlags, WcOpcode, WcStatus, WrOpcode,
+    AtomicOp, AttrUpdate, Completion, Mtu, Placement, QpState, QpType, Selectivity, SendFlags,
+    SendWr, Verdict, WcFlags, WcOpcode, WcStatus, WrOpcode,
 };
 use support::{connect, Buf, LinkCfg, Node, Rng};
 
@@ -44,6 +44,10 @@ enum Kind {
     Read,
     CmpSwap,
     FetchAdd,
+    /// IBA 1.5 RDMA ATOMIC WRITE of 8 bytes into the WRITE area.
+    AtomicWrite,
+    /// IBA 1.5 RDMA FLUSH of a range of the READ source or the region.
+    Flush,
 }
 
 impl Kind {
@@ -194,8 +198,10 @@ fn gen_workload(
             35..=54 => Kind::Write,
             55..=64 => Kind::WriteImm,
             65..=82 => Kind::Read,
-            83..=91 => Kind::CmpSwap,
-            _ => Kind::FetchAdd,
+            83..=89 => Kind::CmpSwap,
+            90..=94 => Kind::FetchAdd,
+            95..=97 => Kind::AtomicWrite,
+            _ => Kind::Flush,
         };
         let wr_id = wr_base + i as u64;
         let mut op = Op {
@@ -282,6 +288,33 @@ fn gen_workload(
                 };
                 atomics[slot] = a.apply(cur);
             }
+            Kind::AtomicWrite => {
+                write_off = (write_off + 7) & !7;
+                op.target = write_off;
+                write_off += 8 + 8 * rng.below(2) as usize;
+                op.data = rng.bytes(8);
+                op.wr.opcode = WrOpcode::AtomicWrite;
+                op.wr.len = 8;
+                op.wr.remote_va = MR_VA + op.target as u64;
+                op.wr.rkey = MR_RKEY;
+            }
+            Kind::Flush => {
+                let placement = Placement([1, 2, 3][rng.below(3) as usize]);
+                let selectivity = if rng.chance(300_000) {
+                    Selectivity::Region
+                } else {
+                    Selectivity::Range
+                };
+                op.wr.opcode = WrOpcode::Flush {
+                    placement,
+                    selectivity,
+                };
+                let len = len.min(READ_SRC_LEN as u32);
+                op.target = READ_SRC + rng.below(u64::from(READ_SRC_LEN as u32 - len) + 1) as usize;
+                op.wr.len = len;
+                op.wr.remote_va = MR_VA + op.target as u64;
+                op.wr.rkey = MR_RKEY;
+            }
         }
         if rng.chance(100_000) && matches!(kind, Kind::Read | Kind::CmpSwap | Kind::FetchAdd) {
             op.wr.flags = op.wr.flags.with(SendFlags::FENCE);
@@ -321,6 +354,14 @@ fn read_expect(op: &Op, got: &Buf, strict: bool) -> Vec<u8> {
         .collect()
 }
 
+/// A FLUSH that reaches `Memory::flush` (a zero-length range does not).
+fn reaches_flush(o: &Op) -> bool {
+    match o.wr.opcode {
+        WrOpcode::Flush { selectivity, .. } => selectivity == Selectivity::Region || o.wr.len != 0,
+        _ => false,
+    }
+}
+
 fn wc_opcode_of(kind: Kind) -> WcOpcode {
     match kind {
         Kind::Send | Kind::SendImm => WcOpcode::Send,
@@ -328,6 +369,8 @@ fn wc_opcode_of(kind: Kind) -> WcOpcode {
         Kind::Read => WcOpcode::RdmaRead,
         Kind::CmpSwap => WcOpcode::CompSwap,
         Kind::FetchAdd => WcOpcode::FetchAdd,
+        Kind::AtomicWrite => WcOpcode::AtomicWrite,
+        Kind::Flush => WcOpcode::Flush,
     }
 }
 
@@ -568,6 +611,7 @@ fn gen_cfg(rng: &mut Rng, sc: &Scenario) -> Cfg {
         },
         ack_delay_ns: rng.range(500, 20_000),
         ack_req_interval: [0, 1, 4, 16, 64][rng.below(5) as usize],
+        flow_control: rng.chance(500_000),
     };
     let mut amount = |max: u64| if lossy { rng.range(0, max) as u32 } else { 0 };
     let (loss, dup, reorder, corrupt) = (
@@ -630,7 +674,7 @@ fn check_direction(
     for (i, op) in req.ops.iter().enumerate().take(ok_ops) {
         let buf = req.results[i].as_ref().unwrap().1.as_ref();
         match op.kind {
-            Kind::Write | Kind::WriteImm => region
+            Kind::Write | Kind::WriteImm | Kind::AtomicWrite => region
                 .check_once(op.target, &op.data)
                 .map_err(|e| format!("{who}: WRITE op {i}: {e}"))?,
             Kind::Read => {
@@ -651,7 +695,7 @@ fn check_direction(
         .check_at_most_once()
         .map_err(|e| format!("{who}: peer region: {e}"))?;
     for op in req.ops.iter().skip(ok_ops) {
-        if matches!(op.kind, Kind::Write | Kind::WriteImm) {
+        if matches!(op.kind, Kind::Write | Kind::WriteImm | Kind::AtomicWrite) {
             for (j, b) in op.data.iter().enumerate() {
                 let k = op.target + j;
                 if region.writes[k] == 1 && region.data[k] != *b {
@@ -697,6 +741,35 @@ fn check_direction(
         .count();
     if log.len() < ok_atomics {
         return Err(format!("{who}: completed atomics were not executed"));
+    }
+    // FLUSHes (IBA 1.5): executed once each, in order (the peer's log is
+    // a prefix of the posted ones that reach `Memory::flush`: all but
+    // zero-length ranges), every completed one executed.
+    let flushes: Vec<&Op> = req.ops.iter().filter(|o| reaches_flush(o)).collect();
+    let flog = &resp.node.mem.flush_log;
+    if flog.len() > flushes.len() {
+        return Err(format!(
+            "{who}: {} FLUSHes executed for {} posted",
+            flog.len(),
+            flushes.len()
+        ));
+    }
+    for (n, &(rkey, va, len, sel, plt)) in flog.iter().enumerate() {
+        let o = flushes[n];
+        let want = WrOpcode::Flush {
+            placement: plt,
+            selectivity: sel,
+        };
+        if rkey != MR_RKEY || va != o.wr.remote_va || len != o.wr.len || want != o.wr.opcode {
+            return Err(format!("{who}: FLUSH #{n} executed out of order or twice"));
+        }
+    }
+    let ok_flushes = req.ops[..ok_ops]
+        .iter()
+        .filter(|o| reaches_flush(o))
+        .count();
+    if flog.len() < ok_flushes {
+        return Err(format!("{who}: completed FLUSHes were not executed"));
     }
     // The peer's receive completions: a successful prefix (at least all
     // completed consuming ops), then flushes.
@@ -786,7 +859,7 @@ fn run_seed(sc: &Scenario, seed: u64) -> Result<Stats, String> {
         }
         region[READ_SRC..READ_SRC + READ_SRC_LEN].copy_from_slice(src);
         node.mem
-            .add_region(MR_RKEY, MR_VA, region, AccessFlags::ALL_REMOTE);
+            .add_region(MR_RKEY, MR_VA, region, support::ALL_RIGHTS);
     }
     let rnr = cfg.link.rnr_retry;
     let mut sides = [

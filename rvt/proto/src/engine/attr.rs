@@ -164,6 +164,13 @@ pub struct QpAttrs {
     /// Requester: set AckReq at least every this many packets of a long
     /// message (besides the last packet of every message). 0 = only last.
     pub ack_req_interval: u32,
+    /// End-to-end flow control (IBA 9.7.7.2), RC only: the responder
+    /// advertises the receive WQEs its [`super::RecvQueue`] reports in the
+    /// AETH credit field (an SRQ, which reports no count, advertises the
+    /// "invalid" code 31), and the requester starts a SEND or RDMA WRITE
+    /// with immediate only within the credits its peer advertised. Off
+    /// (the default): ACKs carry code 31 and credits are ignored.
+    pub flow_control: bool,
 }
 
 impl QpAttrs {
@@ -189,6 +196,7 @@ impl QpAttrs {
             sq_sig_all: false,
             ack_delay_ns: 8_192,
             ack_req_interval: 16,
+            flow_control: false,
         }
     }
 }
@@ -231,6 +239,8 @@ pub struct AttrUpdate {
     pub ack_delay_ns: Option<u64>,
     /// Requester AckReq interval.
     pub ack_req_interval: Option<u32>,
+    /// End-to-end flow control on or off ([`QpAttrs::flow_control`]).
+    pub flow_control: Option<bool>,
 }
 
 /// Why a modify was refused (`-EINVAL`).

@@ -19,6 +19,61 @@ pub enum RemoteAccess {
     Atomic,
 }
 
+/// The placement type of an RDMA FLUSH (IBA 1.5 memory placement
+/// extensions, FETH bits 3:0), a bit set; the MR rights
+/// `IB_ACCESS_FLUSH_GLOBAL` / `IB_ACCESS_FLUSH_PERSISTENT` grant each.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Hash, Default)]
+pub struct Placement(pub u8);
+
+impl Placement {
+    /// Global visibility (bit 0): the data is visible to every later
+    /// access, whoever makes it.
+    pub const GLOBAL: Placement = Placement(1);
+    /// Persistence (bit 1): the data survives a power failure.
+    pub const PERSISTENT: Placement = Placement(1 << 1);
+
+    /// True if every bit of `other` is set.
+    pub const fn contains(self, other: Placement) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// A placement type a FLUSH may carry: at least one of the two types,
+    /// no reserved bit (bits 3:2).
+    pub const fn is_valid(self) -> bool {
+        self.0 != 0 && self.0 & !(Placement::GLOBAL.0 | Placement::PERSISTENT.0) == 0
+    }
+}
+
+/// The selectivity level of an RDMA FLUSH (IBA 1.5, FETH bits 5:4; 2 and 3
+/// are reserved).
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Hash)]
+pub enum Selectivity {
+    /// The range of the RETH (VA and DMA length) inside the region (0).
+    Range,
+    /// The whole memory region named by the R_Key; VA and length are
+    /// ignored (1).
+    Region,
+}
+
+impl Selectivity {
+    /// The 2-bit FETH value.
+    pub const fn level(self) -> u8 {
+        match self {
+            Selectivity::Range => 0,
+            Selectivity::Region => 1,
+        }
+    }
+
+    /// From the FETH value; `None` if reserved.
+    pub const fn from_level(level: u8) -> Option<Selectivity> {
+        match level {
+            0 => Some(Selectivity::Range),
+            1 => Some(Selectivity::Region),
+            _ => None,
+        }
+    }
+}
+
 /// Why a memory operation failed.
 #[derive(Copy, Clone, PartialEq, Eq, Debug, Hash)]
 pub enum MemError {
@@ -95,6 +150,36 @@ pub trait Memory {
     /// atomically with respect to other atomics on the same device, returning
     /// the original value (IBA 9.4.4).
     fn atomic(&mut self, rkey: u32, va: u64, op: AtomicOp) -> Result<u64, MemError>;
+
+    /// RDMA ATOMIC WRITE (IBA 1.5 memory placement extensions): checks
+    /// that the 8 bytes at `va` lie inside the region named by `rkey` and
+    /// that it grants remote writes (the caller's MR rights for ATOMIC
+    /// WRITE), then stores `value` (the packet's 8 payload bytes, in wire
+    /// order) with one 8-byte store that no access sees torn (single-copy
+    /// atomic). `va` is 8-byte aligned (the engine checked). Called once
+    /// per ATOMIC WRITE: a duplicate is acknowledged, never executed again.
+    fn atomic_write(&mut self, rkey: u32, va: u64, value: [u8; 8]) -> Result<(), MemError>;
+
+    /// RDMA FLUSH (IBA 1.5 memory placement extensions): checks `rkey`
+    /// (for [`Selectivity::Range`] also that `len` bytes at `va` lie inside
+    /// its region; for [`Selectivity::Region`] `va` and `len` are
+    /// meaningless) and that the region grants flushing for every type in
+    /// `placement` (`IB_ACCESS_FLUSH_GLOBAL`, `IB_ACCESS_FLUSH_PERSISTENT`;
+    /// else [`MemError::Access`]); then, before it returns, makes every byte
+    /// placed earlier in that range (or region) globally visible, and for
+    /// [`Placement::PERSISTENT`] persistent. The engine has placed every
+    /// earlier request of the QP by then (IBA 9.5 order) and acknowledges
+    /// the FLUSH only after this returns. A zero-length range is not
+    /// passed (it names no bytes, like zero-length RDMA). `placement` is
+    /// valid ([`Placement::is_valid`]).
+    fn flush(
+        &mut self,
+        rkey: u32,
+        va: u64,
+        len: u32,
+        selectivity: Selectivity,
+        placement: Placement,
+    ) -> Result<(), MemError>;
 
     /// Invalidates `rkey` (SEND with Invalidate, IBA 9.4.1).
     fn invalidate(&mut self, rkey: u32) -> Result<(), MemError>;

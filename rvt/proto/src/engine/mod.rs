@@ -43,7 +43,7 @@ pub use attr::{
     QpType, GSI_QKEY, GSI_QPN, MULTICAST_QPN,
 };
 pub use io::{Payload, RxMeta, Sink, Timer, Transmit, MAX_HEADER_LEN};
-pub use mem::{AtomicOp, MemError, Memory, RemoteAccess};
+pub use mem::{AtomicOp, MemError, Memory, Placement, RemoteAccess, Selectivity};
 pub use requester::SendWqe;
 pub use responder::{ResponderResource, UD_GRH_LEN};
 pub use verdict::{DropReason, Verdict};
@@ -209,6 +209,9 @@ where
         }
         if let Some(v) = upd.ack_req_interval {
             a.ack_req_interval = v;
+        }
+        if let Some(v) = upd.flow_control {
+            a.flow_control = v;
         }
         if let Some(v) = upd.sq_psn {
             self.req.set_psn(Psn::new(v));
@@ -379,6 +382,17 @@ where
     pub fn hand_back_transmit(&mut self) {
         self.resp.hand_back();
         self.req.hand_back();
+    }
+
+    /// The caller posted receive WQEs to this QP's own receive queue `rq`
+    /// (call it after `ib_post_recv`; not needed for an SRQ). With
+    /// end-to-end flow control ([`QpAttrs::flow_control`], IBA 9.7.7.2)
+    /// and more credits than last advertised, an ACK carrying them is
+    /// owed at once (drain [`Self::poll_transmit`]), so a requester
+    /// waiting for credits resumes. Otherwise it only records the count.
+    pub fn recv_posted<R: RecvQueue + ?Sized, S: Sink>(&mut self, rq: &R, sink: &mut S) {
+        self.transmit_taken(sink);
+        self.resp.recv_posted(&self.attrs, rq.available());
     }
 
     /// The earliest deadline of the engine's timers ([`Timer`]), or `None`

@@ -11,8 +11,8 @@
 
 use core::ops::DerefMut;
 
-use super::super::aeth::{local_ack_timeout_ns, rnr_timer_ns, NakCode, Syndrome};
-use super::super::headers::{AtomicEth, Bth, Deth, Ieth, ImmDt, Reth};
+use super::super::aeth::{credit_count, local_ack_timeout_ns, rnr_timer_ns, NakCode, Syndrome};
+use super::super::headers::{AtomicEth, Bth, Deth, Feth, Ieth, ImmDt, Reth};
 use super::super::opcode::{Opcode, Operation, Position};
 use super::super::packet::{Packet, PacketHeaders};
 use super::super::psn::Psn;
@@ -88,6 +88,23 @@ enum RetryCause {
     Nak,
 }
 
+/// What the requester knows of its peer's end-to-end credits (IBA
+/// 9.7.7.2), in message sequence numbers: every send WQE is one message
+/// (the responder's MSN counts them all, 9.7.5.1.1), the first after Reset
+/// being number 1.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+enum Credits {
+    /// No AETH received yet: the next message needing a receive WQE goes
+    /// as a probe (one packet) at once.
+    Unknown,
+    /// The peer sends credit code 31 ("invalid": no flow control, or an
+    /// SRQ): no limit.
+    Unlimited,
+    /// The limit sequence number: messages up to this number have a
+    /// receive WQE (the advertised MSN plus the advertised credits).
+    Upto(Psn),
+}
+
 /// Requester state of one QP whose send queue lives in `SQ`.
 #[derive(Clone, Debug)]
 pub(super) struct Requester<SQ> {
@@ -120,6 +137,14 @@ pub(super) struct Requester<SQ> {
     /// The last packet transmitted, until the caller took it or handed it
     /// back.
     pending: Option<TxUndo>,
+    /// The peer's end-to-end credits (IBA 9.7.7.2).
+    credits: Credits,
+    /// The message sequence number of the head WQE (the WQE at index `i`
+    /// is message `head_ssn + i`).
+    head_ssn: Psn,
+    /// Without credits and nothing outstanding, the local ACK timeout
+    /// expired: one packet may go as a probe (IBA 9.7.7.2.5).
+    probe_due: bool,
 }
 
 /// What transmitting one request packet changed, so that a packet the
@@ -137,6 +162,7 @@ struct TxUndo {
     started: bool,
     /// The last packet of a UC/UD WQE: it completes once taken (IBA 9.8).
     completes: bool,
+    probe_due: bool,
 }
 
 /// Outcome of applying an implicit acknowledgement.
@@ -165,6 +191,9 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
             rto: None,
             rnr_deadline: None,
             pending: None,
+            credits: Credits::Unknown,
+            head_ssn: Psn::new(1),
+            probe_due: false,
         }
     }
 
@@ -224,9 +253,14 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
                 if wr.len > MAX_DMA_LEN {
                     return Err(PostError::TooLong);
                 }
+                if let WrOpcode::Flush { placement, .. } = op {
+                    if !placement.is_valid() {
+                        return Err(PostError::InvalidOpcode);
+                    }
+                }
             }
             QpType::Uc => {
-                if op.is_read_or_atomic() || op == WrOpcode::SendWithInv {
+                if op.is_read_or_atomic() || op.is_placement() || op == WrOpcode::SendWithInv {
                     return Err(PostError::InvalidOpcode);
                 }
                 if wr.len > MAX_DMA_LEN {
@@ -248,7 +282,7 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
         }
         let mut entry = SendWqe::EMPTY;
         entry.wr = *wr;
-        if op.is_atomic() {
+        if op.is_atomic() || op == WrOpcode::AtomicWrite {
             entry.wr.len = 8;
         }
         self.sq.push(entry).map_err(|_| PostError::QueueFull)
@@ -271,6 +305,12 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
         let Some(&entry) = self.sq.get(self.tx_idx) else {
             return Ok(None);
         };
+        // IBA 9.7.7.2: a new packet of a message that needs a receive WQE
+        // the peer has not promised goes only as the limited-ACK probe.
+        let probe = self.psn == self.max_sent && self.lacks_credit(attrs, self.tx_idx, &entry);
+        if probe && !self.probe_allowed(attrs, now) {
+            return Ok(None);
+        }
         let undo = TxUndo {
             tx_idx: self.tx_idx,
             psn: self.psn,
@@ -279,6 +319,7 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
             rto: self.rto,
             started: !entry.sent,
             completes: false,
+            probe_due: self.probe_due,
         };
         let mut e = entry;
         let rc = attrs.qp_type == QpType::Rc;
@@ -299,7 +340,7 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
                 return Ok(None);
             }
             let mtu = attrs.path_mtu.bytes();
-            let npsn = if e.wr.opcode.is_atomic() {
+            let npsn = if e.wr.opcode.is_atomic() || e.wr.opcode.is_placement() {
                 1
             } else {
                 packets(e.wr.len, mtu)
@@ -333,7 +374,13 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
             Ok(k) if k < e.npsn => k,
             _ => return Err(WcStatus::LocQpOpErr),
         };
-        let (hdr, payload, next_psn, done) = build_request(attrs, &e, slot, k);
+        let (mut hdr, payload, next_psn, done) = build_request(attrs, &e, slot, k);
+        if probe {
+            // IBA 9.7.7.2.5: the probe asks for the ACK that carries the
+            // peer's credits.
+            hdr.bth.ack_req = true;
+            self.probe_due = false;
+        }
         let Ok(header_len) = hdr.write(buf) else {
             return Err(WcStatus::LocQpOpErr);
         };
@@ -394,6 +441,65 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
         self.max_sent = u.max_sent;
         self.rd_out = u.rd_out;
         self.rto = u.rto;
+        self.probe_due = u.probe_due;
+    }
+
+    /// True if the WQE at index `idx` needs a receive WQE at the peer
+    /// (SEND, RDMA WRITE with immediate) beyond the credits it advertised
+    /// (IBA 9.7.7.2, with flow control on; RC only).
+    fn lacks_credit(&self, attrs: &QpAttrs, idx: usize, e: &SendWqe) -> bool {
+        if !attrs.flow_control || attrs.qp_type != QpType::Rc || !e.wr.opcode.consumes_recv() {
+            return false;
+        }
+        let ssn = self.head_ssn.add(u32::try_from(idx).unwrap_or(u32::MAX));
+        match self.credits {
+            Credits::Unlimited => false,
+            Credits::Unknown => true,
+            Credits::Upto(lsn) => lsn.distance_to(ssn) > 0,
+        }
+    }
+
+    /// Without credits, whether one packet may go now as the probe of IBA
+    /// 9.7.7.2.5: only with nothing outstanding (otherwise the responses
+    /// to come carry the credits), and then at once if no credits were ever
+    /// advertised or the local ACK timeout is off, else once the local ACK
+    /// timeout expired without a credit update (the responder sends one
+    /// when its receive queue refills, [`super::Qp::recv_posted`]; the
+    /// probe recovers a lost update). Arms that timer.
+    fn probe_allowed(&mut self, attrs: &QpAttrs, now: u64) -> bool {
+        if self.una != self.max_sent {
+            return false;
+        }
+        if self.probe_due || self.credits == Credits::Unknown {
+            return true;
+        }
+        match local_ack_timeout_ns(attrs.timeout) {
+            None => true,
+            Some(t) => {
+                if self.rto.is_none() {
+                    self.rto = Some(now.saturating_add(t));
+                }
+                false
+            }
+        }
+    }
+
+    /// An AETH with an ACK syndrome carrying `credit_code` and `msn`
+    /// (IBA 9.7.7.2): code 31 means no limit; otherwise messages up to
+    /// MSN + credits have a receive WQE. The limit only grows: a promise
+    /// stays valid (a WQE counted is used only by a message it was counted
+    /// for), so a reordered, older ACK cannot take credits back.
+    fn update_credits(&mut self, credit_code: u8, msn: u32) {
+        let Some(n) = credit_count(credit_code) else {
+            self.credits = Credits::Unlimited;
+            return;
+        };
+        let lsn = Psn::new(msn).add(n);
+        self.credits = match self.credits {
+            Credits::Upto(old) if old.distance_to(lsn) <= 0 => Credits::Upto(old),
+            _ => Credits::Upto(lsn),
+        };
+        self.probe_due = false;
     }
 
     // ------------------------------------------------------------------
@@ -407,6 +513,7 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
         let Some((slot, e)) = self.sq.pop() else {
             return;
         };
+        self.head_ssn = self.head_ssn.next();
         if e.counted {
             self.rd_out = self.rd_out.saturating_sub(1);
         }
@@ -477,6 +584,8 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
         self.sq.clear();
         self.stop();
         self.rd_out = 0;
+        self.credits = Credits::Unknown;
+        self.head_ssn = Psn::new(1);
     }
 
     /// Cancels timers and transmission state.
@@ -486,6 +595,7 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
         self.guard = None;
         self.rto = None;
         self.rnr_deadline = None;
+        self.probe_due = false;
     }
 
     /// Forward progress: reload the counters (IBA 9.7.6.1.3; the engine
@@ -667,11 +777,19 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
         // Valid responses lie in [una, max_sent); others are stale
         // duplicates or ghosts and are dropped silently.
         let off = self.una.distance_to(pkt.bth().psn);
-        if off < 0 {
-            return Ok(Verdict::Duplicate);
-        }
         if off >= self.una.distance_to(self.max_sent) {
             return Ok(Verdict::Dropped(DropReason::UnexpectedResponse));
+        }
+        // IBA 9.7.7.2: every AETH with an ACK syndrome carries credits,
+        // also a duplicate one (the responder's credit update repeats the
+        // last ACK).
+        if let Some(aeth) = pkt.aeth() {
+            if let Ok(Syndrome::Ack { credit_code }) = Syndrome::decode(aeth.syndrome) {
+                self.update_credits(credit_code, aeth.msn);
+            }
+        }
+        if off < 0 {
+            return Ok(Verdict::Duplicate);
         }
         match pkt.bth().opcode.operation() {
             Operation::Acknowledge => self.on_ack(attrs, pkt, now, sink),
@@ -874,7 +992,13 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
         if expired(&mut self.rnr_deadline, now) {
             self.rnr_wait = None;
         }
-        if !expired(&mut self.rto, now) || self.una == self.max_sent || self.rnr_wait.is_some() {
+        if !expired(&mut self.rto, now) || self.rnr_wait.is_some() {
+            return Ok(());
+        }
+        if self.una == self.max_sent {
+            // Nothing outstanding: the timer waited for a credit update
+            // (IBA 9.7.7.2.5); the probe may go.
+            self.probe_due = true;
             return Ok(());
         }
         // IBA 9.7.6.1.3: local ACK timeout, retransmit from the oldest
@@ -891,6 +1015,8 @@ fn wc_opcode(op: WrOpcode) -> WcOpcode {
         WrOpcode::RdmaRead => WcOpcode::RdmaRead,
         WrOpcode::CompareSwap => WcOpcode::CompSwap,
         WrOpcode::FetchAdd => WcOpcode::FetchAdd,
+        WrOpcode::AtomicWrite => WcOpcode::AtomicWrite,
+        WrOpcode::Flush { .. } => WcOpcode::Flush,
     }
 }
 
@@ -942,6 +1068,43 @@ fn build_request(
                 rkey: wr.rkey,
                 swap_add,
                 compare,
+            });
+            (hdr, Payload::None, psn.next(), true)
+        }
+        WrOpcode::AtomicWrite => {
+            // IBA 1.5: RETH (DMA length 8) and the 8 bytes as payload;
+            // acknowledged by an ACK, so AckReq is set.
+            bth.opcode = Opcode::RcAtomicWrite;
+            bth.ack_req = true;
+            let mut hdr = PacketHeaders::new(bth);
+            hdr.reth = Some(Reth {
+                va: wr.remote_va,
+                rkey: wr.rkey,
+                dma_len: 8,
+            });
+            let payload = Payload::Local {
+                slot,
+                offset: 0,
+                len: 8,
+            };
+            (hdr, payload, psn.next(), true)
+        }
+        WrOpcode::Flush {
+            placement,
+            selectivity,
+        } => {
+            // IBA 1.5: FETH and RETH, no payload; acknowledged by an ACK.
+            bth.opcode = Opcode::RcFlush;
+            bth.ack_req = true;
+            let mut hdr = PacketHeaders::new(bth);
+            hdr.feth = Some(Feth {
+                selectivity_level: selectivity.level(),
+                placement_type: placement.0,
+            });
+            hdr.reth = Some(Reth {
+                va: wr.remote_va,
+                rkey: wr.rkey,
+                dma_len: wr.len,
             });
             (hdr, Payload::None, psn.next(), true)
         }
@@ -1031,5 +1194,23 @@ mod tests {
         assert!(r.poll(&attrs, 0, &mut buf).unwrap().is_some());
         r.psn = Psn::new(50);
         assert_eq!(r.poll(&attrs, 0, &mut buf), Err(WcStatus::LocQpOpErr));
+    }
+
+    // IBA 9.7.7.2: the limit (MSN + credits) only grows, so an older ACK
+    // that arrives late cannot take credits back; code 31 lifts the limit.
+    #[test]
+    fn credit_limit_only_grows_and_code_31_is_unlimited() {
+        let mut storage = [SendWqe::EMPTY; 4];
+        let mut r = Requester::new(&mut storage[..]);
+        r.update_credits(5, 10); // 6 credits after MSN 10
+        assert_eq!(r.credits, Credits::Upto(Psn::new(16)));
+        r.update_credits(1, 11); // an older view: 1 after MSN 11
+        assert_eq!(r.credits, Credits::Upto(Psn::new(16)));
+        r.update_credits(2, 0xff_ffff); // near the MSN wrap, still behind
+        assert_eq!(r.credits, Credits::Upto(Psn::new(16)));
+        r.update_credits(3, 15);
+        assert_eq!(r.credits, Credits::Upto(Psn::new(18)));
+        r.update_credits(super::super::super::aeth::CREDITS_INVALID, 15);
+        assert_eq!(r.credits, Credits::Unlimited);
     }
 }

@@ -11,14 +11,14 @@
 
 use core::ops::DerefMut;
 
-use super::super::aeth::{NakCode, Syndrome};
+use super::super::aeth::{credit_code_for, NakCode, Syndrome};
 use super::super::headers::{Aeth, AtomicAckEth, Bth};
 use super::super::opcode::{Opcode, Operation, Position};
 use super::super::packet::{Packet, PacketHeaders};
 use super::super::psn::Psn;
 use super::attr::{AccessFlags, QpAttrs, QpState, QpType, GSI_QKEY, GSI_QPN};
 use super::io::{Payload, RxMeta, Sink, Timer, Transmit, MAX_HEADER_LEN};
-use super::mem::{AtomicOp, MemError, Memory, RemoteAccess};
+use super::mem::{AtomicOp, MemError, Memory, Placement, RemoteAccess, Selectivity};
 use super::requester::MAX_DMA_LEN;
 use super::ring::Ring;
 use super::verdict::{DropReason, Verdict};
@@ -215,6 +215,12 @@ pub(super) struct Responder<RD> {
     /// The last packet transmitted, until the caller took it or handed it
     /// back.
     pending: Option<TxUndo>,
+    /// End-to-end credits (IBA 9.7.7.2): the WQEs the receive queue
+    /// reported after the last request or [`Responder::recv_posted`];
+    /// `None` = not counted (an SRQ, or nothing reported yet).
+    rq_available: Option<u32>,
+    /// The credit code of the last AETH sent.
+    advertised: Option<u8>,
 }
 
 /// What transmitting one response, ACK or NAK changed, so that a packet the
@@ -229,6 +235,7 @@ struct TxUndo {
     run: Run,
     /// `done_once` of the resource at `cur` before the packet was built.
     done_once: bool,
+    advertised: Option<u8>,
 }
 
 impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
@@ -250,6 +257,8 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
             cur: 0,
             run: Run::EMPTY,
             pending: None,
+            rq_available: None,
+            advertised: None,
         }
     }
 
@@ -343,6 +352,56 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
         self.ack_now = false;
         self.msn = Psn::new(0);
         self.ack_deadline = None;
+        self.rq_available = None;
+        self.advertised = None;
+    }
+
+    /// The ACK syndrome of the next AETH (IBA 9.7.5.1 Table 44). With
+    /// end-to-end flow control (IBA 9.7.7.2) and a counted receive queue it
+    /// carries the credit code of the WQEs available to messages after the
+    /// MSN: those in the queue plus the one held for the message in
+    /// progress (which completes as MSN + 1); rounded down by the table, so
+    /// it never promises more. Otherwise code 31 (no credit count, which
+    /// the requester treats as unlimited; SRQ QPs are exempt, 9.7.7.2).
+    fn ack_syndrome(&self, attrs: &QpAttrs) -> Syndrome {
+        match self.rq_available {
+            Some(n) if attrs.flow_control => Syndrome::Ack {
+                credit_code: credit_code_for(n.saturating_add(u32::from(self.wqe.is_some()))),
+            },
+            _ => Syndrome::ACK_NO_CREDITS,
+        }
+    }
+
+    /// The AETH of the next ACK, READ response or ATOMIC ACK, whose credit
+    /// code is recorded as advertised.
+    fn ack_aeth(&mut self, attrs: &QpAttrs) -> Aeth {
+        let syndrome = self.ack_syndrome(attrs);
+        if let Syndrome::Ack { credit_code } = syndrome {
+            self.advertised = Some(credit_code);
+        }
+        Aeth {
+            syndrome: syndrome.encode(),
+            msn: self.msn.value(),
+        }
+    }
+
+    /// The caller's receive queue now holds `available` WQEs (it posted
+    /// some; IBA 9.7.7.2 end-to-end credits). If that raises the credit
+    /// code above the one last advertised, an ACK of the last accepted PSN
+    /// goes out at once with the new credits, so a requester waiting for
+    /// credits resumes without probing (and without an RNR NAK).
+    pub(super) fn recv_posted(&mut self, attrs: &QpAttrs, available: Option<u32>) {
+        self.rq_available = available;
+        let live = matches!(attrs.state, QpState::Rts | QpState::Sqd | QpState::Sqe);
+        if attrs.qp_type != QpType::Rc || !attrs.flow_control || !live || self.fatal {
+            return;
+        }
+        if let Syndrome::Ack { credit_code } = self.ack_syndrome(attrs) {
+            if self.advertised.is_some_and(|a| a < credit_code) {
+                self.ack_owed = true;
+                self.ack_now = true;
+            }
+        }
     }
 
     /// No ACK is owed any more (it is being sent; or a NAK, READ response
@@ -469,7 +528,12 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
             return Ok(Verdict::Dropped(DropReason::State));
         }
         match attrs.qp_type {
-            QpType::Rc => self.rc_request(attrs, pkt, now, mem, sink),
+            QpType::Rc => {
+                let verdict = self.rc_request(attrs, pkt, now, mem, sink);
+                // The credits the next AETH advertises (IBA 9.7.7.2).
+                self.rq_available = mem.available();
+                verdict
+            }
             QpType::Uc => self.uc_request(attrs, pkt, mem, sink),
             QpType::Ud => self.ud_request(attrs, pkt, meta, mem, sink),
         }
@@ -533,6 +597,10 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
             Operation::RdmaWrite => Some(AccessFlags::REMOTE_WRITE),
             Operation::ReadRequest => Some(AccessFlags::REMOTE_READ),
             Operation::CompareSwap | Operation::FetchAdd => Some(AccessFlags::REMOTE_ATOMIC),
+            // IBA 1.5: ATOMIC WRITE writes (the QP's remote write right);
+            // FLUSH is checked against the region's flush rights only.
+            Operation::AtomicWrite => Some(AccessFlags::REMOTE_WRITE),
+            Operation::Flush => None,
             _ => {
                 return Err(self.fatal(
                     DropReason::Opcode,
@@ -562,8 +630,84 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
             Operation::Send => self.rc_send(attrs, pkt, now, mem, sink),
             Operation::RdmaWrite => self.rc_write(attrs, pkt, now, mem, sink),
             Operation::ReadRequest => self.rc_read(attrs, pkt, mem, sink),
+            Operation::AtomicWrite => self.rc_atomic_write(attrs, pkt, now, mem, sink),
+            Operation::Flush => self.rc_flush(attrs, pkt, now, mem, sink),
             _ => self.rc_atomic(attrs, pkt, mem, sink),
         }
+    }
+
+    /// An RDMA ATOMIC WRITE with the expected PSN (IBA 1.5 memory placement
+    /// extensions): an 8-byte DMA length and payload at an 8-byte aligned
+    /// VA (else NAK invalid request), stored once through
+    /// [`Memory::atomic_write`] (R_Key failure: NAK remote access error),
+    /// then acknowledged. A duplicate is acknowledged again and never
+    /// executed again (like a WRITE, C9-105), so a later WRITE to the same
+    /// bytes is never undone by a retry.
+    fn rc_atomic_write<M: Memory, S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        now: u64,
+        mem: &mut M,
+        sink: &mut S,
+    ) -> Result<Verdict, Fatal> {
+        let bth = pkt.bth();
+        let psn = bth.psn;
+        let Some(reth) = pkt.reth() else {
+            return Err(self.internal(psn, sink));
+        };
+        let Ok(value) = <[u8; 8]>::try_from(pkt.payload()) else {
+            return Err(self.invalid_request(DropReason::Length, psn, sink));
+        };
+        if reth.dma_len != 8 {
+            return Err(self.invalid_request(DropReason::Length, psn, sink));
+        }
+        if reth.va & 7 != 0 {
+            return Err(self.invalid_request(DropReason::Alignment, psn, sink));
+        }
+        if let Err(e) = mem.atomic_write(reth.rkey, reth.va, value) {
+            return Err(self.remote_mem_error(e, psn, sink));
+        }
+        self.accepted(psn.next());
+        self.msn = self.msn.next();
+        self.owe_ack(attrs, bth.ack_req, now);
+        Ok(Verdict::Accepted)
+    }
+
+    /// An RDMA FLUSH with the expected PSN (IBA 1.5): the placement type
+    /// must be non-empty without reserved bits and the selectivity level 0
+    /// (range) or 1 (whole region), else NAK invalid request; the flush
+    /// runs through [`Memory::flush`] (rights or range failure: NAK remote
+    /// access error; a zero-length range flushes nothing) after every
+    /// earlier request was placed, and only then is it acknowledged. A
+    /// duplicate is acknowledged again, not executed again.
+    fn rc_flush<M: Memory, S: Sink>(
+        &mut self,
+        attrs: &QpAttrs,
+        pkt: &Packet<'_>,
+        now: u64,
+        mem: &mut M,
+        sink: &mut S,
+    ) -> Result<Verdict, Fatal> {
+        let bth = pkt.bth();
+        let psn = bth.psn;
+        let (Some(feth), Some(reth)) = (pkt.feth(), pkt.reth()) else {
+            return Err(self.internal(psn, sink));
+        };
+        let placement = Placement(feth.placement_type);
+        let selectivity = Selectivity::from_level(feth.selectivity_level);
+        let Some(selectivity) = selectivity.filter(|_| placement.is_valid()) else {
+            return Err(self.invalid_request(DropReason::FlushType, psn, sink));
+        };
+        if selectivity == Selectivity::Region || reth.dma_len != 0 {
+            if let Err(e) = mem.flush(reth.rkey, reth.va, reth.dma_len, selectivity, placement) {
+                return Err(self.remote_mem_error(e, psn, sink));
+            }
+        }
+        self.accepted(psn.next());
+        self.msn = self.msn.next();
+        self.owe_ack(attrs, bth.ack_req, now);
+        Ok(Verdict::Accepted)
     }
 
     /// A SEND packet with the expected PSN (IBA 9.4.1; RNR NAK 9.7.5.2.8).
@@ -915,7 +1059,9 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
     fn duplicate(&mut self, attrs: &QpAttrs, pkt: &Packet<'_>, now: u64) -> Verdict {
         let psn = pkt.bth().psn;
         let replay = match pkt.bth().opcode.operation() {
-            Operation::Send | Operation::RdmaWrite => {
+            // IBA 1.5: a duplicate ATOMIC WRITE or FLUSH is acknowledged
+            // again like a WRITE, never executed again.
+            Operation::Send | Operation::RdmaWrite | Operation::AtomicWrite | Operation::Flush => {
                 if self.nak.is_none() {
                     self.owe_ack(attrs, true, now);
                 }
@@ -1216,6 +1362,7 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
             cur: self.cur,
             run: self.run,
             done_once: self.res.get(self.cur).is_some_and(|r| r.done_once),
+            advertised: self.advertised,
         };
         let t = self.build_next(attrs, now, buf)?;
         if t.is_some() {
@@ -1245,6 +1392,7 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
         self.nak = u.nak;
         self.cur = u.cur;
         self.run = u.run;
+        self.advertised = u.advertised;
     }
 
     /// Builds the next response, NAK or ACK: responses owed go first.
@@ -1275,13 +1423,10 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
             && (self.ack_now || self.ack_deadline.is_some_and(|d| now >= d))
         {
             // IBA 9.7.5.1: a (coalesced) ACK of everything up to the last
-            // accepted PSN, with the MSN; credits are not advertised (code
-            // 31, "invalid": the requester treats credits as unlimited).
+            // accepted PSN, with the MSN and the credits (IBA 9.7.7.2;
+            // code 31 without flow control).
             self.forget_ack();
-            hdr.aeth = Some(Aeth {
-                syndrome: Syndrome::ACK_NO_CREDITS.encode(),
-                msn: self.msn.value(),
-            });
+            hdr.aeth = Some(self.ack_aeth(attrs));
         } else {
             return Ok(None);
         }
@@ -1326,10 +1471,7 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
         let last = run.end.distance_to(psn.next()) >= 0;
         let mut bth = Bth::new(Opcode::RcAtomicAcknowledge, attrs.dest_qpn, psn);
         bth.pkey = attrs.pkey;
-        let aeth = Aeth {
-            syndrome: Syndrome::ACK_NO_CREDITS.encode(),
-            msn: self.msn.value(),
-        };
+        let aeth = self.ack_aeth(attrs);
         let (hdr, payload) = match r.kind {
             ResKind::Atomic { orig } => {
                 let mut hdr = PacketHeaders::new(bth);

@@ -63,8 +63,8 @@ pub enum DropReason {
     /// First/Only inside another message (the opcode sequence check of
     /// IBA 9.7 / 9.9).
     OpcodeSequence,
-    /// An opcode this QP does not execute (e.g. a UD opcode other than
-    /// SEND, ATOMIC WRITE or FLUSH).
+    /// An opcode this QP does not execute (e.g. on UD anything but SEND;
+    /// on UC a READ, atomic, ATOMIC WRITE or FLUSH).
     Opcode,
     /// The QP's access flags do not allow the operation.
     Access,
@@ -72,6 +72,9 @@ pub enum DropReason {
     RKey,
     /// An atomic whose VA is not 8-byte aligned (IBA 9.4.4).
     Alignment,
+    /// A FLUSH with an empty or reserved placement type or a reserved
+    /// selectivity level (IBA 1.5 memory placement extensions, FETH).
+    FlushType,
     /// More READ/atomic requests outstanding than `max_dest_rd_atomic`.
     TooManyRdAtomic,
     /// UC/UD: no receive WQE for a SEND (or a UC RDMA WRITE with immediate).

@@ -59,6 +59,10 @@ pub enum WcOpcode {
     CompSwap = 3,
     /// `IB_WC_FETCH_ADD`.
     FetchAdd = 4,
+    /// `IB_WC_FLUSH` (IBA 1.5 RDMA FLUSH).
+    Flush = 8,
+    /// `IB_WC_ATOMIC_WRITE` (IBA 1.5 RDMA ATOMIC WRITE).
+    AtomicWrite = 9,
     /// `IB_WC_RECV`: a receive WQE consumed by a SEND.
     Recv = 128,
     /// `IB_WC_RECV_RDMA_WITH_IMM`: a receive WQE consumed by an RDMA WRITE

@@ -21,6 +21,19 @@ pub enum WrOpcode {
     CompareSwap,
     /// `IB_WR_ATOMIC_FETCH_AND_ADD` (RC only).
     FetchAdd,
+    /// `IB_WR_ATOMIC_WRITE` (RC only; IBA 1.5 memory placement extensions):
+    /// the 8 bytes of the WQE's data (its `len` is 8) are stored at
+    /// `remote_va` (8-byte aligned) as one single-copy atomic store.
+    AtomicWrite,
+    /// `IB_WR_FLUSH` (RC only; IBA 1.5): makes the data placed by earlier
+    /// requests in `len` bytes at `remote_va` (or the whole region of
+    /// `rkey`) visible at `placement` before it is acknowledged.
+    Flush {
+        /// Placement type(s) requested ([`super::Placement::is_valid`]).
+        placement: super::Placement,
+        /// Selectivity level.
+        selectivity: super::Selectivity,
+    },
 }
 
 impl WrOpcode {
@@ -36,6 +49,25 @@ impl WrOpcode {
     /// Atomic operation.
     pub const fn is_atomic(self) -> bool {
         matches!(self, WrOpcode::CompareSwap | WrOpcode::FetchAdd)
+    }
+
+    /// An operation of the IBA 1.5 memory placement extensions (ATOMIC
+    /// WRITE, FLUSH): RC only, one PSN, acknowledged by an ACK.
+    pub const fn is_placement(self) -> bool {
+        matches!(self, WrOpcode::AtomicWrite | WrOpcode::Flush { .. })
+    }
+
+    /// The message consumes a receive WQE at the responder (SEND, RDMA
+    /// WRITE with immediate): the messages end-to-end credits limit (IBA
+    /// 9.7.7.2).
+    pub const fn consumes_recv(self) -> bool {
+        matches!(
+            self,
+            WrOpcode::Send
+                | WrOpcode::SendWithImm
+                | WrOpcode::SendWithInv
+                | WrOpcode::RdmaWriteWithImm
+        )
     }
 
     /// The opcode carries immediate data.
@@ -161,6 +193,17 @@ pub trait RecvQueue {
     /// dropped). The caller's SRQ checks its limit here (the SRQ limit
     /// event of IBA 11.2.3 is the caller's).
     fn take_recv(&mut self) -> Option<RecvWqe>;
+
+    /// The number of WQEs [`RecvQueue::take_recv`] would return now, for
+    /// the end-to-end credits of IBA 9.7.7.2 ([`super::QpAttrs::flow_control`]).
+    /// It must never be more than the queue holds (the responder promises
+    /// the requester that many messages); fewer is safe. `None`, the
+    /// default, means "not counted": a shared receive queue, whose QPs IBA
+    /// 9.7.7.2 exempts from credits, so their ACKs carry the "invalid"
+    /// credit code 31 and the requester treats credits as unlimited.
+    fn available(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// Why a post was refused (the verb returns an error; nothing is queued).

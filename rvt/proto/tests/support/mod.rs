@@ -6,8 +6,9 @@
 
 use rvt_proto::engine::{
     AccessFlags, AtomicOp, AttrUpdate, Completion, MemError, Memory, ModifyError, Mtu, Payload,
-    PostError, Qp, QpState, QpType, Queue, RecvQueue, RecvWqe, RemoteAccess, ResponderResource,
-    RxMeta, SendWqe, Sink, Timer, Verdict, WcFlags, WcOpcode, WcStatus, MAX_HEADER_LEN,
+    Placement, PostError, Qp, QpState, QpType, Queue, RecvQueue, RecvWqe, RemoteAccess,
+    ResponderResource, RxMeta, Selectivity, SendWqe, Sink, Timer, Verdict, WcFlags, WcOpcode,
+    WcStatus, MAX_HEADER_LEN,
 };
 use rvt_proto::icrc;
 use rvt_proto::packet;
@@ -163,6 +164,10 @@ pub struct TestMem {
     /// Every atomic executed: rkey, va, op, original value.
     pub atomic_log: Vec<(u32, u64, AtomicOp, u64)>,
     pub invalidated: Vec<u32>,
+    /// Every ATOMIC WRITE executed: rkey, va, value.
+    pub atomic_write_log: Vec<(u32, u64, [u8; 8])>,
+    /// Every FLUSH executed: rkey, va, len, selectivity, placement.
+    pub flush_log: Vec<(u32, u64, u32, Selectivity, Placement)>,
     /// Count of memory calls, for tests that want to see no side effects.
     pub calls: u64,
 }
@@ -224,6 +229,14 @@ impl TestMem {
         }
     }
 }
+
+/// The MR rights `IB_ACCESS_FLUSH_GLOBAL` / `IB_ACCESS_FLUSH_PERSISTENT`
+/// (`enum ib_access_flags`), which test regions may carry.
+pub const FLUSH_GLOBAL: AccessFlags = AccessFlags(1 << 8);
+pub const FLUSH_PERSISTENT: AccessFlags = AccessFlags(1 << 9);
+/// Every remote right a test region can have, flushes included.
+pub const ALL_RIGHTS: AccessFlags =
+    AccessFlags(AccessFlags::ALL_REMOTE.0 | FLUSH_GLOBAL.0 | FLUSH_PERSISTENT.0);
 
 fn right_of(access: RemoteAccess) -> AccessFlags {
     match access {
@@ -291,6 +304,49 @@ impl Memory for TestMem {
         Ok(orig)
     }
 
+    fn atomic_write(&mut self, rkey: u32, va: u64, value: [u8; 8]) -> Result<(), MemError> {
+        self.calls += 1;
+        let off = self
+            .locate(rkey, va, 8, AccessFlags::REMOTE_WRITE)
+            .ok_or(MemError::Access)?;
+        let r = self.region_mut(rkey).ok_or(MemError::Access)?;
+        if !r.buf.write(off, &value) {
+            return Err(MemError::Access);
+        }
+        self.atomic_write_log.push((rkey, va, value));
+        Ok(())
+    }
+
+    fn flush(
+        &mut self,
+        rkey: u32,
+        va: u64,
+        len: u32,
+        selectivity: Selectivity,
+        placement: Placement,
+    ) -> Result<(), MemError> {
+        self.calls += 1;
+        let mut right = AccessFlags(0);
+        if placement.contains(Placement::GLOBAL) {
+            right.0 |= FLUSH_GLOBAL.0;
+        }
+        if placement.contains(Placement::PERSISTENT) {
+            right.0 |= FLUSH_PERSISTENT.0;
+        }
+        let ok = match selectivity {
+            Selectivity::Range => self.locate(rkey, va, u64::from(len), right).is_some(),
+            Selectivity::Region => self
+                .regions
+                .iter()
+                .any(|r| r.rkey == rkey && r.valid && r.access.contains(right)),
+        };
+        if !ok {
+            return Err(MemError::Access);
+        }
+        self.flush_log.push((rkey, va, len, selectivity, placement));
+        Ok(())
+    }
+
     fn invalidate(&mut self, rkey: u32) -> Result<(), MemError> {
         self.calls += 1;
         let r = self.region_mut(rkey).ok_or(MemError::Operational)?;
@@ -313,6 +369,10 @@ impl Memory for TestMem {
 impl RecvQueue for TestMem {
     fn take_recv(&mut self) -> Option<RecvWqe> {
         self.rq.pop_front()
+    }
+
+    fn available(&self) -> Option<u32> {
+        u32::try_from(self.rq.len()).ok()
     }
 }
 
@@ -365,6 +425,21 @@ impl Memory for SrqMem<'_> {
     fn atomic(&mut self, rkey: u32, va: u64, op: AtomicOp) -> Result<u64, MemError> {
         self.mem.atomic(rkey, va, op)
     }
+    fn atomic_write(&mut self, rkey: u32, va: u64, value: [u8; 8]) -> Result<(), MemError> {
+        self.mem.atomic_write(rkey, va, value)
+    }
+
+    fn flush(
+        &mut self,
+        rkey: u32,
+        va: u64,
+        len: u32,
+        selectivity: Selectivity,
+        placement: Placement,
+    ) -> Result<(), MemError> {
+        self.mem.flush(rkey, va, len, selectivity, placement)
+    }
+
     fn invalidate(&mut self, rkey: u32) -> Result<(), MemError> {
         self.mem.invalidate(rkey)
     }
@@ -539,6 +614,8 @@ impl<const SQ: usize, const RQ: usize, const RD: usize> Node<SQ, RQ, RD> {
         self.recv_posted += 1;
         self.mem.recv[slot as usize] = Some(Buf::zeroed(len as usize));
         self.mem.rq.push_back(RecvWqe { wr_id, slot, len });
+        // End-to-end credits (IBA 9.7.7.2): the engine learns the count.
+        self.qp.recv_posted(&self.mem, &mut self.rec);
         self.flush_rq_in_error();
         Ok(slot)
     }
@@ -677,6 +754,8 @@ pub struct LinkCfg {
     pub sq_psn: u32,
     pub ack_delay_ns: u64,
     pub ack_req_interval: u32,
+    /// End-to-end flow control (IBA 9.7.7.2) on both QPs.
+    pub flow_control: bool,
 }
 
 impl Default for LinkCfg {
@@ -692,6 +771,7 @@ impl Default for LinkCfg {
             sq_psn: 0,
             ack_delay_ns: 4_000,
             ack_req_interval: 16,
+            flow_control: false,
         }
     }
 }
@@ -727,6 +807,7 @@ pub fn bring_up<const SQ: usize, const RQ: usize, const RD: usize>(
             max_dest_rd_atomic: Some(cfg.max_dest_rd_atomic),
             min_rnr_timer: Some(cfg.min_rnr_timer),
             ack_delay_ns: Some(cfg.ack_delay_ns),
+            flow_control: Some(cfg.flow_control),
             ..AttrUpdate::default()
         },
         rec,

@@ -10,9 +10,9 @@
 //! engine was given.
 
 use rvt_proto::engine::{
-    AccessFlags, AtomicOp, AttrUpdate, Completion, DropReason, MemError, Memory, Mtu, Payload, Qp,
-    QpState, QpType, Queue, RecvQueue, RecvWqe, RemoteAccess, ResponderResource, RxMeta, SendWqe,
-    SendWr, Sink, UdDest, Verdict, WrOpcode, MAX_HEADER_LEN,
+    AccessFlags, AtomicOp, AttrUpdate, Completion, DropReason, MemError, Memory, Mtu, Payload,
+    Placement, Qp, QpState, QpType, Queue, RecvQueue, RecvWqe, RemoteAccess, ResponderResource,
+    RxMeta, Selectivity, SendWqe, SendWr, Sink, UdDest, Verdict, WrOpcode, MAX_HEADER_LEN,
 };
 use rvt_proto::headers::{Aeth, AtomicAckEth, AtomicEth, Bth, Deth, Feth, Ieth, ImmDt, Reth};
 use rvt_proto::opcode::{Opcode, Operation};
@@ -44,6 +44,10 @@ struct Mem {
 impl RecvQueue for Mem {
     fn take_recv(&mut self) -> Option<RecvWqe> {
         self.rq.pop_front()
+    }
+
+    fn available(&self) -> Option<u32> {
+        u32::try_from(self.rq.len()).ok()
     }
 }
 
@@ -84,6 +88,32 @@ impl Memory for Mem {
         let orig = u64::from_ne_bytes(cell.try_into().unwrap());
         cell.copy_from_slice(&op.apply(orig).to_ne_bytes());
         Ok(orig)
+    }
+
+    fn atomic_write(&mut self, rkey: u32, va: u64, value: [u8; 8]) -> Result<(), MemError> {
+        assert_eq!(va & 7, 0, "ATOMIC WRITE at an unaligned VA");
+        let off = self.range(rkey, va, 8)?;
+        self.region[off..off + 8].copy_from_slice(&value);
+        Ok(())
+    }
+
+    fn flush(
+        &mut self,
+        rkey: u32,
+        va: u64,
+        len: u32,
+        selectivity: Selectivity,
+        placement: Placement,
+    ) -> Result<(), MemError> {
+        assert!(placement.is_valid(), "FLUSH with an invalid placement type");
+        match selectivity {
+            Selectivity::Range => {
+                assert!(len > 0, "zero-length FLUSH range passed");
+                self.range(rkey, va, u64::from(len)).map(|_| ())
+            }
+            Selectivity::Region if rkey == RKEY => Ok(()),
+            Selectivity::Region => Err(MemError::Access),
+        }
     }
 
     fn invalidate(&mut self, rkey: u32) -> Result<(), MemError> {
@@ -162,7 +192,16 @@ impl Bytes<'_> {
 
 const TYPES: [QpType; 3] = [QpType::Rc, QpType::Uc, QpType::Ud];
 const MTUS: [Mtu; 5] = [Mtu::M256, Mtu::M512, Mtu::M1024, Mtu::M2048, Mtu::M4096];
-const WR_OPS: [WrOpcode; 8] = [
+const WR_OPS: [WrOpcode; 11] = [
+    WrOpcode::AtomicWrite,
+    WrOpcode::Flush {
+        placement: Placement::GLOBAL,
+        selectivity: Selectivity::Range,
+    },
+    WrOpcode::Flush {
+        placement: Placement(3),
+        selectivity: Selectivity::Region,
+    },
     WrOpcode::Send,
     WrOpcode::SendWithImm,
     WrOpcode::SendWithInv,
@@ -211,6 +250,8 @@ pub fn run(data: &[u8]) {
                 rq_psn: Some(base),
                 max_dest_rd_atomic: Some((cfg >> 4) % (RD as u8 + 1)),
                 min_rnr_timer: Some(1),
+                // End-to-end credits (IBA 9.7.7.2) on half the runs.
+                flow_control: Some(base & 1 != 0),
                 ..AttrUpdate::default()
             },
         ),
@@ -351,6 +392,7 @@ pub fn run(data: &[u8]) {
                         slot,
                         len,
                     });
+                    qp.recv_posted(&mem, &mut rec);
                 }
             }
             5 => {

@@ -24,7 +24,7 @@ use super::ring::Ring;
 use super::verdict::{DropReason, Verdict};
 use super::wc::{Completion, Queue, WcFlags, WcOpcode, WcStatus};
 use super::wr::{RecvQueue, RecvWqe};
-use super::{expired, packets, position};
+use super::{packets, position};
 
 /// Bytes reserved for the GRH at the start of every UD receive buffer
 /// (the first 40 bytes of a UD receive buffer hold the GRH, IBA chapter 11).
@@ -196,13 +196,8 @@ pub(super) struct Responder<RD> {
     nak_sent: bool,
     /// UC: dropping packets until the next First/Only (IBA 9.8).
     uc_drop: bool,
-    /// An ACK is owed.
-    ack_owed: bool,
-    /// The owed ACK goes out at the next poll (AckReq seen, duplicate, or
-    /// coalescing delay over).
-    ack_now: bool,
-    /// ACK coalescing deadline.
-    ack_deadline: Option<u64>,
+    /// Whether an ACK is owed, and when it goes.
+    ack: AckState,
     /// NAK or RNR NAK to send: syndrome byte and PSN.
     nak: Option<(u8, Psn)>,
     /// Fatal error: after the NAK nothing more is sent.
@@ -223,13 +218,35 @@ pub(super) struct Responder<RD> {
     advertised: Option<u8>,
 }
 
+/// Whether an ACK is owed and when it goes out (IBA 9.7.5.1: an ACK may
+/// cover several requests; AckReq, IBA 9.2.8, and duplicates, C9-105, ask
+/// for one at once).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum AckState {
+    /// Nothing to acknowledge.
+    Idle,
+    /// An ACK is owed; it is coalesced until `deadline` (the ACK timer).
+    Delayed { deadline: u64 },
+    /// An ACK is owed and goes out at the next poll.
+    Now,
+}
+
+impl AckState {
+    /// Whether the owed ACK goes out at `now`.
+    fn due(self, now: u64) -> bool {
+        match self {
+            AckState::Idle => false,
+            AckState::Delayed { deadline } => now >= deadline,
+            AckState::Now => true,
+        }
+    }
+}
+
 /// What transmitting one response, ACK or NAK changed, so that a packet the
 /// caller hands back is produced again.
 #[derive(Copy, Clone, Debug)]
 struct TxUndo {
-    ack_owed: bool,
-    ack_now: bool,
-    ack_deadline: Option<u64>,
+    ack: AckState,
     nak: Option<(u8, Psn)>,
     cur: usize,
     run: Run,
@@ -248,9 +265,7 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
             msg: InMsg::None,
             nak_sent: false,
             uc_drop: false,
-            ack_owed: false,
-            ack_now: false,
-            ack_deadline: None,
+            ack: AckState::Idle,
             nak: None,
             fatal: false,
             res: Ring::new(res),
@@ -300,7 +315,10 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
     /// Current deadline of `timer`.
     pub(super) fn deadline(&self, timer: Timer) -> Option<u64> {
         match timer {
-            Timer::Ack => self.ack_deadline,
+            Timer::Ack => match self.ack {
+                AckState::Delayed { deadline } => Some(deadline),
+                AckState::Idle | AckState::Now => None,
+            },
             _ => None,
         }
     }
@@ -348,10 +366,8 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
         self.nak_sent = false;
         self.uc_drop = false;
         self.fatal = false;
-        self.ack_owed = false;
-        self.ack_now = false;
+        self.ack = AckState::Idle;
         self.msn = Psn::new(0);
-        self.ack_deadline = None;
         self.rq_available = None;
         self.advertised = None;
     }
@@ -398,8 +414,7 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
         }
         if let Syndrome::Ack { credit_code } = self.ack_syndrome(attrs) {
             if self.advertised.is_some_and(|a| a < credit_code) {
-                self.ack_owed = true;
-                self.ack_now = true;
+                self.ack = AckState::Now;
             }
         }
     }
@@ -408,28 +423,29 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
     /// or ATOMIC ACK acknowledges what it would have; or the QP flushed):
     /// its timer is cancelled.
     fn forget_ack(&mut self) {
-        self.ack_owed = false;
-        self.ack_now = false;
-        self.ack_deadline = None;
+        self.ack = AckState::Idle;
     }
 
     /// Serves the ACK coalescing timer if it is due at `now`.
     pub(super) fn handle_timeout(&mut self, now: u64) {
-        if expired(&mut self.ack_deadline, now) && self.ack_owed {
-            self.ack_now = true;
+        if let AckState::Delayed { deadline } = self.ack {
+            if deadline <= now {
+                self.ack = AckState::Now;
+            }
         }
     }
 
-    /// Records that an ACK is owed; immediate if `now_flag` (AckReq, IBA 9.2.8, or a
-    /// duplicate, C9-105), else within the coalescing delay.
+    /// Records that an ACK is owed; immediate if `immediate` (AckReq, IBA
+    /// 9.2.8, or a duplicate, C9-105), else within the coalescing delay
+    /// (a coalesced ACK keeps the deadline of the first request it covers).
     fn owe_ack(&mut self, attrs: &QpAttrs, immediate: bool, now: u64) {
-        self.ack_owed = true;
-        if immediate {
-            self.ack_now = true;
-        } else if self.ack_deadline.is_none() {
-            let deadline = now.saturating_add(attrs.ack_delay_ns);
-            self.ack_deadline = Some(deadline);
-        }
+        self.ack = match self.ack {
+            _ if immediate => AckState::Now,
+            AckState::Idle => AckState::Delayed {
+                deadline: now.saturating_add(attrs.ack_delay_ns),
+            },
+            owed => owed,
+        };
     }
 
     /// The expected PSN arrived: the gap (if any) is closed.
@@ -1355,9 +1371,7 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
             return Ok(None);
         }
         let undo = TxUndo {
-            ack_owed: self.ack_owed,
-            ack_now: self.ack_now,
-            ack_deadline: self.ack_deadline,
+            ack: self.ack,
             nak: self.nak,
             cur: self.cur,
             run: self.run,
@@ -1386,9 +1400,7 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
         if let Some(r) = self.res.get_mut(u.cur) {
             r.done_once = u.done_once;
         }
-        self.ack_owed = u.ack_owed;
-        self.ack_now = u.ack_now;
-        self.ack_deadline = u.ack_deadline;
+        self.ack = u.ack;
         self.nak = u.nak;
         self.cur = u.cur;
         self.run = u.run;
@@ -1418,10 +1430,7 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
                 syndrome,
                 msn: self.msn.value(),
             });
-        } else if self.ack_owed
-            && live
-            && (self.ack_now || self.ack_deadline.is_some_and(|d| now >= d))
-        {
+        } else if live && self.ack.due(now) {
             // IBA 9.7.5.1: a (coalesced) ACK of everything up to the last
             // accepted PSN, with the MSN and the credits (IBA 9.7.7.2;
             // code 31 without flow control).

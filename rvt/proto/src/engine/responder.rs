@@ -652,6 +652,16 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
         }
     }
 
+    /// A one-packet request (ATOMIC WRITE, FLUSH) has been executed: its
+    /// PSN is accepted, the message completes (MSN + 1) and it is
+    /// acknowledged (at once with AckReq, else coalesced).
+    fn executed_in_one_packet(&mut self, attrs: &QpAttrs, bth: Bth, now: u64) -> Verdict {
+        self.accepted(bth.psn.next());
+        self.msn = self.msn.next();
+        self.owe_ack(attrs, bth.ack_req, now);
+        Verdict::Accepted
+    }
+
     /// An RDMA ATOMIC WRITE with the expected PSN (IBA 1.5 memory placement
     /// extensions): an 8-byte DMA length and payload at an 8-byte aligned
     /// VA (else NAK invalid request), stored once through
@@ -684,10 +694,7 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
         if let Err(e) = mem.atomic_write(reth.rkey, reth.va, value) {
             return Err(self.remote_mem_error(e, psn, sink));
         }
-        self.accepted(psn.next());
-        self.msn = self.msn.next();
-        self.owe_ack(attrs, bth.ack_req, now);
-        Ok(Verdict::Accepted)
+        Ok(self.executed_in_one_packet(attrs, bth, now))
     }
 
     /// An RDMA FLUSH with the expected PSN (IBA 1.5): the placement type
@@ -720,10 +727,7 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
                 return Err(self.remote_mem_error(e, psn, sink));
             }
         }
-        self.accepted(psn.next());
-        self.msn = self.msn.next();
-        self.owe_ack(attrs, bth.ack_req, now);
-        Ok(Verdict::Accepted)
+        Ok(self.executed_in_one_packet(attrs, bth, now))
     }
 
     /// A SEND packet with the expected PSN (IBA 9.4.1; RNR NAK 9.7.5.2.8).

@@ -19,9 +19,10 @@ use crate::{
     backend::{netdev::NetdevRef, ops::BackendOps, registry},
     bindings as b,
     ib::{Created, IbDevice, IbDriver, IbMr, IbObject, Slot, Udata},
+    transport::work::Workqueue,
     verbs::{
         ah::{self, Ah, AhTable},
-        counters::{PortCounters, RxCounter, DESCS},
+        counters::{Counter, PortCounters, DESCS},
         cq::{self, Cq},
         mr::{self, Mr, MrKeys},
         pd::{self, Pd},
@@ -80,6 +81,9 @@ pub(crate) struct RvtDevice {
     /// The user AHs, by `ah_num`, for lock-free lookups from the data path.
     #[pin]
     ahs: AhTable,
+    /// Where the QPs' work items run (dropped, which drains it, after the
+    /// last QP is gone).
+    workqueue: Workqueue,
 }
 
 /// The C handle (`struct rvt_device *`) of a device: its `IbDevice` address.
@@ -115,6 +119,7 @@ impl RvtDevice {
             ah_limit: Limit::new(ah::MAX_AH),
             srq_limit: Limit::new(srq::MAX_SRQ),
             ahs <- AhTable::new(ah::MAX_AH),
+            workqueue: Workqueue::new()?,
         }? Error)
     }
 
@@ -130,30 +135,45 @@ impl RvtDevice {
 
     /// A packet from the wire, `len` bytes as the backend handed it, with
     /// what the backend's checks found; `packet` (the BTH on) only when
-    /// they passed. Counted, and dropped (there is no transport yet to take
-    /// it). Any context, softirq included: the QPN lookup is lock-free.
+    /// they passed. Counted, and handed to the QP of its destination QPN.
+    /// Softirq (any context with IRQs on): the QPN lookup is lock-free.
     pub(crate) fn receive(&self, packet: Option<&[u8]>, len: u32, meta: &b::rvt_rx_meta) {
         let counters = &self.counters;
-        counters.add(RxCounter::Packets, 1);
-        counters.add(RxCounter::Bytes, len.into());
+        counters.add(Counter::RxPackets, 1);
+        counters.add(Counter::RxBytes, len.into());
         let packet = match (u32::from(meta.check), packet) {
             (b::rvt_rx_check_RVT_RX_OK, Some(packet)) => packet,
-            (b::rvt_rx_check_RVT_RX_BAD_ICRC, _) => return counters.add(RxCounter::IcrcErrors, 1),
-            _ => return counters.add(RxCounter::Malformed, 1),
+            (b::rvt_rx_check_RVT_RX_BAD_ICRC, _) => return counters.add(Counter::RxIcrcErrors, 1),
+            _ => return counters.add(Counter::RxMalformed, 1),
         };
         let Ok(pkt) = crate::proto::packet::parse(packet) else {
-            return counters.add(RxCounter::Malformed, 1);
+            return counters.add(Counter::RxMalformed, 1);
         };
         let rcu = kernel::sync::rcu::read_lock();
-        let counter = match self.qpns.get(pkt.bth().dest_qp, &rcu) {
-            None => RxCounter::NoQp,
-            Some(_) => RxCounter::QpNotReady,
-        };
-        counters.add(counter, 1);
+        match self.qpns.get(pkt.bth().dest_qp, &rcu) {
+            None => counters.add(Counter::RxNoQp, 1),
+            // The QP stays alive during the RCU read-side critical section
+            // (destroy takes it out of the table and waits for one).
+            Some(qp) => qp.data().receive(&pkt, meta),
+        }
     }
 
-    /// The port's counters (read by the KUnit suite).
-    #[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
+    /// The MRs by key.
+    pub(crate) fn mr_keys(&self) -> &MrKeys {
+        &self.mr_keys
+    }
+
+    /// The user AHs by `ah_num`.
+    pub(crate) fn ahs(&self) -> &AhTable {
+        &self.ahs
+    }
+
+    /// The workqueue of the device's QPs.
+    pub(crate) fn workqueue(&self) -> &Workqueue {
+        &self.workqueue
+    }
+
+    /// The port's counters.
     pub(crate) fn counters(&self) -> &PortCounters {
         &self.counters
     }
@@ -305,7 +325,12 @@ impl IbDriver for RvtDevice {
         udata: Option<&mut Udata<'_>>,
     ) -> Result<Created<'a, b::ib_ah, Ah>> {
         let this = dev.data();
-        ah::create(&this.ah_limit, &this.ahs, slot, init, udata)
+        let sleepable = init.flags & b::rdma_create_ah_flags_RDMA_CREATE_AH_SLEEPABLE != 0;
+        // SAFETY: A callback of a device whose private area is live.
+        let resolve = |attr: &b::rdma_ah_attr| unsafe {
+            this.ops.resolve_path(handle(dev), 1, attr, sleepable)
+        };
+        ah::create(&this.ah_limit, &this.ahs, resolve, slot, init, udata)
     }
 
     fn query_ah(ah: &IbObject<b::ib_ah, Ah>, attr: &mut b::rdma_ah_attr) -> Result {
@@ -352,7 +377,9 @@ impl IbDriver for RvtDevice {
         if let Some(udata) = udata {
             udata.require_empty_input()?;
         }
-        qp.data().modify(attr, mask)
+        // SAFETY: The QP's device is one of ours, alive for the call.
+        let dev = unsafe { IbDevice::<Self>::from_raw(qp.device()) };
+        qp.data().modify(dev, attr, mask)
     }
 
     fn query_qp(
@@ -365,7 +392,17 @@ impl IbDriver for RvtDevice {
     }
 
     fn destroy_qp(_qp: &IbObject<b::ib_qp, Qp>) -> Result {
+        // The QP's data is dropped next, which shuts its transport down.
         Ok(())
+    }
+
+    fn post_send(qp: &IbObject<b::ib_qp, Qp>, wr: *const b::ib_send_wr) -> Result {
+        // User QPs post through their ring and ring the doorbell with an
+        // empty list; kernel QPs do not exist yet.
+        if !wr.is_null() {
+            return Err(EINVAL);
+        }
+        qp.data().doorbell()
     }
 
     fn reg_user_mr(

@@ -22,5 +22,6 @@ EXPORT_SYMBOL_GPL(rvt_device_from_ibdev);
 EXPORT_SYMBOL_GPL(rvt_device_get_by_netdev);
 EXPORT_SYMBOL_GPL(rvt_receive);
 EXPORT_SYMBOL_GPL(rvt_roce_icrc_check);
+EXPORT_SYMBOL_GPL(rvt_roce_icrc_generate);
 EXPORT_SYMBOL_GPL(rvt_handle_event);
 EXPORT_SYMBOL_GPL(rvt_tx_done);

@@ -10,6 +10,8 @@
 #include <rdma/ib_verbs.h>
 #include <rdma/ib_umem.h>
 #include <linux/xarray.h>
+#include <linux/highmem.h>
+#include <linux/spinlock.h>
 #include <rvt/helpers.h>
 
 bool rvt_helper_netif_carrier_ok(const struct net_device *dev)
@@ -118,4 +120,79 @@ int rvt_helper_xa_alloc_cyclic(struct xarray *xa, u32 *id, void *entry, u32 min,
 int rvt_helper_xa_publish(struct xarray *xa, u32 index, void *entry)
 {
 	return xa_err(xa_store(xa, index, entry, GFP_KERNEL));
+}
+
+/*
+ * spin_lock_bh and friends are macros. The lock is passed as void * so that
+ * the kernel crate's spinlock_t and the one of rvt's own bindgen run never
+ * have to be converted into each other.
+ */
+void rvt_helper_spin_lock_bh(void *lock)
+{
+	spin_lock_bh(lock);
+}
+
+void rvt_helper_spin_unlock_bh(void *lock)
+{
+	spin_unlock_bh(lock);
+}
+
+int rvt_helper_spin_trylock_bh(void *lock)
+{
+	return spin_trylock_bh(lock);
+}
+
+/* The page count of a umem (a static inline). */
+size_t rvt_helper_umem_page_count(struct ib_umem *umem)
+{
+	return ib_umem_num_pages(umem);
+}
+
+/* Payload copies to and from pinned pages (static inlines of highmem.h). */
+void rvt_helper_copy_to_page(struct page *page, size_t offset, const void *from, size_t len)
+{
+	memcpy_to_page(page, offset, from, len);
+}
+
+void rvt_helper_copy_from_page(void *to, struct page *page, size_t offset, size_t len)
+{
+	memcpy_from_page(to, page, offset, len);
+}
+
+/*
+ * IBA 9.4.4 atomics on 8 aligned bytes of a pinned page, executed with the
+ * CPU's own atomic instructions, so that they are atomic with respect to
+ * every other access, local CPU stores included. Returns the original value.
+ */
+u64 rvt_helper_page_cmpxchg(struct page *page, size_t offset, u64 compare, u64 swap)
+{
+	u64 *p = kmap_local_page(page) + offset;
+	u64 orig = cmpxchg64(p, compare, swap);
+
+	kunmap_local(p);
+	return orig;
+}
+
+u64 rvt_helper_page_fetch_add(struct page *page, size_t offset, u64 add)
+{
+	atomic64_t *p = kmap_local_page(page) + offset;
+	u64 orig = atomic64_fetch_add(add, p);
+
+	kunmap_local(p);
+	return orig;
+}
+
+/* RDMA ATOMIC WRITE: one 8-byte store that no reader sees torn. */
+void rvt_helper_page_store64(struct page *page, size_t offset, u64 value)
+{
+	u64 *p = kmap_local_page(page) + offset;
+
+	WRITE_ONCE(*p, value);
+	kunmap_local(p);
+}
+
+/* One flow label (so one UDP source port) per connection (a static inline). */
+u32 rvt_helper_calc_flow_label(u32 lqpn, u32 rqpn)
+{
+	return rdma_calc_flow_label(lqpn, rqpn);
 }

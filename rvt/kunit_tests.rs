@@ -321,11 +321,11 @@ mod tests {
         let rvt_dev =
             unsafe { crate::ib::IbDevice::<crate::device::RvtDevice>::from_raw(dev.ibdev()) };
         let counters = rvt_dev.data().counters();
-        assert_eq!(counters.get(RxCounter::Packets), 4);
-        assert_eq!(counters.get(RxCounter::Bytes), 3 * 24 + 5);
-        assert_eq!(counters.get(RxCounter::NoQp), 1);
-        assert_eq!(counters.get(RxCounter::IcrcErrors), 1);
-        assert_eq!(counters.get(RxCounter::Malformed), 2);
+        assert_eq!(counters.get(Counter::RxPackets), 4);
+        assert_eq!(counters.get(Counter::RxBytes), 3 * 24 + 5);
+        assert_eq!(counters.get(Counter::RxNoQp), 1);
+        assert_eq!(counters.get(Counter::RxIcrcErrors), 1);
+        assert_eq!(counters.get(Counter::RxMalformed), 2);
         dev.unregister();
         Ok(())
     }
@@ -455,7 +455,7 @@ fn push(cq: *mut b::ib_cq, wr_id: u64, status: u32, solicited: bool) -> bool {
 }
 
 use crate::verbs::{
-    counters::RxCounter,
+    counters::Counter,
     cq::{Cq, CqEntry},
     quota::Limit,
     table::Table,
@@ -680,5 +680,309 @@ mod verbs_tests {
         destroy_cq(cq)?;
         dev.unregister();
         Ok(())
+    }
+}
+
+use crate::{
+    proto::engine::{QpType, SendFlags, WcStatus, WrOpcode},
+    transport::{
+        lock::{new_spinlock_bh, SpinLockBh},
+        timer::{now_ns, QpTimer},
+        work::{QpWork, Workqueue},
+    },
+    uapi::wqe::{self, Data, Malformed, SendHeader, SendLimits, SEND_WQE_HEADER},
+};
+
+/// A send WQE header as the rxe provider lays it out (rdma_user_rxe.h).
+fn send_wqe(opcode: u32, flags: u32, num_sge: u32, dma_length: u32) -> [u8; SEND_WQE_HEADER] {
+    let mut w = [0u8; SEND_WQE_HEADER];
+    w[0..8].copy_from_slice(&0x1122_3344_5566_7788u64.to_le_bytes());
+    w[12..16].copy_from_slice(&opcode.to_le_bytes());
+    w[16..20].copy_from_slice(&flags.to_le_bytes());
+    w[184..188].copy_from_slice(&dma_length.to_le_bytes());
+    w[196..200].copy_from_slice(&num_sge.to_le_bytes());
+    w
+}
+
+/// `n` SGEs of `len` bytes each.
+fn sges(n: usize, len: u32) -> [u8; 512] {
+    let mut p = [0u8; 512];
+    for i in 0..n {
+        p[i * 16 + 8..i * 16 + 12].copy_from_slice(&len.to_le_bytes());
+        p[i * 16 + 12..i * 16 + 16].copy_from_slice(&0x100u32.to_le_bytes());
+    }
+    p
+}
+
+fn limits(service: QpType) -> SendLimits {
+    SendLimits {
+        service,
+        max_sge: 4,
+        max_inline: 64,
+        sig_all: false,
+    }
+}
+
+/// An object shaped like a QP's transport: a BH lock with a `closing`
+/// flag, a timer whose callback queues the work, a work item that arms
+/// the timer again at once: they keep each other busy until shutdown.
+#[pin_data]
+struct Pair {
+    #[pin]
+    closing: SpinLockBh<bool>,
+    #[pin]
+    timer: QpTimer,
+    #[pin]
+    work: QpWork,
+    wq: Workqueue,
+    fired: Atomic<u32>,
+    worked: Atomic<u32>,
+}
+
+impl Pair {
+    fn new() -> Result<Pin<KBox<Self>>> {
+        KBox::try_pin_init(
+            try_pin_init!(Self {
+                closing <- new_spinlock_bh!(false, "rvt_kunit_pair"),
+                timer <- QpTimer::new(Self::timer_fn),
+                work <- QpWork::new(Self::work_fn),
+                wq: Workqueue::new()?,
+                fired: Atomic::new(0),
+                worked: Atomic::new(0),
+            }? Error),
+            GFP_KERNEL,
+        )
+    }
+
+    /// # Safety
+    ///
+    /// Called by the hrtimer core for the timer of a live `Pair`.
+    unsafe extern "C" fn timer_fn(
+        t: *mut kernel::bindings::hrtimer,
+    ) -> kernel::bindings::hrtimer_restart {
+        // SAFETY: The timer of a live `Pair` (shutdown cancels it first).
+        let this = unsafe { &*kernel::container_of!(t.cast::<QpTimer>(), Pair, timer) };
+        this.fired.add(1u32, Relaxed);
+        if !*this.closing.lock() {
+            this.work.queue(&this.wq);
+        }
+        kernel::bindings::hrtimer_restart::HRTIMER_NORESTART
+    }
+
+    /// # Safety
+    ///
+    /// Called by the workqueue for the work of a live `Pair`.
+    unsafe extern "C" fn work_fn(w: *mut kernel::bindings::work_struct) {
+        // SAFETY: The work of a live `Pair` (shutdown disables it first).
+        let this = unsafe { &*kernel::container_of!(w.cast::<QpWork>(), Pair, work) };
+        this.worked.add(1u32, Relaxed);
+        let closing = this.closing.lock();
+        if !*closing {
+            this.timer.arm(now_ns() + 1_000);
+        }
+    }
+
+    /// The QP teardown sequence (rvt/transport/qp.rs `shutdown`).
+    fn shutdown(&self) {
+        *self.closing.lock() = true;
+        self.timer.cancel_sync();
+        self.work.disable_sync();
+    }
+}
+
+#[kunit_tests(rvt_transport)]
+mod transport_tests {
+    use super::*;
+
+    #[test]
+    fn bh_lock_excludes_and_try_lock_fails_while_held() {
+        let lock = KBox::pin_init(new_spinlock_bh!(0u32, "rvt_kunit_bh"), GFP_KERNEL);
+        let Ok(lock) = lock else { return };
+        let mut guard = lock.lock();
+        *guard += 1;
+        assert!(lock.try_lock().is_none());
+        drop(guard);
+        assert_eq!(lock.try_lock().map(|g| *g), Some(1));
+    }
+
+    // The 2026 rdma_rxe use-after-free: a retransmit timer that ran after
+    // its QP was freed. Timer and work re-arm each other every microsecond;
+    // the shutdown sequence, then the free, must leave neither running
+    // (KASAN in the debug profile sees any access after the free).
+    #[test]
+    fn timer_and_work_stop_before_free() -> Result {
+        for round in 0..200u32 {
+            let pair = Pair::new()?;
+            pair.timer.arm(now_ns() + 1_000);
+            // Let them run a while (longer every round, to vary the race).
+            kernel::time::delay::fsleep(kernel::time::Delta::from_micros(
+                i64::from(round % 7) * 50,
+            ));
+            pair.shutdown();
+            let (fired, worked) = (pair.fired.load(Relaxed), pair.worked.load(Relaxed));
+            // Queueing a disabled work and a late arm do nothing.
+            pair.work.queue(&pair.wq);
+            kernel::time::delay::fsleep(kernel::time::Delta::from_micros(100));
+            assert_eq!(pair.fired.load(Relaxed), fired);
+            assert_eq!(pair.worked.load(Relaxed), worked);
+            drop(pair);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn timer_fires_and_rearms() -> Result {
+        let pair = Pair::new()?;
+        pair.timer.arm(now_ns() + 1_000);
+        let mut waited = 0;
+        while pair.worked.load(Relaxed) < 3 && waited < 1000 {
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
+            waited += 1;
+        }
+        assert!(pair.fired.load(Relaxed) >= 3);
+        assert!(pair.worked.load(Relaxed) >= 3);
+        pair.shutdown();
+        Ok(())
+    }
+
+    #[test]
+    fn wqe_send_with_sges() {
+        let h = SendHeader::parse(&send_wqe(
+            b::ib_wr_opcode_IB_WR_SEND,
+            b::ib_send_flags_IB_SEND_SIGNALED as u32,
+            3,
+            999,
+        ));
+        let parsed = wqe::to_send_wr(&h, &sges(3, 100), &limits(QpType::Rc));
+        assert!(parsed.is_ok());
+        let Ok((wr, data)) = parsed else { return };
+        assert_eq!(wr.wr_id, 0x1122_3344_5566_7788);
+        assert_eq!(wr.opcode, WrOpcode::Send);
+        // The length is the kernel's sum of the SGEs, not the user's dma.length.
+        assert_eq!(wr.len, 300);
+        assert_eq!(data, Data::Sges(3));
+        assert!(wr.flags.contains(SendFlags::SIGNALED));
+        // IB_SIGNAL_ALL_WR signals every WQE.
+        let unsignaled = SendHeader::parse(&send_wqe(b::ib_wr_opcode_IB_WR_SEND, 0, 1, 0));
+        let all = SendLimits {
+            sig_all: true,
+            ..limits(QpType::Rc)
+        };
+        let ok = wqe::to_send_wr(&unsignaled, &sges(1, 8), &all);
+        assert!(ok.is_ok_and(|(wr, _)| wr.flags.contains(SendFlags::SIGNALED)));
+        let ok = wqe::to_send_wr(&unsignaled, &sges(1, 8), &limits(QpType::Rc));
+        assert!(ok.is_ok_and(|(wr, _)| !wr.flags.contains(SendFlags::SIGNALED)));
+    }
+
+    #[test]
+    fn wqe_immediate_is_network_order() {
+        let mut w = send_wqe(b::ib_wr_opcode_IB_WR_SEND_WITH_IMM, 0, 0, 0);
+        w[20..24].copy_from_slice(&[0x12, 0x34, 0x56, 0x78]);
+        let h = SendHeader::parse(&w);
+        let wr = wqe::to_send_wr(&h, &sges(0, 0), &limits(QpType::Uc));
+        assert!(wr.is_ok_and(|(wr, _)| wr.imm_or_inv == 0x1234_5678));
+    }
+
+    #[test]
+    fn wqe_malformed_is_refused() {
+        let ud = limits(QpType::Ud);
+        let rc = limits(QpType::Rc);
+        let uc = limits(QpType::Uc);
+        let parse = |op, flags, n, len| SendHeader::parse(&send_wqe(op, flags, n, len));
+        let inline = b::ib_send_flags_IB_SEND_INLINE as u32;
+        // More SGEs than the QP has.
+        let h = parse(b::ib_wr_opcode_IB_WR_SEND, 0, 5, 0);
+        assert_eq!(
+            wqe::to_send_wr(&h, &sges(5, 1), &rc).err(),
+            Some(Malformed::NumSge)
+        );
+        // More inline data than the QP has.
+        let h = parse(b::ib_wr_opcode_IB_WR_SEND, inline, 0, 65);
+        assert_eq!(
+            wqe::to_send_wr(&h, &sges(0, 0), &rc).err(),
+            Some(Malformed::InlineLen)
+        );
+        let h = parse(b::ib_wr_opcode_IB_WR_SEND, inline, 0, 64);
+        assert!(wqe::to_send_wr(&h, &sges(0, 0), &rc).is_ok_and(|(_, d)| d == Data::Inline(64)));
+        // Inline data on a READ.
+        let h = parse(b::ib_wr_opcode_IB_WR_RDMA_READ, inline, 0, 8);
+        assert_eq!(
+            wqe::to_send_wr(&h, &sges(0, 0), &rc).err(),
+            Some(Malformed::Opcode)
+        );
+        // SGE lengths summing past 2^31.
+        let h = parse(b::ib_wr_opcode_IB_WR_SEND, 0, 2, 0);
+        assert_eq!(
+            wqe::to_send_wr(&h, &sges(2, 1 << 31), &rc).err(),
+            Some(Malformed::Length)
+        );
+        // Opcodes per service.
+        for op in [
+            b::ib_wr_opcode_IB_WR_RDMA_WRITE,
+            b::ib_wr_opcode_IB_WR_RDMA_READ,
+        ] {
+            let h = parse(op, 0, 0, 0);
+            assert_eq!(
+                wqe::to_send_wr(&h, &sges(0, 0), &ud).err(),
+                Some(Malformed::Opcode)
+            );
+        }
+        let h = parse(b::ib_wr_opcode_IB_WR_RDMA_READ, 0, 0, 0);
+        assert_eq!(
+            wqe::to_send_wr(&h, &sges(0, 0), &uc).err(),
+            Some(Malformed::Opcode)
+        );
+        let h = parse(b::ib_wr_opcode_IB_WR_LOCAL_INV, 0, 0, 0);
+        assert_eq!(
+            wqe::to_send_wr(&h, &sges(0, 0), &rc).err(),
+            Some(Malformed::Opcode)
+        );
+        let h = parse(0xff, 0, 0, 0);
+        assert_eq!(
+            wqe::to_send_wr(&h, &sges(0, 0), &rc).err(),
+            Some(Malformed::Opcode)
+        );
+        // A UD send names its AH by number; 0 (the legacy AV) is refused.
+        let h = parse(b::ib_wr_opcode_IB_WR_SEND, 0, 0, 0);
+        assert_eq!(
+            wqe::to_send_wr(&h, &sges(0, 0), &ud).err(),
+            Some(Malformed::NoAh)
+        );
+        // Atomics: one SGE of at least 8 bytes, an 8-byte aligned address.
+        let h = parse(b::ib_wr_opcode_IB_WR_ATOMIC_FETCH_AND_ADD, 0, 1, 0);
+        assert_eq!(
+            wqe::to_send_wr(&h, &sges(1, 4), &rc).err(),
+            Some(Malformed::Length)
+        );
+        let mut w = send_wqe(b::ib_wr_opcode_IB_WR_ATOMIC_CMP_AND_SWP, 0, 1, 0);
+        w[24..32].copy_from_slice(&4u64.to_le_bytes());
+        let h = SendHeader::parse(&w);
+        assert_eq!(
+            wqe::to_send_wr(&h, &sges(1, 8), &rc).err(),
+            Some(Malformed::Align)
+        );
+        assert_eq!(Malformed::InlineLen.status(), WcStatus::LocLenErr);
+        assert_eq!(Malformed::Opcode.status(), WcStatus::LocQpOpErr);
+    }
+
+    #[test]
+    fn wqe_ud_destination() {
+        let mut w = send_wqe(b::ib_wr_opcode_IB_WR_SEND, 0, 0, 0);
+        w[24..28].copy_from_slice(&0xff12_3456u32.to_le_bytes());
+        w[28..32].copy_from_slice(&0x1111_2222u32.to_le_bytes());
+        w[36..40].copy_from_slice(&7u32.to_le_bytes());
+        let h = SendHeader::parse(&w);
+        let wr = wqe::to_send_wr(&h, &sges(0, 0), &limits(QpType::Ud));
+        assert!(wr.is_ok_and(|(wr, _)| wr.ud.ah == 7
+            && wr.ud.remote_qpn == 0x12_3456
+            && wr.ud.remote_qkey == 0x1111_2222));
+    }
+
+    #[test]
+    fn recv_wqe_capacity() {
+        assert_eq!(wqe::recv_len(&sges(2, 10), 2, 2), Some(20));
+        assert_eq!(wqe::recv_len(&sges(3, 10), 3, 2), None);
+        assert_eq!(wqe::recv_len(&sges(2, u32::MAX), 2, 2), None);
+        assert_eq!(wqe::recv_len(&sges(0, 0), 0, 0), Some(0));
     }
 }

@@ -22,6 +22,7 @@ mod kunit_tests;
 #[path = "proto/src/lib.rs"]
 pub mod proto;
 mod rxe_guard;
+mod transport;
 mod uapi;
 mod verbs;
 

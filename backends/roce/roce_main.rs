@@ -116,12 +116,10 @@ impl Backend for Roce {
     const NAME: &'static CStr = c"roce";
     const LINK_LAYER: u8 = b::rdma_link_layer_IB_LINK_LAYER_ETHERNET as u8;
 
-    fn send(_dev: &Device<Self>, _port: u32, skb: *mut b::sk_buff, _path: &b::rvt_path) -> Result {
-        // No QP can send yet (the RoCEv2 data path is the next issue); the
-        // contract is that send() consumes the skb.
-        // SAFETY: The skb is ours.
-        unsafe { b::rvt_helper_kfree_skb(skb) };
-        Err(EOPNOTSUPP)
+    fn send(dev: &Device<Self>, _port: u32, skb: *mut b::sk_buff, path: &b::rvt_path) -> Result {
+        // SAFETY: The bound netdev (held by rvt while the device lives), an
+        // skb from `get_send_buffer` with the packet in it, a valid path.
+        kernel::error::to_result(unsafe { b::rvt_roce_xmit(dev.data().netdev, skb, path) })
     }
 
     /// Sleeps: ib_get_eth_speed takes RTNL (rvt calls this from ib_query_port).
@@ -170,23 +168,35 @@ impl Backend for Roce {
     }
 
     fn get_send_buffer(
-        _dev: &Device<Self>,
+        dev: &Device<Self>,
         _port: u32,
-        _path: &b::rvt_path,
-        _len: u32,
+        path: &b::rvt_path,
+        len: u32,
     ) -> Result<*mut b::sk_buff> {
-        // Comes with the RoCEv2 data path (Ethernet/IP/UDP encapsulation).
-        Err(EOPNOTSUPP)
+        // SAFETY: The bound netdev, held while the device lives; a path
+        // `resolve_path` made.
+        let skb = unsafe { b::rvt_roce_alloc_skb(dev.data().netdev, path, len) };
+        if skb.is_null() {
+            return Err(ENOMEM);
+        }
+        Ok(skb)
     }
 
+    /// Never sleeps: GID to IP addresses, flow label to UDP source port;
+    /// the IP output path resolves routes and neighbours per packet.
     fn resolve_path(
-        _dev: &Device<Self>,
+        dev: &Device<Self>,
         _port: u32,
-        _attr: &b::rdma_ah_attr,
+        attr: &b::rdma_ah_attr,
         _sleepable: bool,
     ) -> Result<b::rvt_path> {
-        // Comes with the RoCEv2 data path (GID -> IP, neighbour -> MAC).
-        Err(EOPNOTSUPP)
+        let mut path = b::rvt_path { data: [0; 64] };
+        // SAFETY: The bound netdev; ib_core holds the AH attributes' GID
+        // attribute for the call.
+        kernel::error::to_result(unsafe {
+            b::rvt_roce_resolve_path(dev.data().netdev, attr, &mut path)
+        })?;
+        Ok(path)
     }
 
     fn path_mtu(dev: &Device<Self>, _path: &b::rvt_path) -> b::ib_mtu {

@@ -8,6 +8,8 @@
 
 #include <linux/skbuff.h>
 #include <net/net_namespace.h>
+#include <rdma/ib_verbs.h>
+#include <rvt/backend.h>
 
 /* RoCEv2's UDP destination port (IBA annex A17). */
 #define RVT_ROCE_UDP_PORT 4791
@@ -31,5 +33,42 @@ int rvt_roce_rx_prepare(struct sk_buff *skb, const void **hdrs, u32 *hdrs_len, u
 struct net_device *rvt_roce_skb_dev(const struct sk_buff *skb);
 /* The netdev under a VLAN device, or NULL if @dev is not one. */
 struct net_device *rvt_roce_vlan_lower(struct net_device *dev);
+
+/*
+ * What rvt_roce keeps of an address handle in a struct rvt_path (the bytes
+ * are the backend's, backend.h): addresses, the IP header fields the GRH
+ * maps to, the UDP source port, the egress interface.
+ */
+struct rvt_roce_path {
+	u8 family;		/* 4 or 6 */
+	u8 tos;			/* GRH traffic class */
+	u8 ttl;			/* GRH hop limit (0: 64) */
+	u8 reserved;
+	__be16 sport;		/* from the flow label (IBA annex A17) */
+	__be16 reserved2;
+	__be32 flow_label;	/* IPv6 */
+	int ifindex;		/* the source GID's netdev */
+	union {
+		__be32 v4;
+		struct in6_addr v6;
+	} saddr, daddr;
+};
+
+/*
+ * Resolves a RoCEv2 address handle of a device bound to @bound: the source
+ * GID must be a RoCEv2 GID of @bound or of a VLAN device on it. Never
+ * sleeps. 0, -EINVAL, or -EOPNOTSUPP for a RoCEv1 GID.
+ */
+int rvt_roce_resolve_path(struct net_device *bound, const struct rdma_ah_attr *attr,
+			  struct rvt_path *out);
+/* An skb for @len bytes from the BTH on to @path, or NULL. Atomic. */
+struct sk_buff *rvt_roce_alloc_skb(struct net_device *bound, const struct rvt_path *path,
+				   unsigned int len);
+/*
+ * Routes, adds the UDP and IP headers and the ICRC, transmits. Consumes the
+ * skb. 0, -EBUSY (the qdisc or device dropped it: back-pressure), or
+ * another -errno (no route, ...). Atomic.
+ */
+int rvt_roce_xmit(struct net_device *bound, struct sk_buff *skb, const struct rvt_path *path);
 
 #endif /* RVT_ROCE_NET_H */

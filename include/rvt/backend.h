@@ -112,7 +112,14 @@ struct rvt_backend_ops {
 	const char *name;		/* backend name for messages, e.g. "roce" */
 	u8 link_layer;			/* IB_LINK_LAYER_ETHERNET or IB_LINK_LAYER_INFINIBAND */
 
-	/* Atomic. Transmit one packet built into an skb from get_send_buffer(). Consumes the skb. */
+	/*
+	 * Atomic. Transmit one packet built into an skb from get_send_buffer()
+	 * (rvt put the BTH through the pad bytes in it). Consumes the skb.
+	 * Returns 0 when the packet was taken, -EBUSY when the device is busy
+	 * (rvt builds the same packet again shortly, or on rvt_tx_done()), any
+	 * other -errno when it is lost (no route, ...; counted, and left to the
+	 * transport's retransmission).
+	 */
 	int (*send)(struct rvt_device *dev, u32 port, struct sk_buff *skb,
 		    const struct rvt_path *path);
 	/*
@@ -128,7 +135,11 @@ struct rvt_backend_ops {
 	int (*mcast_del)(struct rvt_device *dev, u32 port, const union ib_gid *mgid);
 	/* Optional, sleeps: choose a QPN (the core allocates one when absent). */
 	int (*alloc_qpn)(struct rvt_device *dev, enum ib_qp_type type, u32 *qpn);
-	/* Atomic. An skb with room for the backend's outer headers plus len bytes from the BTH on. */
+	/*
+	 * Atomic. An skb with headroom for the backend's outer headers and
+	 * tailroom for len bytes from the BTH on plus its ICRC/VCRC; rvt
+	 * skb_put()s the len bytes. NULL if none can be had now (retried).
+	 */
 	struct sk_buff *(*get_send_buffer)(struct rvt_device *dev, u32 port,
 					   const struct rvt_path *path, unsigned int len);
 	/* Atomic unless @sleepable. Address handle attributes -> path. */
@@ -216,6 +227,14 @@ struct rvt_device *rvt_device_get_by_netdev(struct net_device *ndev,
  * -EINVAL if the headers are malformed. The kernel's crc32_le does the work.
  */
 int rvt_roce_icrc_check(const void *ip_and_udp, u32 hdr_len, const void *bth_onward, u32 len);
+/*
+ * Any context. The ICRC of a RoCEv2 packet to transmit, written to @icrc in
+ * wire order: @ip_and_udp the final IPv4 or IPv6 header and the UDP header
+ * (the fields the ICRC masks may still change), @bth_onward the BTH through
+ * the last pad byte. 0, or -EINVAL if the headers are malformed.
+ */
+int rvt_roce_icrc_generate(const void *ip_and_udp, u32 hdr_len, const void *bth_onward, u32 len,
+			   u8 icrc[4]);
 
 /*
  * Upcalls, on a device whose private area is live (inside an op, or with a

@@ -30,5 +30,15 @@ void rvt_helper_xa_init_alloc1(struct xarray *xa);
 int rvt_helper_xa_publish(struct xarray *xa, u32 index, void *entry);
 int rvt_helper_xa_alloc_cyclic(struct xarray *xa, u32 *id, void *entry, u32 min, u32 max,
 			       u32 *next);
+void rvt_helper_spin_lock_bh(void *lock);
+void rvt_helper_spin_unlock_bh(void *lock);
+int rvt_helper_spin_trylock_bh(void *lock);
+size_t rvt_helper_umem_page_count(struct ib_umem *umem);
+void rvt_helper_copy_to_page(struct page *page, size_t offset, const void *from, size_t len);
+void rvt_helper_copy_from_page(void *to, struct page *page, size_t offset, size_t len);
+u64 rvt_helper_page_cmpxchg(struct page *page, size_t offset, u64 compare, u64 swap);
+u64 rvt_helper_page_fetch_add(struct page *page, size_t offset, u64 add);
+void rvt_helper_page_store64(struct page *page, size_t offset, u64 value);
+u32 rvt_helper_calc_flow_label(u32 lqpn, u32 rqpn);
 
 #endif /* RVT_HELPERS_H */

@@ -69,8 +69,11 @@ fn alloc(desc: &b::rvt_device_desc) -> Result<Unregistered<RvtDevice>> {
         (*ibdev).num_comp_vectors = 1;
         (*ibdev).local_dma_lkey = 0;
         // Beyond ib_core's defaults, the rxe provider arms CQs with the
-        // REQ_NOTIFY_CQ command (it polls them itself).
-        (*ibdev).uverbs_cmd_mask |= 1u64 << b::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REQ_NOTIFY_CQ;
+        // REQ_NOTIFY_CQ command (it polls them itself) and rings the send
+        // doorbell with POST_SEND (an empty work request list).
+        (*ibdev).uverbs_cmd_mask |= (1u64
+            << b::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REQ_NOTIFY_CQ)
+            | (1u64 << b::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_POST_SEND);
         let desc_str = c"rvt software RDMA transport".to_bytes_with_nul();
         ptr::copy_nonoverlapping(
             desc_str.as_ptr().cast(),
@@ -363,6 +366,37 @@ pub(crate) unsafe extern "C" fn rvt_roce_icrc_check(
     match crate::proto::icrc::check_roce_with(KernelCrc32, headers, packet) {
         Ok(_) => 0,
         Err(crate::proto::headers::WireError::BadIcrc) => EBADMSG.to_errno(),
+        Err(_) => EINVAL.to_errno(),
+    }
+}
+
+/// Computes a RoCEv2 packet's ICRC for transmission (backend.h).
+///
+/// # Safety
+///
+/// `ip_and_udp` is readable for `hdr_len` bytes, `bth_onward` for `len`,
+/// `icrc` writable for 4.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn rvt_roce_icrc_generate(
+    ip_and_udp: *const c_void,
+    hdr_len: u32,
+    bth_onward: *const c_void,
+    len: u32,
+    icrc: *mut u8,
+) -> c_int {
+    // SAFETY: Per the contract.
+    let (headers, packet) = unsafe {
+        (
+            core::slice::from_raw_parts(ip_and_udp.cast::<u8>(), hdr_len as usize),
+            core::slice::from_raw_parts(bth_onward.cast::<u8>(), len as usize),
+        )
+    };
+    match crate::proto::icrc::roce_icrc_with(KernelCrc32, headers, packet) {
+        Ok(value) => {
+            // SAFETY: Per the contract; the wire order is little-endian.
+            unsafe { core::ptr::copy_nonoverlapping(value.to_le_bytes().as_ptr(), icrc, 4) };
+            0
+        }
         Err(_) => EINVAL.to_errno(),
     }
 }

@@ -124,6 +124,84 @@ impl BackendOps {
     }
 
     /// The module that owns the backend's devices.
+    /// Resolves address handle attributes into a path (`resolve_path`).
+    /// Atomic unless `sleepable`.
+    ///
+    /// # Safety
+    ///
+    /// `dev` is a device of this backend whose private area is live.
+    pub(crate) unsafe fn resolve_path(
+        &self,
+        dev: *mut b::rvt_device,
+        port: u32,
+        attr: &b::rdma_ah_attr,
+        sleepable: bool,
+    ) -> Result<b::rvt_path> {
+        let resolve = self.get().resolve_path.ok_or(EINVAL)?;
+        let mut path = b::rvt_path { data: [0; 64] };
+        // SAFETY: Per the contract; valid attributes and out pointer.
+        kernel::error::to_result(unsafe { resolve(dev, port, attr, sleepable, &mut path) })?;
+        Ok(path)
+    }
+
+    /// The largest MTU usable on `path`. Atomic.
+    ///
+    /// # Safety
+    ///
+    /// As for [`BackendOps::resolve_path`].
+    pub(crate) unsafe fn path_mtu(&self, dev: *mut b::rvt_device, path: &b::rvt_path) -> b::ib_mtu {
+        match self.get().path_mtu {
+            // SAFETY: Per the contract.
+            Some(path_mtu) => unsafe { path_mtu(dev, path) },
+            None => 0,
+        }
+    }
+
+    /// An skb with room for the backend's outer headers and `len` bytes
+    /// from the BTH on, or NULL. Atomic.
+    ///
+    /// # Safety
+    ///
+    /// As for [`BackendOps::resolve_path`].
+    pub(crate) unsafe fn get_send_buffer(
+        &self,
+        dev: *mut b::rvt_device,
+        port: u32,
+        path: &b::rvt_path,
+        len: u32,
+    ) -> *mut b::sk_buff {
+        match self.get().get_send_buffer {
+            // SAFETY: Per the contract.
+            Some(get) => unsafe { get(dev, port, path, len) },
+            None => core::ptr::null_mut(),
+        }
+    }
+
+    /// Transmits `skb` (consumed): 0, `-EBUSY` if the device is busy (rvt
+    /// sends the packet again later), or another `-errno` (lost). Atomic.
+    ///
+    /// # Safety
+    ///
+    /// As for [`BackendOps::resolve_path`]; `skb` comes from
+    /// [`BackendOps::get_send_buffer`] of the same device and path.
+    pub(crate) unsafe fn send(
+        &self,
+        dev: *mut b::rvt_device,
+        port: u32,
+        skb: *mut b::sk_buff,
+        path: &b::rvt_path,
+    ) -> c_int {
+        match self.get().send {
+            // SAFETY: Per the contract.
+            Some(send) => unsafe { send(dev, port, skb, path) },
+            None => {
+                // SAFETY: The skb is ours to free.
+                unsafe { b::rvt_helper_kfree_skb(skb) };
+                EINVAL.to_errno()
+            }
+        }
+    }
+
     pub(crate) fn owner(&self) -> *mut b::module {
         self.get().owner
     }

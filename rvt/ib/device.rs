@@ -504,6 +504,12 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
     fn destroy_qp(_qp: &IbObject<b::ib_qp, Self::Qp>) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
+    /// Posts the send work requests of the list `wr` (NULL: a user QP's
+    /// doorbell, its WQEs are in its ring). Any context: kernel consumers
+    /// post from softirq and with spinlocks held.
+    fn post_send(_qp: &IbObject<b::ib_qp, Self::Qp>, _wr: *const b::ib_send_wr) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 
     /// Creates a completion queue of at least `attr.cqe` entries, for a
     /// kernel (`udata` None) or user caller. Process context.
@@ -594,6 +600,11 @@ impl<T: IbDriver> Adapter<T> {
         },
         req_notify_cq: if T::HAS_REQ_NOTIFY_CQ {
             Some(Self::req_notify_cq)
+        } else {
+            None
+        },
+        post_send: if T::HAS_POST_SEND {
+            Some(Self::post_send)
         } else {
             None
         },
@@ -1236,6 +1247,29 @@ impl<T: IbDriver> Adapter<T> {
         match T::req_notify_cq(unsafe { IbObject::from_raw(cq) }, flags) {
             Ok(missed) => c_int::from(missed),
             Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core's callers only, for a live QP of ours, with a
+    /// valid work request list (or NULL) and out pointer.
+    unsafe extern "C" fn post_send(
+        qp: *mut b::ib_qp,
+        wr: *const b::ib_send_wr,
+        bad_wr: *mut *const b::ib_send_wr,
+    ) -> c_int {
+        // SAFETY: A live QP of ours.
+        match T::post_send(unsafe { IbObject::from_raw(qp) }, wr) {
+            Ok(()) => 0,
+            Err(e) => {
+                if !bad_wr.is_null() {
+                    // Nothing of the list was posted.
+                    // SAFETY: A valid out pointer (checked non-NULL).
+                    unsafe { *bad_wr = wr };
+                }
+                e.to_errno()
+            }
         }
     }
 

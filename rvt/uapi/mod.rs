@@ -7,3 +7,4 @@
 //! kernel consumes is copied out before it is looked at.
 
 pub(crate) mod queue;
+pub(crate) mod wqe;

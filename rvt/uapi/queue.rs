@@ -102,6 +102,19 @@ impl UserQueue {
         self.header_word(CONSUMER_INDEX).load(Acquire) & self.index_mask
     }
 
+    /// The other side's producer index, read once and masked: the slots up
+    /// to it are filled (the acquire orders their contents after it).
+    pub(crate) fn producer(&self) -> u32 {
+        self.header_word(PRODUCER_INDEX).load(Acquire) & self.index_mask
+    }
+
+    /// Publishes the kernel's consumer index: the slots before it are free
+    /// for the producer again.
+    pub(crate) fn publish_consumer(&self, index: u32) {
+        self.header_word(CONSUMER_INDEX)
+            .store(index & self.index_mask, Release);
+    }
+
     /// Publishes the kernel's producer index (after the slots it covers).
     pub(crate) fn publish_producer(&self, index: u32) {
         self.header_word(PRODUCER_INDEX)
@@ -116,6 +129,31 @@ impl UserQueue {
     /// How many entries lie from `consumer` up to `producer`.
     pub(crate) fn count(&self, producer: u32, consumer: u32) -> u32 {
         producer.wrapping_sub(consumer) & self.index_mask
+    }
+
+    /// Copies `dst.len()` bytes from byte `at` of slot `index` (as many as
+    /// the slot holds; the rest of `dst` is zeroed) out of the shared
+    /// memory. The producer may change them at any time: everything after
+    /// this looks at the copy only, which rules out checking one value and
+    /// using another.
+    pub(crate) fn read_slot(&self, index: u32, at: usize, dst: &mut [u8]) {
+        let elem = 1usize << self.log2_elem;
+        let at = at.min(elem);
+        let offset = (((index & self.index_mask) as usize) << self.log2_elem) + at;
+        let len = dst.len().min(elem - at);
+        // SAFETY: The slot lies inside the buffer (masked index, type
+        // invariant) and `len` fits in it; shared memory is read through a
+        // raw pointer into kernel memory, never referenced.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                self.buf.as_ptr().wrapping_add(HEADER_LEN + offset),
+                dst.as_mut_ptr(),
+                len,
+            )
+        };
+        if let Some(rest) = dst.get_mut(len..) {
+            rest.fill(0);
+        }
     }
 
     /// Writes `bytes` at the start of slot `index`.

@@ -44,6 +44,8 @@ unsafe impl Sync for AhAttr {}
 pub(crate) struct Ah {
     _quota: Quota,
     attr: AhAttr,
+    /// Where UD sends through the AH go, as the backend resolved it.
+    path: b::rvt_path,
     /// The table a user AH is in (the device's, which outlives it), and its
     /// `ah_num` there; 0 for a kernel AH.
     table: *const AhTable,
@@ -66,9 +68,11 @@ unsafe impl AsBytes for CreateAhResp {}
 /// `create_ah` and `create_user_ah`. ib_core has checked the port and that
 /// the source GID exists (and filled `grh.sgid_attr`); rvt checks what its
 /// ports take.
+/// `resolve` is the backend's path resolution (which never sleeps).
 pub(crate) fn create<'a>(
     limit: &Limit,
     table: &AhTable,
+    resolve: impl FnOnce(&b::rdma_ah_attr) -> Result<b::rvt_path>,
     slot: Slot<'a, b::ib_ah, Ah>,
     init: &b::rdma_ah_init_attr,
     udata: Option<&mut Udata<'_>>,
@@ -82,6 +86,8 @@ pub(crate) fn create<'a>(
     {
         return Err(EINVAL);
     }
+    // The GID attribute is valid for the call (ib_core holds it).
+    let path = resolve(&attr)?;
     // rvt keeps no reference on the GID attribute: never keep the pointer.
     attr.grh.sgid_attr = core::ptr::null();
     let quota = limit.take()?;
@@ -90,6 +96,7 @@ pub(crate) fn create<'a>(
         return slot.init(pin_init!(Ah {
             _quota: quota,
             attr: AhAttr(attr),
+            path,
             table: core::ptr::null(),
             ah_num: 0,
         }));
@@ -103,6 +110,7 @@ pub(crate) fn create<'a>(
     let created = slot.init(pin_init!(Ah {
         _quota: quota,
         attr: AhAttr(attr),
+        path,
         table: core::ptr::from_ref(table),
         ah_num,
     }))?;
@@ -117,6 +125,11 @@ pub(crate) fn create<'a>(
 }
 
 impl Ah {
+    /// The resolved path.
+    pub(crate) fn path(&self) -> &b::rvt_path {
+        &self.path
+    }
+
     /// `query_ah`: the attributes it was created with.
     pub(crate) fn query(&self, attr: &mut b::rdma_ah_attr) {
         *attr = self.attr.0;

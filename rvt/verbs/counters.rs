@@ -10,34 +10,73 @@ use kernel::{
 
 use crate::bindings as b;
 
-/// What is counted of received packets. The discriminant is the counter's
-/// index in ib_core's `rdma_hw_stats` of the port.
+/// What is counted, per port. The discriminant is the counter's index in
+/// ib_core's `rdma_hw_stats` of the port.
 #[derive(Clone, Copy)]
 #[repr(usize)]
-pub(crate) enum RxCounter {
+pub(crate) enum Counter {
     /// Packets handed to rvt by the backend, whatever became of them.
-    Packets,
+    RxPackets,
     /// Their bytes as the backend handed them (from the BTH on, ICRC
     /// removed, when its checks passed; as received otherwise).
-    Bytes,
+    RxBytes,
     /// Dropped: the ICRC (VCRC) did not match.
-    IcrcErrors,
+    RxIcrcErrors,
     /// Dropped: outer headers or BTH and extension headers malformed.
-    Malformed,
+    RxMalformed,
     /// Dropped: no QP has the destination QPN.
-    NoQp,
-    /// Dropped: the QP exists but does not take packets yet (no transport).
-    QpNotReady,
+    RxNoQp,
+    /// Dropped: the QP's state does not receive (Reset, Init, Error).
+    RxQpNotReady,
+    /// Dropped by the transport for another reason (wrong transport or
+    /// P_Key, Q_Key, length, opcode sequence, access, no receive WQE...).
+    RxDropped,
+    /// Duplicates (retransmissions of requests already executed, responses
+    /// already seen), not executed again.
+    RxDuplicates,
+    /// Requests or responses out of sequence (a packet was lost before them).
+    RxOutOfSequence,
+    /// PSN sequence error NAKs this responder sent.
+    RxSeqNaksSent,
+    /// RNR NAKs this responder sent (no receive WQE).
+    RxRnrNaksSent,
+    /// Requests that arrived while RDMA READ responses were still owed
+    /// (IBA 9.5 ordering), dropped for the requester to retransmit.
+    RxDeferredDropped,
+    /// Packets the backend took.
+    TxPackets,
+    /// Their bytes from the BTH on (ICRC excluded).
+    TxBytes,
+    /// Transmissions the backend refused as busy, sent again shortly.
+    TxBusy,
+    /// Packets lost before the wire: no path, no buffer, a backend error.
+    TxErrors,
+    /// Packets dropped because their payload could not be read (an MR gone).
+    TxCopyErrors,
+    /// Local ACK timeouts: requests sent again (IBA 9.7.6.1.3).
+    RetransmitTimeouts,
 }
 
-/// The names `rdma statistic` shows, in [`RxCounter`] order.
-const NAMES: [&CStr; 6] = [
+/// The names `rdma statistic` shows, in [`Counter`] order.
+const NAMES: [&CStr; 18] = [
     c"rx_packets",
     c"rx_bytes",
     c"rx_icrc_errors",
     c"rx_malformed",
     c"rx_no_qp",
     c"rx_qp_not_ready",
+    c"rx_dropped",
+    c"rx_duplicates",
+    c"rx_out_of_sequence",
+    c"rx_seq_naks_sent",
+    c"rx_rnr_naks_sent",
+    c"rx_deferred_dropped",
+    c"tx_packets",
+    c"tx_bytes",
+    c"tx_busy",
+    c"tx_errors",
+    c"tx_copy_errors",
+    c"retransmit_timeouts",
 ];
 
 /// ib_core's descriptors of the counters.
@@ -78,18 +117,19 @@ impl PortCounters {
     }
 
     /// Adds `n` to `counter`. Any context.
-    pub(crate) fn add(&self, counter: RxCounter, n: u64) {
+    pub(crate) fn add(&self, counter: Counter, n: u64) {
         if let Some(value) = self.0.get(counter as usize) {
             value.add(n, Relaxed);
         }
     }
 
     /// One counter's value.
-    pub(crate) fn get(&self, counter: RxCounter) -> u64 {
+    #[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
+    pub(crate) fn get(&self, counter: Counter) -> u64 {
         self.0.get(counter as usize).map_or(0, |v| v.load(Relaxed))
     }
 
-    /// Every value, in [`RxCounter`] order.
+    /// Every value, in [`Counter`] order.
     pub(crate) fn read(&self, out: &mut [u64]) {
         for (out, value) in out.iter_mut().zip(self.0.iter()) {
             *out = value.load(Relaxed);

@@ -250,7 +250,6 @@ pub(crate) struct CqEntry {
 
 /// A completion was refused: the CQ is full.
 #[derive(Debug)]
-#[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
 pub(crate) struct CqFull;
 
 /// `create_cq`, for kernel (`udata` None) and user callers.
@@ -323,52 +322,79 @@ struct CreateCqResp(b::rxe_create_cq_resp);
 // no padding (rdma_user_rxe.h).
 unsafe impl AsBytes for CreateCqResp {}
 
-// The transport produces completions through `push` once QPs exist; until
-// then only the KUnit suite does.
-#[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
+/// What a [`Cq::push_quiet`] owes the CQ's consumer, to be delivered with
+/// [`Cq::fire`] once the producer holds no lock: a handler may poll the
+/// CQ, re-arm it or post to a QP.
+#[must_use = "deliver it with Cq::fire"]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Fire {
+    /// Call the completion handler (the CQ was armed and the completion fired it).
+    completion: bool,
+    /// Raise `IB_EVENT_CQ_ERR` (the CQ overran).
+    overrun: bool,
+}
+
+impl Fire {
+    /// Both owed.
+    pub(crate) fn merge(&mut self, other: Fire) {
+        self.completion |= other.completion;
+        self.overrun |= other.overrun;
+    }
+}
+
 impl Cq {
-    /// Adds a completion (`solicited`: its request asked for a solicited
-    /// event). If the CQ is full the completion is refused, not lost: the
-    /// caller keeps it, and the CQ's event handler gets `IB_EVENT_CQ_ERR`.
-    /// Any context.
+    /// Adds a completion and calls the consumer's handlers (see
+    /// [`Cq::push_quiet`]). Any context, with no lock of the caller held.
+    #[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
     pub(crate) fn push(
         cq: &IbObject<b::ib_cq, Cq>,
         entry: &CqEntry,
         solicited: bool,
     ) -> Result<(), CqFull> {
-        let pushed = {
-            let mut state = cq.data().state.lock();
-            let pushed = match &mut state.ring {
-                Ring::Kernel(ring) => ring.push(&entry.wc),
-                Ring::User(ring) => ring.push(&entry.wc, entry.qp_num),
-            };
-            match pushed {
-                Ok(()) => {
-                    state.overrun_reported = false;
-                    let fire = state.arm.fired_by(&entry.wc, solicited);
-                    if fire {
-                        // One handler call per arming (IBA 11.4.2.2).
-                        state.arm = Arm::None;
-                    }
-                    Ok(fire)
-                }
-                // Report an overrun once until the CQ takes a completion again.
-                Err(full) => Err((full, !core::mem::replace(&mut state.overrun_reported, true))),
-            }
+        let (pushed, fire) = Self::push_quiet(cq, entry, solicited);
+        Self::fire(cq, fire);
+        pushed
+    }
+
+    /// Adds a completion (`solicited`: its request asked for a solicited
+    /// event). If the CQ is full the completion is refused, not lost: the
+    /// caller keeps it and tries again later, and the first refusal since
+    /// the CQ last took one owes `IB_EVENT_CQ_ERR`. The handlers are not
+    /// called here but owed in the returned [`Fire`]. Any context.
+    pub(crate) fn push_quiet(
+        cq: &IbObject<b::ib_cq, Cq>,
+        entry: &CqEntry,
+        solicited: bool,
+    ) -> (Result<(), CqFull>, Fire) {
+        let mut state = cq.data().state.lock();
+        let pushed = match &mut state.ring {
+            Ring::Kernel(ring) => ring.push(&entry.wc),
+            Ring::User(ring) => ring.push(&entry.wc, entry.qp_num),
         };
-        // The handlers run without the lock: they may poll and re-arm.
+        let mut fire = Fire::default();
         match pushed {
-            Err((full, report)) => {
-                if report {
-                    Self::report_overrun(cq);
+            Ok(()) => {
+                state.overrun_reported = false;
+                if state.arm.fired_by(&entry.wc, solicited) {
+                    // One handler call per arming (IBA 11.4.2.2).
+                    state.arm = Arm::None;
+                    fire.completion = true;
                 }
-                Err(full)
             }
-            Ok(true) => {
-                Self::call_completion_handler(cq);
-                Ok(())
-            }
-            Ok(false) => Ok(()),
+            // Report an overrun once until the CQ takes a completion again.
+            Err(_) => fire.overrun = !core::mem::replace(&mut state.overrun_reported, true),
+        }
+        (pushed, fire)
+    }
+
+    /// Calls the handlers a push owed. Any context, with no lock of the
+    /// caller held.
+    pub(crate) fn fire(cq: &IbObject<b::ib_cq, Cq>, fire: Fire) {
+        if fire.overrun {
+            Self::report_overrun(cq);
+        }
+        if fire.completion {
+            Self::call_completion_handler(cq);
         }
     }
 

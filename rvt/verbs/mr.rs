@@ -11,8 +11,12 @@
 //! frees an MR, so a reader never sees freed memory.
 
 use kernel::{
+    page::PAGE_SIZE,
     prelude::*,
-    sync::atomic::{Atomic, Relaxed},
+    sync::{
+        atomic::{Atomic, Relaxed},
+        rcu,
+    },
 };
 
 use super::{
@@ -59,12 +63,143 @@ impl Drop for UserPages {
 }
 
 /// What rvt keeps per MR.
+///
+/// # Invariants
+///
+/// `pages` are the pinned pages of `_umem`, in order; byte `k` of the
+/// region (at `iova + k`, `k < length`) is byte `first_offset + k` of their
+/// concatenation, which holds at least `first_offset + length` bytes.
 pub(crate) struct Mr {
     _quota: Quota,
     /// The memory the MR describes.
-    _pages: UserPages,
+    _umem: UserPages,
+    pages: KVVec<PagePtr>,
+    first_offset: usize,
+    iova: u64,
+    length: u64,
+    access: u32,
+    /// The PD it was registered in (ib_core keeps the PD alive while the
+    /// MR exists); compared, never dereferenced.
+    pd: *mut b::ib_pd,
     /// Its L_Key and R_Key (set before the MR is published in the table).
     key: u32,
+}
+
+// SAFETY: `pd` is only compared; the pages are pinned kernel memory
+// usable from any thread.
+unsafe impl Send for Mr {}
+// SAFETY: As above; nothing in an `Mr` changes after creation.
+unsafe impl Sync for Mr {}
+
+/// A pinned page of an MR.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+struct PagePtr(*mut b::page);
+
+/// Why a memory access was refused: out of the region, or not allowed.
+#[derive(Debug)]
+pub(crate) struct MrFault;
+
+impl Mr {
+    /// The key's PD and rights: `Ok` if the MR is in `pd`, grants every bit
+    /// of `access` (0: local read, always granted) and holds `len` bytes
+    /// at `va`.
+    pub(crate) fn check(
+        &self,
+        pd: *mut b::ib_pd,
+        va: u64,
+        len: u32,
+        access: u32,
+    ) -> Result<(), MrFault> {
+        self.check_rights(pd, access)?;
+        self.offset(va, len).map(|_| ())
+    }
+
+    /// The key's PD and rights, for an access to the whole region.
+    pub(crate) fn check_rights(&self, pd: *mut b::ib_pd, access: u32) -> Result<(), MrFault> {
+        if self.pd != pd || self.access & access != access {
+            return Err(MrFault);
+        }
+        Ok(())
+    }
+
+    /// The byte offset of `va` into the page array, if `len` bytes from it
+    /// lie inside the region.
+    fn offset(&self, va: u64, len: u32) -> Result<usize, MrFault> {
+        let start = va.checked_sub(self.iova).ok_or(MrFault)?;
+        let end = start.checked_add(len.into()).ok_or(MrFault)?;
+        if end > self.length {
+            return Err(MrFault);
+        }
+        let start = usize::try_from(start).map_err(|_| MrFault)?;
+        Ok(self.first_offset + start)
+    }
+
+    /// Calls `f(page, offset_in_page, range)` for each page piece of the
+    /// `len` bytes at `va`, `range` being the bytes of the piece within
+    /// those `len`.
+    fn for_each_piece(
+        &self,
+        va: u64,
+        len: usize,
+        mut f: impl FnMut(*mut b::page, usize, core::ops::Range<usize>),
+    ) -> Result<(), MrFault> {
+        let len32 = u32::try_from(len).map_err(|_| MrFault)?;
+        let mut at = self.offset(va, len32)?;
+        let mut done = 0;
+        while done < len {
+            let in_page = at % PAGE_SIZE;
+            let piece = (PAGE_SIZE - in_page).min(len - done);
+            // The invariant covers every byte the range check admitted.
+            let page = self.pages.get(at / PAGE_SIZE).ok_or(MrFault)?;
+            f(page.0, in_page, done..done + piece);
+            done += piece;
+            at += piece;
+        }
+        Ok(())
+    }
+
+    /// Copies `src` to the region at `va`.
+    pub(crate) fn copy_in(&self, va: u64, src: &[u8]) -> Result<(), MrFault> {
+        self.for_each_piece(va, src.len(), |page, offset, range| {
+            let piece = &src[range];
+            // SAFETY: A pinned page of the MR (type invariant); the piece
+            // lies inside it.
+            unsafe { b::rvt_helper_copy_to_page(page, offset, piece.as_ptr().cast(), piece.len()) };
+        })
+    }
+
+    /// Copies the region's bytes at `va` into `dst`.
+    pub(crate) fn copy_out(&self, va: u64, dst: &mut [u8]) -> Result<(), MrFault> {
+        let len = dst.len();
+        let base = dst.as_mut_ptr();
+        self.for_each_piece(va, len, |page, offset, range| {
+            // SAFETY: As for `copy_in`; `range` lies inside `dst`.
+            unsafe {
+                b::rvt_helper_copy_from_page(
+                    base.wrapping_add(range.start).cast(),
+                    page,
+                    offset,
+                    range.len(),
+                )
+            };
+        })
+    }
+
+    /// The page and in-page offset of the 8 aligned bytes at `va`.
+    pub(crate) fn word(&self, va: u64) -> Result<(*mut b::page, usize), MrFault> {
+        if va % 8 != 0 {
+            return Err(MrFault);
+        }
+        let at = self.offset(va, 8)?;
+        // 8-aligned in an 8-aligned page array offset (`first_offset` keeps
+        // the user address's alignment): one page.
+        if at % 8 != 0 {
+            return Err(MrFault);
+        }
+        let page = self.pages.get(at / PAGE_SIZE).ok_or(MrFault)?;
+        Ok((page.0, at % PAGE_SIZE))
+    }
 }
 
 /// The MRs of a device, by key.
@@ -82,6 +217,15 @@ impl MrKeys {
             table <- Table::new(MAX_MR),
             registrations: Atomic::new(0),
         })
+    }
+
+    /// The MR with `key`, for as long as the RCU read lock is held. Key 0
+    /// (the kernel's `local_dma_lkey`) and stale keys name nothing.
+    pub(crate) fn lookup<'a>(&self, key: u32, rcu: &'a rcu::Guard) -> Option<&'a Mr> {
+        self.table
+            .get(key >> 8, rcu)
+            .map(IbMr::data)
+            .filter(|mr| mr.key == key)
     }
 }
 
@@ -111,13 +255,33 @@ pub(crate) fn reg_user(
     let umem = unsafe { b::rvt_helper_umem_get(pd.device(), addr, size, access as c_int) };
     let umem = kernel::error::from_err_ptr(umem)?;
     // INVARIANT: a fresh umem, owned from here.
-    let pages = UserPages { umem };
+    let umem_owner = UserPages { umem };
+    // SAFETY: A live umem.
+    let count = unsafe { b::rvt_helper_umem_page_count(umem) };
+    let mut pages = KVVec::with_capacity(count, GFP_KERNEL)?;
+    for _ in 0..count {
+        pages.push(PagePtr(core::ptr::null_mut()), GFP_KERNEL)?;
+    }
+    // SAFETY: A live umem; `pages` has room for `count` pointers
+    // (`PagePtr` is a transparent page pointer).
+    let filled = unsafe { b::rvt_helper_umem_pages(umem, pages.as_mut_ptr().cast(), count) };
+    if filled != count {
+        return Err(EFAULT);
+    }
     let key8 = keys.registrations.fetch_add(1u32, Relaxed) as u8;
     let reservation = keys.table.reserve()?;
     let key = (reservation.index() << 8) | u32::from(key8);
+    // INVARIANT: the umem pinned `length` bytes from `start`, whose page
+    // offset starts the array.
     let mr = IbMr::new(kernel::try_init!(Mr {
         _quota: quota,
-        _pages: pages,
+        _umem: umem_owner,
+        pages,
+        first_offset: addr % PAGE_SIZE,
+        iova,
+        length,
+        access,
+        pd: pd.as_raw(),
         key,
     }))?;
     let raw = mr.as_raw();

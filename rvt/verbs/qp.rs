@@ -8,12 +8,13 @@
 //! consumer posts through `ib_post_send`/`ib_post_recv`, which ib_core calls
 //! without checking for the ops, so kernel QPs (and the GSI QP that ib_mad
 //! creates for every port) are refused with `EOPNOTSUPP` until the
-//! transport drives them. A user QP's work requests sit in its mmap'd rings
-//! until then; its doorbell (`POST_SEND`) is not enabled yet.
+//! transport takes kernel work requests. A user QP posts to its mmap'd
+//! rings; its send doorbell (`POST_SEND`) and received packets drive its
+//! transport (rvt/transport/qp.rs), which owns its engine state.
 
 use core::mem::size_of;
 
-use kernel::{new_spinlock_irq, prelude::*, sync::SpinLockIrq, transmute::AsBytes};
+use kernel::{prelude::*, transmute::AsBytes};
 
 use super::{
     quota::{Limit, Quota},
@@ -21,7 +22,10 @@ use super::{
 };
 use crate::{
     bindings as b,
-    ib::{Created, IbObject, Slot, Udata},
+    device::{self, RvtDevice},
+    ib::{Created, IbDevice, IbObject, Slot, Udata},
+    proto::engine::{Mtu, QpType},
+    transport::qp::{QpSetup, QpTransport},
     uapi::queue::UserQueue,
 };
 
@@ -50,41 +54,11 @@ const RXE_SEND_WQE_HEADER: usize = 208;
 const RXE_RECV_WQE_HEADER: usize = 40;
 const RXE_SGE: usize = 16;
 
-/// The transport services rvt implements.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Service {
-    Rc,
-    Uc,
-    Ud,
-}
-
-/// What modify_qp set, for query_qp and, later, the transport.
-struct Attrs {
-    state: u32,
-    attr: QpAttr,
-}
-
-/// A copy of the attributes modify_qp was given.
-#[derive(Clone, Copy)]
-struct QpAttr(b::ib_qp_attr);
-
-// SAFETY: The pointers in an `ib_qp_attr` (the AH's GID attribute, the
-// bonding slave) are values rvt never dereferences and never hands out
-// (query_qp clears them).
-unsafe impl Send for QpAttr {}
-
-/// The user rings of a QP: a send ring, and a receive ring unless the QP
-/// takes its receive WQEs from an SRQ.
-struct Rings {
-    _sq: UserQueue,
-    _rq: Option<UserQueue>,
-}
-
 /// What rvt keeps per QP.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Qp {
     _quota: Quota,
-    service: Service,
+    service: QpType,
     /// The QPN table this QP is in (the device's, which outlives it).
     qpns: *const QpnTable,
     /// Its QPN, in the table from right after creation until the drop.
@@ -94,15 +68,15 @@ pub(crate) struct Qp {
     /// Whether every send WQE completes (`IB_SIGNAL_ALL_WR`) or only those
     /// asking to (`IB_SIGNAL_REQ_WR`).
     sq_sig_type: u32,
-    _rings: Rings,
+    /// The engine and what drives it, including the rings.
     #[pin]
-    attrs: SpinLockIrq<Attrs>,
+    transport: QpTransport,
 }
 
 // SAFETY: `qpns` points into the device, which outlives its QPs and whose
 // table is `Sync`; everything else is `Send`.
 unsafe impl Send for Qp {}
-// SAFETY: As above; the attributes are behind a lock.
+// SAFETY: As above; the transport state is behind its lock.
 unsafe impl Sync for Qp {}
 
 /// The QPs of a device, by QPN, for lock-free lookups from the data path.
@@ -115,11 +89,11 @@ struct CreateQpResp(b::rxe_create_qp_resp);
 // SAFETY: Two `struct mminfo`s (u64, u32, u32): no padding (rdma_user_rxe.h).
 unsafe impl AsBytes for CreateQpResp {}
 
-fn service(qp_type: u32) -> Result<Service> {
+fn service(qp_type: u32) -> Result<QpType> {
     match qp_type {
-        b::ib_qp_type_IB_QPT_RC => Ok(Service::Rc),
-        b::ib_qp_type_IB_QPT_UC => Ok(Service::Uc),
-        b::ib_qp_type_IB_QPT_UD => Ok(Service::Ud),
+        b::ib_qp_type_IB_QPT_RC => Ok(QpType::Rc),
+        b::ib_qp_type_IB_QPT_UC => Ok(QpType::Uc),
+        b::ib_qp_type_IB_QPT_UD => Ok(QpType::Ud),
         // GSI (ib_mad's QP1) and kernel QPs come with the transport; XRC,
         // raw packet and driver QPs are not offered.
         _ => Err(EOPNOTSUPP),
@@ -194,23 +168,26 @@ pub(crate) fn create<'a>(
     });
     let raw = slot.as_raw();
     let sq_sig_type = init.sq_sig_type;
+    let quota = limit.take()?;
     let reservation = qpns.reserve()?;
     let qpn = reservation.index();
-    let created = slot.init(pin_init!(Qp {
-        _quota: limit.take()?,
+    let transport = QpTransport::new(QpSetup {
+        ibqp: raw,
+        service,
+        qpn,
+        cap,
+        sig_all: sq_sig_type == b::ib_sig_type_IB_SIGNAL_ALL_WR,
+        sq,
+        rq,
+    })?;
+    let created = slot.init(try_pin_init!(Qp {
+        _quota: quota,
         service,
         qpns: core::ptr::from_ref(qpns),
         qpn,
         cap,
         sq_sig_type,
-        _rings: Rings { _sq: sq, _rq: rq },
-        attrs <- new_spinlock_irq!(
-            Attrs {
-                state: b::ib_qp_state_IB_QPS_RESET,
-                attr: QpAttr(Default::default()),
-            },
-            "rvt_qp"
-        ),
+        transport <- transport,
     }? Error))?;
     // SAFETY: Being created: ib_core reads the QPN after create_qp returns.
     unsafe { (*raw).qp_num = qpn };
@@ -225,49 +202,113 @@ pub(crate) fn create<'a>(
 #[pinned_drop]
 impl PinnedDrop for Qp {
     fn drop(self: Pin<&mut Self>) {
-        // SAFETY: The device's table outlives its QPs (type invariant).
-        // After this no reader can reach the QP, whose memory ib_core frees
-        // once destroy returns.
-        unsafe { &*self.qpns }.remove(self.qpn);
+        // destroy_qp, or a creation that failed after the QP was published:
+        // nothing reaches the QP, whose memory ib_core frees once destroy
+        // returns, after this.
+        self.shutdown();
     }
 }
 
 impl Qp {
     /// `modify_qp` (IBA 11.2.5.2): the transition and its attributes are
     /// checked as ib_core defines them (`ib_modify_qp_is_ok`), then the
-    /// values; nothing is applied unless everything is valid.
-    pub(crate) fn modify(&self, attr: &b::ib_qp_attr, mask: u32) -> Result {
+    /// values; nothing is applied unless everything is valid. Process
+    /// context.
+    pub(crate) fn modify(
+        &self,
+        dev: &IbDevice<RvtDevice>,
+        attr: &b::ib_qp_attr,
+        mask: u32,
+    ) -> Result {
         if mask & !b::ib_qp_attr_mask_IB_QP_ATTR_STANDARD_BITS != 0 {
             return Err(EOPNOTSUPP);
         }
-        let mut attrs = self.attrs.lock();
-        let current = if mask & b::ib_qp_attr_mask_IB_QP_CUR_STATE != 0 {
-            attr.cur_qp_state
-        } else {
-            attrs.state
-        };
-        let next = if mask & b::ib_qp_attr_mask_IB_QP_STATE != 0 {
-            attr.qp_state
-        } else {
-            current
-        };
-        // IBA 11.2.5.2: the current state a caller names must be the QP's;
-        // ib_modify_qp_is_ok indexes a table with the states.
-        if current != attrs.state || next > b::ib_qp_state_IB_QPS_ERR {
-            return Err(EINVAL);
-        }
-        // SQD (draining the send queue) is not implemented.
-        if next == b::ib_qp_state_IB_QPS_SQD {
-            return Err(EOPNOTSUPP);
-        }
-        // SAFETY: A pure function of its arguments, both states in range.
-        if !unsafe { b::ib_modify_qp_is_ok(current, next, self.qp_type(), mask) } {
-            return Err(EINVAL);
-        }
         self.check_values(attr, mask)?;
-        apply(&mut attrs.attr.0, attr, mask);
-        attrs.state = next;
-        Ok(())
+        let has = |bit: u32| mask & bit != 0;
+        let rvt = dev.data();
+        let handle = device::handle(dev);
+        // Resolved before the lock is taken (may look at routes).
+        let path = if has(b::ib_qp_attr_mask_IB_QP_AV) && self.service != QpType::Ud {
+            let mut ah_attr = attr.ah_attr;
+            if ah_attr.grh.flow_label == 0 {
+                // One flow label, hence one UDP source port, per connection.
+                let dest = if has(b::ib_qp_attr_mask_IB_QP_DEST_QPN) {
+                    attr.dest_qp_num
+                } else {
+                    0
+                };
+                // SAFETY: A pure function of its arguments.
+                ah_attr.grh.flow_label = unsafe { b::rvt_helper_calc_flow_label(self.qpn, dest) };
+            }
+            // SAFETY: A callback of a device whose private area is live;
+            // ib_core holds the AV's GID attribute for the call.
+            let path = unsafe { rvt.ops().resolve_path(handle, 1, &ah_attr, true) }?;
+            // Both ends must use the same path MTU: refuse, never clamp.
+            // SAFETY: As above.
+            let mtu = unsafe { rvt.ops().path_mtu(handle, &path) };
+            if has(b::ib_qp_attr_mask_IB_QP_PATH_MTU) && attr.path_mtu > mtu {
+                return Err(EINVAL);
+            }
+            Some(path)
+        } else {
+            None
+        };
+        // A UD QP's datagrams are bounded by the port's MTU (IBA 9.8).
+        let port_mtu = if self.service == QpType::Ud && has(b::ib_qp_attr_mask_IB_QP_STATE) {
+            // SAFETY: As above; modify_qp may sleep.
+            let link = unsafe { rvt.ops().query_link(handle, 1) }?;
+            Mtu::from_ib(link.active_mtu)
+        } else {
+            None
+        };
+        let qp_type = self.qp_type();
+        self.transport.modify(attr, mask, path, port_mtu, |state| {
+            let current = if has(b::ib_qp_attr_mask_IB_QP_CUR_STATE) {
+                attr.cur_qp_state
+            } else {
+                state
+            };
+            let next = if has(b::ib_qp_attr_mask_IB_QP_STATE) {
+                attr.qp_state
+            } else {
+                current
+            };
+            // IBA 11.2.5.2: the current state a caller names must be the
+            // QP's; ib_modify_qp_is_ok indexes a table with the states.
+            if current != state || next > b::ib_qp_state_IB_QPS_ERR {
+                return Err(EINVAL);
+            }
+            // SQD (draining the send queue) is not implemented.
+            if next == b::ib_qp_state_IB_QPS_SQD {
+                return Err(EOPNOTSUPP);
+            }
+            // SAFETY: A pure function of its arguments, both states in range.
+            if !unsafe { b::ib_modify_qp_is_ok(current, next, qp_type, mask) } {
+                return Err(EINVAL);
+            }
+            Ok(())
+        })
+    }
+
+    /// The POST_SEND doorbell. Process context.
+    pub(crate) fn doorbell(&self) -> Result {
+        self.transport.doorbell()
+    }
+
+    /// A received packet for this QP. Softirq, under RCU.
+    pub(crate) fn receive(&self, pkt: &crate::proto::packet::Packet<'_>, meta: &b::rvt_rx_meta) {
+        self.transport.receive(pkt, meta);
+    }
+
+    /// Takes the QP out of the QPN table and stops its transport: nothing
+    /// reaches the QP from the wire, its timer or its work item once this
+    /// returns. Process context.
+    fn shutdown(&self) {
+        // SAFETY: The device's table outlives its QPs (type invariant).
+        let qpns = unsafe { &*self.qpns };
+        self.transport.shutdown(|| {
+            qpns.remove(self.qpn);
+        });
     }
 
     /// The value rules ib_modify_qp_is_ok does not cover.
@@ -321,18 +362,16 @@ impl Qp {
 
     fn qp_type(&self) -> u32 {
         match self.service {
-            Service::Rc => b::ib_qp_type_IB_QPT_RC,
-            Service::Uc => b::ib_qp_type_IB_QPT_UC,
-            Service::Ud => b::ib_qp_type_IB_QPT_UD,
+            QpType::Rc => b::ib_qp_type_IB_QPT_RC,
+            QpType::Uc => b::ib_qp_type_IB_QPT_UC,
+            QpType::Ud => b::ib_qp_type_IB_QPT_UD,
         }
     }
 
-    /// `query_qp`: the attributes set so far, the state, the capabilities.
+    /// `query_qp`: the attributes set so far, the live state and PSNs, the
+    /// capabilities.
     pub(crate) fn query(&self, attr: &mut b::ib_qp_attr, init: &mut b::ib_qp_init_attr) {
-        let attrs = self.attrs.lock();
-        *attr = attrs.attr.0;
-        attr.qp_state = attrs.state;
-        attr.cur_qp_state = attrs.state;
+        self.transport.query(attr);
         attr.cap = self.cap;
         // rvt keeps no reference on these: never hand them out.
         attr.ah_attr.grh.sgid_attr = core::ptr::null();
@@ -341,56 +380,6 @@ impl Qp {
         init.cap = self.cap;
         init.qp_type = self.qp_type();
         init.sq_sig_type = self.sq_sig_type;
-    }
-}
-
-/// Copies the attributes `mask` names from `from` into `to`.
-fn apply(to: &mut b::ib_qp_attr, from: &b::ib_qp_attr, mask: u32) {
-    let has = |bit: u32| mask & bit != 0;
-    if has(b::ib_qp_attr_mask_IB_QP_ACCESS_FLAGS) {
-        to.qp_access_flags = from.qp_access_flags;
-    }
-    if has(b::ib_qp_attr_mask_IB_QP_PKEY_INDEX) {
-        to.pkey_index = from.pkey_index;
-    }
-    if has(b::ib_qp_attr_mask_IB_QP_PORT) {
-        to.port_num = from.port_num;
-    }
-    if has(b::ib_qp_attr_mask_IB_QP_QKEY) {
-        to.qkey = from.qkey;
-    }
-    if has(b::ib_qp_attr_mask_IB_QP_AV) {
-        to.ah_attr = from.ah_attr;
-    }
-    if has(b::ib_qp_attr_mask_IB_QP_PATH_MTU) {
-        to.path_mtu = from.path_mtu;
-    }
-    if has(b::ib_qp_attr_mask_IB_QP_TIMEOUT) {
-        to.timeout = from.timeout;
-    }
-    if has(b::ib_qp_attr_mask_IB_QP_RETRY_CNT) {
-        to.retry_cnt = from.retry_cnt;
-    }
-    if has(b::ib_qp_attr_mask_IB_QP_RNR_RETRY) {
-        to.rnr_retry = from.rnr_retry;
-    }
-    if has(b::ib_qp_attr_mask_IB_QP_RQ_PSN) {
-        to.rq_psn = from.rq_psn;
-    }
-    if has(b::ib_qp_attr_mask_IB_QP_MAX_QP_RD_ATOMIC) {
-        to.max_rd_atomic = from.max_rd_atomic;
-    }
-    if has(b::ib_qp_attr_mask_IB_QP_MIN_RNR_TIMER) {
-        to.min_rnr_timer = from.min_rnr_timer;
-    }
-    if has(b::ib_qp_attr_mask_IB_QP_SQ_PSN) {
-        to.sq_psn = from.sq_psn;
-    }
-    if has(b::ib_qp_attr_mask_IB_QP_MAX_DEST_RD_ATOMIC) {
-        to.max_dest_rd_atomic = from.max_dest_rd_atomic;
-    }
-    if has(b::ib_qp_attr_mask_IB_QP_DEST_QPN) {
-        to.dest_qp_num = from.dest_qp_num;
     }
 }
 

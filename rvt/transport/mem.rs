@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A QP's memory for the engine: its receive WQEs taken from the RQ ring,
+//! the scatter/gather lists and inline data of the WQEs it holds, and MR
+//! lookups by key for every byte the data path reads or writes.
+//!
+//! Keys are looked up in the device's key table under the caller's RCU
+//! read-side critical section, for every access: an MR deregistered since
+//! the WQE was posted is simply not found (deregistration waits for a grace
+//! period before it unpins the pages), so no access ever reaches memory an
+//! MR no longer pins. A user QP names no memory with key 0 (the kernel's
+//! `local_dma_lkey` is never in the table), and every key must belong to
+//! the QP's PD (IBA 10.6.3.1).
+
+use core::ops::Range;
+
+use kernel::{prelude::*, sync::rcu};
+
+use crate::{
+    bindings as b,
+    proto::engine::{
+        AtomicOp, MemError, Memory, Payload, Placement, RecvQueue, RecvWqe, RemoteAccess,
+        Selectivity,
+    },
+    uapi::{
+        queue::UserQueue,
+        wqe::{self, Data, RecvHeader, RECV_WQE_HEADER, SGE_LEN},
+    },
+    verbs::mr::{MrFault, MrKeys},
+};
+
+/// The SGE arrays or inline data of the send WQEs the engine holds, by
+/// engine slot, copied from the ring when the WQE was posted.
+pub(crate) struct SendSlots {
+    data: KVVec<u8>,
+    kind: KVVec<Data>,
+    stride: usize,
+}
+
+impl SendSlots {
+    /// Room for `slots` WQEs of up to `stride` payload bytes each.
+    pub(crate) fn new(slots: usize, stride: usize) -> Result<Self> {
+        Ok(Self {
+            data: KVVec::from_elem(0u8, slots * stride, GFP_KERNEL)?,
+            kind: KVVec::from_elem(Data::Sges(0), slots, GFP_KERNEL)?,
+            stride,
+        })
+    }
+
+    /// Keeps the payload copy of the WQE now in `slot`.
+    pub(crate) fn store(&mut self, slot: u32, kind: Data, payload: &[u8]) {
+        let at = slot as usize * self.stride;
+        let len = self.stride.min(payload.len());
+        if let (Some(dst), Some(src), Some(k)) = (
+            self.data.get_mut(at..at + len),
+            payload.get(..len),
+            self.kind.get_mut(slot as usize),
+        ) {
+            dst.copy_from_slice(src);
+            *k = kind;
+        }
+    }
+
+    fn get(&self, slot: u32) -> Option<(Data, &[u8])> {
+        let at = slot as usize * self.stride;
+        Some((
+            *self.kind.get(slot as usize)?,
+            self.data.get(at..at + self.stride)?,
+        ))
+    }
+}
+
+/// The SGE arrays of the receive WQEs taken from the RQ ring, by ring
+/// index, with their validated SGE counts.
+pub(crate) struct RecvSlots {
+    sges: KVVec<u8>,
+    num_sge: KVVec<u32>,
+    max_sge: u32,
+}
+
+impl RecvSlots {
+    /// Room for `slots` ring indices of WQEs with up to `max_sge` SGEs.
+    pub(crate) fn new(slots: usize, max_sge: u32) -> Result<Self> {
+        Ok(Self {
+            sges: KVVec::from_elem(0u8, slots * max_sge as usize * SGE_LEN, GFP_KERNEL)?,
+            num_sge: KVVec::from_elem(0u32, slots, GFP_KERNEL)?,
+            max_sge,
+        })
+    }
+
+    fn stride(&self) -> usize {
+        self.max_sge as usize * SGE_LEN
+    }
+
+    /// Copies the WQE at ring index `index` out of `rq`: its work request
+    /// id and capacity. A WQE with more SGEs than the QP allows, or whose
+    /// lengths overflow, is kept with none (it can only take an empty
+    /// message; anything else completes with a length error).
+    fn take(&mut self, rq: &UserQueue, index: u32) -> (u64, u32) {
+        let mut head = [0u8; RECV_WQE_HEADER];
+        rq.read_slot(index, 0, &mut head);
+        let header = RecvHeader::parse(&head);
+        let stride = self.stride();
+        let at = index as usize * stride;
+        let Some(sges) = self.sges.get_mut(at..at + stride) else {
+            return (header.wr_id, 0);
+        };
+        rq.read_slot(index, RECV_WQE_HEADER, sges);
+        let (num, len) = match wqe::recv_len(sges, header.num_sge, self.max_sge) {
+            Some(len) => (header.num_sge, len),
+            None => (0, 0),
+        };
+        if let Some(n) = self.num_sge.get_mut(index as usize) {
+            *n = num;
+        }
+        (header.wr_id, len)
+    }
+
+    /// The work request id of the WQE at ring index `index` (to flush it).
+    pub(crate) fn wr_id_of(&self, rq: &UserQueue, index: u32) -> u64 {
+        let mut head = [0u8; RECV_WQE_HEADER];
+        rq.read_slot(index, 0, &mut head);
+        RecvHeader::parse(&head).wr_id
+    }
+
+    fn get(&self, index: u32) -> Option<(&[u8], u32)> {
+        let stride = self.stride();
+        let at = index as usize * stride;
+        Some((
+            self.sges.get(at..at + stride)?,
+            *self.num_sge.get(index as usize)?,
+        ))
+    }
+}
+
+/// Walks `len` bytes from byte `offset` of the message an SGE array
+/// describes, calling `f(sge, address, range)` for each piece (`range`:
+/// the piece's bytes within the `len`). Fails if the SGEs hold fewer bytes.
+fn walk(
+    sges: &[u8],
+    num_sge: u32,
+    offset: u32,
+    len: usize,
+    mut f: impl FnMut(&wqe::Sge, u64, Range<usize>) -> Result<(), MrFault>,
+) -> Result<(), MrFault> {
+    let mut skip = u64::from(offset);
+    let mut done = 0usize;
+    for i in 0..num_sge as usize {
+        if done == len {
+            break;
+        }
+        let sge = wqe::sge(sges, i);
+        let length = u64::from(sge.length);
+        if skip >= length {
+            skip -= length;
+            continue;
+        }
+        let piece = usize::try_from(length - skip)
+            .map_err(|_| MrFault)?
+            .min(len - done);
+        let addr = sge.addr.checked_add(skip).ok_or(MrFault)?;
+        f(&sge, addr, done..done + piece)?;
+        done += piece;
+        skip = 0;
+    }
+    if done == len {
+        Ok(())
+    } else {
+        Err(MrFault)
+    }
+}
+
+/// Writes `data` at byte `offset` of the local buffer an SGE array
+/// describes (which needs local write access).
+fn scatter(
+    keys: &MrKeys,
+    rcu: &rcu::Guard,
+    pd: *mut b::ib_pd,
+    sges: &[u8],
+    num_sge: u32,
+    offset: u32,
+    data: &[u8],
+) -> Result<(), MrFault> {
+    walk(sges, num_sge, offset, data.len(), |sge, addr, range| {
+        let mr = keys.lookup(sge.lkey, rcu).ok_or(MrFault)?;
+        let piece = data.get(range).ok_or(MrFault)?;
+        mr.check(
+            pd,
+            addr,
+            piece.len() as u32,
+            b::ib_access_flags_IB_ACCESS_LOCAL_WRITE,
+        )?;
+        mr.copy_in(addr, piece)
+    })
+}
+
+/// Reads `out.len()` bytes from byte `offset` of the local buffer an SGE
+/// array describes (local read access is always granted).
+fn gather(
+    keys: &MrKeys,
+    rcu: &rcu::Guard,
+    pd: *mut b::ib_pd,
+    sges: &[u8],
+    num_sge: u32,
+    offset: u32,
+    out: &mut [u8],
+) -> Result<(), MrFault> {
+    let len = out.len();
+    walk(sges, num_sge, offset, len, |sge, addr, range| {
+        let mr = keys.lookup(sge.lkey, rcu).ok_or(MrFault)?;
+        let piece = out.get_mut(range).ok_or(MrFault)?;
+        mr.check(pd, addr, piece.len() as u32, 0)?;
+        mr.copy_out(addr, piece)
+    })
+}
+
+/// Copies the payload of a packet to transmit into `out`: from the send
+/// WQE's inline data or SGEs, or (an RDMA READ response) from the region
+/// of an R_Key, looked up again.
+pub(crate) fn copy_payload(
+    keys: &MrKeys,
+    rcu: &rcu::Guard,
+    pd: *mut b::ib_pd,
+    sends: &SendSlots,
+    payload: &Payload,
+    out: &mut [u8],
+) -> Result<(), MrFault> {
+    match *payload {
+        Payload::None => Ok(()),
+        Payload::Local { slot, offset, len } => match sends.get(slot).ok_or(MrFault)? {
+            (Data::Inline(total), bytes) => {
+                let end = offset
+                    .checked_add(len)
+                    .filter(|&end| end <= total)
+                    .ok_or(MrFault)?;
+                let src = bytes.get(offset as usize..end as usize).ok_or(MrFault)?;
+                out.get_mut(..src.len())
+                    .ok_or(MrFault)?
+                    .copy_from_slice(src);
+                Ok(())
+            }
+            (Data::Sges(num), sges) => gather(keys, rcu, pd, sges, num, offset, out),
+        },
+        Payload::Remote { rkey, va, len } => {
+            let mr = keys.lookup(rkey, rcu).ok_or(MrFault)?;
+            mr.check(pd, va, len, b::ib_access_flags_IB_ACCESS_REMOTE_READ)?;
+            mr.copy_out(va, out)
+        }
+    }
+}
+
+/// The MR right a remote access needs.
+fn right(access: RemoteAccess) -> u32 {
+    match access {
+        RemoteAccess::Read => b::ib_access_flags_IB_ACCESS_REMOTE_READ,
+        RemoteAccess::Write => b::ib_access_flags_IB_ACCESS_REMOTE_WRITE,
+        RemoteAccess::Atomic => b::ib_access_flags_IB_ACCESS_REMOTE_ATOMIC,
+    }
+}
+
+/// The engine's [`Memory`] and [`RecvQueue`] for one locked section of a QP.
+pub(crate) struct QpMem<'a> {
+    keys: &'a MrKeys,
+    rcu: &'a rcu::Guard,
+    pd: *mut b::ib_pd,
+    sends: &'a SendSlots,
+    recvs: &'a mut RecvSlots,
+    /// The QP's own receive ring (none with an SRQ).
+    rq: Option<&'a UserQueue>,
+    rq_next: &'a mut u32,
+    /// Receive WQEs that may still be taken: as many as held completions
+    /// could be kept if the receive CQ is full.
+    room: usize,
+}
+
+impl<'a> QpMem<'a> {
+    #[expect(clippy::too_many_arguments, reason = "the borrowed parts of a QP")]
+    pub(crate) fn new(
+        keys: &'a MrKeys,
+        rcu: &'a rcu::Guard,
+        pd: *mut b::ib_pd,
+        sends: &'a SendSlots,
+        recvs: &'a mut RecvSlots,
+        rq: Option<&'a UserQueue>,
+        rq_next: &'a mut u32,
+        room: usize,
+    ) -> Self {
+        Self {
+            keys,
+            rcu,
+            pd,
+            sends,
+            recvs,
+            rq,
+            rq_next,
+            room,
+        }
+    }
+
+    fn region(
+        &self,
+        rkey: u32,
+        va: u64,
+        len: u32,
+        right: u32,
+    ) -> Result<&'a crate::verbs::mr::Mr, MemError> {
+        let mr = self.keys.lookup(rkey, self.rcu).ok_or(MemError::Access)?;
+        mr.check(self.pd, va, len, right)
+            .map_err(|_| MemError::Access)?;
+        Ok(mr)
+    }
+}
+
+impl Memory for QpMem<'_> {
+    fn check_remote(
+        &mut self,
+        rkey: u32,
+        va: u64,
+        len: u32,
+        access: RemoteAccess,
+    ) -> Result<(), MemError> {
+        self.region(rkey, va, len, right(access)).map(|_| ())
+    }
+
+    fn write_remote(&mut self, rkey: u32, va: u64, data: &[u8]) -> Result<(), MemError> {
+        let len = u32::try_from(data.len()).map_err(|_| MemError::Access)?;
+        let mr = self.region(rkey, va, len, b::ib_access_flags_IB_ACCESS_REMOTE_WRITE)?;
+        mr.copy_in(va, data).map_err(|_| MemError::Access)
+    }
+
+    fn atomic(&mut self, rkey: u32, va: u64, op: AtomicOp) -> Result<u64, MemError> {
+        let mr = self.region(rkey, va, 8, b::ib_access_flags_IB_ACCESS_REMOTE_ATOMIC)?;
+        let (page, offset) = mr.word(va).map_err(|_| MemError::Access)?;
+        // SAFETY: 8 aligned bytes inside a page the MR pins, which it keeps
+        // pinned for the RCU read-side critical section.
+        Ok(unsafe {
+            match op {
+                AtomicOp::CompareSwap { compare, swap } => {
+                    b::rvt_helper_page_cmpxchg(page, offset, compare, swap)
+                }
+                AtomicOp::FetchAdd { add } => b::rvt_helper_page_fetch_add(page, offset, add),
+            }
+        })
+    }
+
+    fn atomic_write(&mut self, rkey: u32, va: u64, value: [u8; 8]) -> Result<(), MemError> {
+        let mr = self.region(rkey, va, 8, b::ib_access_flags_IB_ACCESS_REMOTE_WRITE)?;
+        let (page, offset) = mr.word(va).map_err(|_| MemError::Access)?;
+        // SAFETY: As for `atomic`. The bytes land in memory in wire order.
+        unsafe { b::rvt_helper_page_store64(page, offset, u64::from_ne_bytes(value)) };
+        Ok(())
+    }
+
+    fn flush(
+        &mut self,
+        rkey: u32,
+        va: u64,
+        len: u32,
+        selectivity: Selectivity,
+        placement: Placement,
+    ) -> Result<(), MemError> {
+        let mut rights = 0;
+        if placement.contains(Placement::GLOBAL) {
+            rights |= b::ib_access_flags_IB_ACCESS_FLUSH_GLOBAL;
+        }
+        if placement.contains(Placement::PERSISTENT) {
+            rights |= b::ib_access_flags_IB_ACCESS_FLUSH_PERSISTENT;
+        }
+        let mr = self.keys.lookup(rkey, self.rcu).ok_or(MemError::Access)?;
+        let checked = match selectivity {
+            Selectivity::Range => mr.check(self.pd, va, len, rights),
+            Selectivity::Region => mr.check_rights(self.pd, rights),
+        };
+        checked.map_err(|_| MemError::Access)?;
+        // Every byte placed so far went through the CPU: a full barrier
+        // makes it visible to every later access.
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn invalidate(&mut self, _rkey: u32) -> Result<(), MemError> {
+        // No MR or MW can be invalidated remotely yet (no fast-reg MRs, no
+        // MWs): the engine answers a remote invalid request.
+        Err(MemError::Operational)
+    }
+
+    fn write_recv(&mut self, slot: u32, offset: u32, data: &[u8]) -> Result<(), MemError> {
+        let (sges, num) = self.recvs.get(slot).ok_or(MemError::Local)?;
+        scatter(self.keys, self.rcu, self.pd, sges, num, offset, data).map_err(|_| MemError::Local)
+    }
+
+    fn write_send(&mut self, slot: u32, offset: u32, data: &[u8]) -> Result<(), MemError> {
+        match self.sends.get(slot).ok_or(MemError::Local)? {
+            (Data::Sges(num), sges) => {
+                scatter(self.keys, self.rcu, self.pd, sges, num, offset, data)
+                    .map_err(|_| MemError::Local)
+            }
+            (Data::Inline(_), _) => Err(MemError::Local),
+        }
+    }
+}
+
+impl RecvQueue for QpMem<'_> {
+    fn take_recv(&mut self) -> Option<RecvWqe> {
+        let rq = self.rq?;
+        if self.room == 0 || *self.rq_next == rq.producer() {
+            return None;
+        }
+        let index = *self.rq_next;
+        let (wr_id, len) = self.recvs.take(rq, index);
+        // Copied: the ring slot is user space's again.
+        *self.rq_next = rq.next(index);
+        rq.publish_consumer(*self.rq_next);
+        self.room -= 1;
+        Some(RecvWqe {
+            wr_id,
+            slot: index,
+            len,
+        })
+    }
+
+    fn available(&self) -> Option<u32> {
+        let rq = self.rq?;
+        let posted = rq.count(rq.producer(), *self.rq_next);
+        Some(posted.min(u32::try_from(self.room).unwrap_or(u32::MAX)))
+    }
+}

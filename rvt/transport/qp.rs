@@ -1,0 +1,1087 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The transport of one QP: its engine state (rvt/proto) behind one lock,
+//! and every event that drives it.
+//!
+//! Execution model (Documentation/architecture.md, "The data path"):
+//!
+//! | context | entry | does |
+//! |---|---|---|
+//! | process (uverbs write) | [`QpTransport::doorbell`], [`QpTransport::modify`] | copies new SQ WQEs into the engine, transmits up to a budget |
+//! | softirq (UDP receive) | [`QpTransport::receive`] | the engine takes the packet; its ACKs and responses go out at once |
+//! | softirq (soft hrtimer) | the QP's timer | retransmission, RNR and ACK-coalescing deadlines, transmit back-pressure, a full CQ |
+//! | process (rvt_wq) | the QP's work item | what the other entries left over their budget |
+//!
+//! Every entry takes the lock (`spin_lock_bh`), runs the engine, then
+//! [`QpTransport::run`]: consume the SQ ring, transmit a bounded batch,
+//! flush what Error flushes, hand completions to the CQs and program the
+//! timer at the engine's next deadline. CQ handlers, the QP's async event
+//! and the work item are fired after the lock is dropped ([`Notify`]).
+//!
+//! Teardown ([`QpTransport::shutdown`]): the QP leaves the QPN table (an
+//! RCU grace period: no receive can still see it), then `closing` is set
+//! under the lock (no later holder arms the timer or queues the work), the
+//! timer is cancelled synchronously and the work disabled synchronously.
+//! Those three are the only ways into a QP from outside its verbs, so
+//! nothing reaches it once destroy returns and ib_core frees it.
+
+use kernel::{
+    bindings as kb,
+    prelude::*,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        rcu,
+    },
+};
+
+use super::{
+    lock::{new_spinlock_bh, SpinLockBh},
+    mem::{QpMem, RecvSlots, SendSlots},
+    timer::{now_ns, QpTimer},
+    work::QpWork,
+};
+use crate::{
+    bindings as b,
+    device::{self, RvtDevice},
+    ib::{IbDevice, IbObject},
+    proto::{
+        engine::{
+            self, AttrUpdate, Completion, DropReason, Mtu, PostError, QpState, QpType, Queue,
+            ResponderResource, RxMeta, SendWqe, Sink, Timer, Transmit, Verdict, WcFlags,
+            MAX_HEADER_LEN,
+        },
+        packet::Packet,
+    },
+    uapi::{
+        queue::UserQueue,
+        wqe::{self, SendHeader, SendLimits, SEND_WQE_HEADER},
+    },
+    verbs::{
+        counters::Counter,
+        cq::{Cq, CqEntry, Fire},
+    },
+};
+
+/// Packets an entry in process context or softirq transmits before it
+/// leaves the rest to the work item (a bounded time with BHs off).
+const INLINE_BUDGET: u32 = 16;
+/// Packets the work item transmits before it queues itself again.
+const WORK_BUDGET: u32 = 64;
+/// Transmit back-pressure: the first wait before sending again, doubled up
+/// to the maximum while the backend stays busy (never the ACK timeout).
+const TX_BACKOFF_MIN_NS: u64 = 10_000;
+const TX_BACKOFF_MAX_NS: u64 = 1_000_000;
+/// How soon a completion a full CQ refused is offered again.
+const CQ_RETRY_NS: u64 = 100_000;
+
+type EngineQp = engine::Qp<KVVec<SendWqe>, KVVec<ResponderResource>>;
+
+/// A copy of the attributes modify_qp was given, for query_qp.
+#[derive(Clone, Copy)]
+struct QpAttr(b::ib_qp_attr);
+
+// SAFETY: The pointers in an `ib_qp_attr` (the AH's GID attribute, the
+// bonding slave) are cleared in the copy and never dereferenced.
+unsafe impl Send for QpAttr {}
+
+/// A completion a CQ refused (it was full), kept in order until it fits.
+#[derive(Clone, Copy)]
+struct HeldWc {
+    wc: b::ib_wc,
+    solicited: bool,
+}
+
+// SAFETY: The pointers of an `ib_wc` (the QP, the consumer's `wr_cqe`) are
+// values handed to the consumer, never dereferenced here.
+unsafe impl Send for HeldWc {}
+
+/// The completions of one work queue that its CQ refused, oldest first.
+///
+/// # Invariants
+///
+/// `head < buf.len()` unless `buf` is empty; `len <= buf.len()`.
+struct Held {
+    buf: KVVec<HeldWc>,
+    head: usize,
+    len: usize,
+}
+
+impl Held {
+    fn with_capacity(capacity: usize) -> Result<Self> {
+        let empty = HeldWc {
+            wc: b::ib_wc::default(),
+            solicited: false,
+        };
+        Ok(Self {
+            buf: KVVec::from_elem(empty, capacity.max(1), GFP_KERNEL)?,
+            head: 0,
+            len: 0,
+        })
+    }
+
+    fn room(&self) -> usize {
+        self.buf.len() - self.len
+    }
+
+    /// Keeps a completion; false (lost) only if more completions were
+    /// produced than the queue admits, which admission control rules out.
+    fn push(&mut self, wc: HeldWc) -> bool {
+        if self.len == self.buf.len() {
+            return false;
+        }
+        let tail = (self.head + self.len) % self.buf.len();
+        if let Some(slot) = self.buf.get_mut(tail) {
+            *slot = wc;
+        }
+        self.len += 1;
+        true
+    }
+
+    fn front(&self) -> Option<&HeldWc> {
+        if self.len == 0 {
+            return None;
+        }
+        self.buf.get(self.head)
+    }
+
+    /// Forgets every held completion (Reset discards them, IBA 10.3.1).
+    fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
+    }
+
+    fn pop(&mut self) {
+        if self.len != 0 {
+            self.head = (self.head + 1) % self.buf.len();
+            self.len -= 1;
+        }
+    }
+}
+
+/// The state behind the QP's lock.
+struct Locked {
+    engine: EngineQp,
+    attr: QpAttr,
+    /// RC/UC: where the QP sends (resolved at modify with IB_QP_AV).
+    path: Option<b::rvt_path>,
+    /// The last `now` given to the engine (it must never decrease).
+    last_now: u64,
+    /// The deadline the timer is programmed for.
+    armed: Option<u64>,
+    /// The SQ ring index of the next WQE to copy into the engine (the
+    /// consumer index published to user space).
+    sq_next: u32,
+    /// The RQ ring index of the next receive WQE to take.
+    rq_next: u32,
+    sends: SendSlots,
+    recvs: RecvSlots,
+    /// One send WQE's header and payload, copied out of the ring.
+    scratch: KVVec<u8>,
+    send_held: Held,
+    recv_held: Held,
+    pace: TxPace,
+    /// A completion waits for room in its CQ: offered again at this time.
+    cq_retry_at: Option<u64>,
+}
+
+/// Transmit back-pressure.
+struct TxPace {
+    /// Nothing is sent before this time.
+    retry_at: Option<u64>,
+    /// The next wait.
+    backoff_ns: u64,
+}
+
+impl TxPace {
+    /// The backend was busy at `now`: wait, longer each time in a row.
+    fn back_off(&mut self, now: u64) {
+        self.retry_at = Some(now + self.backoff_ns);
+        self.backoff_ns = (self.backoff_ns * 2).min(TX_BACKOFF_MAX_NS);
+    }
+}
+
+impl Locked {
+    /// The engine's `now`: the clock read under the lock, never smaller
+    /// than before (two CPUs may read it in either order before locking).
+    fn tick(&mut self) -> u64 {
+        self.last_now = self.last_now.max(now_ns());
+        self.last_now
+    }
+}
+
+/// What an entry owes once it dropped the lock.
+#[derive(Default)]
+struct Notify {
+    send: Fire,
+    recv: Fire,
+    /// The engine moved the QP to Error: `IB_EVENT_QP_FATAL`.
+    qp_fatal: bool,
+    /// Transmission is left over: queue the work item.
+    work: bool,
+}
+
+/// What `run` needs besides the QP: the device and an RCU read-side
+/// critical section for the MR and AH lookups of the data path.
+struct Ctx<'a> {
+    dev: &'a IbDevice<RvtDevice>,
+    rcu: &'a rcu::Guard,
+}
+
+impl Ctx<'_> {
+    fn rvt(&self) -> &RvtDevice {
+        self.dev.data()
+    }
+}
+
+/// The transport of one QP.
+///
+/// # Invariants
+///
+/// `ibqp` is the QP this transport belongs to, alive (with its device,
+/// PD and CQs, which ib_core keeps while the QP exists) as long as this
+/// object; `timer` and `work` only run while it is alive
+/// ([`QpTransport::shutdown`] runs before it is dropped).
+#[pin_data]
+pub(crate) struct QpTransport {
+    #[pin]
+    state: SpinLockBh<Locked>,
+    #[pin]
+    timer: QpTimer,
+    #[pin]
+    work: QpWork,
+    /// Set under the lock by `shutdown`: nothing arms the timer or queues
+    /// the work any more.
+    closing: Atomic<bool>,
+    ibqp: *mut b::ib_qp,
+    service: QpType,
+    qpn: u32,
+    cap: b::ib_qp_cap,
+    sig_all: bool,
+    sq: UserQueue,
+    rq: Option<UserQueue>,
+}
+
+// SAFETY: The pointer is to ib_core objects alive for the transport's life
+// (type invariant), used from any thread; the state is behind the lock.
+unsafe impl Send for QpTransport {}
+// SAFETY: As above.
+unsafe impl Sync for QpTransport {}
+
+/// How a QP is set up: fixed at creation.
+pub(crate) struct QpSetup {
+    pub(crate) ibqp: *mut b::ib_qp,
+    pub(crate) service: QpType,
+    pub(crate) qpn: u32,
+    pub(crate) cap: b::ib_qp_cap,
+    pub(crate) sig_all: bool,
+    pub(crate) sq: UserQueue,
+    pub(crate) rq: Option<UserQueue>,
+}
+
+/// The engine's state for an `enum ib_qp_state` value, and back (the same
+/// order, IBA 10.3.1).
+pub(crate) fn engine_state(ib: u32) -> Option<QpState> {
+    Some(match ib {
+        b::ib_qp_state_IB_QPS_RESET => QpState::Reset,
+        b::ib_qp_state_IB_QPS_INIT => QpState::Init,
+        b::ib_qp_state_IB_QPS_RTR => QpState::Rtr,
+        b::ib_qp_state_IB_QPS_RTS => QpState::Rts,
+        b::ib_qp_state_IB_QPS_SQD => QpState::Sqd,
+        b::ib_qp_state_IB_QPS_SQE => QpState::Sqe,
+        b::ib_qp_state_IB_QPS_ERR => QpState::Error,
+        _ => return None,
+    })
+}
+
+pub(crate) fn ib_state(state: QpState) -> u32 {
+    match state {
+        QpState::Reset => b::ib_qp_state_IB_QPS_RESET,
+        QpState::Init => b::ib_qp_state_IB_QPS_INIT,
+        QpState::Rtr => b::ib_qp_state_IB_QPS_RTR,
+        QpState::Rts => b::ib_qp_state_IB_QPS_RTS,
+        QpState::Sqd => b::ib_qp_state_IB_QPS_SQD,
+        QpState::Sqe => b::ib_qp_state_IB_QPS_SQE,
+        QpState::Error => b::ib_qp_state_IB_QPS_ERR,
+    }
+}
+
+/// The engine's attribute update for a modify_qp call (`attr`, `mask`),
+/// whose values were checked. The engine keeps the P_Key itself: index 0
+/// is the one P_Key, the default.
+pub(crate) fn attr_update(attr: &b::ib_qp_attr, mask: u32) -> AttrUpdate {
+    let has = |bit: u32| mask & bit != 0;
+    let mut upd = AttrUpdate::default();
+    if has(b::ib_qp_attr_mask_IB_QP_STATE) {
+        upd.state = engine_state(attr.qp_state);
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_DEST_QPN) {
+        upd.dest_qpn = Some(attr.dest_qp_num);
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_PATH_MTU) {
+        upd.path_mtu = Mtu::from_ib(attr.path_mtu);
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_SQ_PSN) {
+        upd.sq_psn = Some(attr.sq_psn);
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_RQ_PSN) {
+        upd.rq_psn = Some(attr.rq_psn);
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_TIMEOUT) {
+        upd.timeout = Some(attr.timeout);
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_RETRY_CNT) {
+        upd.retry_cnt = Some(attr.retry_cnt);
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_RNR_RETRY) {
+        upd.rnr_retry = Some(attr.rnr_retry);
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_MIN_RNR_TIMER) {
+        upd.min_rnr_timer = Some(attr.min_rnr_timer);
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_MAX_QP_RD_ATOMIC) {
+        upd.max_rd_atomic = Some(attr.max_rd_atomic);
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_MAX_DEST_RD_ATOMIC) {
+        upd.max_dest_rd_atomic = Some(attr.max_dest_rd_atomic);
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_ACCESS_FLAGS) {
+        upd.access = Some(engine::AccessFlags(attr.qp_access_flags as u32));
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_QKEY) {
+        upd.qkey = Some(attr.qkey);
+    }
+    upd
+}
+
+/// Copies the attributes `mask` names from `from` into `to`, for query_qp.
+fn apply(to: &mut b::ib_qp_attr, from: &b::ib_qp_attr, mask: u32) {
+    let has = |bit: u32| mask & bit != 0;
+    if has(b::ib_qp_attr_mask_IB_QP_ACCESS_FLAGS) {
+        to.qp_access_flags = from.qp_access_flags;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_PKEY_INDEX) {
+        to.pkey_index = from.pkey_index;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_PORT) {
+        to.port_num = from.port_num;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_QKEY) {
+        to.qkey = from.qkey;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_AV) {
+        to.ah_attr = from.ah_attr;
+        // rvt keeps no reference on it: never hand it out.
+        to.ah_attr.grh.sgid_attr = core::ptr::null();
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_PATH_MTU) {
+        to.path_mtu = from.path_mtu;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_TIMEOUT) {
+        to.timeout = from.timeout;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_RETRY_CNT) {
+        to.retry_cnt = from.retry_cnt;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_RNR_RETRY) {
+        to.rnr_retry = from.rnr_retry;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_MAX_QP_RD_ATOMIC) {
+        to.max_rd_atomic = from.max_rd_atomic;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_MIN_RNR_TIMER) {
+        to.min_rnr_timer = from.min_rnr_timer;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_MAX_DEST_RD_ATOMIC) {
+        to.max_dest_rd_atomic = from.max_dest_rd_atomic;
+    }
+    if has(b::ib_qp_attr_mask_IB_QP_DEST_QPN) {
+        to.dest_qp_num = from.dest_qp_num;
+    }
+}
+
+/// The engine's sink for one locked section: completions go to the CQs
+/// (or wait in order for room), a fatal error is noted for its event.
+struct QpSink<'a> {
+    t: &'a QpTransport,
+    send_held: &'a mut Held,
+    recv_held: &'a mut Held,
+    notify: &'a mut Notify,
+    /// The network header of the packet being received (RoCE UD receive
+    /// completions say which: IPv4 or IPv6).
+    network: Option<u8>,
+}
+
+impl Sink for QpSink<'_> {
+    fn completion(&mut self, c: &Completion) {
+        let t = self.t;
+        let wc = t.to_ib_wc(c, self.network);
+        let held = HeldWc {
+            wc,
+            solicited: c.solicited,
+        };
+        let (cq, queue, fire) = match c.queue {
+            Queue::Send => (t.send_cq(), &mut *self.send_held, &mut self.notify.send),
+            Queue::Recv => (t.recv_cq(), &mut *self.recv_held, &mut self.notify.recv),
+        };
+        // Completions reach the CQ in order: none overtakes a held one.
+        if queue.front().is_none() {
+            let entry = CqEntry { wc, qp_num: t.qpn };
+            let (pushed, owed) = Cq::push_quiet(cq, &entry, c.solicited);
+            fire.merge(owed);
+            if pushed.is_ok() {
+                return;
+            }
+        }
+        // Admission (`consume_sq`, `take_recv`) leaves room for it.
+        kernel::warn_on!(!queue.push(held));
+    }
+
+    fn send_slot_released(&mut self, _slot: u32, _wr_id: u64) {
+        // The WQE's copy stays in its slot until the slot is posted again;
+        // its ring slot was given back when it was copied.
+    }
+
+    fn state_changed(&mut self, state: QpState) {
+        if state == QpState::Error {
+            self.notify.qp_fatal = true;
+        }
+    }
+}
+
+impl QpTransport {
+    /// A QP's transport in the Reset state.
+    pub(crate) fn new(setup: QpSetup) -> Result<impl PinInit<Self, Error>> {
+        let sq_depth = setup.sq.capacity() as usize;
+        let rq_depth = setup.rq.as_ref().map_or(0, |rq| rq.capacity() as usize);
+        let resources = if setup.service == QpType::Rc {
+            crate::verbs::qp::MAX_RD_ATOMIC.into()
+        } else {
+            0
+        };
+        let engine = EngineQp::new(
+            setup.service,
+            setup.qpn,
+            KVVec::from_elem(SendWqe::EMPTY, sq_depth, GFP_KERNEL)?,
+            KVVec::from_elem(ResponderResource::EMPTY, resources, GFP_KERNEL)?,
+        );
+        let payload = (setup.cap.max_send_sge as usize * wqe::SGE_LEN)
+            .max(setup.cap.max_inline_data as usize);
+        let locked = Locked {
+            engine,
+            attr: QpAttr(Default::default()),
+            path: None,
+            last_now: 0,
+            armed: None,
+            sq_next: 0,
+            rq_next: 0,
+            sends: SendSlots::new(sq_depth, payload)?,
+            // Ring indices run to the capacity (one slot is kept free).
+            recvs: RecvSlots::new(rq_depth + 1, setup.cap.max_recv_sge)?,
+            scratch: KVVec::from_elem(0u8, SEND_WQE_HEADER + payload, GFP_KERNEL)?,
+            send_held: Held::with_capacity(sq_depth)?,
+            recv_held: Held::with_capacity(rq_depth)?,
+            pace: TxPace {
+                retry_at: None,
+                backoff_ns: TX_BACKOFF_MIN_NS,
+            },
+            cq_retry_at: None,
+        };
+        Ok(try_pin_init!(Self {
+            state <- new_spinlock_bh!(locked, "rvt_qp"),
+            timer <- QpTimer::new(Self::timer_fn),
+            work <- QpWork::new(Self::work_fn),
+            closing: Atomic::new(false),
+            ibqp: setup.ibqp,
+            service: setup.service,
+            qpn: setup.qpn,
+            cap: setup.cap,
+            sig_all: setup.sig_all,
+            sq: setup.sq,
+            rq: setup.rq,
+        }? Error))
+    }
+
+    fn dev(&self) -> &IbDevice<RvtDevice> {
+        // SAFETY: The QP's device is one of ours and outlives it (type
+        // invariant).
+        unsafe { IbDevice::from_raw((*self.ibqp).device) }
+    }
+
+    fn send_cq(&self) -> &IbObject<b::ib_cq, Cq> {
+        // SAFETY: ib_core set the CQs before create_qp and keeps them while
+        // the QP exists (type invariant); they are ours.
+        unsafe { IbObject::from_raw((*self.ibqp).send_cq) }
+    }
+
+    fn recv_cq(&self) -> &IbObject<b::ib_cq, Cq> {
+        // SAFETY: As for the send CQ.
+        unsafe { IbObject::from_raw((*self.ibqp).recv_cq) }
+    }
+
+    fn pd(&self) -> *mut b::ib_pd {
+        // SAFETY: Set before create_qp and never changed (type invariant).
+        unsafe { (*self.ibqp).pd }
+    }
+
+    /// The kernel completion for an engine completion.
+    fn to_ib_wc(&self, c: &Completion, network: Option<u8>) -> b::ib_wc {
+        let mut wc = b::ib_wc {
+            status: c.status as u32,
+            opcode: c.opcode as u32,
+            byte_len: c.byte_len,
+            qp: self.ibqp,
+            src_qp: c.src_qp,
+            wc_flags: c.flags.0 as c_int,
+            port_num: 1,
+            ..Default::default()
+        };
+        wc.__bindgen_anon_1.wr_id = c.wr_id;
+        if c.flags.contains(WcFlags::WITH_IMM) {
+            // ImmDt as it was on the wire: network order in memory.
+            wc.ex.imm_data = c.ex.to_be();
+        } else if c.flags.contains(WcFlags::WITH_INVALIDATE) {
+            wc.ex.invalidate_rkey = c.ex;
+        }
+        if let Some(network) = network {
+            wc.wc_flags |= b::ib_wc_flags_IB_WC_WITH_NETWORK_HDR_TYPE as c_int;
+            wc.network_hdr_type = network;
+        }
+        wc
+    }
+
+    fn limits(&self) -> SendLimits {
+        SendLimits {
+            service: self.service,
+            max_sge: self.cap.max_send_sge,
+            max_inline: self.cap.max_inline_data,
+            sig_all: self.sig_all,
+        }
+    }
+
+    /// Locks the state, runs `f` on it and the shared run, and fires what
+    /// is owed after unlocking. `None` if the QP is being destroyed.
+    fn with_locked<R>(
+        &self,
+        budget: u32,
+        f: impl FnOnce(&Self, &mut Locked, &Ctx<'_>, &mut Notify) -> R,
+    ) -> Option<R> {
+        let dev = self.dev();
+        let mut notify = Notify::default();
+        let result = {
+            let mut guard = self.state.lock();
+            if self.closing.load(Relaxed) {
+                return None;
+            }
+            let rcu = rcu::read_lock();
+            let cx = Ctx { dev, rcu: &rcu };
+            let st: &mut Locked = &mut guard;
+            let result = f(self, st, &cx, &mut notify);
+            self.run(st, &cx, budget, &mut notify);
+            result
+        };
+        self.fire(notify);
+        Some(result)
+    }
+
+    /// The POST_SEND doorbell: user space posted send WQEs to the ring.
+    /// Process context.
+    pub(crate) fn doorbell(&self) -> Result {
+        self.with_locked(INLINE_BUDGET, |_, st, _, _| {
+            // rxe semantics: no sends before RTS (IBA 10.3.1).
+            match st.engine.state() {
+                QpState::Reset | QpState::Init | QpState::Rtr => Err(EINVAL),
+                _ => Ok(()),
+            }
+        })
+        .unwrap_or(Err(EINVAL))
+    }
+
+    /// A packet for this QP, its headers parsed; `meta` from the backend.
+    /// Softirq, inside the caller's RCU read-side critical section.
+    pub(crate) fn receive(&self, pkt: &Packet<'_>, meta: &b::rvt_rx_meta) {
+        self.with_locked(INLINE_BUDGET, |t, st, cx, n| {
+            let now = st.tick();
+            let grh = (meta.grh_present != 0).then_some(&meta.grh);
+            let network = grh.map(network_type);
+            let rx = RxMeta { grh };
+            let Locked {
+                engine,
+                sends,
+                recvs,
+                rq_next,
+                send_held,
+                recv_held,
+                ..
+            } = st;
+            let mut mem = QpMem::new(
+                cx.rvt().mr_keys(),
+                cx.rcu,
+                t.pd(),
+                sends,
+                recvs,
+                t.rq.as_ref(),
+                rq_next,
+                recv_held.room(),
+            );
+            let mut sink = QpSink {
+                t,
+                send_held,
+                recv_held,
+                notify: n,
+                network: if t.service == QpType::Ud {
+                    network
+                } else {
+                    None
+                },
+            };
+            let verdict = engine.receive(pkt, &rx, now, &mut mem, &mut sink);
+            count_verdict(cx.rvt(), verdict);
+        });
+    }
+
+    /// `modify_qp` after ib_core's and rvt's attribute checks: `path` is
+    /// the resolved IB_QP_AV of an RC/UC QP, `port_mtu` the port's active
+    /// MTU for a UD QP moving to Init, RTR or RTS (where the engine bounds
+    /// its datagrams). `check` sees the current state first (under the
+    /// lock) and refuses the call or not.
+    pub(crate) fn modify(
+        &self,
+        attr: &b::ib_qp_attr,
+        mask: u32,
+        path: Option<b::rvt_path>,
+        port_mtu: Option<Mtu>,
+        check: impl FnOnce(u32) -> Result,
+    ) -> Result {
+        self.with_locked(INLINE_BUDGET, |t, st, _, n| {
+            check(ib_state(st.engine.state()))?;
+            let mut upd = attr_update(attr, mask);
+            if let Some(mtu) = port_mtu {
+                upd.path_mtu = Some(mtu);
+            }
+            let mut sink = QpSink {
+                t,
+                send_held: &mut st.send_held,
+                recv_held: &mut st.recv_held,
+                notify: &mut *n,
+                network: None,
+            };
+            st.engine.modify(&upd, &mut sink).map_err(|_| EINVAL)?;
+            apply(&mut st.attr.0, attr, mask);
+            if path.is_some() {
+                st.path = path;
+            }
+            if upd.state == Some(QpState::Reset) {
+                // IBA 10.3.1: Reset empties both queues without completions.
+                st.sq_next = t.sq.producer();
+                t.sq.publish_consumer(st.sq_next);
+                if let Some(rq) = &t.rq {
+                    st.rq_next = rq.producer();
+                    rq.publish_consumer(st.rq_next);
+                }
+                st.send_held.clear();
+                st.recv_held.clear();
+            }
+            Ok(())
+        })
+        .unwrap_or(Err(EINVAL))
+    }
+
+    /// `query_qp`: what modify set, with the live state and PSNs.
+    pub(crate) fn query(&self, attr: &mut b::ib_qp_attr) {
+        let st = self.state.lock();
+        let status = st.engine.status();
+        *attr = st.attr.0;
+        attr.qp_state = ib_state(status.state);
+        attr.cur_qp_state = attr.qp_state;
+        attr.sq_psn = status.send_psn;
+        attr.rq_psn = status.expected_psn;
+        attr.sq_draining = u8::from(status.state == QpState::Sqd && !status.sq_drained);
+    }
+
+    /// Stops everything that could reach the QP from outside its verbs;
+    /// returns once none of it runs. First thing in destroy (process
+    /// context); `unpublish` takes the QP out of the QPN table and waits
+    /// for an RCU grace period.
+    pub(crate) fn shutdown(&self, unpublish: impl FnOnce()) {
+        unpublish();
+        {
+            let mut st = self.state.lock();
+            self.closing.store(true, Relaxed);
+            st.armed = None;
+        }
+        // A callback that ran before `closing` may have armed the timer or
+        // queued the work; none will after it.
+        self.timer.cancel_sync();
+        self.work.disable_sync();
+    }
+
+    /// The shared tail of every locked section.
+    fn run(&self, st: &mut Locked, cx: &Ctx<'_>, budget: u32, n: &mut Notify) {
+        let now = st.tick();
+        self.offer_held(st, now, n);
+        self.consume_sq(st, n);
+        if st.pace.retry_at.is_some_and(|at| at <= now) {
+            st.pace.retry_at = None;
+        }
+        if st.pace.retry_at.is_none() {
+            let more = self.drain_tx(st, cx, now, budget, n);
+            n.work |= more;
+        }
+        if st.engine.state() == QpState::Error {
+            self.flush_rq(st, n);
+        }
+        let want = [st.engine.poll_timeout(), st.pace.retry_at, st.cq_retry_at]
+            .into_iter()
+            .flatten()
+            .min();
+        if want != st.armed {
+            match want {
+                Some(deadline) => self.timer.arm(deadline),
+                None => self.timer.try_disarm(),
+            }
+            st.armed = want;
+        }
+    }
+
+    /// Offers the completions full CQs refused again, in order.
+    fn offer_held(&self, st: &mut Locked, now: u64, n: &mut Notify) {
+        st.cq_retry_at = None;
+        for (held, cq, fire) in [
+            (&mut st.send_held, self.send_cq(), &mut n.send),
+            (&mut st.recv_held, self.recv_cq(), &mut n.recv),
+        ] {
+            while let Some(wc) = held.front() {
+                let entry = CqEntry {
+                    wc: wc.wc,
+                    qp_num: self.qpn,
+                };
+                let (pushed, owed) = Cq::push_quiet(cq, &entry, wc.solicited);
+                fire.merge(owed);
+                if pushed.is_err() {
+                    st.cq_retry_at = Some(now + CQ_RETRY_NS);
+                    break;
+                }
+                held.pop();
+            }
+        }
+    }
+
+    /// Copies the send WQEs user space posted into the engine, while it and
+    /// the held completions have room: the ring slot goes back to user
+    /// space once copied. A malformed WQE completes in error and moves the
+    /// QP to Error (the WQEs after it are flushed).
+    fn consume_sq(&self, st: &mut Locked, n: &mut Notify) {
+        if matches!(
+            st.engine.state(),
+            QpState::Reset | QpState::Init | QpState::Rtr
+        ) {
+            return;
+        }
+        let producer = self.sq.producer();
+        let capacity = self.sq.capacity() as usize;
+        let limits = self.limits();
+        while st.sq_next != producer {
+            if st.engine.send_queue_len() + (capacity - st.send_held.room()) >= capacity {
+                break;
+            }
+            self.sq.read_slot(st.sq_next, 0, &mut st.scratch);
+            let (head, payload) = st.scratch.split_at(SEND_WQE_HEADER);
+            let Ok(head) = <&[u8; SEND_WQE_HEADER]>::try_from(head) else {
+                break;
+            };
+            let header = SendHeader::parse(head);
+            let mut sink = QpSink {
+                t: self,
+                send_held: &mut st.send_held,
+                recv_held: &mut st.recv_held,
+                notify: &mut *n,
+                network: None,
+            };
+            let failed = match wqe::to_send_wr(&header, payload, &limits) {
+                Ok((wr, data)) => match st.engine.post_send(&wr, &mut sink) {
+                    Ok(slot) => {
+                        st.sends.store(slot, data, payload);
+                        None
+                    }
+                    // Left in the ring: the engine's slots are busy.
+                    Err(PostError::QueueFull | PostError::InvalidState) => break,
+                    Err(PostError::TooLong) => Some(engine::WcStatus::LocLenErr),
+                    Err(PostError::InvalidOpcode) => Some(engine::WcStatus::LocQpOpErr),
+                },
+                Err(malformed) => Some(malformed.status()),
+            };
+            if let Some(status) = failed {
+                let to_error = AttrUpdate {
+                    state: Some(QpState::Error),
+                    ..Default::default()
+                };
+                // Flushes the WQEs before it, in order; then its own error.
+                let _ = st.engine.modify(&to_error, &mut sink);
+                sink.completion(&Completion {
+                    queue: Queue::Send,
+                    wr_id: header.wr_id,
+                    slot: 0,
+                    status,
+                    opcode: engine::WcOpcode::Send,
+                    byte_len: 0,
+                    flags: WcFlags::NONE,
+                    ex: 0,
+                    src_qp: 0,
+                    solicited: false,
+                });
+                sink.notify.qp_fatal = true;
+            }
+            st.sq_next = self.sq.next(st.sq_next);
+            self.sq.publish_consumer(st.sq_next);
+        }
+    }
+
+    /// In Error: the receive WQEs user space posted complete as flushed
+    /// (IBA 10.3.1; the provider posts without a system call, so every run
+    /// looks again).
+    fn flush_rq(&self, st: &mut Locked, n: &mut Notify) {
+        let Some(rq) = &self.rq else {
+            return;
+        };
+        let producer = rq.producer();
+        while st.rq_next != producer && st.recv_held.room() > 0 {
+            let wr_id = st.recvs.wr_id_of(rq, st.rq_next);
+            let mut sink = QpSink {
+                t: self,
+                send_held: &mut st.send_held,
+                recv_held: &mut st.recv_held,
+                notify: &mut *n,
+                network: None,
+            };
+            sink.completion(&Completion {
+                queue: Queue::Recv,
+                wr_id,
+                slot: st.rq_next,
+                status: engine::WcStatus::WrFlushErr,
+                opcode: engine::WcOpcode::Recv,
+                byte_len: 0,
+                flags: WcFlags::NONE,
+                ex: 0,
+                src_qp: 0,
+                solicited: false,
+            });
+            st.rq_next = rq.next(st.rq_next);
+            rq.publish_consumer(st.rq_next);
+        }
+    }
+
+    /// Transmits up to `budget` packets; true if the engine had more.
+    fn drain_tx(
+        &self,
+        st: &mut Locked,
+        cx: &Ctx<'_>,
+        now: u64,
+        budget: u32,
+        n: &mut Notify,
+    ) -> bool {
+        let rvt = cx.rvt();
+        let handle = device::handle(cx.dev);
+        for _ in 0..budget {
+            let mut header = [0u8; MAX_HEADER_LEN];
+            let mut sink = QpSink {
+                t: self,
+                send_held: &mut st.send_held,
+                recv_held: &mut st.recv_held,
+                notify: &mut *n,
+                network: None,
+            };
+            let Some(t) = st.engine.poll_transmit(now, &mut header, &mut sink) else {
+                return false;
+            };
+            let Some(path) = self.path_of(&st.path, cx, &t) else {
+                st.engine.transmit_taken(&mut sink);
+                rvt.counters().add(Counter::TxErrors, 1);
+                continue;
+            };
+            let payload = t.payload.len() as usize;
+            let len = t.header_len + payload + usize::from(t.pad);
+            // SAFETY: A device whose private area is live (it has a QP).
+            let skb = unsafe { rvt.ops().get_send_buffer(handle, 1, &path, len as u32) };
+            if skb.is_null() {
+                st.engine.hand_back_transmit();
+                st.pace.back_off(now);
+                rvt.counters().add(Counter::TxBusy, 1);
+                return false;
+            }
+            // SAFETY: A fresh skb with room for `len` bytes (backend.h).
+            let data = unsafe { b::skb_put(skb, len as u32) }.cast::<u8>();
+            // SAFETY: `skb_put` returned `len` writable bytes, ours.
+            let out = unsafe { core::slice::from_raw_parts_mut(data, len) };
+            let (head, rest) = out.split_at_mut(t.header_len);
+            head.copy_from_slice(header.get(..t.header_len).unwrap_or(&[]));
+            let (body, pad) = rest.split_at_mut(payload);
+            pad.fill(0);
+            let copied = super::mem::copy_payload(
+                rvt.mr_keys(),
+                cx.rcu,
+                self.pd(),
+                &st.sends,
+                &t.payload,
+                body,
+            );
+            if copied.is_err() {
+                // SAFETY: Ours, not handed to the backend.
+                unsafe { b::rvt_helper_kfree_skb(skb) };
+                st.engine.transmit_taken(&mut sink);
+                rvt.counters().add(Counter::TxCopyErrors, 1);
+                continue;
+            }
+            // SAFETY: As for `get_send_buffer`; the skb is the backend's now.
+            let sent = unsafe { rvt.ops().send(handle, 1, skb, &path) };
+            if sent == 0 {
+                st.engine.transmit_taken(&mut sink);
+                st.pace.backoff_ns = TX_BACKOFF_MIN_NS;
+                rvt.counters().add(Counter::TxPackets, 1);
+                rvt.counters().add(Counter::TxBytes, len as u64);
+            } else if sent == EBUSY.to_errno() {
+                // The same packet again after a short wait.
+                st.engine.hand_back_transmit();
+                st.pace.back_off(now);
+                rvt.counters().add(Counter::TxBusy, 1);
+                return false;
+            } else {
+                // Lost as on the wire: RC retransmits.
+                st.engine.transmit_taken(&mut sink);
+                rvt.counters().add(Counter::TxErrors, 1);
+            }
+        }
+        true
+    }
+
+    /// Where a packet goes: the QP's path (RC/UC), or the path of the UD
+    /// work request's AH, which must still exist and be in the QP's PD.
+    fn path_of(
+        &self,
+        qp_path: &Option<b::rvt_path>,
+        cx: &Ctx<'_>,
+        t: &Transmit,
+    ) -> Option<b::rvt_path> {
+        if t.ah == 0 {
+            return *qp_path;
+        }
+        let ah = cx.rvt().ahs().get(t.ah, cx.rcu)?;
+        // SAFETY: A live AH (the RCU guard): ib_core set its PD at creation.
+        if unsafe { (*ah.as_raw()).pd } != self.pd() {
+            return None;
+        }
+        Some(*ah.data().path())
+    }
+
+    /// Fires what a locked section owed, with no lock held.
+    fn fire(&self, n: Notify) {
+        let (send, recv) = (self.send_cq(), self.recv_cq());
+        if core::ptr::eq(send, recv) {
+            let mut both = n.send;
+            both.merge(n.recv);
+            Cq::fire(send, both);
+        } else {
+            Cq::fire(send, n.send);
+            Cq::fire(recv, n.recv);
+        }
+        if n.qp_fatal {
+            self.raise(b::ib_event_type_IB_EVENT_QP_FATAL);
+        }
+        if n.work && !self.closing.load(Relaxed) {
+            self.work.queue(self.dev().data().workqueue());
+        }
+    }
+
+    /// Calls the QP's async event handler (IBA 11.6.3).
+    fn raise(&self, event: u32) {
+        let qp = self.ibqp;
+        // SAFETY: ib_core set the handler and context before create_qp.
+        let (handler, context) = unsafe { ((*qp).event_handler, (*qp).qp_context) };
+        let Some(handler) = handler else {
+            return;
+        };
+        let mut ev = b::ib_event {
+            // SAFETY: As above.
+            device: unsafe { (*qp).device },
+            event,
+            ..Default::default()
+        };
+        ev.element.qp = qp;
+        // SAFETY: The consumer's handler with a valid event, no lock held.
+        unsafe { handler(&mut ev, context) };
+    }
+
+    fn on_timer(&self) {
+        self.with_locked(WORK_BUDGET, |t, st, cx, n| {
+            st.armed = None;
+            let now = st.tick();
+            if st
+                .engine
+                .deadline(Timer::Retransmit)
+                .is_some_and(|d| d <= now)
+            {
+                cx.rvt().counters().add(Counter::RetransmitTimeouts, 1);
+            }
+            let mut sink = QpSink {
+                t,
+                send_held: &mut st.send_held,
+                recv_held: &mut st.recv_held,
+                notify: &mut *n,
+                network: None,
+            };
+            st.engine.handle_timeout(now, &mut sink);
+        });
+    }
+
+    /// # Safety
+    ///
+    /// Called by the hrtimer core for the `timer` of a live transport.
+    unsafe extern "C" fn timer_fn(timer: *mut kb::hrtimer) -> kb::hrtimer_restart {
+        // SAFETY: `QpTimer` is a transparent wrapper of the hrtimer, the
+        // `timer` field of a transport that is alive while its timer can
+        // run (type invariant).
+        let t = unsafe { &*kernel::container_of!(timer.cast::<QpTimer>(), QpTransport, timer) };
+        t.on_timer();
+        kb::hrtimer_restart::HRTIMER_NORESTART
+    }
+
+    /// # Safety
+    ///
+    /// Called by the workqueue for the `work` of a live transport.
+    unsafe extern "C" fn work_fn(work: *mut kb::work_struct) {
+        // SAFETY: As for the timer: `QpWork` wraps the work item, which
+        // runs only while its transport is alive (type invariant).
+        let t = unsafe { &*kernel::container_of!(work.cast::<QpWork>(), QpTransport, work) };
+        t.with_locked(WORK_BUDGET, |_, _, _, _| {});
+    }
+}
+
+/// The RoCEv2 network header type of a UD GRH slot (IBA annex A17: the
+/// IPv6 header, or an IPv4 header in its last 20 bytes).
+fn network_type(grh: &[u8; 40]) -> u8 {
+    let ipv4 = grh[..20].iter().all(|&byte| byte == 0) && grh[20] >> 4 == 4;
+    if ipv4 {
+        b::rdma_network_type_RDMA_NETWORK_IPV4 as u8
+    } else {
+        b::rdma_network_type_RDMA_NETWORK_IPV6 as u8
+    }
+}
+
+/// Counts what the engine did with a packet.
+fn count_verdict(rvt: &RvtDevice, verdict: Verdict) {
+    let counter = match verdict {
+        Verdict::Accepted => return,
+        Verdict::Duplicate => Counter::RxDuplicates,
+        Verdict::OutOfSequence { nak_sent } => {
+            if nak_sent {
+                rvt.counters().add(Counter::RxSeqNaksSent, 1);
+            }
+            Counter::RxOutOfSequence
+        }
+        Verdict::RnrNak => Counter::RxRnrNaksSent,
+        // Not kept yet: the requester retransmits it (proto-engine.md).
+        Verdict::Deferred => Counter::RxDeferredDropped,
+        Verdict::Dropped(DropReason::State) => Counter::RxQpNotReady,
+        Verdict::Dropped(_) => Counter::RxDropped,
+    };
+    rvt.counters().add(counter, 1);
+}

@@ -26,7 +26,10 @@ use crate::{
         queue::UserQueue,
         wqe::{self, Data, RecvHeader, RECV_WQE_HEADER, SGE_LEN},
     },
-    verbs::mr::{MrFault, MrKeys},
+    verbs::{
+        mr::{MrFault, MrKeys},
+        srq::Srq,
+    },
 };
 
 /// The SGE arrays or inline data of the send WQEs the engine holds, by
@@ -92,25 +95,26 @@ impl RecvSlots {
         self.max_sge as usize * SGE_LEN
     }
 
-    /// Copies the WQE at ring index `index` out of `rq`: its work request
-    /// id and capacity. A WQE with more SGEs than the QP allows, or whose
-    /// lengths overflow, is kept with none (it can only take an empty
-    /// message; anything else completes with a length error).
-    fn take(&mut self, rq: &UserQueue, index: u32) -> (u64, u32) {
+    /// Copies the WQE at index `index` of `ring` (the QP's RQ or its SRQ)
+    /// into slot `slot`: its work request id and capacity. A WQE with more
+    /// SGEs than allowed, or whose lengths overflow, is kept with none (it
+    /// can only take an empty message; anything else completes with a
+    /// length error).
+    fn take(&mut self, ring: &UserQueue, index: u32, slot: u32) -> (u64, u32) {
         let mut head = [0u8; RECV_WQE_HEADER];
-        rq.read_slot(index, 0, &mut head);
+        ring.read_slot(index, 0, &mut head);
         let header = RecvHeader::parse(&head);
         let stride = self.stride();
-        let at = index as usize * stride;
+        let at = slot as usize * stride;
         let Some(sges) = self.sges.get_mut(at..at + stride) else {
             return (header.wr_id, 0);
         };
-        rq.read_slot(index, RECV_WQE_HEADER, sges);
+        ring.read_slot(index, RECV_WQE_HEADER, sges);
         let (num, len) = match wqe::recv_len(sges, header.num_sge, self.max_sge) {
             Some(len) => (header.num_sge, len),
             None => (0, 0),
         };
-        if let Some(n) = self.num_sge.get_mut(index as usize) {
+        if let Some(n) = self.num_sge.get_mut(slot as usize) {
             *n = num;
         }
         (header.wr_id, len)
@@ -258,6 +262,22 @@ fn right(access: RemoteAccess) -> u32 {
     }
 }
 
+/// Where a QP's receive WQEs come from.
+pub(crate) enum RecvSource<'a> {
+    /// Its own receive ring, and the index of the next WQE to take there.
+    Rq {
+        ring: &'a UserQueue,
+        next: &'a mut u32,
+    },
+    /// A shared receive queue (slot 0 of the QP's receive slots holds the
+    /// one WQE taken: the engine holds at most one at a time); set
+    /// `limit_reached` when a take fired its limit.
+    Srq {
+        srq: &'a Srq,
+        limit_reached: &'a mut bool,
+    },
+}
+
 /// The engine's [`Memory`] and [`RecvQueue`] for one locked section of a QP.
 pub(crate) struct QpMem<'a> {
     keys: &'a MrKeys,
@@ -265,24 +285,20 @@ pub(crate) struct QpMem<'a> {
     pd: *mut b::ib_pd,
     sends: &'a SendSlots,
     recvs: &'a mut RecvSlots,
-    /// The QP's own receive ring (none with an SRQ).
-    rq: Option<&'a UserQueue>,
-    rq_next: &'a mut u32,
+    source: RecvSource<'a>,
     /// Receive WQEs that may still be taken: as many as held completions
     /// could be kept if the receive CQ is full.
     room: usize,
 }
 
 impl<'a> QpMem<'a> {
-    #[expect(clippy::too_many_arguments, reason = "the borrowed parts of a QP")]
     pub(crate) fn new(
         keys: &'a MrKeys,
         rcu: &'a rcu::Guard,
         pd: *mut b::ib_pd,
         sends: &'a SendSlots,
         recvs: &'a mut RecvSlots,
-        rq: Option<&'a UserQueue>,
-        rq_next: &'a mut u32,
+        source: RecvSource<'a>,
         room: usize,
     ) -> Self {
         Self {
@@ -291,8 +307,7 @@ impl<'a> QpMem<'a> {
             pd,
             sends,
             recvs,
-            rq,
-            rq_next,
+            source,
             room,
         }
     }
@@ -402,26 +417,53 @@ impl Memory for QpMem<'_> {
 
 impl RecvQueue for QpMem<'_> {
     fn take_recv(&mut self) -> Option<RecvWqe> {
-        let rq = self.rq?;
-        if self.room == 0 || *self.rq_next == rq.producer() {
+        if self.room == 0 {
             return None;
         }
-        let index = *self.rq_next;
-        let (wr_id, len) = self.recvs.take(rq, index);
-        // Copied: the ring slot is user space's again.
-        *self.rq_next = rq.next(index);
-        rq.publish_consumer(*self.rq_next);
+        let recvs = &mut *self.recvs;
+        let wqe = match &mut self.source {
+            RecvSource::Rq { ring, next } => {
+                if **next == ring.producer() {
+                    return None;
+                }
+                let index = **next;
+                let (wr_id, len) = recvs.take(ring, index, index);
+                // Copied: the ring slot is user space's again.
+                **next = ring.next(index);
+                ring.publish_consumer(**next);
+                RecvWqe {
+                    wr_id,
+                    slot: index,
+                    len,
+                }
+            }
+            RecvSource::Srq { srq, limit_reached } => {
+                let mut len = 0;
+                let taken = srq.take(|ring, index| {
+                    let (wr_id, l) = recvs.take(ring, index, 0);
+                    len = l;
+                    wr_id
+                })?;
+                **limit_reached |= taken.limit_reached;
+                RecvWqe {
+                    wr_id: taken.wr_id,
+                    slot: 0,
+                    len,
+                }
+            }
+        };
         self.room -= 1;
-        Some(RecvWqe {
-            wr_id,
-            slot: index,
-            len,
-        })
+        Some(wqe)
     }
 
     fn available(&self) -> Option<u32> {
-        let rq = self.rq?;
-        let posted = rq.count(rq.producer(), *self.rq_next);
-        Some(posted.min(u32::try_from(self.room).unwrap_or(u32::MAX)))
+        match &self.source {
+            RecvSource::Rq { ring, next } => {
+                let posted = ring.count(ring.producer(), **next);
+                Some(posted.min(u32::try_from(self.room).unwrap_or(u32::MAX)))
+            }
+            // IBA 9.7.7.2: an SRQ's QPs advertise no credits.
+            RecvSource::Srq { .. } => None,
+        }
     }
 }

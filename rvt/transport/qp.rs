@@ -36,7 +36,7 @@ use kernel::{
 
 use super::{
     lock::{new_spinlock_bh, SpinLockBh},
-    mem::{QpMem, RecvSlots, SendSlots},
+    mem::{QpMem, RecvSlots, RecvSource, SendSlots},
     timer::{now_ns, QpTimer},
     work::QpWork,
 };
@@ -59,6 +59,7 @@ use crate::{
     verbs::{
         counters::Counter,
         cq::{Cq, CqEntry, Fire},
+        srq::Srq,
     },
 };
 
@@ -218,6 +219,8 @@ struct Notify {
     qp_fatal: bool,
     /// Transmission is left over: queue the work item.
     work: bool,
+    /// Taking a WQE from the QP's SRQ fired its limit.
+    srq_limit: bool,
 }
 
 /// What `run` needs besides the QP: the device and an RCU read-side
@@ -259,6 +262,9 @@ pub(crate) struct QpTransport {
     sig_all: bool,
     sq: UserQueue,
     rq: Option<UserQueue>,
+    /// The SRQ the QP takes its receive WQEs from, or NULL (ib_core keeps
+    /// it while the QP exists).
+    srq: *mut b::ib_srq,
 }
 
 // SAFETY: The pointer is to ib_core objects alive for the transport's life
@@ -276,6 +282,8 @@ pub(crate) struct QpSetup {
     pub(crate) sig_all: bool,
     pub(crate) sq: UserQueue,
     pub(crate) rq: Option<UserQueue>,
+    /// The SRQ (`init.srq`), or NULL.
+    pub(crate) srq: *mut b::ib_srq,
 }
 
 /// The engine's state for an `enum ib_qp_state` value, and back (the same
@@ -475,11 +483,19 @@ impl QpTransport {
             sq_next: 0,
             rq_next: 0,
             sends: SendSlots::new(sq_depth, payload)?,
-            // Ring indices run to the capacity (one slot is kept free).
-            recvs: RecvSlots::new(rq_depth + 1, setup.cap.max_recv_sge)?,
+            recvs: if setup.srq.is_null() {
+                // Ring indices run to the capacity (one slot is kept free).
+                RecvSlots::new(rq_depth + 1, setup.cap.max_recv_sge)?
+            } else {
+                // SAFETY: ib_core holds the SRQ, one of ours, for the QP.
+                let srq = unsafe { IbObject::<b::ib_srq, Srq>::from_raw(setup.srq) };
+                // The one WQE the engine holds at a time.
+                RecvSlots::new(1, srq.data().max_sge())?
+            },
             scratch: KVVec::from_elem(0u8, SEND_WQE_HEADER + payload, GFP_KERNEL)?,
             send_held: Held::with_capacity(sq_depth)?,
-            recv_held: Held::with_capacity(rq_depth)?,
+            // With an SRQ the engine holds one WQE at a time.
+            recv_held: Held::with_capacity(rq_depth.max(1))?,
             pace: TxPace {
                 retry_at: None,
                 backoff_ns: TX_BACKOFF_MIN_NS,
@@ -498,6 +514,7 @@ impl QpTransport {
             sig_all: setup.sig_all,
             sq: setup.sq,
             rq: setup.rq,
+            srq: setup.srq,
         }? Error))
     }
 
@@ -516,6 +533,12 @@ impl QpTransport {
     fn recv_cq(&self) -> &IbObject<b::ib_cq, Cq> {
         // SAFETY: As for the send CQ.
         unsafe { IbObject::from_raw((*self.ibqp).recv_cq) }
+    }
+
+    fn srq(&self) -> Option<&IbObject<b::ib_srq, Srq>> {
+        // SAFETY: ib_core keeps the SRQ, one of ours, while the QP exists
+        // (type invariant).
+        (!self.srq.is_null()).then(|| unsafe { IbObject::from_raw(self.srq) })
     }
 
     fn pd(&self) -> *mut b::ib_pd {
@@ -613,14 +636,26 @@ impl QpTransport {
                 recv_held,
                 ..
             } = st;
+            let mut srq_limit = false;
+            let source = match (&t.rq, t.srq()) {
+                (Some(ring), _) => RecvSource::Rq {
+                    ring,
+                    next: rq_next,
+                },
+                (None, Some(srq)) => RecvSource::Srq {
+                    srq: srq.data(),
+                    limit_reached: &mut srq_limit,
+                },
+                // Every QP has a receive ring or an SRQ (create).
+                (None, None) => return,
+            };
             let mut mem = QpMem::new(
                 cx.rvt().mr_keys(),
                 cx.rcu,
                 t.pd(),
                 sends,
                 recvs,
-                t.rq.as_ref(),
-                rq_next,
+                source,
                 recv_held.room(),
             );
             let mut sink = QpSink {
@@ -636,6 +671,7 @@ impl QpTransport {
             };
             let verdict = engine.receive(pkt, &rx, now, &mut mem, &mut sink);
             count_verdict(cx.rvt(), verdict);
+            n.srq_limit |= srq_limit;
         });
     }
 
@@ -986,6 +1022,11 @@ impl QpTransport {
         if n.qp_fatal {
             self.raise(b::ib_event_type_IB_EVENT_QP_FATAL);
         }
+        if n.srq_limit {
+            if let Some(srq) = self.srq() {
+                srq_limit_reached(srq);
+            }
+        }
         if n.work && !self.closing.load(Relaxed) {
             self.work.queue(self.dev().data().workqueue());
         }
@@ -1053,6 +1094,25 @@ impl QpTransport {
         let t = unsafe { &*kernel::container_of!(work.cast::<QpWork>(), QpTransport, work) };
         t.with_locked(WORK_BUDGET, |_, _, _, _| {});
     }
+}
+
+/// Calls an SRQ's async event handler with `IB_EVENT_SRQ_LIMIT_REACHED`
+/// (IBA 11.6.3.2), no lock held.
+fn srq_limit_reached(srq: &IbObject<b::ib_srq, Srq>) {
+    let raw = srq.as_raw();
+    // SAFETY: ib_core set the handler and context before create_srq.
+    let (handler, context) = unsafe { ((*raw).event_handler, (*raw).srq_context) };
+    let Some(handler) = handler else {
+        return;
+    };
+    let mut ev = b::ib_event {
+        device: srq.device(),
+        event: b::ib_event_type_IB_EVENT_SRQ_LIMIT_REACHED,
+        ..Default::default()
+    };
+    ev.element.srq = raw;
+    // SAFETY: The consumer's handler with a valid event.
+    unsafe { handler(&mut ev, context) };
 }
 
 /// The RoCEv2 network header type of a UD GRH slot (IBA annex A17: the

@@ -179,6 +179,7 @@ pub(crate) fn create<'a>(
         sig_all: sq_sig_type == b::ib_sig_type_IB_SIGNAL_ALL_WR,
         sq,
         rq,
+        srq: init.srq,
     })?;
     let created = slot.init(try_pin_init!(Qp {
         _quota: quota,

@@ -12,7 +12,6 @@ use core::mem::size_of;
 
 use kernel::{
     prelude::*,
-    sync::atomic::{Atomic, Relaxed},
     transmute::{AsBytes, FromBytes},
 };
 
@@ -20,6 +19,7 @@ use super::quota::{Limit, Quota};
 use crate::{
     bindings as b,
     ib::{Created, Slot, Udata},
+    transport::lock::{new_spinlock_bh, SpinLockBh},
     uapi::queue::UserQueue,
 };
 
@@ -38,12 +38,30 @@ const RXE_SGE: usize = 16;
 #[pin_data]
 pub(crate) struct Srq {
     _quota: Quota,
-    _ring: UserQueue,
+    ring: UserQueue,
     /// The work requests and SGEs granted.
     max_wr: u32,
     max_sge: u32,
+    /// What the QPs on the SRQ share: taken under this lock (BH: the QPs
+    /// take receive WQEs in softirq), nested inside a QP's lock.
+    #[pin]
+    state: SpinLockBh<SrqState>,
+}
+
+/// An SRQ's consumer side.
+struct SrqState {
+    /// The ring index of the next receive WQE to take.
+    next: u32,
     /// The armed SRQ limit (0: not armed).
-    limit: Atomic<u32>,
+    limit: u32,
+}
+
+/// A receive WQE an SRQ gave: its work request id, and whether taking it
+/// fired the armed limit (IBA 11.2.3.3: the WQEs left dropped below it;
+/// the SRQ's `IB_EVENT_SRQ_LIMIT_REACHED` is owed, and the limit disarmed).
+pub(crate) struct SrqTaken {
+    pub(crate) wr_id: u64,
+    pub(crate) limit_reached: bool,
 }
 
 /// The rxe provider's create_srq response.
@@ -102,10 +120,16 @@ pub(crate) fn create<'a>(
     let quota = limit.take()?;
     let created = slot.init(pin_init!(Srq {
         _quota: quota,
-        _ring: ring,
+        ring,
         max_wr,
         max_sge,
-        limit: Atomic::new(attr.srq_limit),
+        state <- new_spinlock_bh!(
+            SrqState {
+                next: 0,
+                limit: attr.srq_limit,
+            },
+            "rvt_srq"
+        ),
     }))?;
     init.attr.max_wr = max_wr;
     init.attr.max_sge = max_sge;
@@ -136,7 +160,7 @@ impl Srq {
             if attr.srq_limit > self.max_wr {
                 return Err(EINVAL);
             }
-            self.limit.store(attr.srq_limit, Relaxed);
+            self.state.lock().limit = attr.srq_limit;
         }
         Ok(())
     }
@@ -145,6 +169,35 @@ impl Srq {
     pub(crate) fn query(&self, attr: &mut b::ib_srq_attr) {
         attr.max_wr = self.max_wr;
         attr.max_sge = self.max_sge;
-        attr.srq_limit = self.limit.load(Relaxed);
+        attr.srq_limit = self.state.lock().limit;
+    }
+
+    /// The SGEs a receive WQE of this SRQ may have.
+    pub(crate) fn max_sge(&self) -> u32 {
+        self.max_sge
+    }
+
+    /// Takes the oldest receive WQE user space posted, if any: `copy` gets
+    /// the ring and the WQE's index and copies what it needs out of the
+    /// slot, which is user space's again when this returns. Any context.
+    pub(crate) fn take(&self, copy: impl FnOnce(&UserQueue, u32) -> u64) -> Option<SrqTaken> {
+        let mut st = self.state.lock();
+        let producer = self.ring.producer();
+        if st.next == producer {
+            return None;
+        }
+        let index = st.next;
+        let wr_id = copy(&self.ring, index);
+        st.next = self.ring.next(index);
+        self.ring.publish_consumer(st.next);
+        let left = self.ring.count(producer, st.next);
+        let limit_reached = st.limit != 0 && left < st.limit;
+        if limit_reached {
+            st.limit = 0;
+        }
+        Some(SrqTaken {
+            wr_id,
+            limit_reached,
+        })
     }
 }

@@ -64,6 +64,9 @@ pingpong "rc IPv6" ibv_rc_pingpong "-g $v6_0 -n 100" "-g $v6_1 -n 100"
 step "ibv_uc_pingpong"
 pingpong "uc IPv4" ibv_uc_pingpong "-g $v4_0 -n 200" "-g $v4_1 -n 200"
 pingpong "uc IPv6 with events (-e)" ibv_uc_pingpong "-g $v6_0 -n 100 -e" "-g $v6_1 -n 100 -e"
+step "ibv_srq_pingpong"
+pingpong "srq IPv4 (16 QPs on one SRQ)" ibv_srq_pingpong "-g $v4_0 -n 100" "-g $v4_1 -n 100"
+pingpong "srq IPv6 with events (-e)" ibv_srq_pingpong "-g $v6_0 -n 50 -e" "-g $v6_1 -n 50 -e"
 rdma statistic show link rvt0/1
 rdma statistic show link rvt1/1
 finish

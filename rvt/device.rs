@@ -19,7 +19,7 @@ use crate::{
     backend::{netdev::NetdevRef, ops::BackendOps, registry},
     bindings as b,
     ib::{Created, IbDevice, IbDriver, IbMr, IbObject, Slot, Udata},
-    transport::work::Workqueue,
+    transport::{skb::OwnedSkb, work::Workqueue},
     verbs::{
         ah::{self, Ah, AhTable},
         counters::{Counter, PortCounters, DESCS},
@@ -76,6 +76,9 @@ pub(crate) struct RvtDevice {
     /// The QPs, by QPN, for lock-free lookups from the data path.
     #[pin]
     qpns: QpnTable,
+    /// The GSI QP (QPN 1) of the port, once ib_mad created it.
+    #[pin]
+    gsi: QpnTable,
     ah_limit: Limit,
     srq_limit: Limit,
     /// The user AHs, by `ah_num`, for lock-free lookups from the data path.
@@ -116,6 +119,7 @@ impl RvtDevice {
             mr_keys <- MrKeys::new(),
             qp_limit: Limit::new(qp::MAX_QP),
             qpns <- qp::qpn_table(),
+            gsi <- qp::gsi_table(),
             ah_limit: Limit::new(ah::MAX_AH),
             srq_limit: Limit::new(srq::MAX_SRQ),
             ahs <- AhTable::new(ah::MAX_AH),
@@ -137,24 +141,31 @@ impl RvtDevice {
     /// what the backend's checks found; `packet` (the BTH on) only when
     /// they passed. Counted, and handed to the QP of its destination QPN.
     /// Softirq (any context with IRQs on): the QPN lookup is lock-free.
-    pub(crate) fn receive(&self, packet: Option<&[u8]>, len: u32, meta: &b::rvt_rx_meta) {
+    pub(crate) fn receive(&self, skb: OwnedSkb, meta: &b::rvt_rx_meta) {
         let counters = &self.counters;
         counters.add(Counter::RxPackets, 1);
-        counters.add(Counter::RxBytes, len.into());
-        let packet = match (u32::from(meta.check), packet) {
-            (b::rvt_rx_check_RVT_RX_OK, Some(packet)) => packet,
-            (b::rvt_rx_check_RVT_RX_BAD_ICRC, _) => return counters.add(Counter::RxIcrcErrors, 1),
+        counters.add(Counter::RxBytes, skb.len().into());
+        match u32::from(meta.check) {
+            b::rvt_rx_check_RVT_RX_OK => {}
+            b::rvt_rx_check_RVT_RX_BAD_ICRC => return counters.add(Counter::RxIcrcErrors, 1),
             _ => return counters.add(Counter::RxMalformed, 1),
-        };
-        let Ok(pkt) = crate::proto::packet::parse(packet) else {
+        }
+        // SAFETY: Checked packets are linear (backend.h).
+        let Ok(pkt) = crate::proto::packet::parse(unsafe { skb.linear_data() }) else {
             return counters.add(Counter::RxMalformed, 1);
         };
+        let qpn = pkt.bth().dest_qp;
+        let table = if qpn == crate::proto::engine::GSI_QPN {
+            &self.gsi
+        } else {
+            &self.qpns
+        };
         let rcu = kernel::sync::rcu::read_lock();
-        match self.qpns.get(pkt.bth().dest_qp, &rcu) {
+        match table.get(qpn, &rcu) {
             None => counters.add(Counter::RxNoQp, 1),
             // The QP stays alive during the RCU read-side critical section
             // (destroy takes it out of the table and waits for one).
-            Some(qp) => qp.data().receive(&pkt, meta),
+            Some(qp) => qp.data().receive(skb, meta),
         }
     }
 
@@ -365,7 +376,7 @@ impl IbDriver for RvtDevice {
         udata: Option<&mut Udata<'_>>,
     ) -> Result<Created<'a, b::ib_qp, Qp>> {
         let this = dev.data();
-        qp::create(&this.qp_limit, &this.qpns, slot, init, udata)
+        qp::create(&this.qp_limit, &this.qpns, &this.gsi, slot, init, udata)
     }
 
     fn modify_qp(
@@ -396,13 +407,20 @@ impl IbDriver for RvtDevice {
         Ok(())
     }
 
-    fn post_send(qp: &IbObject<b::ib_qp, Qp>, wr: *const b::ib_send_wr) -> Result {
-        // User QPs post through their ring and ring the doorbell with an
-        // empty list; kernel QPs do not exist yet.
-        if !wr.is_null() {
-            return Err(EINVAL);
-        }
-        qp.data().doorbell()
+    fn post_send(
+        qp: &IbObject<b::ib_qp, Qp>,
+        wr: *const b::ib_send_wr,
+        bad_wr: &mut *const b::ib_send_wr,
+    ) -> Result {
+        qp.data().post_send(wr, bad_wr)
+    }
+
+    fn post_recv(
+        qp: &IbObject<b::ib_qp, Qp>,
+        wr: *const b::ib_recv_wr,
+        bad_wr: &mut *const b::ib_recv_wr,
+    ) -> Result {
+        qp.data().post_recv(wr, bad_wr)
     }
 
     fn reg_user_mr(
@@ -425,6 +443,12 @@ impl IbDriver for RvtDevice {
             access,
             udata,
         )
+    }
+
+    fn get_dma_mr(pd: &IbObject<b::ib_pd, Pd>, access: u32) -> Result<Pin<KBox<IbMr<Mr>>>> {
+        // SAFETY: The PD's device is one of ours, alive for the call.
+        let dev = unsafe { IbDevice::<Self>::from_raw(pd.device()) }.data();
+        mr::get_dma(&dev.mr_keys, &dev.mr_limit, pd, access)
     }
 
     fn dereg_mr(dev: &IbDevice<Self>, mr: Pin<KBox<IbMr<Mr>>>) {

@@ -196,3 +196,15 @@ u32 rvt_helper_calc_flow_label(u32 lqpn, u32 rqpn)
 {
 	return rdma_calc_flow_label(lqpn, rqpn);
 }
+
+/* An skb kept past its receive softirq: no noref route, no socket charge. */
+void rvt_helper_skb_detach(struct sk_buff *skb)
+{
+	skb_dst_drop(skb);
+	skb_orphan(skb);
+}
+
+bool rvt_helper_irqs_disabled(void)
+{
+	return irqs_disabled();
+}

@@ -40,5 +40,7 @@ u64 rvt_helper_page_cmpxchg(struct page *page, size_t offset, u64 compare, u64 s
 u64 rvt_helper_page_fetch_add(struct page *page, size_t offset, u64 add);
 void rvt_helper_page_store64(struct page *page, size_t offset, u64 value);
 u32 rvt_helper_calc_flow_label(u32 lqpn, u32 rqpn);
+void rvt_helper_skb_detach(struct sk_buff *skb);
+bool rvt_helper_irqs_disabled(void);
 
 #endif /* RVT_HELPERS_H */

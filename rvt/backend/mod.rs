@@ -15,6 +15,7 @@ use core::ptr::{self, NonNull};
 
 use kernel::{prelude::*, str::CStr};
 
+use crate::transport::skb::OwnedSkb;
 use crate::{
     bindings as b,
     device::{handle, RvtDevice},
@@ -320,18 +321,11 @@ pub(crate) unsafe extern "C" fn rvt_receive(
     skb: *mut b::sk_buff,
     meta: *const b::rvt_rx_meta,
 ) {
-    // SAFETY: Per the contract.
-    let (dev, meta, len) = unsafe { (from_handle(dev), &*meta, (*skb).len) };
-    let packet = if u32::from(meta.check) == b::rvt_rx_check_RVT_RX_OK {
-        // SAFETY: Checked packets are linear (the contract): `len` bytes at
-        // `data`, ours until we free the skb below.
-        Some(unsafe { core::slice::from_raw_parts((*skb).data, len as usize) })
-    } else {
-        None
-    };
-    dev.data().receive(packet, len, meta);
-    // SAFETY: The skb is ours to free; `packet` is not used after this.
-    unsafe { b::rvt_helper_kfree_skb(skb) };
+    // SAFETY: Per the contract: the skb is ours from here.
+    let (dev, meta, skb) = unsafe { (from_handle(dev), &*meta, OwnedSkb::from_raw(skb)) };
+    if let Some(skb) = skb {
+        dev.data().receive(skb, meta);
+    }
 }
 
 /// The kernel's CRC-32 (`crc32_le`, arch-accelerated) for the engine's ICRC.

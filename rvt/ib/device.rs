@@ -427,7 +427,17 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
     ) -> Result<Pin<KBox<IbMr<Self::Mr>>>> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
-    /// Deregisters and frees an MR (from `reg_user_mr`). Process context.
+    /// A DMA MR of a kernel PD: the kernel memory of the device's (virtual)
+    /// DMA addresses. Process context.
+    fn get_dma_mr(
+        _pd: &IbObject<b::ib_pd, Self::Pd>,
+        _access: u32,
+    ) -> Result<Pin<KBox<IbMr<Self::Mr>>>> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Deregisters and frees an MR (from `reg_user_mr` or `get_dma_mr`).
+    /// Process context.
     fn dereg_mr(_dev: &IbDevice<Self>, _mr: Pin<KBox<IbMr<Self::Mr>>>) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
@@ -505,9 +515,24 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
     /// Posts the send work requests of the list `wr` (NULL: a user QP's
-    /// doorbell, its WQEs are in its ring). Any context: kernel consumers
-    /// post from softirq and with spinlocks held.
-    fn post_send(_qp: &IbObject<b::ib_qp, Self::Qp>, _wr: *const b::ib_send_wr) -> Result {
+    /// doorbell, its WQEs are in its ring); on failure sets `bad_wr` to the
+    /// first request not posted. Any context with interrupts enabled:
+    /// kernel consumers post from softirq and with BH spinlocks held.
+    fn post_send(
+        _qp: &IbObject<b::ib_qp, Self::Qp>,
+        _wr: *const b::ib_send_wr,
+        _bad_wr: &mut *const b::ib_send_wr,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// Posts the receive work requests of the list `wr` (kernel QPs); on
+    /// failure sets `bad_wr` as for `post_send`. Any context with
+    /// interrupts enabled.
+    fn post_recv(
+        _qp: &IbObject<b::ib_qp, Self::Qp>,
+        _wr: *const b::ib_recv_wr,
+        _bad_wr: &mut *const b::ib_recv_wr,
+    ) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -608,6 +633,11 @@ impl<T: IbDriver> Adapter<T> {
         } else {
             None
         },
+        post_recv: if T::HAS_POST_RECV {
+            Some(Self::post_recv)
+        } else {
+            None
+        },
         size_ib_cq: IbObject::<b::ib_cq, T::Cq>::SIZE,
         create_ah: if T::HAS_CREATE_AH {
             Some(Self::create_ah)
@@ -674,6 +704,11 @@ impl<T: IbDriver> Adapter<T> {
         size_ib_qp: IbObject::<b::ib_qp, T::Qp>::SIZE,
         reg_user_mr: if T::HAS_REG_USER_MR {
             Some(Self::reg_user_mr)
+        } else {
+            None
+        },
+        get_dma_mr: if T::HAS_GET_DMA_MR {
+            Some(Self::get_dma_mr)
         } else {
             None
         },
@@ -1138,11 +1173,28 @@ impl<T: IbDriver> Adapter<T> {
 
     /// # Safety
     ///
-    /// Called by ib_core only, once, for an MR from `reg_user_mr`.
+    /// Called by ib_core only, for a live kernel PD of ours.
+    unsafe extern "C" fn get_dma_mr(pd: *mut b::ib_pd, access: c_int) -> *mut b::ib_mr {
+        let get = || {
+            // SAFETY: A live PD of ours for the call.
+            let pd = unsafe { IbObject::from_raw(pd) };
+            T::get_dma_mr(pd, u32::try_from(access).map_err(|_| EINVAL)?)
+        };
+        match get() {
+            // SAFETY: As for `reg_user_mr`.
+            Ok(mr) => KBox::into_raw(unsafe { Pin::into_inner_unchecked(mr) }).cast(),
+            Err(e) => e.to_ptr(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, once, for an MR from `reg_user_mr` or
+    /// `get_dma_mr`.
     unsafe extern "C" fn dereg_mr(mr: *mut b::ib_mr, _udata: *mut b::ib_udata) -> c_int {
         // SAFETY: ib_core set the MR's device, one of ours.
         let dev = unsafe { Self::dev((*mr).device) };
-        // SAFETY: The box `reg_user_mr` gave ib_core (first-field layout),
+        // SAFETY: The box `reg_user_mr` or `get_dma_mr` gave ib_core (first-field layout),
         // pinned, given back once.
         let mr = unsafe { Pin::new_unchecked(KBox::from_raw(mr.cast::<IbMr<T::Mr>>())) };
         T::dereg_mr(dev, mr);
@@ -1259,14 +1311,37 @@ impl<T: IbDriver> Adapter<T> {
         wr: *const b::ib_send_wr,
         bad_wr: *mut *const b::ib_send_wr,
     ) -> c_int {
+        let mut bad = wr;
         // SAFETY: A live QP of ours.
-        match T::post_send(unsafe { IbObject::from_raw(qp) }, wr) {
+        match T::post_send(unsafe { IbObject::from_raw(qp) }, wr, &mut bad) {
             Ok(()) => 0,
             Err(e) => {
                 if !bad_wr.is_null() {
-                    // Nothing of the list was posted.
                     // SAFETY: A valid out pointer (checked non-NULL).
-                    unsafe { *bad_wr = wr };
+                    unsafe { *bad_wr = bad };
+                }
+                e.to_errno()
+            }
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core's callers only, for a live QP of ours, with a
+    /// valid work request list and out pointer.
+    unsafe extern "C" fn post_recv(
+        qp: *mut b::ib_qp,
+        wr: *const b::ib_recv_wr,
+        bad_wr: *mut *const b::ib_recv_wr,
+    ) -> c_int {
+        let mut bad = wr;
+        // SAFETY: A live QP of ours.
+        match T::post_recv(unsafe { IbObject::from_raw(qp) }, wr, &mut bad) {
+            Ok(()) => 0,
+            Err(e) => {
+                if !bad_wr.is_null() {
+                    // SAFETY: A valid out pointer (checked non-NULL).
+                    unsafe { *bad_wr = bad };
                 }
                 e.to_errno()
             }

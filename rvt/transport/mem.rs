@@ -64,6 +64,11 @@ impl SendSlots {
         }
     }
 
+    /// How many WQEs there is room for.
+    pub(crate) fn slots(&self) -> usize {
+        self.kind.len()
+    }
+
     fn get(&self, slot: u32) -> Option<(Data, &[u8])> {
         let at = slot as usize * self.stride;
         Some((
@@ -120,6 +125,19 @@ impl RecvSlots {
         (header.wr_id, len)
     }
 
+    /// Keeps a kernel receive work request's SGE list (`num_sge` SGEs in
+    /// the rxe layout, checked against the QP's limit when posted) in slot
+    /// `slot`; `None` if the slot or list is out of range.
+    pub(crate) fn store_bytes(&mut self, slot: usize, sges: &[u8], num_sge: u32) -> Option<()> {
+        let stride = self.stride();
+        let at = slot * stride;
+        let dst = self.sges.get_mut(at..at + stride)?;
+        let len = (num_sge as usize * SGE_LEN).min(stride);
+        dst.get_mut(..len)?.copy_from_slice(sges.get(..len)?);
+        *self.num_sge.get_mut(slot)? = num_sge.min(self.max_sge);
+        Some(())
+    }
+
     /// The work request id of the WQE at ring index `index` (to flush it).
     pub(crate) fn wr_id_of(&self, rq: &UserQueue, index: u32) -> u64 {
         let mut head = [0u8; RECV_WQE_HEADER];
@@ -134,6 +152,62 @@ impl RecvSlots {
             self.sges.get(at..at + stride)?,
             *self.num_sge.get(index as usize)?,
         ))
+    }
+}
+
+/// A kernel QP's receive queue: the work requests posted and not yet
+/// taken, oldest first, in slots `head..head + count` (wrapping) of
+/// `wr_id`/`len` and of the QP's receive slots.
+pub(crate) struct KernelRq {
+    wr_id: KVVec<u64>,
+    len: KVVec<u32>,
+    head: usize,
+    count: usize,
+}
+
+impl KernelRq {
+    pub(crate) fn new(depth: usize) -> Result<Self> {
+        Ok(Self {
+            wr_id: KVVec::from_elem(0, depth, GFP_KERNEL)?,
+            len: KVVec::from_elem(0, depth, GFP_KERNEL)?,
+            head: 0,
+            count: 0,
+        })
+    }
+
+    /// The slot the next posted WQE goes to, if there is room.
+    pub(crate) fn tail(&self) -> Option<usize> {
+        let depth = self.wr_id.len();
+        (self.count < depth).then(|| (self.head + self.count) % depth)
+    }
+
+    pub(crate) fn push(&mut self, slot: usize, wr_id: u64, len: u32) {
+        if let (Some(w), Some(l)) = (self.wr_id.get_mut(slot), self.len.get_mut(slot)) {
+            *w = wr_id;
+            *l = len;
+            self.count += 1;
+        }
+    }
+
+    /// The oldest WQE: its slot, work request id and capacity.
+    pub(crate) fn pop(&mut self) -> Option<(u32, u64, u32)> {
+        if self.count == 0 {
+            return None;
+        }
+        let slot = self.head;
+        let taken = (slot as u32, *self.wr_id.get(slot)?, *self.len.get(slot)?);
+        self.head = (self.head + 1) % self.wr_id.len();
+        self.count -= 1;
+        Some(taken)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.head = 0;
+        self.count = 0;
     }
 }
 
@@ -174,20 +248,43 @@ fn walk(
     }
 }
 
+/// What an SGE's key names: for a kernel QP, key 0 (the device's
+/// `local_dma_lkey`) is kernel memory at the SGE's address, which the
+/// kernel consumer owns (rvt is a virtual-DMA device: `ib_dma_map_*` give
+/// kernel virtual addresses); any other key, and every key of a user QP,
+/// names an MR.
+fn kernel_memory(kernel: bool, sge: &wqe::Sge) -> bool {
+    kernel && sge.lkey == 0
+}
+
 /// Writes `data` at byte `offset` of the local buffer an SGE array
 /// describes (which needs local write access).
+#[expect(clippy::too_many_arguments, reason = "the parts of one access")]
 fn scatter(
     keys: &MrKeys,
     rcu: &rcu::Guard,
     pd: *mut b::ib_pd,
+    kernel: bool,
     sges: &[u8],
     num_sge: u32,
     offset: u32,
     data: &[u8],
 ) -> Result<(), MrFault> {
     walk(sges, num_sge, offset, data.len(), |sge, addr, range| {
-        let mr = keys.lookup(sge.lkey, rcu).ok_or(MrFault)?;
         let piece = data.get(range).ok_or(MrFault)?;
+        if kernel_memory(kernel, sge) {
+            // SAFETY: Kernel memory the consumer handed over with the WQE
+            // (`kernel_memory`), `piece.len()` bytes inside the SGE.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    piece.as_ptr(),
+                    addr as usize as *mut u8,
+                    piece.len(),
+                )
+            };
+            return Ok(());
+        }
+        let mr = keys.lookup(sge.lkey, rcu).ok_or(MrFault)?;
         mr.check(
             pd,
             addr,
@@ -200,10 +297,12 @@ fn scatter(
 
 /// Reads `out.len()` bytes from byte `offset` of the local buffer an SGE
 /// array describes (local read access is always granted).
+#[expect(clippy::too_many_arguments, reason = "the parts of one access")]
 fn gather(
     keys: &MrKeys,
     rcu: &rcu::Guard,
     pd: *mut b::ib_pd,
+    kernel: bool,
     sges: &[u8],
     num_sge: u32,
     offset: u32,
@@ -211,8 +310,19 @@ fn gather(
 ) -> Result<(), MrFault> {
     let len = out.len();
     walk(sges, num_sge, offset, len, |sge, addr, range| {
-        let mr = keys.lookup(sge.lkey, rcu).ok_or(MrFault)?;
         let piece = out.get_mut(range).ok_or(MrFault)?;
+        if kernel_memory(kernel, sge) {
+            // SAFETY: As in `scatter`.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    addr as usize as *const u8,
+                    piece.as_mut_ptr(),
+                    piece.len(),
+                )
+            };
+            return Ok(());
+        }
+        let mr = keys.lookup(sge.lkey, rcu).ok_or(MrFault)?;
         mr.check(pd, addr, piece.len() as u32, 0)?;
         mr.copy_out(addr, piece)
     })
@@ -225,6 +335,7 @@ pub(crate) fn copy_payload(
     keys: &MrKeys,
     rcu: &rcu::Guard,
     pd: *mut b::ib_pd,
+    kernel: bool,
     sends: &SendSlots,
     payload: &Payload,
     out: &mut [u8],
@@ -243,7 +354,7 @@ pub(crate) fn copy_payload(
                     .copy_from_slice(src);
                 Ok(())
             }
-            (Data::Sges(num), sges) => gather(keys, rcu, pd, sges, num, offset, out),
+            (Data::Sges(num), sges) => gather(keys, rcu, pd, kernel, sges, num, offset, out),
         },
         Payload::Remote { rkey, va, len } => {
             let mr = keys.lookup(rkey, rcu).ok_or(MrFault)?;
@@ -269,6 +380,8 @@ pub(crate) enum RecvSource<'a> {
         ring: &'a UserQueue,
         next: &'a mut u32,
     },
+    /// A kernel QP's posted receive work requests.
+    Kernel { rq: &'a mut KernelRq },
     /// A shared receive queue (slot 0 of the QP's receive slots holds the
     /// one WQE taken: the engine holds at most one at a time); set
     /// `limit_reached` when a take fired its limit.
@@ -283,6 +396,8 @@ pub(crate) struct QpMem<'a> {
     keys: &'a MrKeys,
     rcu: &'a rcu::Guard,
     pd: *mut b::ib_pd,
+    /// A kernel QP (its key 0 names kernel memory).
+    kernel: bool,
     sends: &'a SendSlots,
     recvs: &'a mut RecvSlots,
     source: RecvSource<'a>,
@@ -292,10 +407,12 @@ pub(crate) struct QpMem<'a> {
 }
 
 impl<'a> QpMem<'a> {
+    #[expect(clippy::too_many_arguments, reason = "the borrowed parts of a QP")]
     pub(crate) fn new(
         keys: &'a MrKeys,
         rcu: &'a rcu::Guard,
         pd: *mut b::ib_pd,
+        kernel: bool,
         sends: &'a SendSlots,
         recvs: &'a mut RecvSlots,
         source: RecvSource<'a>,
@@ -305,6 +422,7 @@ impl<'a> QpMem<'a> {
             keys,
             rcu,
             pd,
+            kernel,
             sends,
             recvs,
             source,
@@ -401,15 +519,32 @@ impl Memory for QpMem<'_> {
 
     fn write_recv(&mut self, slot: u32, offset: u32, data: &[u8]) -> Result<(), MemError> {
         let (sges, num) = self.recvs.get(slot).ok_or(MemError::Local)?;
-        scatter(self.keys, self.rcu, self.pd, sges, num, offset, data).map_err(|_| MemError::Local)
+        scatter(
+            self.keys,
+            self.rcu,
+            self.pd,
+            self.kernel,
+            sges,
+            num,
+            offset,
+            data,
+        )
+        .map_err(|_| MemError::Local)
     }
 
     fn write_send(&mut self, slot: u32, offset: u32, data: &[u8]) -> Result<(), MemError> {
         match self.sends.get(slot).ok_or(MemError::Local)? {
-            (Data::Sges(num), sges) => {
-                scatter(self.keys, self.rcu, self.pd, sges, num, offset, data)
-                    .map_err(|_| MemError::Local)
-            }
+            (Data::Sges(num), sges) => scatter(
+                self.keys,
+                self.rcu,
+                self.pd,
+                self.kernel,
+                sges,
+                num,
+                offset,
+                data,
+            )
+            .map_err(|_| MemError::Local),
             (Data::Inline(_), _) => Err(MemError::Local),
         }
     }
@@ -437,6 +572,10 @@ impl RecvQueue for QpMem<'_> {
                     len,
                 }
             }
+            RecvSource::Kernel { rq } => {
+                let (slot, wr_id, len) = rq.pop()?;
+                RecvWqe { wr_id, slot, len }
+            }
             RecvSource::Srq { srq, limit_reached } => {
                 let mut len = 0;
                 let taken = srq.take(|ring, index| {
@@ -462,6 +601,7 @@ impl RecvQueue for QpMem<'_> {
                 let posted = ring.count(ring.producer(), **next);
                 Some(posted.min(u32::try_from(self.room).unwrap_or(u32::MAX)))
             }
+            RecvSource::Kernel { rq } => u32::try_from(rq.len().min(self.room)).ok(),
             // IBA 9.7.7.2: an SRQ's QPs advertise no credits.
             RecvSource::Srq { .. } => None,
         }

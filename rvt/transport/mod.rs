@@ -9,5 +9,6 @@
 pub(crate) mod lock;
 pub(crate) mod mem;
 pub(crate) mod qp;
+pub(crate) mod skb;
 pub(crate) mod timer;
 pub(crate) mod work;

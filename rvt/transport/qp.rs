@@ -26,17 +26,17 @@
 //! nothing reaches it once destroy returns and ib_core frees it.
 
 use kernel::{
-    bindings as kb,
+    bindings as kb, new_spinlock_irq,
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed},
-        rcu,
+        rcu, SpinLockIrq,
     },
 };
 
 use super::{
     lock::{new_spinlock_bh, SpinLockBh},
-    mem::{QpMem, RecvSlots, RecvSource, SendSlots},
+    mem::{KernelRq, QpMem, RecvSlots, RecvSource, SendSlots},
     timer::{now_ns, QpTimer},
     work::QpWork,
 };
@@ -52,6 +52,7 @@ use crate::{
         },
         packet::Packet,
     },
+    transport::skb::OwnedSkb,
     uapi::{
         queue::UserQueue,
         wqe::{self, SendHeader, SendLimits, SEND_WQE_HEADER},
@@ -74,6 +75,9 @@ const TX_BACKOFF_MIN_NS: u64 = 10_000;
 const TX_BACKOFF_MAX_NS: u64 = 1_000_000;
 /// How soon a completion a full CQ refused is offered again.
 const CQ_RETRY_NS: u64 = 100_000;
+/// Received packets an RC QP keeps while its engine defers one (about a
+/// window of requests at the peer; more are dropped and retransmitted).
+const DEFERRED_MAX: usize = 64;
 
 type EngineQp = engine::Qp<KVVec<SendWqe>, KVVec<ResponderResource>>;
 
@@ -183,6 +187,85 @@ struct Locked {
     pace: TxPace,
     /// A completion waits for room in its CQ: offered again at this time.
     cq_retry_at: Option<u64>,
+    /// Received packets the engine deferred and those behind them.
+    deferred: Deferred,
+    /// A kernel QP's posted receive WQEs (their SGEs in `recvs`).
+    krq: KernelRq,
+    /// A kernel UD QP's AH paths, by the id its send WQEs carry (the
+    /// engine's `UdDest::ah`): at most the send queue's depth are in
+    /// flight, so an id's entry lives until its packet went out.
+    kah: KVVec<b::rvt_path>,
+    kah_next: u32,
+}
+
+/// A received packet a QP keeps.
+struct Kept {
+    skb: OwnedSkb,
+    meta: b::rvt_rx_meta,
+}
+
+/// The packets a QP keeps, oldest first: what its engine deferred (IBA
+/// 9.5, a request that writes behind RDMA READ responses not yet sent) and
+/// everything that arrived after it.
+///
+/// # Invariants
+///
+/// The `len` entries from `head` (wrapping) are `Some`, the others `None`.
+struct Deferred {
+    buf: KVVec<Option<Kept>>,
+    head: usize,
+    len: usize,
+}
+
+impl Deferred {
+    fn new(capacity: usize) -> Result<Self> {
+        let mut buf = KVVec::with_capacity(capacity, GFP_KERNEL)?;
+        for _ in 0..capacity {
+            buf.push(None, GFP_KERNEL)?;
+        }
+        Ok(Self {
+            buf,
+            head: 0,
+            len: 0,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn push_back(&mut self, kept: Kept) -> Result<(), Kept> {
+        if self.len == self.buf.len() {
+            return Err(kept);
+        }
+        let tail = (self.head + self.len) % self.buf.len();
+        match self.buf.get_mut(tail) {
+            Some(slot) => *slot = Some(kept),
+            None => return Err(kept),
+        }
+        self.len += 1;
+        Ok(())
+    }
+
+    fn push_front(&mut self, kept: Kept) {
+        // Only after `pop_front`, whose slot is free.
+        let head = (self.head + self.buf.len() - 1) % self.buf.len();
+        if let Some(slot) = self.buf.get_mut(head) {
+            *slot = Some(kept);
+            self.head = head;
+            self.len += 1;
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Kept> {
+        if self.len == 0 {
+            return None;
+        }
+        let kept = self.buf.get_mut(self.head)?.take();
+        self.head = (self.head + 1) % self.buf.len();
+        self.len -= 1;
+        kept
+    }
 }
 
 /// Transmit back-pressure.
@@ -255,12 +338,19 @@ pub(crate) struct QpTransport {
     /// Set under the lock by `shutdown`: nothing arms the timer or queues
     /// the work any more.
     closing: Atomic<bool>,
+    /// The state as of the last locked section (`enum ib_qp_state`), for
+    /// kernel posts, which check it without the lock.
+    ib_state: Atomic<u32>,
+    /// A kernel QP's posted work requests on their way to the engine.
+    #[pin]
+    staged: SpinLockIrq<Staged>,
     ibqp: *mut b::ib_qp,
     service: QpType,
     qpn: u32,
     cap: b::ib_qp_cap,
     sig_all: bool,
-    sq: UserQueue,
+    /// A user QP's send ring (none: a kernel QP, which posts work requests).
+    sq: Option<UserQueue>,
     rq: Option<UserQueue>,
     /// The SRQ the QP takes its receive WQEs from, or NULL (ib_core keeps
     /// it while the QP exists).
@@ -280,7 +370,8 @@ pub(crate) struct QpSetup {
     pub(crate) qpn: u32,
     pub(crate) cap: b::ib_qp_cap,
     pub(crate) sig_all: bool,
-    pub(crate) sq: UserQueue,
+    /// A user QP's rings (a kernel QP has none).
+    pub(crate) sq: Option<UserQueue>,
     pub(crate) rq: Option<UserQueue>,
     /// The SRQ (`init.srq`), or NULL.
     pub(crate) srq: *mut b::ib_srq,
@@ -459,8 +550,16 @@ impl Sink for QpSink<'_> {
 impl QpTransport {
     /// A QP's transport in the Reset state.
     pub(crate) fn new(setup: QpSetup) -> Result<impl PinInit<Self, Error>> {
-        let sq_depth = setup.sq.capacity() as usize;
-        let rq_depth = setup.rq.as_ref().map_or(0, |rq| rq.capacity() as usize);
+        let kernel = setup.sq.is_none();
+        let sq_depth = match &setup.sq {
+            Some(sq) => sq.capacity() as usize,
+            None => setup.cap.max_send_wr as usize,
+        };
+        let rq_depth = match (&setup.rq, kernel && setup.srq.is_null()) {
+            (Some(rq), _) => rq.capacity() as usize,
+            (None, true) => setup.cap.max_recv_wr as usize,
+            (None, false) => 0,
+        };
         let resources = if setup.service == QpType::Rc {
             crate::verbs::qp::MAX_RD_ATOMIC.into()
         } else {
@@ -484,7 +583,8 @@ impl QpTransport {
             rq_next: 0,
             sends: SendSlots::new(sq_depth, payload)?,
             recvs: if setup.srq.is_null() {
-                // Ring indices run to the capacity (one slot is kept free).
+                // Ring indices run to the capacity (one slot is kept free);
+                // a kernel RQ uses `rq_depth` of them.
                 RecvSlots::new(rq_depth + 1, setup.cap.max_recv_sge)?
             } else {
                 // SAFETY: ib_core holds the SRQ, one of ours, for the QP.
@@ -500,13 +600,49 @@ impl QpTransport {
                 retry_at: None,
                 backoff_ns: TX_BACKOFF_MIN_NS,
             },
+            krq: KernelRq::new(if kernel { rq_depth } else { 0 })?,
+            kah: KVVec::from_elem(
+                b::rvt_path { data: [0; 64] },
+                if kernel && setup.service == QpType::Ud {
+                    sq_depth + 1
+                } else {
+                    0
+                },
+                GFP_KERNEL,
+            )?,
+            kah_next: 0,
+            deferred: Deferred::new(if setup.service == QpType::Rc {
+                DEFERRED_MAX
+            } else {
+                0
+            })?,
             cq_retry_at: None,
+        };
+        let empty_send = StagedSend {
+            wr: engine::SendWr::new(0, engine::WrOpcode::Send),
+            data: wqe::Data::Sges(0),
+            path: None,
+        };
+        let kernel_rq = if kernel && setup.srq.is_null() {
+            rq_depth
+        } else {
+            0
+        };
+        let staged = Staged {
+            sends: StageRing::new(empty_send, if kernel { sq_depth } else { 0 }, payload)?,
+            recvs: StageRing::new(
+                StagedRecv::default(),
+                kernel_rq,
+                setup.cap.max_recv_sge as usize * wqe::SGE_LEN,
+            )?,
         };
         Ok(try_pin_init!(Self {
             state <- new_spinlock_bh!(locked, "rvt_qp"),
             timer <- QpTimer::new(Self::timer_fn),
             work <- QpWork::new(Self::work_fn),
             closing: Atomic::new(false),
+            ib_state: Atomic::new(b::ib_qp_state_IB_QPS_RESET),
+            staged <- new_spinlock_irq!(staged, "rvt_qp_staged"),
             ibqp: setup.ibqp,
             service: setup.service,
             qpn: setup.qpn,
@@ -619,60 +755,119 @@ impl QpTransport {
         .unwrap_or(Err(EINVAL))
     }
 
-    /// A packet for this QP, its headers parsed; `meta` from the backend.
+    /// A packet for this QP (checked, linear); `meta` from the backend.
     /// Softirq, inside the caller's RCU read-side critical section.
-    pub(crate) fn receive(&self, pkt: &Packet<'_>, meta: &b::rvt_rx_meta) {
+    pub(crate) fn receive(&self, skb: OwnedSkb, meta: &b::rvt_rx_meta) {
         self.with_locked(INLINE_BUDGET, |t, st, cx, n| {
-            let now = st.tick();
-            let grh = (meta.grh_present != 0).then_some(&meta.grh);
-            let network = grh.map(network_type);
-            let rx = RxMeta { grh };
-            let Locked {
-                engine,
-                sends,
-                recvs,
-                rq_next,
-                send_held,
-                recv_held,
-                ..
-            } = st;
-            let mut srq_limit = false;
-            let source = match (&t.rq, t.srq()) {
-                (Some(ring), _) => RecvSource::Rq {
-                    ring,
-                    next: rq_next,
-                },
-                (None, Some(srq)) => RecvSource::Srq {
-                    srq: srq.data(),
-                    limit_reached: &mut srq_limit,
-                },
-                // Every QP has a receive ring or an SRQ (create).
-                (None, None) => return,
+            // IBA 9.5: behind a deferred packet, every packet waits its turn.
+            if !st.deferred.is_empty() {
+                t.keep(st, cx, skb, meta);
+                return;
+            }
+            let verdict = {
+                // SAFETY: Checked packets are linear (backend.h).
+                let Ok(pkt) = crate::proto::packet::parse(unsafe { skb.linear_data() }) else {
+                    return;
+                };
+                t.deliver(st, cx, n, &pkt, meta)
             };
-            let mut mem = QpMem::new(
-                cx.rvt().mr_keys(),
-                cx.rcu,
-                t.pd(),
-                sends,
-                recvs,
-                source,
-                recv_held.room(),
-            );
-            let mut sink = QpSink {
-                t,
-                send_held,
-                recv_held,
-                notify: n,
-                network: if t.service == QpType::Ud {
-                    network
-                } else {
-                    None
-                },
-            };
-            let verdict = engine.receive(pkt, &rx, now, &mut mem, &mut sink);
             count_verdict(cx.rvt(), verdict);
-            n.srq_limit |= srq_limit;
+            if verdict == Verdict::Deferred {
+                t.keep(st, cx, skb, meta);
+            }
         });
+    }
+
+    /// Keeps a packet for later delivery, in order (or drops it, counted,
+    /// when too many wait: the requester retransmits it).
+    fn keep(&self, st: &mut Locked, cx: &Ctx<'_>, mut skb: OwnedSkb, meta: &b::rvt_rx_meta) {
+        skb.detach();
+        if let Err(dropped) = st.deferred.push_back(Kept { skb, meta: *meta }) {
+            drop(dropped);
+            cx.rvt().counters().add(Counter::RxDeferredDropped, 1);
+        }
+    }
+
+    /// Delivers the oldest kept packet again; false if there is none or the
+    /// engine defers it again (it then stays first).
+    fn redeliver(&self, st: &mut Locked, cx: &Ctx<'_>, n: &mut Notify) -> bool {
+        let Some(kept) = st.deferred.pop_front() else {
+            return false;
+        };
+        let verdict = {
+            // SAFETY: Kept packets were checked, hence linear.
+            let Ok(pkt) = crate::proto::packet::parse(unsafe { kept.skb.linear_data() }) else {
+                return true;
+            };
+            self.deliver(st, cx, n, &pkt, &kept.meta)
+        };
+        if verdict == Verdict::Deferred {
+            st.deferred.push_front(kept);
+            return false;
+        }
+        count_verdict(cx.rvt(), verdict);
+        true
+    }
+
+    /// Hands a packet to the engine.
+    fn deliver(
+        &self,
+        st: &mut Locked,
+        cx: &Ctx<'_>,
+        n: &mut Notify,
+        pkt: &Packet<'_>,
+        meta: &b::rvt_rx_meta,
+    ) -> Verdict {
+        let now = st.tick();
+        let grh = (meta.grh_present != 0).then_some(&meta.grh);
+        let network = grh.map(network_type);
+        let rx = RxMeta { grh };
+        let Locked {
+            engine,
+            sends,
+            recvs,
+            rq_next,
+            send_held,
+            recv_held,
+            krq,
+            ..
+        } = st;
+        let mut srq_limit = false;
+        let source = match (&self.rq, self.srq()) {
+            (Some(ring), _) => RecvSource::Rq {
+                ring,
+                next: rq_next,
+            },
+            (None, Some(srq)) => RecvSource::Srq {
+                srq: srq.data(),
+                limit_reached: &mut srq_limit,
+            },
+            (None, None) => RecvSource::Kernel { rq: krq },
+        };
+        let mut mem = QpMem::new(
+            cx.rvt().mr_keys(),
+            cx.rcu,
+            self.pd(),
+            self.sq.is_none(),
+            sends,
+            recvs,
+            source,
+            recv_held.room(),
+        );
+        let mut sink = QpSink {
+            t: self,
+            send_held,
+            recv_held,
+            notify: &mut *n,
+            network: if self.service == QpType::Ud {
+                network
+            } else {
+                None
+            },
+        };
+        let verdict = engine.receive(pkt, &rx, now, &mut mem, &mut sink);
+        n.srq_limit |= srq_limit;
+        verdict
     }
 
     /// `modify_qp` after ib_core's and rvt's attribute checks: `path` is
@@ -708,8 +903,11 @@ impl QpTransport {
             }
             if upd.state == Some(QpState::Reset) {
                 // IBA 10.3.1: Reset empties both queues without completions.
-                st.sq_next = t.sq.producer();
-                t.sq.publish_consumer(st.sq_next);
+                if let Some(sq) = &t.sq {
+                    st.sq_next = sq.producer();
+                    sq.publish_consumer(st.sq_next);
+                }
+                st.krq.clear();
                 if let Some(rq) = &t.rq {
                     st.rq_next = rq.producer();
                     rq.publish_consumer(st.rq_next);
@@ -755,6 +953,7 @@ impl QpTransport {
     fn run(&self, st: &mut Locked, cx: &Ctx<'_>, budget: u32, n: &mut Notify) {
         let now = st.tick();
         self.offer_held(st, now, n);
+        self.drain_staged(st, n);
         self.consume_sq(st, n);
         if st.pace.retry_at.is_some_and(|at| at <= now) {
             st.pace.retry_at = None;
@@ -766,6 +965,7 @@ impl QpTransport {
         if st.engine.state() == QpState::Error {
             self.flush_rq(st, n);
         }
+        self.ib_state.store(ib_state(st.engine.state()), Relaxed);
         let want = [st.engine.poll_timeout(), st.pace.retry_at, st.cq_retry_at]
             .into_iter()
             .flatten()
@@ -807,20 +1007,23 @@ impl QpTransport {
     /// space once copied. A malformed WQE completes in error and moves the
     /// QP to Error (the WQEs after it are flushed).
     fn consume_sq(&self, st: &mut Locked, n: &mut Notify) {
+        let Some(sq) = &self.sq else {
+            return;
+        };
         if matches!(
             st.engine.state(),
             QpState::Reset | QpState::Init | QpState::Rtr
         ) {
             return;
         }
-        let producer = self.sq.producer();
-        let capacity = self.sq.capacity() as usize;
+        let producer = sq.producer();
+        let capacity = sq.capacity() as usize;
         let limits = self.limits();
         while st.sq_next != producer {
             if st.engine.send_queue_len() + (capacity - st.send_held.room()) >= capacity {
                 break;
             }
-            self.sq.read_slot(st.sq_next, 0, &mut st.scratch);
+            sq.read_slot(st.sq_next, 0, &mut st.scratch);
             let (head, payload) = st.scratch.split_at(SEND_WQE_HEADER);
             let Ok(head) = <&[u8; SEND_WQE_HEADER]>::try_from(head) else {
                 break;
@@ -867,8 +1070,8 @@ impl QpTransport {
                 });
                 sink.notify.qp_fatal = true;
             }
-            st.sq_next = self.sq.next(st.sq_next);
-            self.sq.publish_consumer(st.sq_next);
+            st.sq_next = sq.next(st.sq_next);
+            sq.publish_consumer(st.sq_next);
         }
     }
 
@@ -876,12 +1079,23 @@ impl QpTransport {
     /// (IBA 10.3.1; the provider posts without a system call, so every run
     /// looks again).
     fn flush_rq(&self, st: &mut Locked, n: &mut Notify) {
-        let Some(rq) = &self.rq else {
-            return;
-        };
-        let producer = rq.producer();
-        while st.rq_next != producer && st.recv_held.room() > 0 {
-            let wr_id = st.recvs.wr_id_of(rq, st.rq_next);
+        while st.recv_held.room() > 0 {
+            let (wr_id, slot) = match &self.rq {
+                Some(rq) => {
+                    if st.rq_next == rq.producer() {
+                        return;
+                    }
+                    let index = st.rq_next;
+                    let wr_id = st.recvs.wr_id_of(rq, index);
+                    st.rq_next = rq.next(index);
+                    rq.publish_consumer(st.rq_next);
+                    (wr_id, index)
+                }
+                None => match st.krq.pop() {
+                    Some((slot, wr_id, _)) => (wr_id, slot),
+                    None => return,
+                },
+            };
             let mut sink = QpSink {
                 t: self,
                 send_held: &mut st.send_held,
@@ -892,7 +1106,7 @@ impl QpTransport {
             sink.completion(&Completion {
                 queue: Queue::Recv,
                 wr_id,
-                slot: st.rq_next,
+                slot,
                 status: engine::WcStatus::WrFlushErr,
                 opcode: engine::WcOpcode::Recv,
                 byte_len: 0,
@@ -901,8 +1115,292 @@ impl QpTransport {
                 src_qp: 0,
                 solicited: false,
             });
-            st.rq_next = rq.next(st.rq_next);
-            rq.publish_consumer(st.rq_next);
+        }
+    }
+
+    /// `post_send` of a kernel QP: each work request of the list is checked
+    /// (the same rules as a user WQE's) and copied (its SGE list, or its
+    /// inline data from the kernel addresses it names, and its AH's path)
+    /// into the QP's staging queue; a refused request fails the call,
+    /// `bad_wr` naming it (`EINVAL`: invalid, or the QP is not in RTS;
+    /// `ENOMEM`: the queue is full). Any context: with interrupts on, the
+    /// requests go to the engine and transmission starts at once; with them
+    /// off (ib_mad posts under an IRQ-safe lock) the work item does it.
+    pub(crate) fn post_kernel_sends(
+        &self,
+        first: *const b::ib_send_wr,
+        bad_wr: &mut *const b::ib_send_wr,
+    ) -> Result {
+        if self.sq.is_some() || self.closing.load(Relaxed) {
+            return Err(EINVAL);
+        }
+        let state = engine_state(self.ib_state.load(Relaxed));
+        if matches!(
+            state,
+            Some(QpState::Reset | QpState::Init | QpState::Rtr) | None
+        ) {
+            return Err(EINVAL);
+        }
+        {
+            let mut staged = self.staged.lock();
+            let mut wr = first;
+            while !wr.is_null() {
+                *bad_wr = wr;
+                // SAFETY: The caller's list of valid work requests.
+                let w = unsafe { &*wr };
+                self.stage_send(&mut staged, w)?;
+                wr = w.next;
+            }
+        }
+        self.kick();
+        Ok(())
+    }
+
+    /// Runs the QP now if interrupts are on, else leaves it to the work item.
+    fn kick(&self) {
+        // SAFETY: Reads the CPU's interrupt flag.
+        if unsafe { b::rvt_helper_irqs_disabled() } {
+            if !self.closing.load(Relaxed) {
+                self.work.queue(self.dev().data().workqueue());
+            }
+        } else {
+            self.with_locked(INLINE_BUDGET, |_, _, _, _| {});
+        }
+    }
+
+    fn stage_send(&self, staged: &mut Staged, wr: &b::ib_send_wr) -> Result {
+        let limits = self.limits();
+        let num_sge = u32::try_from(wr.num_sge).map_err(|_| EINVAL)?;
+        if num_sge > limits.max_sge {
+            return Err(EINVAL);
+        }
+        // SAFETY: A kernel work request's `sg_list` holds `num_sge` SGEs.
+        let sges = unsafe { kernel_sges(wr.sg_list, num_sge) };
+        let (entry, payload) = staged.sends.tail().ok_or(ENOMEM)?;
+        let mut header = SendHeader {
+            // SAFETY: Both members of the union are the same 64 bits.
+            wr_id: unsafe { wr.__bindgen_anon_1.wr_id },
+            opcode: wr.opcode,
+            send_flags: wr.send_flags as u32,
+            num_sge,
+            ..Default::default()
+        };
+        // SAFETY: Both members of the union are the same 32 bits.
+        let ex = unsafe { wr.ex.invalidate_rkey };
+        header.ex = if wr.opcode == b::ib_wr_opcode_IB_WR_SEND_WITH_INV {
+            ex.to_le_bytes()
+        } else {
+            // ImmDt is stored in network order.
+            ex.to_ne_bytes()
+        };
+        if wr.send_flags & b::ib_send_flags_IB_SEND_INLINE as c_int != 0 {
+            let mut len = 0usize;
+            for sge in sges {
+                let piece = sge.length as usize;
+                let dst = payload.get_mut(len..len + piece).ok_or(EINVAL)?;
+                // SAFETY: A kernel consumer's inline SGE names kernel memory
+                // it owns, `length` bytes at the virtual address `addr`
+                // (rvt is a virtual-DMA device).
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        sge.addr as usize as *const u8,
+                        dst.as_mut_ptr(),
+                        piece,
+                    )
+                };
+                len += piece;
+            }
+            header.dma_length = u32::try_from(len).map_err(|_| EINVAL)?;
+        } else {
+            write_sges(payload, sges).ok_or(EINVAL)?;
+        }
+        let path = self.kernel_wr_fields(wr, &mut header)?;
+        let (wr_copy, data) = wqe::to_send_wr(&header, payload, &limits).map_err(|_| EINVAL)?;
+        *entry = StagedSend {
+            wr: wr_copy,
+            data,
+            path,
+        };
+        staged.sends.commit();
+        Ok(())
+    }
+
+    /// Fills the opcode-specific fields of a kernel work request into
+    /// `header`; for UD, checks the AH (in the QP's PD) and returns its
+    /// path (the WQE names it by an id given when it reaches the engine).
+    fn kernel_wr_fields(
+        &self,
+        wr: &b::ib_send_wr,
+        header: &mut SendHeader,
+    ) -> Result<Option<b::rvt_path>> {
+        let wr_ptr = core::ptr::from_ref(wr);
+        match (self.service, wr.opcode) {
+            (QpType::Ud, _) => {
+                // SAFETY: A UD work request is the `wr` of an `ib_ud_wr`.
+                let ud = unsafe { &*kernel::container_of!(wr_ptr, b::ib_ud_wr, wr) };
+                if ud.ah.is_null() {
+                    return Err(EINVAL);
+                }
+                // SAFETY: The consumer's live AH, one of ours.
+                let ah = unsafe { IbObject::<b::ib_ah, crate::verbs::ah::Ah>::from_raw(ud.ah) };
+                // SAFETY: ib_core set the AH's PD at creation.
+                if unsafe { (*ah.as_raw()).pd } != self.pd() {
+                    return Err(EINVAL);
+                }
+                // Any non-zero value: the id is set when the WQE is posted.
+                header.ah_num = 1;
+                header.remote_qpn = ud.remote_qpn;
+                header.remote_qkey = ud.remote_qkey;
+                Ok(Some(*ah.data().path()))
+            }
+            (
+                _,
+                b::ib_wr_opcode_IB_WR_RDMA_WRITE
+                | b::ib_wr_opcode_IB_WR_RDMA_WRITE_WITH_IMM
+                | b::ib_wr_opcode_IB_WR_RDMA_READ,
+            ) => {
+                // SAFETY: An RDMA work request is the `wr` of an `ib_rdma_wr`.
+                let rdma = unsafe { &*kernel::container_of!(wr_ptr, b::ib_rdma_wr, wr) };
+                header.remote_addr = rdma.remote_addr;
+                header.rdma_rkey = rdma.rkey;
+                Ok(None)
+            }
+            (
+                _,
+                b::ib_wr_opcode_IB_WR_ATOMIC_CMP_AND_SWP
+                | b::ib_wr_opcode_IB_WR_ATOMIC_FETCH_AND_ADD,
+            ) => {
+                // SAFETY: An atomic work request is the `wr` of an `ib_atomic_wr`.
+                let atomic = unsafe { &*kernel::container_of!(wr_ptr, b::ib_atomic_wr, wr) };
+                header.remote_addr = atomic.remote_addr;
+                header.compare_add = atomic.compare_add;
+                header.swap = atomic.swap;
+                header.atomic_rkey = atomic.rkey;
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// `post_recv` of a kernel QP (not on an SRQ): each work request is
+    /// checked and its SGE list copied into the staging queue. `EINVAL`
+    /// (too many SGEs, a QP in Reset), `ENOMEM` (the queue is full),
+    /// `bad_wr` naming the request. Any context, as for `post_send`.
+    pub(crate) fn post_kernel_recvs(
+        &self,
+        first: *const b::ib_recv_wr,
+        bad_wr: &mut *const b::ib_recv_wr,
+    ) -> Result {
+        if self.sq.is_some() || !self.srq.is_null() || self.closing.load(Relaxed) {
+            return Err(EINVAL);
+        }
+        if self.ib_state.load(Relaxed) == b::ib_qp_state_IB_QPS_RESET {
+            return Err(EINVAL);
+        }
+        {
+            let mut staged = self.staged.lock();
+            let mut wr = first;
+            while !wr.is_null() {
+                *bad_wr = wr;
+                // SAFETY: The caller's list of valid work requests.
+                let w = unsafe { &*wr };
+                let num_sge = u32::try_from(w.num_sge).map_err(|_| EINVAL)?;
+                if num_sge > self.cap.max_recv_sge {
+                    return Err(EINVAL);
+                }
+                // SAFETY: A kernel work request's `sg_list` holds `num_sge` SGEs.
+                let sges = unsafe { kernel_sges(w.sg_list, num_sge) };
+                let (entry, bytes) = staged.recvs.tail().ok_or(ENOMEM)?;
+                let len = write_sges(bytes, sges).ok_or(EINVAL)?;
+                *entry = StagedRecv {
+                    // SAFETY: Both members of the union are the same 64 bits.
+                    wr_id: unsafe { w.__bindgen_anon_1.wr_id },
+                    num_sge,
+                    len,
+                };
+                staged.recvs.commit();
+                wr = w.next;
+            }
+        }
+        self.kick();
+        Ok(())
+    }
+
+    /// Moves staged kernel work requests to the engine and the RQ, in
+    /// order, while they have room (the rest waits for completions).
+    fn drain_staged(&self, st: &mut Locked, n: &mut Notify) {
+        if self.sq.is_some() {
+            return;
+        }
+        let mut staged = self.staged.lock();
+        let mut posted_recv = false;
+        while let Some((entry, bytes)) = staged.recvs.front() {
+            let Some(slot) = st.krq.tail() else {
+                break;
+            };
+            if st.recvs.store_bytes(slot, bytes, entry.num_sge).is_none() {
+                break;
+            }
+            st.krq.push(slot, entry.wr_id, entry.len);
+            staged.recvs.pop();
+            posted_recv = true;
+        }
+        let capacity = st.sends.slots();
+        while let Some((entry, payload)) = staged.sends.front() {
+            if st.engine.send_queue_len() + (capacity - st.send_held.room()) >= capacity {
+                break;
+            }
+            let mut wr = entry.wr;
+            if let Some(path) = entry.path {
+                st.kah_next = st.kah_next.wrapping_add(1).max(1);
+                wr.ud.ah = st.kah_next;
+                let len = st.kah.len() as u32;
+                if let Some(kah) = st.kah.get_mut((st.kah_next % len.max(1)) as usize) {
+                    *kah = path;
+                }
+            }
+            let mut sink = QpSink {
+                t: self,
+                send_held: &mut st.send_held,
+                recv_held: &mut st.recv_held,
+                notify: &mut *n,
+                network: None,
+            };
+            match st.engine.post_send(&wr, &mut sink) {
+                Ok(slot) => st.sends.store(slot, entry.data, payload),
+                Err(PostError::QueueFull) => break,
+                // The state changed since the post was accepted: as if it
+                // had been posted then (IBA 10.3.1, a flushed WQE).
+                Err(_) => {
+                    let flushed = Completion {
+                        queue: Queue::Send,
+                        wr_id: wr.wr_id,
+                        slot: 0,
+                        status: engine::WcStatus::WrFlushErr,
+                        opcode: engine::WcOpcode::Send,
+                        byte_len: 0,
+                        flags: WcFlags::NONE,
+                        ex: 0,
+                        src_qp: 0,
+                        solicited: false,
+                    };
+                    sink.completion(&flushed);
+                }
+            }
+            staged.sends.pop();
+        }
+        drop(staged);
+        if posted_recv {
+            // IBA 9.7.7.2: more credits to advertise, maybe.
+            let mut sink = QpSink {
+                t: self,
+                send_held: &mut st.send_held,
+                recv_held: &mut st.recv_held,
+                notify: n,
+                network: None,
+            };
+            let posted = KernelPosted(st.krq.len());
+            st.engine.recv_posted(&posted, &mut sink);
         }
     }
 
@@ -927,9 +1425,14 @@ impl QpTransport {
                 network: None,
             };
             let Some(t) = st.engine.poll_transmit(now, &mut header, &mut sink) else {
+                // The responses are out: what the engine deferred goes in
+                // again, in order (IBA 9.5), and may owe more packets.
+                if self.redeliver(st, cx, n) {
+                    continue;
+                }
                 return false;
             };
-            let Some(path) = self.path_of(&st.path, cx, &t) else {
+            let Some(path) = self.path_of(&st.path, &st.kah, cx, &t) else {
                 st.engine.transmit_taken(&mut sink);
                 rvt.counters().add(Counter::TxErrors, 1);
                 continue;
@@ -956,6 +1459,7 @@ impl QpTransport {
                 rvt.mr_keys(),
                 cx.rcu,
                 self.pd(),
+                self.sq.is_none(),
                 &st.sends,
                 &t.payload,
                 body,
@@ -994,11 +1498,17 @@ impl QpTransport {
     fn path_of(
         &self,
         qp_path: &Option<b::rvt_path>,
+        kah: &[b::rvt_path],
         cx: &Ctx<'_>,
         t: &Transmit,
     ) -> Option<b::rvt_path> {
         if t.ah == 0 {
             return *qp_path;
+        }
+        if self.sq.is_none() {
+            // A kernel UD QP: the path its WQE's AH had when posted.
+            let len = kah.len() as u32;
+            return kah.get(t.ah.checked_rem(len)? as usize).copied();
         }
         let ah = cx.rvt().ahs().get(t.ah, cx.rcu)?;
         // SAFETY: A live AH (the RCU guard): ib_core set its PD at creation.
@@ -1096,6 +1606,134 @@ impl QpTransport {
     }
 }
 
+/// The SGE list of a kernel work request.
+///
+/// # Safety
+///
+/// `sg_list` holds `num_sge` SGEs (or `num_sge` is 0), valid for `'a`.
+unsafe fn kernel_sges<'a>(sg_list: *const b::ib_sge, num_sge: u32) -> &'a [b::ib_sge] {
+    if num_sge == 0 || sg_list.is_null() {
+        return &[];
+    }
+    // SAFETY: Per the contract.
+    unsafe { core::slice::from_raw_parts(sg_list, num_sge as usize) }
+}
+
+/// The kernel QP's receive queue as the engine counts it for credits.
+struct KernelPosted(usize);
+
+impl engine::RecvQueue for KernelPosted {
+    fn take_recv(&mut self) -> Option<engine::RecvWqe> {
+        None
+    }
+
+    fn available(&self) -> Option<u32> {
+        u32::try_from(self.0).ok()
+    }
+}
+
+/// Writes an SGE list into `dst` in the rxe/ib_sge layout; the sum of
+/// the lengths, or `None` if it overflows or `dst` is too small.
+fn write_sges(dst: &mut [u8], sges: &[b::ib_sge]) -> Option<u32> {
+    let mut len = 0u32;
+    for (i, sge) in sges.iter().enumerate() {
+        let d = dst.get_mut(i * wqe::SGE_LEN..(i + 1) * wqe::SGE_LEN)?;
+        d[..8].copy_from_slice(&sge.addr.to_le_bytes());
+        d[8..12].copy_from_slice(&sge.length.to_le_bytes());
+        d[12..].copy_from_slice(&sge.lkey.to_le_bytes());
+        len = len.checked_add(sge.length)?;
+    }
+    Some(len)
+}
+
+/// A kernel send work request, checked and copied, waiting for the engine.
+#[derive(Clone, Copy)]
+struct StagedSend {
+    wr: engine::SendWr,
+    data: wqe::Data,
+    /// UD: its AH's path.
+    path: Option<b::rvt_path>,
+}
+
+/// A kernel receive work request, checked and copied, waiting for the RQ.
+#[derive(Clone, Copy, Default)]
+struct StagedRecv {
+    wr_id: u64,
+    num_sge: u32,
+    len: u32,
+}
+
+/// A fixed ring of staged work requests, each with `stride` bytes (its
+/// SGE list or inline data).
+///
+/// # Invariants
+///
+/// `items.len() * stride == bytes.len()`; the `len` entries from `head`
+/// (wrapping) are staged.
+struct StageRing<T> {
+    items: KVVec<T>,
+    bytes: KVVec<u8>,
+    stride: usize,
+    head: usize,
+    len: usize,
+}
+
+impl<T: Copy> StageRing<T> {
+    fn new(empty: T, depth: usize, stride: usize) -> Result<Self> {
+        Ok(Self {
+            items: KVVec::from_elem(empty, depth, GFP_KERNEL)?,
+            bytes: KVVec::from_elem(0u8, depth * stride, GFP_KERNEL)?,
+            stride,
+            head: 0,
+            len: 0,
+        })
+    }
+
+    fn at(&mut self, index: usize) -> Option<(&mut T, &mut [u8])> {
+        let at = index * self.stride;
+        let bytes = self.bytes.get_mut(at..at + self.stride)?;
+        Some((self.items.get_mut(index)?, bytes))
+    }
+
+    /// The free entry after the staged ones (filled, then `commit`ted).
+    fn tail(&mut self) -> Option<(&mut T, &mut [u8])> {
+        let depth = self.items.len();
+        if self.len == depth {
+            return None;
+        }
+        self.at((self.head + self.len) % depth)
+    }
+
+    fn commit(&mut self) {
+        self.len += 1;
+    }
+
+    fn front(&self) -> Option<(T, &[u8])> {
+        if self.len == 0 {
+            return None;
+        }
+        let at = self.head * self.stride;
+        Some((
+            *self.items.get(self.head)?,
+            self.bytes.get(at..at + self.stride)?,
+        ))
+    }
+
+    fn pop(&mut self) {
+        if self.len != 0 {
+            self.head = (self.head + 1) % self.items.len();
+            self.len -= 1;
+        }
+    }
+}
+
+/// A kernel QP's staged work requests (behind an IRQ-safe lock: kernel
+/// consumers post from any context, ib_mad with interrupts off).
+struct Staged {
+    sends: StageRing<StagedSend>,
+    recvs: StageRing<StagedRecv>,
+}
+
 /// Calls an SRQ's async event handler with `IB_EVENT_SRQ_LIMIT_REACHED`
 /// (IBA 11.6.3.2), no lock held.
 fn srq_limit_reached(srq: &IbObject<b::ib_srq, Srq>) {
@@ -1138,8 +1776,7 @@ fn count_verdict(rvt: &RvtDevice, verdict: Verdict) {
             Counter::RxOutOfSequence
         }
         Verdict::RnrNak => Counter::RxRnrNaksSent,
-        // Not kept yet: the requester retransmits it (proto-engine.md).
-        Verdict::Deferred => Counter::RxDeferredDropped,
+        Verdict::Deferred => Counter::RxDeferred,
         Verdict::Dropped(DropReason::State) => Counter::RxQpNotReady,
         Verdict::Dropped(_) => Counter::RxDropped,
     };

@@ -41,7 +41,10 @@ pub(crate) enum Counter {
     /// RNR NAKs this responder sent (no receive WQE).
     RxRnrNaksSent,
     /// Requests that arrived while RDMA READ responses were still owed
-    /// (IBA 9.5 ordering), dropped for the requester to retransmit.
+    /// (IBA 9.5 ordering), kept and executed after them.
+    RxDeferred,
+    /// Packets that would have waited behind a deferred one but found the
+    /// QP's queue for them full: dropped for the requester to retransmit.
     RxDeferredDropped,
     /// Packets the backend took.
     TxPackets,
@@ -58,7 +61,7 @@ pub(crate) enum Counter {
 }
 
 /// The names `rdma statistic` shows, in [`Counter`] order.
-const NAMES: [&CStr; 18] = [
+const NAMES: [&CStr; 19] = [
     c"rx_packets",
     c"rx_bytes",
     c"rx_icrc_errors",
@@ -70,6 +73,7 @@ const NAMES: [&CStr; 18] = [
     c"rx_out_of_sequence",
     c"rx_seq_naks_sent",
     c"rx_rnr_naks_sent",
+    c"rx_deferred",
     c"rx_deferred_dropped",
     c"tx_packets",
     c"tx_bytes",

@@ -66,13 +66,15 @@ impl Drop for UserPages {
 ///
 /// # Invariants
 ///
-/// `pages` are the pinned pages of `_umem`, in order; byte `k` of the
+/// For a user MR, `pages` are the pinned pages of `_umem`, in order; byte `k` of the
 /// region (at `iova + k`, `k < length`) is byte `first_offset + k` of their
 /// concatenation, which holds at least `first_offset + length` bytes.
 pub(crate) struct Mr {
     _quota: Quota,
-    /// The memory the MR describes.
-    _umem: UserPages,
+    /// The memory the MR describes: pinned user pages, or none for a DMA
+    /// MR (kernel memory at the kernel virtual addresses a virtual-DMA
+    /// device uses as DMA addresses).
+    _umem: Option<UserPages>,
     pages: KVVec<PagePtr>,
     first_offset: usize,
     iova: u64,
@@ -101,6 +103,11 @@ struct PagePtr(*mut b::page);
 pub(crate) struct MrFault;
 
 impl Mr {
+    /// A DMA MR (no pages: addresses are kernel virtual addresses).
+    fn is_dma(&self) -> bool {
+        self._umem.is_none()
+    }
+
     /// The key's PD and rights: `Ok` if the MR is in `pd`, grants every bit
     /// of `access` (0: local read, always granted) and holds `len` bytes
     /// at `va`.
@@ -161,6 +168,15 @@ impl Mr {
 
     /// Copies `src` to the region at `va`.
     pub(crate) fn copy_in(&self, va: u64, src: &[u8]) -> Result<(), MrFault> {
+        if self.is_dma() {
+            // SAFETY: A DMA MR names kernel memory at its virtual
+            // addresses; its kernel consumer handed `va` over (with local
+            // rights only: `get_dma`).
+            unsafe {
+                core::ptr::copy_nonoverlapping(src.as_ptr(), va as usize as *mut u8, src.len())
+            };
+            return Ok(());
+        }
         self.for_each_piece(va, src.len(), |page, offset, range| {
             let piece = &src[range];
             // SAFETY: A pinned page of the MR (type invariant); the piece
@@ -171,6 +187,17 @@ impl Mr {
 
     /// Copies the region's bytes at `va` into `dst`.
     pub(crate) fn copy_out(&self, va: u64, dst: &mut [u8]) -> Result<(), MrFault> {
+        if self.is_dma() {
+            // SAFETY: As for `copy_in`.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    va as usize as *const u8,
+                    dst.as_mut_ptr(),
+                    dst.len(),
+                )
+            };
+            return Ok(());
+        }
         let len = dst.len();
         let base = dst.as_mut_ptr();
         self.for_each_piece(va, len, |page, offset, range| {
@@ -188,7 +215,8 @@ impl Mr {
 
     /// The page and in-page offset of the 8 aligned bytes at `va`.
     pub(crate) fn word(&self, va: u64) -> Result<(*mut b::page, usize), MrFault> {
-        if va % 8 != 0 {
+        // A DMA MR has no remote rights (`get_dma`), hence no atomics.
+        if va % 8 != 0 || self.is_dma() {
             return Err(MrFault);
         }
         let at = self.offset(va, 8)?;
@@ -275,7 +303,7 @@ pub(crate) fn reg_user(
     // offset starts the array.
     let mr = IbMr::new(kernel::try_init!(Mr {
         _quota: quota,
-        _umem: umem_owner,
+        _umem: Some(umem_owner),
         pages,
         first_offset: addr % PAGE_SIZE,
         iova,
@@ -294,6 +322,51 @@ pub(crate) fn reg_user(
     }
     // SAFETY: The MR stays alive and in place until `dereg` removes it
     // (its box is only moved, never its contents); it is complete.
+    unsafe { reservation.publish(&mr) };
+    Ok(mr)
+}
+
+/// `get_dma_mr`: the kernel memory of a kernel PD, addressed by kernel
+/// virtual address (rvt is a virtual-DMA device), with local rights only:
+/// an R_Key naming all of kernel memory (what `IB_PD_UNSAFE_GLOBAL_RKEY`
+/// asks for) is refused with `EOPNOTSUPP`. Kernel consumers normally use
+/// the PD's `local_dma_lkey` instead.
+pub(crate) fn get_dma(
+    keys: &MrKeys,
+    limit: &Limit,
+    pd: &IbObject<b::ib_pd, Pd>,
+    access: u32,
+) -> Result<Pin<KBox<IbMr<Mr>>>> {
+    if access & !(b::ib_access_flags_IB_ACCESS_LOCAL_WRITE | b::ib_access_flags_IB_ACCESS_OPTIONAL)
+        != 0
+    {
+        return Err(EOPNOTSUPP);
+    }
+    let quota = limit.take()?;
+    let key8 = keys.registrations.fetch_add(1u32, Relaxed) as u8;
+    let reservation = keys.table.reserve()?;
+    let key = (reservation.index() << 8) | u32::from(key8);
+    // INVARIANT: no pages; a DMA MR is never addressed through them.
+    let mr = IbMr::new(kernel::try_init!(Mr {
+        _quota: quota,
+        _umem: None,
+        pages: KVVec::new(),
+        first_offset: 0,
+        iova: 0,
+        length: u64::MAX,
+        access,
+        pd: pd.as_raw(),
+        key,
+    }))?;
+    let raw = mr.as_raw();
+    // SAFETY: Ours until we return it.
+    unsafe {
+        (*raw).lkey = key;
+        (*raw).rkey = key;
+        (*raw).iova = 0;
+        (*raw).length = u64::MAX;
+    }
+    // SAFETY: As for `reg_user`.
     unsafe { reservation.publish(&mr) };
     Ok(mr)
 }

@@ -59,6 +59,8 @@ const RXE_SGE: usize = 16;
 pub(crate) struct Qp {
     _quota: Quota,
     service: QpType,
+    /// The port's GSI QP (QP1).
+    is_gsi: bool,
     /// The QPN table this QP is in (the device's, which outlives it).
     qpns: *const QpnTable,
     /// Its QPN, in the table from right after creation until the drop.
@@ -93,9 +95,9 @@ fn service(qp_type: u32) -> Result<QpType> {
     match qp_type {
         b::ib_qp_type_IB_QPT_RC => Ok(QpType::Rc),
         b::ib_qp_type_IB_QPT_UC => Ok(QpType::Uc),
-        b::ib_qp_type_IB_QPT_UD => Ok(QpType::Ud),
-        // GSI (ib_mad's QP1) and kernel QPs come with the transport; XRC,
-        // raw packet and driver QPs are not offered.
+        // The GSI QP is a UD QP with QPN 1 and the GSI Q_Key (IBA 13.4).
+        b::ib_qp_type_IB_QPT_UD | b::ib_qp_type_IB_QPT_GSI => Ok(QpType::Ud),
+        // XRC, raw packet and driver QPs are not offered.
         _ => Err(EOPNOTSUPP),
     }
 }
@@ -122,18 +124,25 @@ fn grant(cap: &b::ib_qp_cap) -> Result<b::ib_qp_cap> {
 }
 
 /// `create_qp`: user RC, UC and UD QPs with their rxe rings.
+/// `create_qp`: RC, UC and UD QPs, for user space with their rxe rings or
+/// for kernel consumers, and the GSI QP (QP1) that ib_mad creates for the
+/// port, which takes QPN 1 in `gsi`.
 pub(crate) fn create<'a>(
     limit: &Limit,
     qpns: &QpnTable,
+    gsi: &QpnTable,
     slot: Slot<'a, b::ib_qp, Qp>,
     init: &mut b::ib_qp_init_attr,
-    udata: Option<&mut Udata<'_>>,
+    mut udata: Option<&mut Udata<'_>>,
 ) -> Result<Created<'a, b::ib_qp, Qp>> {
     let service = service(init.qp_type)?;
-    let udata = udata.ok_or(EOPNOTSUPP)?;
-    udata.require_empty_input()?;
+    let is_gsi = init.qp_type == b::ib_qp_type_IB_QPT_GSI;
     if init.create_flags != 0 {
         return Err(EOPNOTSUPP);
+    }
+    // The GSI QP is ib_mad's, one per port (IBA 13.4).
+    if is_gsi && (udata.is_some() || init.port_num != 1) {
+        return Err(EINVAL);
     }
     let uses_srq = !init.srq.is_null();
     if uses_srq {
@@ -144,32 +153,41 @@ pub(crate) fn create<'a>(
     if init.send_cq.is_null() || init.recv_cq.is_null() {
         return Err(EINVAL);
     }
-    if udata.out_len() < size_of::<b::rxe_create_qp_resp>() {
-        return Err(EINVAL);
-    }
     let mut cap = grant(&init.cap)?;
-    let sq_elem = RXE_SEND_WQE_HEADER + cap.max_inline_data as usize;
-    let rq_elem = RXE_RECV_WQE_HEADER + cap.max_recv_sge as usize * RXE_SGE;
-    let ucontext = udata.ucontext();
-    // SAFETY: The caller's live context, which outlives its QPs.
-    let sq = unsafe { UserQueue::new(ucontext, cap.max_send_wr, sq_elem) }?;
-    let rq = if uses_srq {
-        None
-    } else {
-        // SAFETY: As above.
-        Some(unsafe { UserQueue::new(ucontext, cap.max_recv_wr, rq_elem) }?)
+    let (sq, rq, resp) = match udata.as_deref_mut() {
+        Some(udata) => {
+            udata.require_empty_input()?;
+            if udata.out_len() < size_of::<b::rxe_create_qp_resp>() {
+                return Err(EINVAL);
+            }
+            let sq_elem = RXE_SEND_WQE_HEADER + cap.max_inline_data as usize;
+            let rq_elem = RXE_RECV_WQE_HEADER + cap.max_recv_sge as usize * RXE_SGE;
+            let ucontext = udata.ucontext();
+            // SAFETY: The caller's live context, which outlives its QPs.
+            let sq = unsafe { UserQueue::new(ucontext, cap.max_send_wr, sq_elem) }?;
+            let rq = if uses_srq {
+                None
+            } else {
+                // SAFETY: As above.
+                Some(unsafe { UserQueue::new(ucontext, cap.max_recv_wr, rq_elem) }?)
+            };
+            cap.max_send_wr = sq.capacity();
+            cap.max_recv_wr = rq.as_ref().map_or(0, UserQueue::capacity);
+            let resp = CreateQpResp(b::rxe_create_qp_resp {
+                // No receive ring with an SRQ: the provider maps none.
+                rq_mi: rq.as_ref().map(UserQueue::mmap_info).unwrap_or_default(),
+                sq_mi: sq.mmap_info(),
+            });
+            (Some(sq), rq, Some(resp))
+        }
+        // A kernel QP's work requests come through post_send/post_recv.
+        None => (None, None, None),
     };
-    cap.max_send_wr = sq.capacity();
-    cap.max_recv_wr = rq.as_ref().map_or(0, UserQueue::capacity);
-    let resp = CreateQpResp(b::rxe_create_qp_resp {
-        // No receive ring with an SRQ: the provider maps none.
-        rq_mi: rq.as_ref().map(UserQueue::mmap_info).unwrap_or_default(),
-        sq_mi: sq.mmap_info(),
-    });
     let raw = slot.as_raw();
     let sq_sig_type = init.sq_sig_type;
     let quota = limit.take()?;
-    let reservation = qpns.reserve()?;
+    let table = if is_gsi { gsi } else { qpns };
+    let reservation = table.reserve()?;
     let qpn = reservation.index();
     let transport = QpTransport::new(QpSetup {
         ibqp: raw,
@@ -184,7 +202,8 @@ pub(crate) fn create<'a>(
     let created = slot.init(try_pin_init!(Qp {
         _quota: quota,
         service,
-        qpns: core::ptr::from_ref(qpns),
+        is_gsi,
+        qpns: core::ptr::from_ref(table),
         qpn,
         cap,
         sq_sig_type,
@@ -196,7 +215,9 @@ pub(crate) fn create<'a>(
     // which removes it from the table first (`PinnedDrop`); it is complete.
     unsafe { reservation.publish(created.object()) };
     init.cap = cap;
-    udata.respond(&resp)?;
+    if let (Some(udata), Some(resp)) = (udata, resp) {
+        udata.respond(&resp)?;
+    }
     Ok(created)
 }
 
@@ -291,14 +312,32 @@ impl Qp {
         })
     }
 
-    /// The POST_SEND doorbell. Process context.
-    pub(crate) fn doorbell(&self) -> Result {
-        self.transport.doorbell()
+    /// `post_send`: a kernel QP's work request list, or (`wr` NULL) a user
+    /// QP's doorbell. On failure `bad_wr` names the first request not
+    /// posted.
+    pub(crate) fn post_send(
+        &self,
+        wr: *const b::ib_send_wr,
+        bad_wr: &mut *const b::ib_send_wr,
+    ) -> Result {
+        if wr.is_null() {
+            return self.transport.doorbell();
+        }
+        self.transport.post_kernel_sends(wr, bad_wr)
     }
 
-    /// A received packet for this QP. Softirq, under RCU.
-    pub(crate) fn receive(&self, pkt: &crate::proto::packet::Packet<'_>, meta: &b::rvt_rx_meta) {
-        self.transport.receive(pkt, meta);
+    /// `post_recv`: a kernel QP's receive work request list.
+    pub(crate) fn post_recv(
+        &self,
+        wr: *const b::ib_recv_wr,
+        bad_wr: &mut *const b::ib_recv_wr,
+    ) -> Result {
+        self.transport.post_kernel_recvs(wr, bad_wr)
+    }
+
+    /// A received packet for this QP (checked, linear). Softirq, under RCU.
+    pub(crate) fn receive(&self, skb: crate::transport::skb::OwnedSkb, meta: &b::rvt_rx_meta) {
+        self.transport.receive(skb, meta);
     }
 
     /// Takes the QP out of the QPN table and stops its transport: nothing
@@ -365,6 +404,7 @@ impl Qp {
         match self.service {
             QpType::Rc => b::ib_qp_type_IB_QPT_RC,
             QpType::Uc => b::ib_qp_type_IB_QPT_UC,
+            QpType::Ud if self.is_gsi => b::ib_qp_type_IB_QPT_GSI,
             QpType::Ud => b::ib_qp_type_IB_QPT_UD,
         }
     }
@@ -387,4 +427,9 @@ impl Qp {
 /// The QPN table of a device.
 pub(crate) fn qpn_table() -> impl PinInit<QpnTable> {
     Table::with_range(FIRST_QPN, LAST_QPN)
+}
+
+/// The table of a device's GSI QP: QPN 1 only (IBA 10.2.4).
+pub(crate) fn gsi_table() -> impl PinInit<QpnTable> {
+    Table::with_range(crate::proto::engine::GSI_QPN, crate::proto::engine::GSI_QPN)
 }

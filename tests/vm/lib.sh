@@ -39,6 +39,70 @@ setup_veth_pair() {
 	ip -n n1 link set lo up
 }
 
+# Two rvt nodes: rvt0 on va in n0, rvt1 on vb in n1, IPv4 and IPv6
+# addresses, ports active, GID indices found (find_gids).
+setup_rvt_pair() {
+	setup_veth_pair
+	ip -n n0 addr add fd00::1/64 dev va nodad
+	ip -n n1 addr add fd00::2/64 dev vb nodad
+	modprobe ib_uverbs
+	expect_ok "rdma link add rvt0" ip netns exec n0 rdma link add rvt0 type rvt netdev va
+	expect_ok "rdma link add rvt1" ip netns exec n1 rdma link add rvt1 type rvt netdev vb
+	wait_port_state rvt0 PORT_ACTIVE && wait_port_state rvt1 PORT_ACTIVE || fail "ports not active"
+	find_gids
+}
+
+# gid_index DEV PREFIX: the index of the RoCE v2 GID of DEV starting with PREFIX.
+gid_index() {
+	for f in /sys/class/infiniband/$1/ports/1/gid_attrs/types/*; do
+		i=${f##*/}
+		[ "$(cat "$f" 2>/dev/null)" = "RoCE v2" ] || continue
+		case "$(cat /sys/class/infiniband/$1/ports/1/gids/$i)" in
+		$2*) echo "$i"; return 0 ;;
+		esac
+	done
+	return 1
+}
+# find_gids: v4_0 v6_0 v4_1 v6_1, the RoCE v2 GID indices of rvt0 and rvt1
+# for their IPv4 (10.9.0.x) and IPv6 (fd00::x) addresses; waits until ib_core
+# has added them.
+find_gids() {
+	i=0
+	while { ! gid_index rvt0 0000:0000:0000:0000:0000:ffff: || ! gid_index rvt1 0000:0000:0000:0000:0000:ffff: ||
+		! gid_index rvt0 fd00: || ! gid_index rvt1 fd00:; } >/dev/null && [ $i -lt 50 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
+	v4_0=$(gid_index rvt0 0000:0000:0000:0000:0000:ffff:)
+	v4_1=$(gid_index rvt1 0000:0000:0000:0000:0000:ffff:)
+	v6_0=$(gid_index rvt0 fd00:)
+	v6_1=$(gid_index rvt1 fd00:)
+	echo "GID indices: rvt0 v4 $v4_0 v6 $v6_0, rvt1 v4 $v4_1 v6 $v6_1"
+}
+
+# counter DEV NAME: a port counter of DEV (rdma statistic).
+counter() { rdma statistic show link "$1"/1 | tr ' ' '\n' | grep -A1 "^$2\$" | tail -n1; }
+
+# pingpong NAME TOOL SERVER_ARGS CLIENT_ARGS: server on rvt0 in n0, client on
+# rvt1 in n1; both must exit 0.
+pingpong() {
+	name=$1; tool=$2; sargs=$3; cargs=$4
+	ip netns exec n0 timeout ${PP_TIMEOUT:-60} $tool -d rvt0 $sargs >/tmp/pp-server.out 2>&1 &
+	spid=$!
+	sleep 0.5
+	ip netns exec n1 timeout ${PP_TIMEOUT:-60} $tool -d rvt1 $cargs 10.9.0.1 >/tmp/pp-client.out 2>&1
+	crc=$?
+	wait $spid
+	src=$?
+	if [ $crc = 0 ] && [ $src = 0 ]; then
+		pass "$name: $(grep -h 'iters in' /tmp/pp-client.out | head -n1)"
+	else
+		fail "$name: client exit $crc, server exit $src"
+		sed 's/^/  server: /' /tmp/pp-server.out
+		sed 's/^/  client: /' /tmp/pp-client.out
+	fi
+}
+
+
 # The port state ibv_devinfo shows for a device (PORT_ACTIVE, PORT_DOWN...).
 port_state() {
 	ibv_devinfo -d "$1" | sed -n 's/.*state:[[:space:]]*\(PORT_[A-Z]*\).*/\1/p' | head -n1

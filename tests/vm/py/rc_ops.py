@@ -1,0 +1,198 @@
+# SPDX-License-Identifier: GPL-2.0
+"""RC operations between two rvt devices in one process (pyverbs): RDMA
+WRITE (with immediate), READ of 1 MiB, atomics, an R_Key violation, a send
+that waits for a receive (RNR), a malformed work request, and the QP states
+they leave. Usage: rc_ops.py DEV0 GIDX0 DEV1 GIDX1. Prints "ok: ..." /
+"FAIL: ..." lines; exits 1 on failure."""
+
+import struct
+import sys
+import time
+
+import pyverbs.enums as e
+from pyverbs.addr import AHAttr, GlobalRoute
+from pyverbs.cq import CQ
+from pyverbs.device import Context
+from pyverbs.mr import MR
+from pyverbs.pd import PD
+from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
+from pyverbs.wr import SGE, RecvWR, SendWR
+
+from checks import check, exit_status
+
+ACCESS = (e.IBV_ACCESS_LOCAL_WRITE | e.IBV_ACCESS_REMOTE_WRITE |
+          e.IBV_ACCESS_REMOTE_READ | e.IBV_ACCESS_REMOTE_ATOMIC)
+BIG = 1 << 20
+
+
+class Node:
+    def __init__(self, name, gid_index):
+        self.ctx = Context(name=name)
+        self.gid_index = gid_index
+        self.gid = self.ctx.query_gid(1, gid_index)
+        self.pd = PD(self.ctx)
+        self.cq = CQ(self.ctx, 64)
+        self.mr = MR(self.pd, BIG, ACCESS)
+        self.qp = None
+
+    def new_qp(self):
+        cap = QPCap(max_send_wr=16, max_recv_wr=16, max_send_sge=2, max_recv_sge=2)
+        self.qp = QP(self.pd, QPInitAttr(qp_type=e.IBV_QPT_RC, scq=self.cq, rcq=self.cq, cap=cap))
+        return self.qp
+
+
+def connect(a, b, access=ACCESS, rnr_retry=7):
+    """Moves a's QP to RTS towards b's."""
+    qp = a.qp
+    attr = QPAttr(qp_state=e.IBV_QPS_INIT)
+    attr.pkey_index = 0
+    attr.port_num = 1
+    attr.qp_access_flags = access
+    qp.modify(attr, e.IBV_QP_STATE | e.IBV_QP_PKEY_INDEX | e.IBV_QP_PORT | e.IBV_QP_ACCESS_FLAGS)
+    attr = QPAttr(qp_state=e.IBV_QPS_RTR)
+    attr.path_mtu = e.IBV_MTU_1024
+    attr.dest_qp_num = b.qp.qp_num
+    attr.rq_psn = 0
+    attr.max_dest_rd_atomic = 4
+    attr.min_rnr_timer = 1
+    attr.ah_attr = AHAttr(port_num=1, is_global=1,
+                          gr=GlobalRoute(dgid=b.gid, sgid_index=a.gid_index, hop_limit=64))
+    qp.modify(attr, e.IBV_QP_STATE | e.IBV_QP_AV | e.IBV_QP_PATH_MTU | e.IBV_QP_DEST_QPN |
+              e.IBV_QP_RQ_PSN | e.IBV_QP_MAX_DEST_RD_ATOMIC | e.IBV_QP_MIN_RNR_TIMER)
+    attr = QPAttr(qp_state=e.IBV_QPS_RTS)
+    attr.timeout = 14
+    attr.retry_cnt = 7
+    attr.rnr_retry = rnr_retry
+    attr.sq_psn = 0
+    attr.max_rd_atomic = 4
+    qp.modify(attr, e.IBV_QP_STATE | e.IBV_QP_TIMEOUT | e.IBV_QP_RETRY_CNT |
+              e.IBV_QP_RNR_RETRY | e.IBV_QP_SQ_PSN | e.IBV_QP_MAX_QP_RD_ATOMIC)
+
+
+def poll(cq, n=1, timeout=20.0):
+    """Up to n completions, waiting at most timeout seconds."""
+    got = []
+    end = time.time() + timeout
+    while len(got) < n and time.time() < end:
+        _, wcs = cq.poll(n - len(got))
+        got += wcs
+        if not wcs:
+            time.sleep(0.001)
+    return got
+
+
+def state(qp):
+    attr, _ = qp.query(e.IBV_QP_STATE)
+    return attr.qp_state
+
+
+def pair(access=ACCESS, rnr_retry=7):
+    a.new_qp()
+    b.new_qp()
+    connect(a, b, rnr_retry=rnr_retry)
+    connect(b, a, access=access)
+
+
+a = Node(sys.argv[1], int(sys.argv[2]))
+b = Node(sys.argv[3], int(sys.argv[4]))
+pair()
+
+# RDMA WRITE, then WRITE with immediate (consumes a receive at b).
+data = bytes(range(256)) * 64
+a.mr.write(data, len(data), 0)
+wr = SendWR(wr_id=1, opcode=e.IBV_WR_RDMA_WRITE, num_sge=1, sg=[SGE(a.mr.buf, len(data), a.mr.lkey)])
+wr.set_wr_rdma(b.mr.rkey, b.mr.buf + 4096)
+a.qp.post_send(wr)
+wcs = poll(a.cq)
+check(len(wcs) == 1 and wcs[0].status == e.IBV_WC_SUCCESS and wcs[0].opcode == e.IBV_WC_RDMA_WRITE
+      and wcs[0].byte_len == len(data), f"RDMA WRITE of {len(data)} bytes completes")
+check(b.mr.read(len(data), 4096) == data, "the written bytes are at the remote address")
+b.qp.post_recv(RecvWR(wr_id=7, num_sge=1, sg=[SGE(b.mr.buf, 16, b.mr.lkey)]))
+wr = SendWR(wr_id=2, opcode=e.IBV_WR_RDMA_WRITE_WITH_IMM, num_sge=1, imm_data=0x12345678,
+            sg=[SGE(a.mr.buf, 100, a.mr.lkey)])
+wr.set_wr_rdma(b.mr.rkey, b.mr.buf + 200000)
+a.qp.post_send(wr)
+sent, got = poll(a.cq), poll(b.cq)
+check(len(sent) == 1 and sent[0].status == e.IBV_WC_SUCCESS, "WRITE with immediate completes")
+check(len(got) == 1 and got[0].opcode == e.IBV_WC_RECV_RDMA_WITH_IMM and got[0].wr_id == 7
+      and got[0].byte_len == 100 and got[0].wc_flags & e.IBV_WC_WITH_IMM
+      and got[0].imm_data == 0x12345678,
+      f"the receiver gets the immediate data ({got[0].imm_data:#x} flags {got[0].wc_flags})" if got
+      else "the receiver gets a completion")
+
+# RDMA READ of 1 MiB (1024 response packets) into a's buffer.
+pattern = struct.pack("<I", 0xdeadbeef) * (BIG // 4)
+b.mr.write(pattern, BIG, 0)
+a.mr.write(bytes(BIG), BIG, 0)
+wr = SendWR(wr_id=3, opcode=e.IBV_WR_RDMA_READ, num_sge=1, sg=[SGE(a.mr.buf, BIG, a.mr.lkey)])
+wr.set_wr_rdma(b.mr.rkey, b.mr.buf)
+a.qp.post_send(wr)
+wcs = poll(a.cq, timeout=60)
+check(len(wcs) == 1 and wcs[0].status == e.IBV_WC_SUCCESS and wcs[0].opcode == e.IBV_WC_RDMA_READ
+      and wcs[0].byte_len == BIG, "RDMA READ of 1 MiB completes")
+check(a.mr.read(BIG, 0) == pattern, "the 1 MiB read back is the remote memory")
+
+# Atomics: the original value lands in the local buffer (host order).
+b.mr.write(struct.pack("<Q", 41), 8, 8192)
+wr = SendWR(wr_id=4, opcode=e.IBV_WR_ATOMIC_FETCH_AND_ADD, num_sge=1, sg=[SGE(a.mr.buf, 8, a.mr.lkey)])
+wr.set_wr_atomic(b.mr.rkey, b.mr.buf + 8192, 1)
+a.qp.post_send(wr)
+wcs = poll(a.cq)
+check(len(wcs) == 1 and wcs[0].status == e.IBV_WC_SUCCESS and wcs[0].opcode == e.IBV_WC_FETCH_ADD,
+      "FETCH_ADD completes")
+check(struct.unpack("<Q", a.mr.read(8, 0))[0] == 41 and struct.unpack("<Q", b.mr.read(8, 8192))[0] == 42,
+      "FETCH_ADD returned 41 and left 42")
+wr = SendWR(wr_id=5, opcode=e.IBV_WR_ATOMIC_CMP_AND_SWP, num_sge=1, sg=[SGE(a.mr.buf + 8, 8, a.mr.lkey)])
+wr.set_wr_atomic(b.mr.rkey, b.mr.buf + 8192, 42, 1000)
+a.qp.post_send(wr)
+wcs = poll(a.cq)
+check(len(wcs) == 1 and wcs[0].status == e.IBV_WC_SUCCESS and wcs[0].opcode == e.IBV_WC_COMP_SWAP,
+      "CMP_AND_SWP completes")
+check(struct.unpack("<Q", a.mr.read(8, 8))[0] == 42 and struct.unpack("<Q", b.mr.read(8, 8192))[0] == 1000,
+      "CMP_AND_SWP returned 42 and swapped in 1000")
+
+# An RNR case: a SEND before the receive is posted, which comes 50 ms later.
+wr = SendWR(wr_id=6, opcode=e.IBV_WR_SEND, num_sge=1, sg=[SGE(a.mr.buf, 64, a.mr.lkey)])
+a.qp.post_send(wr)
+time.sleep(0.05)
+check(not poll(a.cq, timeout=0), "the SEND waits while the receiver has no receive (RNR)")
+b.qp.post_recv(RecvWR(wr_id=8, num_sge=1, sg=[SGE(b.mr.buf, 64, b.mr.lkey)]))
+sent, got = poll(a.cq), poll(b.cq)
+check(len(sent) == 1 and sent[0].status == e.IBV_WC_SUCCESS and len(got) == 1 and got[0].byte_len == 64,
+      "it completes once a receive is posted")
+
+# An R_Key violation: REM_ACCESS_ERR, the QP in Error, what follows flushed.
+wr = SendWR(wr_id=9, opcode=e.IBV_WR_RDMA_WRITE, num_sge=1, sg=[SGE(a.mr.buf, 64, a.mr.lkey)])
+wr.set_wr_rdma(b.mr.rkey ^ 0x100, b.mr.buf)
+a.qp.post_send(wr)
+wr2 = SendWR(wr_id=10, opcode=e.IBV_WR_RDMA_WRITE, num_sge=1, sg=[SGE(a.mr.buf, 64, a.mr.lkey)])
+wr2.set_wr_rdma(b.mr.rkey, b.mr.buf)
+a.qp.post_send(wr2)
+wcs = poll(a.cq, 2)
+check(len(wcs) == 2 and wcs[0].wr_id == 9 and wcs[0].status == e.IBV_WC_REM_ACCESS_ERR
+      and wcs[1].wr_id == 10 and wcs[1].status == e.IBV_WC_WR_FLUSH_ERR,
+      "a bad R_Key: REM_ACCESS_ERR, then the next WR flushed " +
+      str([(w.wr_id, w.status) for w in wcs]))
+check(state(a.qp) == e.IBV_QPS_ERR, "the requester's QP is in Error")
+check(state(b.qp) == e.IBV_QPS_ERR, "the responder's QP is in Error (IBA 9.9.3)")
+
+# A work request rvt does not implement (LOCAL_INV): LOC_QP_OP_ERR, Error.
+pair()
+wr = SendWR(wr_id=11, opcode=e.IBV_WR_LOCAL_INV, num_sge=0)
+a.qp.post_send(wr)
+wcs = poll(a.cq)
+check(len(wcs) == 1 and wcs[0].wr_id == 11 and wcs[0].status == e.IBV_WC_LOC_QP_OP_ERR,
+      "an unsupported opcode completes with LOC_QP_OP_ERR " + str([(w.wr_id, w.status) for w in wcs]))
+check(state(a.qp) == e.IBV_QPS_ERR, "and moves the QP to Error")
+
+# The responder QP's access flags: no remote write granted, a WRITE is an
+# invalid request (IBA 9.7.5.2.x: the QP does not take the operation; the
+# region's rights are the R_Key's, a remote access error).
+pair(access=e.IBV_ACCESS_LOCAL_WRITE)
+wr = SendWR(wr_id=12, opcode=e.IBV_WR_RDMA_WRITE, num_sge=1, sg=[SGE(a.mr.buf, 64, a.mr.lkey)])
+wr.set_wr_rdma(b.mr.rkey, b.mr.buf)
+a.qp.post_send(wr)
+wcs = poll(a.cq)
+check(len(wcs) == 1 and wcs[0].status == e.IBV_WC_REM_INV_REQ_ERR,
+      "a WRITE the responder's QP does not allow: REM_INV_REQ_ERR " + str([(w.wr_id, w.status) for w in wcs]))
+sys.exit(exit_status())

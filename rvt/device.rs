@@ -468,6 +468,10 @@ impl IbDriver for RvtDevice {
         Ok(())
     }
 
+    fn resize_user_cq(cq: &IbObject<b::ib_cq, Cq>, cqe: u32, udata: &mut Udata<'_>) -> Result<u32> {
+        cq::resize_user(cq, cqe, udata)
+    }
+
     fn poll_cq(cq: &IbObject<b::ib_cq, Cq>, wc: &mut [b::ib_wc]) -> usize {
         cq.data().poll(wc)
     }

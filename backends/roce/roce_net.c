@@ -12,6 +12,8 @@
 #include <net/ipv6.h>
 #include <net/route.h>
 #include <net/ip6_route.h>
+#include <net/addrconf.h>
+#include <linux/inetdevice.h>
 #include <rdma/ib_addr.h>
 #include <rdma/ib_cache.h>
 #include "roce_net.h"
@@ -94,7 +96,22 @@ int rvt_roce_rx_prepare(struct sk_buff *skb, const void **hdrs, u32 *hdrs_len, u
 
 struct net_device *rvt_roce_skb_dev(const struct sk_buff *skb)
 {
-	return skb->dev;
+	struct net_device *dev = skb->dev, *local = NULL;
+
+	/*
+	 * A packet a local sender addressed to this host (an rvt device to
+	 * itself or to another of the namespace) comes through the loopback
+	 * device: it is for the device that has the destination address.
+	 */
+	if (!(dev->flags & IFF_LOOPBACK))
+		return dev;
+	if (skb->protocol == htons(ETH_P_IP))
+		local = __ip_dev_find(dev_net(dev), ip_hdr(skb)->daddr, false);
+#if IS_ENABLED(CONFIG_IPV6)
+	else if (skb->protocol == htons(ETH_P_IPV6))
+		local = ipv6_dev_find(dev_net(dev), &ipv6_hdr(skb)->daddr, NULL);
+#endif
+	return local ? local : dev;
 }
 
 struct net_device *rvt_roce_vlan_lower(struct net_device *dev)

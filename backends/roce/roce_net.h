@@ -29,7 +29,11 @@ void rvt_roce_udp_close(struct socket *sock);
  * *@hdrs_len bytes (what the ICRC covers). 0 or -errno.
  */
 int rvt_roce_rx_prepare(struct sk_buff *skb, const void **hdrs, u32 *hdrs_len, u8 *grh);
-/* The device a packet arrived on. */
+/*
+ * The device a packet is for: the one it arrived on, or for a packet to a
+ * local address (through the loopback device) the one with that address.
+ * Under RCU (the receive softirq); no reference taken.
+ */
 struct net_device *rvt_roce_skb_dev(const struct sk_buff *skb);
 /* The netdev under a VLAN device, or NULL if @dev is not one. */
 struct net_device *rvt_roce_vlan_lower(struct net_device *dev);

@@ -551,6 +551,15 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
     fn destroy_cq(_cq: &IbObject<b::ib_cq, Self::Cq>) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
+    /// Resizes a user completion queue to at least `cqe` entries; returns
+    /// how many it holds. Process context.
+    fn resize_user_cq(
+        _cq: &IbObject<b::ib_cq, Self::Cq>,
+        _cqe: u32,
+        _udata: &mut Udata<'_>,
+    ) -> Result<u32> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// Moves up to `wc.len()` completions into `wc`; returns how many.
     /// Any context, including hard interrupts.
     fn poll_cq(_cq: &IbObject<b::ib_cq, Self::Cq>, _wc: &mut [b::ib_wc]) -> usize {
@@ -615,6 +624,11 @@ impl<T: IbDriver> Adapter<T> {
         },
         destroy_cq: if T::HAS_CREATE_CQ {
             Some(Self::destroy_cq)
+        } else {
+            None
+        },
+        resize_user_cq: if T::HAS_RESIZE_USER_CQ {
+            Some(Self::resize_user_cq)
         } else {
             None
         },
@@ -1289,6 +1303,27 @@ impl<T: IbDriver> Adapter<T> {
         let polled = T::poll_cq(unsafe { IbObject::from_raw(cq) }, wc);
         // At most `num_entries`, which fits.
         c_int::try_from(polled).unwrap_or(num_entries)
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_uverbs only, for a live user CQ of ours, with a valid
+    /// udata.
+    unsafe extern "C" fn resize_user_cq(
+        cq: *mut b::ib_cq,
+        cqe: c_uint,
+        udata: *mut b::ib_udata,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: A live CQ of ours.
+            let object = unsafe { IbObject::from_raw(cq) };
+            // SAFETY: ib_uverbs passes a valid udata.
+            let mut udata = unsafe { Udata::from_raw(udata) }.ok_or(EINVAL)?;
+            let capacity = T::resize_user_cq(object, cqe, &mut udata)?;
+            // SAFETY: ib_uverbs holds the CQ for the call; it reports cqe.
+            unsafe { (*cq).cqe = c_int::try_from(capacity).unwrap_or(c_int::MAX) };
+            Ok(0)
+        })
     }
 
     /// # Safety

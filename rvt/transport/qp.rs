@@ -45,6 +45,7 @@ use crate::{
     device::{self, RvtDevice},
     ib::{IbDevice, IbObject},
     proto::{
+        aeth::{NakCode, Syndrome},
         engine::{
             self, AttrUpdate, Completion, DropReason, Mtu, PostError, QpState, QpType, Queue,
             ResponderResource, RxMeta, SendWqe, Sink, Timer, Transmit, Verdict, WcFlags,
@@ -769,9 +770,10 @@ impl QpTransport {
                 let Ok(pkt) = crate::proto::packet::parse(unsafe { skb.linear_data() }) else {
                     return;
                 };
-                t.deliver(st, cx, n, &pkt, meta)
+                let verdict = t.deliver(st, cx, n, &pkt, meta);
+                count_verdict(cx.rvt(), verdict, &pkt);
+                verdict
             };
-            count_verdict(cx.rvt(), verdict);
             if verdict == Verdict::Deferred {
                 t.keep(st, cx, skb, meta);
             }
@@ -799,13 +801,16 @@ impl QpTransport {
             let Ok(pkt) = crate::proto::packet::parse(unsafe { kept.skb.linear_data() }) else {
                 return true;
             };
-            self.deliver(st, cx, n, &pkt, &kept.meta)
+            let verdict = self.deliver(st, cx, n, &pkt, &kept.meta);
+            if verdict != Verdict::Deferred {
+                count_verdict(cx.rvt(), verdict, &pkt);
+            }
+            verdict
         };
         if verdict == Verdict::Deferred {
             st.deferred.push_front(kept);
             return false;
         }
-        count_verdict(cx.rvt(), verdict);
         true
     }
 
@@ -1765,9 +1770,17 @@ fn network_type(grh: &[u8; 40]) -> u8 {
 }
 
 /// Counts what the engine did with a packet.
-fn count_verdict(rvt: &RvtDevice, verdict: Verdict) {
+fn count_verdict(rvt: &RvtDevice, verdict: Verdict, pkt: &Packet<'_>) {
     let counter = match verdict {
-        Verdict::Accepted => return,
+        Verdict::Accepted => {
+            // The NAKs a requester acted on.
+            let nak = match pkt.aeth().map(|aeth| Syndrome::decode(aeth.syndrome)) {
+                Some(Ok(Syndrome::Nak(NakCode::PsnSequenceError))) => Counter::RxSeqNaksReceived,
+                Some(Ok(Syndrome::RnrNak { .. })) => Counter::RxRnrNaksReceived,
+                _ => return,
+            };
+            return rvt.counters().add(nak, 1);
+        }
         Verdict::Duplicate => Counter::RxDuplicates,
         Verdict::OutOfSequence { nak_sent } => {
             if nak_sent {

@@ -40,6 +40,10 @@ pub(crate) enum Counter {
     RxSeqNaksSent,
     /// RNR NAKs this responder sent (no receive WQE).
     RxRnrNaksSent,
+    /// PSN sequence error NAKs this requester received (and acted on).
+    RxSeqNaksReceived,
+    /// RNR NAKs this requester received (and acted on).
+    RxRnrNaksReceived,
     /// Requests that arrived while RDMA READ responses were still owed
     /// (IBA 9.5 ordering), kept and executed after them.
     RxDeferred,
@@ -61,7 +65,7 @@ pub(crate) enum Counter {
 }
 
 /// The names `rdma statistic` shows, in [`Counter`] order.
-const NAMES: [&CStr; 19] = [
+const NAMES: [&CStr; 21] = [
     c"rx_packets",
     c"rx_bytes",
     c"rx_icrc_errors",
@@ -73,6 +77,8 @@ const NAMES: [&CStr; 19] = [
     c"rx_out_of_sequence",
     c"rx_seq_naks_sent",
     c"rx_rnr_naks_sent",
+    c"rx_seq_naks_received",
+    c"rx_rnr_naks_received",
     c"rx_deferred",
     c"rx_deferred_dropped",
     c"tx_packets",

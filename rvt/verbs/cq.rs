@@ -314,6 +314,65 @@ pub(crate) fn create<'a>(
     Ok(created)
 }
 
+/// `resize_user_cq` (IBA 11.2.8.3): a new ring of at least `cqe`
+/// entries, the completions not yet polled moved into it in order, its
+/// mmap information for the provider, which maps it in place of the old
+/// one. `EINVAL` if the completions waiting would not fit. Process context.
+pub(crate) fn resize_user(
+    cq: &IbObject<b::ib_cq, Cq>,
+    cqe: u32,
+    udata: &mut Udata<'_>,
+) -> Result<u32> {
+    udata.require_empty_input()?;
+    if cqe == 0 || cqe > MAX_CQE {
+        return Err(EINVAL);
+    }
+    if udata.out_len() < size_of::<b::rxe_resize_cq_resp>() {
+        return Err(EINVAL);
+    }
+    // SAFETY: The caller's live context, which outlives its CQs.
+    let queue = unsafe { UserQueue::new(udata.ucontext(), cqe, size_of::<b::ib_uverbs_wc>()) }?;
+    let capacity = queue.capacity();
+    // On a later failure the provider ignores the response.
+    udata.respond(&ResizeCqResp(b::rxe_resize_cq_resp {
+        mi: queue.mmap_info(),
+    }))?;
+    let old = {
+        let mut state = cq.data().state.lock();
+        let Ring::User(ring) = &mut state.ring else {
+            return Err(EINVAL);
+        };
+        // The consumer index is read once: whatever user space wrote, at
+        // most the old ring's entries are copied.
+        let consumer = ring.queue.consumer();
+        let waiting = ring.queue.count(ring.producer, consumer);
+        if waiting > capacity {
+            return Err(EINVAL);
+        }
+        let mut wc = [0u8; size_of::<b::ib_uverbs_wc>()];
+        let mut index = consumer;
+        for i in 0..waiting {
+            ring.queue.read_slot(index, 0, &mut wc);
+            queue.write_slot(i, &wc);
+            index = ring.queue.next(index);
+        }
+        queue.publish_producer(waiting);
+        ring.producer = waiting;
+        core::mem::replace(&mut ring.queue, queue)
+    };
+    // Its mmap entry goes without the lock; the pages stay until user
+    // space unmaps them (ib/mmap.rs).
+    drop(old);
+    Ok(capacity)
+}
+
+/// The rxe provider's resize_cq response.
+#[repr(transparent)]
+struct ResizeCqResp(b::rxe_resize_cq_resp);
+
+// SAFETY: A `struct mminfo` (u64, u32, u32): no padding (rdma_user_rxe.h).
+unsafe impl AsBytes for ResizeCqResp {}
+
 /// The rxe provider's create_cq response.
 #[repr(transparent)]
 struct CreateCqResp(b::rxe_create_cq_resp);

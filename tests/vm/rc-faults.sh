@@ -15,6 +15,10 @@ timeouts=$(( $(counter rvt0 retransmit_timeouts) - t0 + $(counter rvt1 retransmi
 [ "$timeouts" -gt 0 ] && pass "the ACK timer retransmitted ($timeouts timeouts)" || fail "no retransmit timeout under loss"
 oos=$(( $(counter rvt0 rx_out_of_sequence) + $(counter rvt1 rx_out_of_sequence) ))
 [ "$oos" -gt 0 ] && pass "gaps seen as out of sequence ($oos)" || fail "no out-of-sequence packet under loss"
+naks=$(( $(counter rvt0 rx_seq_naks_sent) + $(counter rvt1 rx_seq_naks_sent) ))
+got=$(( $(counter rvt0 rx_seq_naks_received) + $(counter rvt1 rx_seq_naks_received) ))
+[ "$naks" -gt 0 ] && [ "$got" -gt 0 ] && pass "sequence NAKs: $naks sent, $got received and acted on" ||
+	fail "sequence NAKs: $naks sent, $got received"
 
 step "reordering"
 ip netns exec n0 tc qdisc replace dev va root netem delay 4ms reorder 20% gap 3

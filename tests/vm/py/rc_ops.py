@@ -151,6 +151,29 @@ check(len(wcs) == 1 and wcs[0].status == e.IBV_WC_SUCCESS and wcs[0].opcode == e
 check(struct.unpack("<Q", a.mr.read(8, 8))[0] == 42 and struct.unpack("<Q", b.mr.read(8, 8192))[0] == 1000,
       "CMP_AND_SWP returned 42 and swapped in 1000")
 
+# CQ resize (IBA 11.2.8.3): completions waiting move to the new ring, in
+# order; a size below what is waiting is refused.
+a.cq.resize(8)
+for i in range(5):
+    wr = SendWR(wr_id=100 + i, opcode=e.IBV_WR_RDMA_WRITE, num_sge=1, sg=[SGE(a.mr.buf, 8, a.mr.lkey)])
+    wr.set_wr_rdma(b.mr.rkey, b.mr.buf)
+    a.qp.post_send(wr)
+time.sleep(0.5)
+try:
+    a.cq.resize(2)
+    check(False, "a resize below the 5 completions waiting must fail")
+except Exception as err:
+    check("22" in str(err) or "Invalid" in str(err), f"a resize below what is waiting: EINVAL ({err})")
+a.cq.resize(300)
+wcs = poll(a.cq, 5)
+check([w.wr_id for w in wcs] == [100, 101, 102, 103, 104] and all(w.status == e.IBV_WC_SUCCESS for w in wcs),
+      "after resizing to 300, the 5 waiting completions poll in order")
+wr = SendWR(wr_id=105, opcode=e.IBV_WR_RDMA_WRITE, num_sge=1, sg=[SGE(a.mr.buf, 8, a.mr.lkey)])
+wr.set_wr_rdma(b.mr.rkey, b.mr.buf)
+a.qp.post_send(wr)
+wcs = poll(a.cq)
+check(len(wcs) == 1 and wcs[0].wr_id == 105, "and new completions land in the new ring")
+
 # An RNR case: a SEND before the receive is posted, which comes 50 ms later.
 wr = SendWR(wr_id=6, opcode=e.IBV_WR_SEND, num_sge=1, sg=[SGE(a.mr.buf, 64, a.mr.lkey)])
 a.qp.post_send(wr)
@@ -160,6 +183,15 @@ b.qp.post_recv(RecvWR(wr_id=8, num_sge=1, sg=[SGE(b.mr.buf, 64, b.mr.lkey)]))
 sent, got = poll(a.cq), poll(b.cq)
 check(len(sent) == 1 and sent[0].status == e.IBV_WC_SUCCESS and len(got) == 1 and got[0].byte_len == 64,
       "it completes once a receive is posted")
+
+
+def counter(dev, name):
+    with open(f"/sys/class/infiniband/{dev}/ports/1/hw_counters/{name}") as f:
+        return int(f.read())
+
+
+check(counter(sys.argv[3], "rx_rnr_naks_sent") > 0 and counter(sys.argv[1], "rx_rnr_naks_received") > 0,
+      "RNR NAKs counted: sent by the responder, received by the requester")
 
 # An R_Key violation: REM_ACCESS_ERR, the QP in Error, what follows flushed.
 wr = SendWR(wr_id=9, opcode=e.IBV_WR_RDMA_WRITE, num_sge=1, sg=[SGE(a.mr.buf, 64, a.mr.lkey)])

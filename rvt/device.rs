@@ -24,6 +24,7 @@ use crate::{
         ah::{self, Ah, AhTable},
         counters::{Counter, PortCounters, DESCS},
         cq::{self, Cq},
+        mcast::{self, McastTable},
         mr::{self, Mr, MrKeys},
         pd::{self, Pd},
         qp::{self, Qp, QpnTable},
@@ -87,6 +88,9 @@ pub(crate) struct RvtDevice {
     /// Where the QPs' work items run (dropped, which drains it, after the
     /// last QP is gone).
     workqueue: Workqueue,
+    /// The UD QPs attached to multicast groups.
+    #[pin]
+    mcast: McastTable,
 }
 
 /// The C handle (`struct rvt_device *`) of a device: its `IbDevice` address.
@@ -124,6 +128,7 @@ impl RvtDevice {
             srq_limit: Limit::new(srq::MAX_SRQ),
             ahs <- AhTable::new(ah::MAX_AH),
             workqueue: Workqueue::new()?,
+            mcast <- McastTable::new()?,
         }? Error)
     }
 
@@ -155,6 +160,9 @@ impl RvtDevice {
             return counters.add(Counter::RxMalformed, 1);
         };
         let qpn = pkt.bth().dest_qp;
+        if qpn == crate::proto::engine::MULTICAST_QPN {
+            return self.receive_multicast(skb, meta);
+        }
         let table = if qpn == crate::proto::engine::GSI_QPN {
             &self.gsi
         } else {
@@ -167,6 +175,33 @@ impl RvtDevice {
             // (destroy takes it out of the table and waits for one).
             Some(qp) => qp.data().receive(skb, meta),
         }
+    }
+
+    /// A datagram to a multicast group (IBA 10.5): a copy for each QP
+    /// attached to the group of its destination GID.
+    fn receive_multicast(&self, skb: OwnedSkb, meta: &b::rvt_rx_meta) {
+        if meta.grh_present == 0 {
+            return self.counters.add(Counter::RxNoQp, 1);
+        }
+        let mgid = mcast::destination_gid(&meta.grh);
+        let mut members = [core::ptr::null(); mcast::MAX_MCAST_QP_ATTACH];
+        // Inside the RCU read-side critical section: a QP found attached
+        // stays alive until it ends (verbs/mcast.rs).
+        let _rcu = kernel::sync::rcu::read_lock();
+        let count = self.mcast.members(&mgid, &mut members);
+        let Some((last, others)) = members[..count].split_last() else {
+            return self.counters.add(Counter::RxNoQp, 1);
+        };
+        for &qp in others {
+            let Some(copy) = skb.try_clone() else {
+                self.counters.add(Counter::RxDropped, 1);
+                continue;
+            };
+            // SAFETY: An attached QP, alive (see above).
+            unsafe { &*qp }.data().receive(copy, meta);
+        }
+        // SAFETY: As above.
+        unsafe { &**last }.data().receive(skb, meta);
     }
 
     /// The MRs by key.
@@ -233,6 +268,9 @@ impl IbDriver for RvtDevice {
         attr.max_qp_wr = qp::MAX_QP_WR;
         attr.max_send_sge = qp::MAX_SGE;
         attr.max_recv_sge = qp::MAX_SGE;
+        attr.max_mcast_grp = mcast::MAX_MCAST_GRP;
+        attr.max_mcast_qp_attach = mcast::MAX_MCAST_QP_ATTACH as u32;
+        attr.max_total_mcast_qp_attach = mcast::MAX_TOTAL_MCAST_QP_ATTACH as u32;
         attr.max_qp_rd_atom = qp::MAX_RD_ATOMIC.into();
         attr.max_qp_init_rd_atom = qp::MAX_RD_ATOMIC.into();
         Ok(())
@@ -399,6 +437,35 @@ impl IbDriver for RvtDevice {
         init: &mut b::ib_qp_init_attr,
     ) -> Result {
         qp.data().query(attr, init);
+        Ok(())
+    }
+
+    fn attach_mcast(qp: &IbObject<b::ib_qp, Qp>, gid: &b::ib_gid) -> Result {
+        // SAFETY: The QP's device is one of ours, alive for the call.
+        let dev = unsafe { IbDevice::<Self>::from_raw(qp.device()) };
+        let this = dev.data();
+        // SAFETY: Plain bytes either way.
+        let mgid = unsafe { gid.raw };
+        if this.mcast.attach(mgid, core::ptr::from_ref(qp))? {
+            // SAFETY: A device whose private area is live; may sleep.
+            if let Err(e) = unsafe { this.ops.mcast_add(handle(dev), 1, gid) } {
+                let _ = this.mcast.detach(mgid, core::ptr::from_ref(qp));
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn detach_mcast(qp: &IbObject<b::ib_qp, Qp>, gid: &b::ib_gid) -> Result {
+        // SAFETY: The QP's device is one of ours, alive for the call.
+        let dev = unsafe { IbDevice::<Self>::from_raw(qp.device()) };
+        let this = dev.data();
+        // SAFETY: Plain bytes either way.
+        let mgid = unsafe { gid.raw };
+        if this.mcast.detach(mgid, core::ptr::from_ref(qp))? {
+            // SAFETY: As for attach. Leaving fails only if never joined.
+            let _ = unsafe { this.ops.mcast_del(handle(dev), 1, gid) };
+        }
         Ok(())
     }
 

@@ -208,3 +208,9 @@ bool rvt_helper_irqs_disabled(void)
 {
 	return irqs_disabled();
 }
+
+/* skb_clone with an atomic allocation (the receive softirq). */
+struct sk_buff *rvt_helper_skb_clone(struct sk_buff *skb)
+{
+	return skb_clone(skb, GFP_ATOMIC);
+}

@@ -98,12 +98,18 @@ impl RoceData {
         unsafe { b::rvt_helper_netdev_mtu(self.netdev) }
     }
 
-    /// The Ethernet multicast address of a multicast GID (RFC 2464 section 7:
-    /// 33:33 and the low 32 bits of the IPv6 group address).
+    /// The Ethernet multicast address of a multicast GID: for an
+    /// IPv4-mapped group (RoCEv2 over IPv4), 01:00:5e and the low 23 bits
+    /// of the IPv4 group (RFC 1112 section 6.4); otherwise 33:33 and the
+    /// low 32 bits of the IPv6 group address (RFC 2464 section 7).
     fn mcast_mac(mgid: &b::ib_gid) -> [u8; 6] {
         // SAFETY: Every bit pattern is a valid `raw` view of the GID union.
         let raw = unsafe { mgid.raw };
-        [0x33, 0x33, raw[12], raw[13], raw[14], raw[15]]
+        if raw[..10].iter().all(|&byte| byte == 0) && raw[10] == 0xff && raw[11] == 0xff {
+            [0x01, 0x00, 0x5e, raw[13] & 0x7f, raw[14], raw[15]]
+        } else {
+            [0x33, 0x33, raw[12], raw[13], raw[14], raw[15]]
+        }
     }
 }
 

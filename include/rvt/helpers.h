@@ -42,5 +42,6 @@ void rvt_helper_page_store64(struct page *page, size_t offset, u64 value);
 u32 rvt_helper_calc_flow_label(u32 lqpn, u32 rqpn);
 void rvt_helper_skb_detach(struct sk_buff *skb);
 bool rvt_helper_irqs_disabled(void);
+struct sk_buff *rvt_helper_skb_clone(struct sk_buff *skb);
 
 #endif /* RVT_HELPERS_H */

@@ -124,6 +124,38 @@ impl BackendOps {
     }
 
     /// The module that owns the backend's devices.
+    /// Joins a multicast group (the link layer's filter). Sleeps.
+    ///
+    /// # Safety
+    ///
+    /// `dev` is a device of this backend whose private area is live.
+    pub(crate) unsafe fn mcast_add(
+        &self,
+        dev: *mut b::rvt_device,
+        port: u32,
+        mgid: &b::ib_gid,
+    ) -> Result {
+        let add = self.get().mcast_add.ok_or(EINVAL)?;
+        // SAFETY: Per the contract.
+        kernel::error::to_result(unsafe { add(dev, port, mgid) })
+    }
+
+    /// Leaves a multicast group. Sleeps.
+    ///
+    /// # Safety
+    ///
+    /// As for [`BackendOps::mcast_add`].
+    pub(crate) unsafe fn mcast_del(
+        &self,
+        dev: *mut b::rvt_device,
+        port: u32,
+        mgid: &b::ib_gid,
+    ) -> Result {
+        let del = self.get().mcast_del.ok_or(EINVAL)?;
+        // SAFETY: Per the contract.
+        kernel::error::to_result(unsafe { del(dev, port, mgid) })
+    }
+
     /// Resolves address handle attributes into a path (`resolve_path`).
     /// Atomic unless `sleepable`.
     ///

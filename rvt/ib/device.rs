@@ -509,6 +509,16 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
     ) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
+    /// Attaches a UD QP to the multicast group `gid` (ib_core checked the
+    /// QP type and the GID, and counts the attachment in the QP). Process
+    /// context.
+    fn attach_mcast(_qp: &IbObject<b::ib_qp, Self::Qp>, _gid: &b::ib_gid) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// Detaches a UD QP from a multicast group. Process context.
+    fn detach_mcast(_qp: &IbObject<b::ib_qp, Self::Qp>, _gid: &b::ib_gid) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// Destroys a queue pair (its data is dropped after `Ok`). Process
     /// context.
     fn destroy_qp(_qp: &IbObject<b::ib_qp, Self::Qp>) -> Result {
@@ -639,6 +649,16 @@ impl<T: IbDriver> Adapter<T> {
         },
         req_notify_cq: if T::HAS_REQ_NOTIFY_CQ {
             Some(Self::req_notify_cq)
+        } else {
+            None
+        },
+        attach_mcast: if T::HAS_ATTACH_MCAST {
+            Some(Self::attach_mcast)
+        } else {
+            None
+        },
+        detach_mcast: if T::HAS_ATTACH_MCAST {
+            Some(Self::detach_mcast)
         } else {
             None
         },
@@ -1335,6 +1355,28 @@ impl<T: IbDriver> Adapter<T> {
             Ok(missed) => c_int::from(missed),
             Err(e) => e.to_errno(),
         }
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, for a live QP of ours and a valid GID.
+    unsafe extern "C" fn attach_mcast(qp: *mut b::ib_qp, gid: *mut b::ib_gid, _lid: u16) -> c_int {
+        from_result(|| {
+            // SAFETY: Per the contract.
+            T::attach_mcast(unsafe { IbObject::from_raw(qp) }, unsafe { &*gid })?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// As for `attach_mcast`.
+    unsafe extern "C" fn detach_mcast(qp: *mut b::ib_qp, gid: *mut b::ib_gid, _lid: u16) -> c_int {
+        from_result(|| {
+            // SAFETY: Per the contract.
+            T::detach_mcast(unsafe { IbObject::from_raw(qp) }, unsafe { &*gid })?;
+            Ok(0)
+        })
     }
 
     /// # Safety

@@ -51,6 +51,13 @@ impl OwnedSkb {
         unsafe { core::slice::from_raw_parts((*skb).data, (*skb).len as usize) }
     }
 
+    /// A clone (the data shared, read-only for both), or `None` if memory
+    /// is short. Any context.
+    pub(crate) fn try_clone(&self) -> Option<Self> {
+        // SAFETY: A live skb; the clone is a new skb owned by the caller.
+        unsafe { Self::from_raw(b::rvt_helper_skb_clone(self.skb.as_ptr())) }
+    }
+
     /// Prepares the skb to be kept past the softirq that received it: drops
     /// its (possibly RCU-only) route and its socket accounting.
     pub(crate) fn detach(&mut self) {

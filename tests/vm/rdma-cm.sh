@@ -2,7 +2,7 @@
 # kernel's ib_cm over the GSI QP1 (kernel verbs: ib_mad's UD QP, its
 # kernel CQ, kernel AHs, posts with interrupts off); the data moves over
 # user QPs: rping (RC SEND, RDMA READ and WRITE, verified), ucmatose (RC),
-# udaddy (UD).
+# udaddy (UD), mckey (UD multicast).
 . /mnt/tests/vm/lib.sh
 setup_rvt_pair
 modprobe rdma_ucm
@@ -35,5 +35,9 @@ cm_pair "rping -C 100 -V -S 4096 over IPv6" "rping -s -a fd00::1 -C 100 -V -S 40
 step "ucmatose and udaddy"
 cm_pair "ucmatose (RC, 5 connections)" "ucmatose -c 5 -C 100" "ucmatose -s 10.9.0.1 -c 5 -C 100"
 cm_pair "udaddy (UD)" "udaddy -c 5 -C 100" "udaddy -s 10.9.0.1 -c 5 -C 100"
+step "UD multicast (mckey: rdma_cm join, attach_mcast, datagrams to the group)"
+before=$(counter rvt0 rx_packets)
+cm_pair "mckey 239.1.1.1, 10 datagrams" "mckey -m 239.1.1.1 -b 10.9.0.1 -C 10" "mckey -m 239.1.1.1 -b 10.9.0.2 -s -C 10"
+[ $(( $(counter rvt0 rx_packets) - before )) -ge 10 ] && pass "rvt0 received the group's datagrams" || fail "rx_packets did not move"
 rdma statistic show link rvt0/1
 finish

@@ -47,8 +47,8 @@ use crate::{
     proto::{
         aeth::{NakCode, Syndrome},
         engine::{
-            self, AttrUpdate, Completion, DropReason, Mtu, PostError, QpState, QpType, Queue,
-            ResponderResource, RxMeta, SendWqe, Sink, Timer, Transmit, Verdict, WcFlags,
+            self, AttrUpdate, Completion, DropReason, Mtu, Payload, PostError, QpState, QpType,
+            Queue, ResponderResource, RxMeta, SendWqe, Sink, Timer, Transmit, Verdict, WcFlags,
             MAX_HEADER_LEN,
         },
         packet::Packet,
@@ -74,8 +74,11 @@ const WORK_BUDGET: u32 = 64;
 /// to the maximum while the backend stays busy (never the ACK timeout).
 const TX_BACKOFF_MIN_NS: u64 = 10_000;
 const TX_BACKOFF_MAX_NS: u64 = 1_000_000;
-/// How soon a completion a full CQ refused is offered again.
-const CQ_RETRY_NS: u64 = 100_000;
+/// How soon a completion a full CQ refused is offered again: first, and at
+/// most (doubling while the CQ stays full, so a user who leaves a CQ full
+/// costs little).
+const CQ_RETRY_MIN_NS: u64 = 100_000;
+const CQ_RETRY_MAX_NS: u64 = 10_000_000;
 /// Received packets an RC QP keeps while its engine defers one (about a
 /// window of requests at the peer; more are dropped and retransmitted).
 const DEFERRED_MAX: usize = 64;
@@ -150,12 +153,6 @@ impl Held {
         self.buf.get(self.head)
     }
 
-    /// Forgets every held completion (Reset discards them, IBA 10.3.1).
-    fn clear(&mut self) {
-        self.head = 0;
-        self.len = 0;
-    }
-
     fn pop(&mut self) {
         if self.len != 0 {
             self.head = (self.head + 1) % self.buf.len();
@@ -186,8 +183,10 @@ struct Locked {
     send_held: Held,
     recv_held: Held,
     pace: TxPace,
-    /// A completion waits for room in its CQ: offered again at this time.
+    /// A completion waits for room in its CQ: offered again at this time,
+    /// after waiting `cq_backoff_ns`.
     cq_retry_at: Option<u64>,
+    cq_backoff_ns: u64,
     /// Received packets the engine deferred and those behind them.
     deferred: Deferred,
     /// A kernel QP's posted receive WQEs (their SGEs in `recvs`).
@@ -345,6 +344,12 @@ pub(crate) struct QpTransport {
     /// A kernel QP's posted work requests on their way to the engine.
     #[pin]
     staged: SpinLockIrq<Staged>,
+    /// A kernel QP's work requests posted and not completed yet, per queue
+    /// (IBA 11.4.1: a post beyond the queue's depth fails).
+    kernel_posted: KernelOutstanding,
+    /// The engine's path MTU in bytes as of the last locked section: a
+    /// kernel UD post longer than it fails at once (IBA 9.8).
+    path_mtu: Atomic<u32>,
     ibqp: *mut b::ib_qp,
     service: QpType,
     qpn: u32,
@@ -509,11 +514,32 @@ struct QpSink<'a> {
     /// The network header of the packet being received (RoCE UD receive
     /// completions say which: IPv4 or IPv6).
     network: Option<u8>,
+    /// A send WQE that failed locally (its slot) and the status its
+    /// completion reports instead of the flush the engine gives it.
+    fail: Option<(u32, engine::WcStatus)>,
 }
 
 impl Sink for QpSink<'_> {
     fn completion(&mut self, c: &Completion) {
         let t = self.t;
+        let mut c = *c;
+        if let Some((slot, status)) = self.fail {
+            if c.queue == Queue::Send && c.slot == slot {
+                c.status = status;
+                self.fail = None;
+            }
+        }
+        let c = &c;
+        if t.sq.is_none() {
+            // A kernel WQE is no longer outstanding once it completes.
+            let posted = match c.queue {
+                Queue::Send => &t.kernel_posted.sends,
+                Queue::Recv => &t.kernel_posted.recvs,
+            };
+            if c.queue == Queue::Send || t.srq.is_null() {
+                completed(posted);
+            }
+        }
         let wc = t.to_ib_wc(c, self.network);
         let held = HeldWc {
             wc,
@@ -538,7 +564,10 @@ impl Sink for QpSink<'_> {
 
     fn send_slot_released(&mut self, _slot: u32, _wr_id: u64) {
         // The WQE's copy stays in its slot until the slot is posted again;
-        // its ring slot was given back when it was copied.
+        // a user ring slot was given back when it was copied.
+        if self.t.sq.is_none() {
+            completed(&self.t.kernel_posted.sends);
+        }
     }
 
     fn state_changed(&mut self, state: QpState) {
@@ -618,6 +647,7 @@ impl QpTransport {
                 0
             })?,
             cq_retry_at: None,
+            cq_backoff_ns: CQ_RETRY_MIN_NS,
         };
         let empty_send = StagedSend {
             wr: engine::SendWr::new(0, engine::WrOpcode::Send),
@@ -643,6 +673,11 @@ impl QpTransport {
             work <- QpWork::new(Self::work_fn),
             closing: Atomic::new(false),
             ib_state: Atomic::new(b::ib_qp_state_IB_QPS_RESET),
+            kernel_posted: KernelOutstanding {
+                sends: Atomic::new(0),
+                recvs: Atomic::new(0),
+            },
+            path_mtu: Atomic::new(0),
             staged <- new_spinlock_irq!(staged, "rvt_qp_staged"),
             ibqp: setup.ibqp,
             service: setup.service,
@@ -869,6 +904,7 @@ impl QpTransport {
             } else {
                 None
             },
+            fail: None,
         };
         let verdict = engine.receive(pkt, &rx, now, &mut mem, &mut sink);
         n.srq_limit |= srq_limit;
@@ -900,6 +936,7 @@ impl QpTransport {
                 recv_held: &mut st.recv_held,
                 notify: &mut *n,
                 network: None,
+                fail: None,
             };
             st.engine.modify(&upd, &mut sink).map_err(|_| EINVAL)?;
             apply(&mut st.attr.0, attr, mask);
@@ -917,8 +954,16 @@ impl QpTransport {
                     st.rq_next = rq.producer();
                     rq.publish_consumer(st.rq_next);
                 }
-                st.send_held.clear();
-                st.recv_held.clear();
+                // Completions already made (held for a full CQ) are still
+                // delivered; packets kept for the old incarnation are not.
+                while st.deferred.pop_front().is_some() {}
+                {
+                    let mut staged = t.staged.lock();
+                    staged.sends.clear();
+                    staged.recvs.clear();
+                }
+                t.kernel_posted.sends.store(0, Relaxed);
+                t.kernel_posted.recvs.store(0, Relaxed);
             }
             Ok(())
         })
@@ -971,6 +1016,13 @@ impl QpTransport {
             self.flush_rq(st, n);
         }
         self.ib_state.store(ib_state(st.engine.state()), Relaxed);
+        self.path_mtu
+            .store(st.engine.attrs().path_mtu.bytes(), Relaxed);
+        // Whatever this run left held (a full CQ) is offered again later,
+        // also when nothing else would run the QP.
+        if st.cq_retry_at.is_none() && (st.send_held.len != 0 || st.recv_held.len != 0) {
+            st.cq_retry_at = Some(now + st.cq_backoff_ns);
+        }
         let want = [st.engine.poll_timeout(), st.pace.retry_at, st.cq_retry_at]
             .into_iter()
             .flatten()
@@ -986,7 +1038,11 @@ impl QpTransport {
 
     /// Offers the completions full CQs refused again, in order.
     fn offer_held(&self, st: &mut Locked, now: u64, n: &mut Notify) {
+        if st.cq_retry_at.is_some_and(|at| at > now) {
+            return;
+        }
         st.cq_retry_at = None;
+        let mut refused = false;
         for (held, cq, fire) in [
             (&mut st.send_held, self.send_cq(), &mut n.send),
             (&mut st.recv_held, self.recv_cq(), &mut n.recv),
@@ -999,12 +1055,17 @@ impl QpTransport {
                 let (pushed, owed) = Cq::push_quiet(cq, &entry, wc.solicited);
                 fire.merge(owed);
                 if pushed.is_err() {
-                    st.cq_retry_at = Some(now + CQ_RETRY_NS);
+                    refused = true;
                     break;
                 }
                 held.pop();
             }
         }
+        st.cq_backoff_ns = if refused {
+            (st.cq_backoff_ns * 2).min(CQ_RETRY_MAX_NS)
+        } else {
+            CQ_RETRY_MIN_NS
+        };
     }
 
     /// Copies the send WQEs user space posted into the engine, while it and
@@ -1040,6 +1101,7 @@ impl QpTransport {
                 recv_held: &mut st.recv_held,
                 notify: &mut *n,
                 network: None,
+                fail: None,
             };
             let failed = match wqe::to_send_wr(&header, payload, &limits) {
                 Ok((wr, data)) => match st.engine.post_send(&wr, &mut sink) {
@@ -1055,25 +1117,7 @@ impl QpTransport {
                 Err(malformed) => Some(malformed.status()),
             };
             if let Some(status) = failed {
-                let to_error = AttrUpdate {
-                    state: Some(QpState::Error),
-                    ..Default::default()
-                };
-                // Flushes the WQEs before it, in order; then its own error.
-                let _ = st.engine.modify(&to_error, &mut sink);
-                sink.completion(&Completion {
-                    queue: Queue::Send,
-                    wr_id: header.wr_id,
-                    slot: 0,
-                    status,
-                    opcode: engine::WcOpcode::Send,
-                    byte_len: 0,
-                    flags: WcFlags::NONE,
-                    ex: 0,
-                    src_qp: 0,
-                    solicited: false,
-                });
-                sink.notify.qp_fatal = true;
+                fail_posted(&mut st.engine, &mut sink, header.wr_id, status);
             }
             st.sq_next = sq.next(st.sq_next);
             sq.publish_consumer(st.sq_next);
@@ -1084,10 +1128,18 @@ impl QpTransport {
     /// (IBA 10.3.1; the provider posts without a system call, so every run
     /// looks again).
     fn flush_rq(&self, st: &mut Locked, n: &mut Notify) {
-        while st.recv_held.room() > 0 {
+        // The producer is read once, and at most a ring's worth is flushed
+        // per run: a user moving it on all the time cannot keep us here.
+        let producer = self.rq.as_ref().map(UserQueue::producer);
+        let mut budget = self
+            .rq
+            .as_ref()
+            .map_or(usize::MAX, |rq| rq.capacity() as usize);
+        while st.recv_held.room() > 0 && budget > 0 {
+            budget -= 1;
             let (wr_id, slot) = match &self.rq {
                 Some(rq) => {
-                    if st.rq_next == rq.producer() {
+                    if Some(st.rq_next) == producer {
                         return;
                     }
                     let index = st.rq_next;
@@ -1107,6 +1159,7 @@ impl QpTransport {
                 recv_held: &mut st.recv_held,
                 notify: &mut *n,
                 network: None,
+                fail: None,
             };
             sink.completion(&Completion {
                 queue: Queue::Recv,
@@ -1146,19 +1199,25 @@ impl QpTransport {
         ) {
             return Err(EINVAL);
         }
-        {
+        let posted = {
             let mut staged = self.staged.lock();
             let mut wr = first;
+            let mut posted = Ok(());
             while !wr.is_null() {
                 *bad_wr = wr;
                 // SAFETY: The caller's list of valid work requests.
                 let w = unsafe { &*wr };
-                self.stage_send(&mut staged, w)?;
+                posted = self.stage_send(&mut staged, w);
+                if posted.is_err() {
+                    break;
+                }
                 wr = w.next;
             }
-        }
+            posted
+        };
+        // Those before a refused one are posted: run them either way.
         self.kick();
-        Ok(())
+        posted
     }
 
     /// Runs the QP now if interrupts are on, else leaves it to the work item.
@@ -1178,6 +1237,11 @@ impl QpTransport {
         let num_sge = u32::try_from(wr.num_sge).map_err(|_| EINVAL)?;
         if num_sge > limits.max_sge {
             return Err(EINVAL);
+        }
+        // IBA 11.4.1.1: at most max_send_wr outstanding, counted until each
+        // one's completion.
+        if self.kernel_posted.sends.load(Relaxed) >= self.cap.max_send_wr {
+            return Err(ENOMEM);
         }
         // SAFETY: A kernel work request's `sg_list` holds `num_sge` SGEs.
         let sges = unsafe { kernel_sges(wr.sg_list, num_sge) };
@@ -1221,12 +1285,17 @@ impl QpTransport {
         }
         let path = self.kernel_wr_fields(wr, &mut header)?;
         let (wr_copy, data) = wqe::to_send_wr(&header, payload, &limits).map_err(|_| EINVAL)?;
+        // IBA 9.8: a datagram fits in one packet.
+        if self.service == QpType::Ud && wr_copy.len > self.path_mtu.load(Relaxed) {
+            return Err(EINVAL);
+        }
         *entry = StagedSend {
             wr: wr_copy,
             data,
             path,
         };
         staged.sends.commit();
+        self.kernel_posted.sends.add(1u32, Relaxed);
         Ok(())
     }
 
@@ -1302,32 +1371,49 @@ impl QpTransport {
         if self.ib_state.load(Relaxed) == b::ib_qp_state_IB_QPS_RESET {
             return Err(EINVAL);
         }
-        {
+        let posted = {
             let mut staged = self.staged.lock();
             let mut wr = first;
+            let mut posted = Ok(());
             while !wr.is_null() {
                 *bad_wr = wr;
                 // SAFETY: The caller's list of valid work requests.
                 let w = unsafe { &*wr };
-                let num_sge = u32::try_from(w.num_sge).map_err(|_| EINVAL)?;
-                if num_sge > self.cap.max_recv_sge {
-                    return Err(EINVAL);
+                posted = self.stage_recv(&mut staged, w);
+                if posted.is_err() {
+                    break;
                 }
-                // SAFETY: A kernel work request's `sg_list` holds `num_sge` SGEs.
-                let sges = unsafe { kernel_sges(w.sg_list, num_sge) };
-                let (entry, bytes) = staged.recvs.tail().ok_or(ENOMEM)?;
-                let len = write_sges(bytes, sges).ok_or(EINVAL)?;
-                *entry = StagedRecv {
-                    // SAFETY: Both members of the union are the same 64 bits.
-                    wr_id: unsafe { w.__bindgen_anon_1.wr_id },
-                    num_sge,
-                    len,
-                };
-                staged.recvs.commit();
                 wr = w.next;
             }
-        }
+            posted
+        };
+        // Those before a refused one are posted: run them either way.
         self.kick();
+        posted
+    }
+
+    fn stage_recv(&self, staged: &mut Staged, w: &b::ib_recv_wr) -> Result {
+        let num_sge = u32::try_from(w.num_sge).map_err(|_| EINVAL)?;
+        if num_sge > self.cap.max_recv_sge {
+            return Err(EINVAL);
+        }
+        // IBA 11.4.1.2: at most max_recv_wr outstanding, counted until each
+        // one's completion.
+        if self.kernel_posted.recvs.load(Relaxed) >= self.cap.max_recv_wr {
+            return Err(ENOMEM);
+        }
+        // SAFETY: A kernel work request's `sg_list` holds `num_sge` SGEs.
+        let sges = unsafe { kernel_sges(w.sg_list, num_sge) };
+        let (entry, bytes) = staged.recvs.tail().ok_or(ENOMEM)?;
+        let len = write_sges(bytes, sges).ok_or(EINVAL)?;
+        *entry = StagedRecv {
+            // SAFETY: Both members of the union are the same 64 bits.
+            wr_id: unsafe { w.__bindgen_anon_1.wr_id },
+            num_sge,
+            len,
+        };
+        staged.recvs.commit();
+        self.kernel_posted.recvs.add(1u32, Relaxed);
         Ok(())
     }
 
@@ -1370,27 +1456,32 @@ impl QpTransport {
                 recv_held: &mut st.recv_held,
                 notify: &mut *n,
                 network: None,
+                fail: None,
             };
             match st.engine.post_send(&wr, &mut sink) {
                 Ok(slot) => st.sends.store(slot, entry.data, payload),
                 Err(PostError::QueueFull) => break,
-                // The state changed since the post was accepted: as if it
-                // had been posted then (IBA 10.3.1, a flushed WQE).
-                Err(_) => {
-                    let flushed = Completion {
-                        queue: Queue::Send,
-                        wr_id: wr.wr_id,
-                        slot: 0,
-                        status: engine::WcStatus::WrFlushErr,
-                        opcode: engine::WcOpcode::Send,
-                        byte_len: 0,
-                        flags: WcFlags::NONE,
-                        ex: 0,
-                        src_qp: 0,
-                        solicited: false,
-                    };
-                    sink.completion(&flushed);
-                }
+                // The state went back to Reset, Init or RTR since the post
+                // was accepted: as if it had been posted in Error (IBA
+                // 10.3.1, a flushed WQE).
+                Err(PostError::InvalidState) => fail_posted(
+                    &mut st.engine,
+                    &mut sink,
+                    wr.wr_id,
+                    engine::WcStatus::WrFlushErr,
+                ),
+                Err(PostError::TooLong) => fail_posted(
+                    &mut st.engine,
+                    &mut sink,
+                    wr.wr_id,
+                    engine::WcStatus::LocLenErr,
+                ),
+                Err(PostError::InvalidOpcode) => fail_posted(
+                    &mut st.engine,
+                    &mut sink,
+                    wr.wr_id,
+                    engine::WcStatus::LocQpOpErr,
+                ),
             }
             staged.sends.pop();
         }
@@ -1403,8 +1494,9 @@ impl QpTransport {
                 recv_held: &mut st.recv_held,
                 notify: n,
                 network: None,
+                fail: None,
             };
-            let posted = KernelPosted(st.krq.len());
+            let posted = KernelRqCount(st.krq.len());
             st.engine.recv_posted(&posted, &mut sink);
         }
     }
@@ -1428,6 +1520,7 @@ impl QpTransport {
                 recv_held: &mut st.recv_held,
                 notify: &mut *n,
                 network: None,
+                fail: None,
             };
             let Some(t) = st.engine.poll_transmit(now, &mut header, &mut sink) else {
                 // The responses are out: what the engine deferred goes in
@@ -1438,8 +1531,10 @@ impl QpTransport {
                 return false;
             };
             let Some(path) = self.path_of(&st.path, &st.kah, cx, &t) else {
-                st.engine.transmit_taken(&mut sink);
+                // No path (an RC/UC QP without one, a UD AH destroyed or
+                // of another PD): the WQE fails, the QP goes to Error.
                 rvt.counters().add(Counter::TxErrors, 1);
+                fail_local(&mut st.engine, &mut sink, &t, engine::WcStatus::LocQpOpErr);
                 continue;
             };
             let payload = t.payload.len() as usize;
@@ -1472,8 +1567,18 @@ impl QpTransport {
             if copied.is_err() {
                 // SAFETY: Ours, not handed to the backend.
                 unsafe { b::rvt_helper_kfree_skb(skb) };
-                st.engine.transmit_taken(&mut sink);
                 rvt.counters().add(Counter::TxCopyErrors, 1);
+                match t.payload {
+                    // The WQE's own memory (an lkey gone or out of range):
+                    // IBA 10.8.3.2, a local protection error.
+                    Payload::Local { .. } => {
+                        fail_local(&mut st.engine, &mut sink, &t, engine::WcStatus::LocProtErr)
+                    }
+                    // A READ response whose region went since the request
+                    // was checked: lost like on the wire (the requester
+                    // retries, then fails).
+                    _ => st.engine.transmit_taken(&mut sink),
+                }
                 continue;
             }
             // SAFETY: As for `get_send_buffer`; the skb is the backend's now.
@@ -1583,6 +1688,7 @@ impl QpTransport {
                 recv_held: &mut st.recv_held,
                 notify: &mut *n,
                 network: None,
+                fail: None,
             };
             st.engine.handle_timeout(now, &mut sink);
         });
@@ -1611,6 +1717,54 @@ impl QpTransport {
     }
 }
 
+/// A send WQE the engine did not take fails with `status`: the QP moves to
+/// Error first, which flushes the WQEs before it in order, then its own
+/// completion follows (IBA 10.8.3.2: a local error completes the WQE in
+/// error and the QP enters Error; the completion is the report).
+fn fail_posted(engine: &mut EngineQp, sink: &mut QpSink<'_>, wr_id: u64, status: engine::WcStatus) {
+    let to_error = AttrUpdate {
+        state: Some(QpState::Error),
+        ..Default::default()
+    };
+    // Error is reachable from every state.
+    let _ = engine.modify(&to_error, sink);
+    sink.completion(&Completion {
+        queue: Queue::Send,
+        wr_id,
+        slot: u32::MAX,
+        status,
+        opcode: engine::WcOpcode::Send,
+        byte_len: 0,
+        flags: WcFlags::NONE,
+        ex: 0,
+        src_qp: 0,
+        solicited: false,
+    });
+}
+
+/// A packet `poll_transmit` gave cannot be built from its WQE: the packet is
+/// handed back, the QP moved to Error (which flushes the send queue in
+/// order) and the WQE's completion reports `status` (IBA 10.8.3.2: a local
+/// error completes the WQE in error and the QP enters Error).
+fn fail_local(
+    engine: &mut EngineQp,
+    sink: &mut QpSink<'_>,
+    t: &Transmit,
+    status: engine::WcStatus,
+) {
+    engine.hand_back_transmit();
+    if let Payload::Local { slot, .. } = t.payload {
+        sink.fail = Some((slot, status));
+    }
+    let to_error = AttrUpdate {
+        state: Some(QpState::Error),
+        ..Default::default()
+    };
+    // Error is reachable from every state.
+    let _ = engine.modify(&to_error, sink);
+    sink.fail = None;
+}
+
 /// The SGE list of a kernel work request.
 ///
 /// # Safety
@@ -1624,10 +1778,28 @@ unsafe fn kernel_sges<'a>(sg_list: *const b::ib_sge, num_sge: u32) -> &'a [b::ib
     unsafe { core::slice::from_raw_parts(sg_list, num_sge as usize) }
 }
 
-/// The kernel QP's receive queue as the engine counts it for credits.
-struct KernelPosted(usize);
+/// One outstanding kernel work request fewer (never below zero: Reset
+/// forgets them all at once).
+fn completed(outstanding: &Atomic<u32>) {
+    let mut now = outstanding.load(Relaxed);
+    while now != 0 {
+        match outstanding.cmpxchg(now, now - 1, Relaxed) {
+            Ok(_) => return,
+            Err(current) => now = current,
+        }
+    }
+}
 
-impl engine::RecvQueue for KernelPosted {
+/// A kernel QP's outstanding work requests, per queue.
+struct KernelOutstanding {
+    sends: Atomic<u32>,
+    recvs: Atomic<u32>,
+}
+
+/// The kernel QP's receive queue as the engine counts it for credits.
+struct KernelRqCount(usize);
+
+impl engine::RecvQueue for KernelRqCount {
     fn take_recv(&mut self) -> Option<engine::RecvWqe> {
         None
     }
@@ -1711,6 +1883,11 @@ impl<T: Copy> StageRing<T> {
 
     fn commit(&mut self) {
         self.len += 1;
+    }
+
+    fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
     }
 
     fn front(&self) -> Option<(T, &[u8])> {

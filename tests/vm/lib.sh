@@ -39,6 +39,13 @@ setup_veth_pair() {
 	ip -n n1 link set lo up
 }
 
+# A kernel with kmemleak (the debug profile: KASAN, lockdep), several times
+# slower under TCG.
+debug_kernel() { [ -e /sys/kernel/debug/kmemleak ]; }
+
+# heavy N M: N iterations, or M on the debug kernel.
+heavy() { if debug_kernel; then echo "$2"; else echo "$1"; fi; }
+
 # Two rvt nodes: rvt0 on va in n0, rvt1 on vb in n1, IPv4 and IPv6
 # addresses, ports active, GID indices found (find_gids).
 setup_rvt_pair() {

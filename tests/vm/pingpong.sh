@@ -13,7 +13,8 @@ pingpong "ud IPv6" ibv_ud_pingpong "-g $v6_0 -s 1024 -n 100" "-g $v6_1 -s 1024 -
 step "ibv_rc_pingpong"
 pingpong "rc IPv4" ibv_rc_pingpong "-g $v4_0 -n 200" "-g $v4_1 -n 200"
 pingpong "rc IPv4 64 KiB messages" ibv_rc_pingpong "-g $v4_0 -s 65536 -n 50" "-g $v4_1 -s 65536 -n 50"
-PP_TIMEOUT=300 pingpong "rc IPv4 64 KiB x 10000 with events" ibv_rc_pingpong "-g $v4_0 -s 65536 -n 10000 -e" "-g $v4_1 -s 65536 -n 10000 -e"
+n=$(heavy 10000 500)
+PP_TIMEOUT=600 pingpong "rc IPv4 64 KiB x $n with events" ibv_rc_pingpong "-g $v4_0 -s 65536 -n $n -e" "-g $v4_1 -s 65536 -n $n -e"
 pingpong "rc IPv4 with events (-e)" ibv_rc_pingpong "-g $v4_0 -n 100 -e" "-g $v4_1 -n 100 -e"
 pingpong "rc IPv6" ibv_rc_pingpong "-g $v6_0 -n 100" "-g $v6_1 -n 100"
 step "ibv_uc_pingpong"

@@ -13,10 +13,10 @@ rdma resource show qp
 
 # cm_pair NAME SERVER_CMD CLIENT_CMD: server in n0, client in n1, both exit 0.
 cm_pair() {
-	ip netns exec n0 timeout 120 $2 >/tmp/cm-server.out 2>&1 &
+	ip netns exec n0 timeout 600 $2 >/tmp/cm-server.out 2>&1 &
 	spid=$!
 	sleep 1
-	ip netns exec n1 timeout 120 $3 >/tmp/cm-client.out 2>&1
+	ip netns exec n1 timeout 600 $3 >/tmp/cm-client.out 2>&1
 	crc=$?
 	wait $spid
 	src=$?
@@ -30,7 +30,8 @@ cm_pair() {
 }
 
 step "rping"
-cm_pair "rping -C 1000 -V over IPv4" "rping -s -a 10.9.0.1 -C 1000 -V" "rping -c -a 10.9.0.1 -C 1000 -V"
+n=$(heavy 1000 200)
+cm_pair "rping -C $n -V over IPv4" "rping -s -a 10.9.0.1 -C $n -V" "rping -c -a 10.9.0.1 -C $n -V"
 cm_pair "rping -C 100 -V -S 4096 over IPv6" "rping -s -a fd00::1 -C 100 -V -S 4096" "rping -c -a fd00::1 -C 100 -V -S 4096"
 step "ucmatose and udaddy"
 cm_pair "ucmatose (RC, 5 connections)" "ucmatose -c 5 -C 100" "ucmatose -s 10.9.0.1 -c 5 -C 100"

@@ -15,8 +15,9 @@ start_pair() {
 	sleep 1
 }
 
-step "processes killed mid-run, 20 times"
-for i in $(seq 20); do
+rounds=$(heavy 20 8)
+step "processes killed mid-run, $rounds times"
+for i in $(seq "$rounds"); do
 	case $((i % 4)) in
 	0) start_pair ibv_rc_pingpong "-n 1000000" ;;
 	1) start_pair ibv_rc_pingpong "-s 65536 -n 1000000 -e" ;;
@@ -29,7 +30,7 @@ for i in $(seq 20); do
 	kill -9 $server
 	wait $client $server 2>/dev/null
 done
-pass "20 rounds"
+pass "$rounds rounds"
 [ -z "$(rdma resource show qp 2>/dev/null | grep -E 'rvt[01]' | grep -v 'type GSI')" ] && pass "no QP left" ||
 	fail "QPs left: $(rdma resource show qp)"
 

@@ -35,9 +35,10 @@ class Node:
         self.mr = MR(self.pd, BIG, ACCESS)
         self.qp = None
 
-    def new_qp(self):
+    def new_qp(self, send_cq=None):
         cap = QPCap(max_send_wr=16, max_recv_wr=16, max_send_sge=2, max_recv_sge=2)
-        self.qp = QP(self.pd, QPInitAttr(qp_type=e.IBV_QPT_RC, scq=self.cq, rcq=self.cq, cap=cap))
+        scq = send_cq or self.cq
+        self.qp = QP(self.pd, QPInitAttr(qp_type=e.IBV_QPT_RC, scq=scq, rcq=self.cq, cap=cap))
         return self.qp
 
 
@@ -86,8 +87,8 @@ def state(qp):
     return attr.qp_state
 
 
-def pair(access=ACCESS, rnr_retry=7):
-    a.new_qp()
+def pair(access=ACCESS, rnr_retry=7, send_cq=None):
+    a.new_qp(send_cq)
     b.new_qp()
     connect(a, b, rnr_retry=rnr_retry)
     connect(b, a, access=access)
@@ -207,6 +208,31 @@ check(len(wcs) == 2 and wcs[0].wr_id == 9 and wcs[0].status == e.IBV_WC_REM_ACCE
       str([(w.wr_id, w.status) for w in wcs]))
 check(state(a.qp) == e.IBV_QPS_ERR, "the requester's QP is in Error")
 check(state(b.qp) == e.IBV_QPS_ERR, "the responder's QP is in Error (IBA 9.9.3)")
+
+# A full CQ loses nothing: 6 WRITEs complete into a CQ of one entry; the
+# rest are held and offered again, in order, as user space polls (without
+# a system call: the QP's timer retries).
+small = CQ(a.ctx, 1)
+pair(send_cq=small)
+for i in range(6):
+    wr = SendWR(wr_id=200 + i, opcode=e.IBV_WR_RDMA_WRITE, num_sge=1, sg=[SGE(a.mr.buf, 8, a.mr.lkey)])
+    wr.set_wr_rdma(b.mr.rkey, b.mr.buf)
+    a.qp.post_send(wr)
+time.sleep(0.3)
+wcs = poll(small, 6, timeout=10)
+check([w.wr_id for w in wcs] == list(range(200, 206)) and all(w.status == e.IBV_WC_SUCCESS for w in wcs),
+      "six completions through a one-entry CQ, all of them, in order " + str([w.wr_id for w in wcs]))
+
+# A local buffer whose key names no MR: LOC_PROT_ERR when the data is read,
+# and the QP goes to Error.
+pair()
+wr = SendWR(wr_id=13, opcode=e.IBV_WR_RDMA_WRITE, num_sge=1, sg=[SGE(a.mr.buf, 64, a.mr.lkey ^ 0x100)])
+wr.set_wr_rdma(b.mr.rkey, b.mr.buf)
+a.qp.post_send(wr)
+wcs = poll(a.cq)
+check(len(wcs) == 1 and wcs[0].wr_id == 13 and wcs[0].status == e.IBV_WC_LOC_PROT_ERR,
+      "a bad lkey: LOC_PROT_ERR " + str([(w.wr_id, w.status) for w in wcs]))
+check(state(a.qp) == e.IBV_QPS_ERR, "and the QP is in Error")
 
 # A work request rvt does not implement (LOCAL_INV): LOC_QP_OP_ERR, Error.
 pair()

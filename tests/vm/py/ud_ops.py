@@ -125,6 +125,15 @@ poll(a.cq)
 check(len(got) == 1 and got[0].wr_id == 3 and got[0].byte_len == 40 + 32,
       "the receive takes the next datagram")
 
+# A bad lkey: LOC_PROT_ERR (not a silent success), the QP in Error.
+wr = SendWR(wr_id=99, opcode=e.IBV_WR_SEND, num_sge=1, sg=[SGE(a.mr.buf, 16, a.mr.lkey ^ 0x100)])
+wr.set_wr_ud(ah, b.qp.qp_num, QKEY)
+a.qp.post_send(wr)
+sent = poll(a.cq)
+check(len(sent) == 1 and sent[0].status == e.IBV_WC_LOC_PROT_ERR and state(a.qp) == e.IBV_QPS_ERR,
+      "a UD SEND with a bad lkey: LOC_PROT_ERR, QP in Error" + (f" (status {sent[0].status})" if sent else ""))
+a.new_qp()
+
 # A datagram longer than the path MTU (1024 on a 1500-byte veth).
 send(a, ah, 1025)
 sent = poll(a.cq)

@@ -20,10 +20,11 @@ done
 wait_port_state rvt0 PORT_ACTIVE && wait_port_state rvt1 PORT_ACTIVE && pass "both ports active" || fail "ports not active"
 find_gids
 step "ibv_rc_pingpong: node 0 serves, node 1 connects to 10.9.0.1"
-ip netns exec n0 ibv_rc_pingpong -d rvt0 -g "$v4_0" -n 1000 -e &
+n=$(heavy 1000 100)
+ip netns exec n0 ibv_rc_pingpong -d rvt0 -g "$v4_0" -n "$n" -e &
 server=$!
 sleep 0.5
-ip netns exec n1 ibv_rc_pingpong -d rvt1 -g "$v4_1" -n 1000 -e 10.9.0.1 && wait $server &&
+ip netns exec n1 ibv_rc_pingpong -d rvt1 -g "$v4_1" -n "$n" -e 10.9.0.1 && wait $server &&
 	pass "ibv_rc_pingpong" || fail "ibv_rc_pingpong"
 step "rping -V (rdma_cm; RDMA READ and WRITE, verified): node 0 serves, node 1 connects"
 ip netns exec n0 rping -s -a 10.9.0.1 -C 5 -V -v &

@@ -1946,6 +1946,24 @@ fn network_type(grh: &[u8; 40]) -> u8 {
     }
 }
 
+/// The `rx_drop_*` counter of a drop reason.
+fn drop_counter(reason: DropReason) -> Counter {
+    use DropReason::*;
+    match reason {
+        PKey | QKey => Counter::RxDropKey,
+        Length => Counter::RxDropLength,
+        WrongTransport | Opcode | OpcodeSequence | MessageAbandoned => Counter::RxDropOpcode,
+        Access | RKey | Alignment | FlushType | TooManyRdAtomic | Invalidate => {
+            Counter::RxDropAccess
+        }
+        NoReceiveWqe | ReceiveTooSmall | LocalPlacement => Counter::RxDropReceiveBuffer,
+        UnknownDuplicate | UnexpectedResponse | BadResponse | BadSyndrome => {
+            Counter::RxDropResponse
+        }
+        State | WrongQpn | Internal => Counter::RxDropOther,
+    }
+}
+
 /// Counts what the engine did with a packet.
 fn count_verdict(rvt: &RvtDevice, verdict: Verdict, pkt: &Packet<'_>) {
     let counter = match verdict {
@@ -1968,7 +1986,10 @@ fn count_verdict(rvt: &RvtDevice, verdict: Verdict, pkt: &Packet<'_>) {
         Verdict::RnrNak => Counter::RxRnrNaksSent,
         Verdict::Deferred => Counter::RxDeferred,
         Verdict::Dropped(DropReason::State) => Counter::RxQpNotReady,
-        Verdict::Dropped(_) => Counter::RxDropped,
+        Verdict::Dropped(reason) => {
+            rvt.counters().add(Counter::RxDropped, 1);
+            drop_counter(reason)
+        }
     };
     rvt.counters().add(counter, 1);
 }

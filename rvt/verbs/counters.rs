@@ -28,9 +28,27 @@ pub(crate) enum Counter {
     RxNoQp,
     /// Dropped: the QP's state does not receive (Reset, Init, Error).
     RxQpNotReady,
-    /// Dropped by the transport for another reason (wrong transport or
-    /// P_Key, Q_Key, length, opcode sequence, access, no receive WQE...).
+    /// Dropped by the transport for another reason than the QP's state:
+    /// the sum of the `rx_drop_*` counters below.
     RxDropped,
+    /// Dropped: the P_Key (IBA 9.6) or Q_Key (UD) did not match.
+    RxDropKey,
+    /// Dropped: a payload length its opcode does not allow (IBA 9.4).
+    RxDropLength,
+    /// Dropped: another service's opcode, one the QP does not execute, or
+    /// out of the opcode sequence (IBA 9.7, 9.8).
+    RxDropOpcode,
+    /// Dropped: the QP's rights, an R_Key, alignment or resource limit
+    /// refused the request (NAKed).
+    RxDropAccess,
+    /// Dropped: no receive WQE (UC/UD) or one too small, or its memory
+    /// refused the data.
+    RxDropReceiveBuffer,
+    /// Dropped: a response the requester did not expect or that broke its
+    /// rules.
+    RxDropResponse,
+    /// Dropped: anything else (a QPN mismatch, an internal check).
+    RxDropOther,
     /// Duplicates (retransmissions of requests already executed, responses
     /// already seen), not executed again.
     RxDuplicates,
@@ -65,7 +83,7 @@ pub(crate) enum Counter {
 }
 
 /// The names `rdma statistic` shows, in [`Counter`] order.
-const NAMES: [&CStr; 21] = [
+const NAMES: [&CStr; 28] = [
     c"rx_packets",
     c"rx_bytes",
     c"rx_icrc_errors",
@@ -73,6 +91,13 @@ const NAMES: [&CStr; 21] = [
     c"rx_no_qp",
     c"rx_qp_not_ready",
     c"rx_dropped",
+    c"rx_drop_key",
+    c"rx_drop_length",
+    c"rx_drop_opcode",
+    c"rx_drop_access",
+    c"rx_drop_receive_buffer",
+    c"rx_drop_response",
+    c"rx_drop_other",
     c"rx_duplicates",
     c"rx_out_of_sequence",
     c"rx_seq_naks_sent",

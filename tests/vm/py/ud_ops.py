@@ -113,12 +113,14 @@ check(state(b.qp) == e.IBV_QPS_RTS, "the UD QP stays in RTS")
 
 # A wrong Q_Key: dropped and counted, the receive stays posted.
 dropped = counter(b.name, "rx_dropped")
+key_drops = counter(b.name, "rx_drop_key")
 b.qp.post_recv(RecvWR(wr_id=3, num_sge=1, sg=[SGE(b.mr.buf, 40 + 64, b.mr.lkey)]))
 send(a, ah, 64, qkey=0x22222222)
 poll(a.cq)
 time.sleep(0.1)
-check(not poll(b.cq, timeout=0) and counter(b.name, "rx_dropped") == dropped + 1,
-      "a wrong Q_Key: dropped, counted in rx_dropped")
+check(not poll(b.cq, timeout=0) and counter(b.name, "rx_dropped") == dropped + 1
+      and counter(b.name, "rx_drop_key") == key_drops + 1,
+      "a wrong Q_Key: dropped, counted in rx_dropped and rx_drop_key")
 send(a, ah, 32)
 got = poll(b.cq)
 poll(a.cq)

@@ -362,6 +362,14 @@ impl IbDriver for RvtDevice {
         srq.data().modify(attr, mask, udata)
     }
 
+    fn post_srq_recv(
+        srq: &IbObject<b::ib_srq, Srq>,
+        wr: *const b::ib_recv_wr,
+        bad_wr: &mut *const b::ib_recv_wr,
+    ) -> Result {
+        srq.data().post_kernel(wr, bad_wr)
+    }
+
     fn query_srq(srq: &IbObject<b::ib_srq, Srq>, attr: &mut b::ib_srq_attr) -> Result {
         srq.data().query(attr);
         Ok(())

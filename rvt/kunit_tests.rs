@@ -986,3 +986,160 @@ mod transport_tests {
         assert_eq!(wqe::recv_len(&sges(0, 0), 0, 0), Some(0));
     }
 }
+
+/// A kernel PD on `dev`.
+fn alloc_pd(dev: &Device<Loopback>) -> Result<*mut b::ib_pd> {
+    // SAFETY: A registered device.
+    let pd = unsafe { b::__ib_alloc_pd(dev.ibdev(), 0, c"rvt_kunit".as_char_ptr()) };
+    kernel::error::from_err_ptr(pd)
+}
+
+fn dealloc_pd(pd: *mut b::ib_pd) {
+    // SAFETY: A live kernel PD with nothing left in it.
+    unsafe { b::ib_dealloc_pd_user(pd, core::ptr::null_mut()) };
+}
+
+/// A receive work request of `num_sge` SGEs from `sges`.
+fn recv_wr(wr_id: u64, sges: &mut [b::ib_sge], num_sge: i32) -> b::ib_recv_wr {
+    let mut wr = b::ib_recv_wr {
+        sg_list: sges.as_mut_ptr(),
+        num_sge,
+        ..Default::default()
+    };
+    wr.__bindgen_anon_1.wr_id = wr_id;
+    wr
+}
+
+#[kunit_tests(rvt_kernel_verbs)]
+mod kernel_verbs_tests {
+    use super::*;
+
+    // post_srq_recv of a kernel SRQ: each WQE checked, ENOMEM once full
+    // with bad_wr naming the first refused request, EINVAL for too many
+    // SGEs; query reports what was granted.
+    #[test]
+    fn kernel_srq_posts_and_refuses() -> Result {
+        let dev = register(c"rvt_kunit20", LoopData::new())?;
+        let pd = alloc_pd(&dev)?;
+        let mut init = b::ib_srq_init_attr::default();
+        init.attr.max_wr = 4;
+        init.attr.max_sge = 2;
+        // SAFETY: A live kernel PD; valid attributes.
+        let srq = unsafe {
+            b::ib_create_srq_user(pd, &mut init, core::ptr::null_mut(), core::ptr::null_mut())
+        };
+        let srq = kernel::error::from_err_ptr(srq)?;
+        let mut sges = [b::ib_sge {
+            addr: 0x1000,
+            length: 64,
+            lkey: 0,
+        }; 3];
+        // SAFETY: A live SRQ of an rvt device: post_srq_recv is its op.
+        let post = |wr: &b::ib_recv_wr, bad: &mut *const b::ib_recv_wr| unsafe {
+            match (*(*srq).device).ops.post_srq_recv {
+                Some(post) => post(srq, wr, bad),
+                None => -1,
+            }
+        };
+        let mut bad: *const b::ib_recv_wr = core::ptr::null();
+        let too_many = recv_wr(9, &mut sges, 3);
+        assert_eq!(post(&too_many, &mut bad), EINVAL.to_errno());
+        assert!(core::ptr::eq(bad, &too_many));
+        let mut wrs: [b::ib_recv_wr; 5] = core::array::from_fn(|i| recv_wr(i as u64, &mut sges, 2));
+        for i in 0..4 {
+            let next: *mut b::ib_recv_wr = &mut wrs[i + 1];
+            wrs[i].next = next;
+        }
+        assert_eq!(post(&wrs[0], &mut bad), ENOMEM.to_errno());
+        assert!(core::ptr::eq(bad, &wrs[4]));
+        let mut attr = b::ib_srq_attr::default();
+        // SAFETY: A live SRQ; a valid out parameter.
+        assert_eq!(unsafe { b::ib_query_srq(srq, &mut attr) }, 0);
+        assert_eq!((attr.max_wr, attr.max_sge), (4, 2));
+        // SAFETY: A live kernel SRQ, not used again.
+        let destroyed = unsafe { b::ib_destroy_srq_user(srq, core::ptr::null_mut()) };
+        assert_eq!(destroyed, 0);
+        dealloc_pd(pd);
+        dev.unregister();
+        Ok(())
+    }
+
+    // Kernel QPs: posts before the QP may take them are refused, receives
+    // beyond the queue's depth get ENOMEM (IBA 11.4.1.2), the GSI QP of
+    // the port exists (ib_mad created it at registration).
+    #[test]
+    fn kernel_qp_post_rules() -> Result {
+        let dev = register(c"rvt_kunit21", LoopData::new())?;
+        let pd = alloc_pd(&dev)?;
+        let events = CqEvents::new();
+        let cq = create_cq(&dev, 16, &events)?;
+        let mut init = b::ib_qp_init_attr {
+            send_cq: cq,
+            recv_cq: cq,
+            qp_type: b::ib_qp_type_IB_QPT_RC,
+            sq_sig_type: b::ib_sig_type_IB_SIGNAL_ALL_WR,
+            ..Default::default()
+        };
+        init.cap.max_send_wr = 4;
+        init.cap.max_recv_wr = 2;
+        init.cap.max_send_sge = 1;
+        init.cap.max_recv_sge = 1;
+        // SAFETY: A live kernel PD and CQ; valid attributes.
+        let qp = unsafe { b::ib_create_qp_kernel(pd, &mut init, c"rvt_kunit".as_char_ptr()) };
+        let qp = kernel::error::from_err_ptr(qp)?;
+        let mut sges = [b::ib_sge {
+            addr: 0x1000,
+            length: 64,
+            lkey: 0,
+        }; 1];
+        // SAFETY: A live kernel QP of an rvt device: post_recv is its op.
+        let post_recv = |wr: &b::ib_recv_wr, bad: &mut *const b::ib_recv_wr| unsafe {
+            match (*(*qp).device).ops.post_recv {
+                Some(post) => post(qp, wr, bad),
+                None => -1,
+            }
+        };
+        let mut bad: *const b::ib_recv_wr = core::ptr::null();
+        let wr = recv_wr(1, &mut sges, 1);
+        // Reset takes no receives (IBA 10.3.1).
+        assert_eq!(post_recv(&wr, &mut bad), EINVAL.to_errno());
+        let mut attr = b::ib_qp_attr {
+            qp_state: b::ib_qp_state_IB_QPS_INIT,
+            port_num: 1,
+            ..Default::default()
+        };
+        let mask = b::ib_qp_attr_mask_IB_QP_STATE
+            | b::ib_qp_attr_mask_IB_QP_PKEY_INDEX
+            | b::ib_qp_attr_mask_IB_QP_PORT
+            | b::ib_qp_attr_mask_IB_QP_ACCESS_FLAGS;
+        // SAFETY: A live QP; valid attributes.
+        assert_eq!(unsafe { b::ib_modify_qp(qp, &mut attr, mask as c_int) }, 0);
+        assert_eq!(post_recv(&wr, &mut bad), 0);
+        assert_eq!(post_recv(&wr, &mut bad), 0);
+        assert_eq!(post_recv(&wr, &mut bad), ENOMEM.to_errno());
+        // No sends before RTS.
+        let mut swr = b::ib_send_wr {
+            sg_list: sges.as_mut_ptr(),
+            num_sge: 1,
+            opcode: b::ib_wr_opcode_IB_WR_SEND,
+            ..Default::default()
+        };
+        swr.__bindgen_anon_1.wr_id = 2;
+        let mut sbad: *const b::ib_send_wr = core::ptr::null();
+        // SAFETY: As for post_recv.
+        let sent = unsafe {
+            match (*(*qp).device).ops.post_send {
+                Some(post) => post(qp, &swr, &mut sbad),
+                None => -1,
+            }
+        };
+        assert_eq!(sent, EINVAL.to_errno());
+        // SAFETY: A live kernel QP, not used again.
+        let destroyed = unsafe { b::ib_destroy_qp_user(qp, core::ptr::null_mut()) };
+        assert_eq!(destroyed, 0);
+        destroy_cq(cq)?;
+        dealloc_pd(pd);
+        dev.unregister();
+        Ok(())
+    }
+}

@@ -477,6 +477,15 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
     ) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
+    /// Posts receive work requests to a kernel SRQ; on failure sets
+    /// `bad_wr` to the first request not posted. Any context.
+    fn post_srq_recv(
+        _srq: &IbObject<b::ib_srq, Self::Srq>,
+        _wr: *const b::ib_recv_wr,
+        _bad_wr: &mut *const b::ib_recv_wr,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// Fills a shared receive queue's attributes.
     fn query_srq(_srq: &IbObject<b::ib_srq, Self::Srq>, _attr: &mut b::ib_srq_attr) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
@@ -659,6 +668,11 @@ impl<T: IbDriver> Adapter<T> {
         },
         detach_mcast: if T::HAS_ATTACH_MCAST {
             Some(Self::detach_mcast)
+        } else {
+            None
+        },
+        post_srq_recv: if T::HAS_POST_SRQ_RECV {
+            Some(Self::post_srq_recv)
         } else {
             None
         },
@@ -1354,6 +1368,29 @@ impl<T: IbDriver> Adapter<T> {
         match T::req_notify_cq(unsafe { IbObject::from_raw(cq) }, flags) {
             Ok(missed) => c_int::from(missed),
             Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core's callers only, for a live SRQ of ours, with a
+    /// valid work request list and out pointer.
+    unsafe extern "C" fn post_srq_recv(
+        srq: *mut b::ib_srq,
+        wr: *const b::ib_recv_wr,
+        bad_wr: *mut *const b::ib_recv_wr,
+    ) -> c_int {
+        let mut bad = wr;
+        // SAFETY: A live SRQ of ours.
+        match T::post_srq_recv(unsafe { IbObject::from_raw(srq) }, wr, &mut bad) {
+            Ok(()) => 0,
+            Err(e) => {
+                if !bad_wr.is_null() {
+                    // SAFETY: A valid out pointer (checked non-NULL).
+                    unsafe { *bad_wr = bad };
+                }
+                e.to_errno()
+            }
         }
     }
 

@@ -105,7 +105,7 @@ impl RecvSlots {
     /// SGEs than allowed, or whose lengths overflow, is kept with none (it
     /// can only take an empty message; anything else completes with a
     /// length error).
-    fn take(&mut self, ring: &UserQueue, index: u32, slot: u32) -> (u64, u32) {
+    pub(crate) fn take(&mut self, ring: &UserQueue, index: u32, slot: u32) -> (u64, u32) {
         let mut head = [0u8; RECV_WQE_HEADER];
         ring.read_slot(index, 0, &mut head);
         let header = RecvHeader::parse(&head);
@@ -136,6 +136,13 @@ impl RecvSlots {
         dst.get_mut(..len)?.copy_from_slice(sges.get(..len)?);
         *self.num_sge.get_mut(slot)? = num_sge.min(self.max_sge);
         Some(())
+    }
+
+    /// Copies slot `from` of `src` (WQEs of the same SGE limit or fewer)
+    /// into slot `slot`.
+    pub(crate) fn copy_from(&mut self, slot: u32, src: &RecvSlots, from: usize) -> Option<()> {
+        let (sges, num) = src.get(u32::try_from(from).ok()?)?;
+        self.store_bytes(slot as usize, sges, num)
     }
 
     /// The work request id of the WQE at ring index `index` (to flush it).
@@ -577,17 +584,12 @@ impl RecvQueue for QpMem<'_> {
                 RecvWqe { wr_id, slot, len }
             }
             RecvSource::Srq { srq, limit_reached } => {
-                let mut len = 0;
-                let taken = srq.take(|ring, index| {
-                    let (wr_id, l) = recvs.take(ring, index, 0);
-                    len = l;
-                    wr_id
-                })?;
+                let taken = srq.take(recvs, 0)?;
                 **limit_reached |= taken.limit_reached;
                 RecvWqe {
                     wr_id: taken.wr_id,
                     slot: 0,
-                    len,
+                    len: taken.len,
                 }
             }
         };

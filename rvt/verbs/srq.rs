@@ -16,11 +16,13 @@ use kernel::{
 };
 
 use super::quota::{Limit, Quota};
+use kernel::{new_spinlock_irq, sync::SpinLockIrq};
+
 use crate::{
     bindings as b,
     ib::{Created, Slot, Udata},
-    transport::lock::{new_spinlock_bh, SpinLockBh},
-    uapi::queue::UserQueue,
+    transport::mem::{KernelRq, RecvSlots},
+    uapi::{queue::UserQueue, wqe::SGE_LEN},
 };
 
 /// SRQs per device (`max_srq`).
@@ -38,22 +40,28 @@ const RXE_SGE: usize = 16;
 #[pin_data]
 pub(crate) struct Srq {
     _quota: Quota,
-    ring: UserQueue,
+    /// A user SRQ's ring (a kernel SRQ's WQEs are in its state).
+    ring: Option<UserQueue>,
     /// The work requests and SGEs granted.
     max_wr: u32,
     max_sge: u32,
-    /// What the QPs on the SRQ share: taken under this lock (BH: the QPs
-    /// take receive WQEs in softirq), nested inside a QP's lock.
+    /// What the QPs on the SRQ share: taken under this lock (IRQ-safe:
+    /// kernel consumers post from any context, ib_mad-style with
+    /// interrupts off; the QPs take WQEs in softirq), nested inside a QP's
+    /// lock.
     #[pin]
-    state: SpinLockBh<SrqState>,
+    state: SpinLockIrq<SrqState>,
 }
 
 /// An SRQ's consumer side.
 struct SrqState {
-    /// The ring index of the next receive WQE to take.
+    /// A user SRQ: the ring index of the next receive WQE to take.
     next: u32,
     /// The armed SRQ limit (0: not armed).
     limit: u32,
+    /// A kernel SRQ's posted work requests (their SGEs in `slots`).
+    posted: KernelRq,
+    slots: RecvSlots,
 }
 
 /// A receive WQE an SRQ gave: its work request id, and whether taking it
@@ -61,6 +69,8 @@ struct SrqState {
 /// the SRQ's `IB_EVENT_SRQ_LIMIT_REACHED` is owed, and the limit disarmed).
 pub(crate) struct SrqTaken {
     pub(crate) wr_id: u64,
+    /// Its capacity (the sum of its SGE lengths).
+    pub(crate) len: u32,
     pub(crate) limit_reached: bool,
 }
 
@@ -92,10 +102,11 @@ pub(crate) fn create<'a>(
     if init.srq_type != b::ib_srq_type_IB_SRQT_BASIC {
         return Err(EOPNOTSUPP);
     }
-    let udata = udata.ok_or(EOPNOTSUPP)?;
-    udata.require_empty_input()?;
-    if udata.out_len() < size_of::<b::rxe_create_srq_resp>() {
-        return Err(EINVAL);
+    if let Some(udata) = &udata {
+        udata.require_empty_input()?;
+        if udata.out_len() < size_of::<b::rxe_create_srq_resp>() {
+            return Err(EINVAL);
+        }
     }
     let attr = init.attr;
     // IBA 11.2.3.1: at least one WR; the limit, if any, within the queue.
@@ -107,33 +118,47 @@ pub(crate) fn create<'a>(
         return Err(EINVAL);
     }
     let max_sge = attr.max_sge.max(1);
-    let elem = RXE_RECV_WQE_HEADER + max_sge as usize * RXE_SGE;
-    // SAFETY: The caller's live context, which outlives its SRQs.
-    let ring = unsafe { UserQueue::new(udata.ucontext(), attr.max_wr, elem) }?;
-    let max_wr = ring.capacity();
-    // Only XRC SRQs have numbers a peer uses; the provider ignores this one.
-    let resp = CreateSrqResp(b::rxe_create_srq_resp {
-        mi: ring.mmap_info(),
-        srq_num: 0,
-        reserved: 0,
-    });
+    let (ring, resp, max_wr) = match &udata {
+        Some(udata) => {
+            let elem = RXE_RECV_WQE_HEADER + max_sge as usize * RXE_SGE;
+            // SAFETY: The caller's live context, which outlives its SRQs.
+            let ring = unsafe { UserQueue::new(udata.ucontext(), attr.max_wr, elem) }?;
+            let max_wr = ring.capacity();
+            // Only XRC SRQs have numbers a peer uses; the provider ignores
+            // this one.
+            let resp = CreateSrqResp(b::rxe_create_srq_resp {
+                mi: ring.mmap_info(),
+                srq_num: 0,
+                reserved: 0,
+            });
+            (Some(ring), Some(resp), max_wr)
+        }
+        None => (None, None, attr.max_wr),
+    };
+    let kernel_depth = if ring.is_some() { 0 } else { max_wr as usize };
+    let posted = KernelRq::new(kernel_depth)?;
+    let slots = RecvSlots::new(kernel_depth, max_sge)?;
     let quota = limit.take()?;
     let created = slot.init(pin_init!(Srq {
         _quota: quota,
         ring,
         max_wr,
         max_sge,
-        state <- new_spinlock_bh!(
+        state <- new_spinlock_irq!(
             SrqState {
                 next: 0,
                 limit: attr.srq_limit,
+                posted,
+                slots,
             },
             "rvt_srq"
         ),
     }))?;
     init.attr.max_wr = max_wr;
     init.attr.max_sge = max_sge;
-    udata.respond(&resp)?;
+    if let (Some(udata), Some(resp)) = (udata, resp) {
+        udata.respond(&resp)?;
+    }
     Ok(created)
 }
 
@@ -177,27 +202,85 @@ impl Srq {
         self.max_sge
     }
 
-    /// Takes the oldest receive WQE user space posted, if any: `copy` gets
-    /// the ring and the WQE's index and copies what it needs out of the
-    /// slot, which is user space's again when this returns. Any context.
-    pub(crate) fn take(&self, copy: impl FnOnce(&UserQueue, u32) -> u64) -> Option<SrqTaken> {
+    /// Takes the oldest receive WQE posted, if any, copying its SGE list
+    /// into slot `slot` of a QP's receive slots (a user ring slot is user
+    /// space's again when this returns). Any context.
+    pub(crate) fn take(&self, into: &mut RecvSlots, slot: u32) -> Option<SrqTaken> {
         let mut st = self.state.lock();
-        let producer = self.ring.producer();
-        if st.next == producer {
-            return None;
-        }
-        let index = st.next;
-        let wr_id = copy(&self.ring, index);
-        st.next = self.ring.next(index);
-        self.ring.publish_consumer(st.next);
-        let left = self.ring.count(producer, st.next);
+        let (wr_id, len, left) = match &self.ring {
+            Some(ring) => {
+                let producer = ring.producer();
+                if st.next == producer {
+                    return None;
+                }
+                let index = st.next;
+                let (wr_id, len) = into.take(ring, index, slot);
+                st.next = ring.next(index);
+                ring.publish_consumer(st.next);
+                (wr_id, len, ring.count(producer, st.next))
+            }
+            None => {
+                let (from, wr_id, len) = st.posted.pop()?;
+                into.copy_from(slot, &st.slots, from as usize)?;
+                (wr_id, len, st.posted.len() as u32)
+            }
+        };
         let limit_reached = st.limit != 0 && left < st.limit;
         if limit_reached {
             st.limit = 0;
         }
         Some(SrqTaken {
             wr_id,
+            len,
             limit_reached,
         })
+    }
+
+    /// `post_srq_recv` of a kernel SRQ: each work request checked (SGE
+    /// count) and its SGE list copied. `EINVAL` (too many SGEs, a user
+    /// SRQ), `ENOMEM` (full), `bad_wr` naming the request. Any context.
+    pub(crate) fn post_kernel(
+        &self,
+        first: *const b::ib_recv_wr,
+        bad_wr: &mut *const b::ib_recv_wr,
+    ) -> Result {
+        if self.ring.is_some() {
+            return Err(EINVAL);
+        }
+        let mut st = self.state.lock();
+        let mut wr = first;
+        while !wr.is_null() {
+            *bad_wr = wr;
+            // SAFETY: The caller's list of valid work requests.
+            let w = unsafe { &*wr };
+            let num_sge = u32::try_from(w.num_sge).map_err(|_| EINVAL)?;
+            if num_sge > self.max_sge {
+                return Err(EINVAL);
+            }
+            let slot = st.posted.tail().ok_or(ENOMEM)?;
+            let mut bytes = [0u8; MAX_SRQ_SGE as usize * SGE_LEN];
+            let sges: &[b::ib_sge] = if num_sge == 0 || w.sg_list.is_null() {
+                &[]
+            } else {
+                // SAFETY: A kernel work request's `sg_list` holds `num_sge` SGEs.
+                unsafe { core::slice::from_raw_parts(w.sg_list, num_sge as usize) }
+            };
+            let mut len = 0u32;
+            for (i, sge) in sges.iter().enumerate() {
+                let d = bytes
+                    .get_mut(i * SGE_LEN..(i + 1) * SGE_LEN)
+                    .ok_or(EINVAL)?;
+                d[..8].copy_from_slice(&sge.addr.to_le_bytes());
+                d[8..12].copy_from_slice(&sge.length.to_le_bytes());
+                d[12..].copy_from_slice(&sge.lkey.to_le_bytes());
+                len = len.checked_add(sge.length).ok_or(EINVAL)?;
+            }
+            st.slots.store_bytes(slot, &bytes, num_sge).ok_or(EINVAL)?;
+            // SAFETY: Both members of the union are the same 64 bits.
+            let wr_id = unsafe { w.__bindgen_anon_1.wr_id };
+            st.posted.push(slot, wr_id, len);
+            wr = w.next;
+        }
+        Ok(())
     }
 }

@@ -116,7 +116,7 @@ struct rvt_backend_ops {
 	 * Atomic. Transmit one packet built into an skb from get_send_buffer()
 	 * (rvt put the BTH through the pad bytes in it). Consumes the skb.
 	 * Returns 0 when the packet was taken, -EBUSY when the device is busy
-	 * (rvt builds the same packet again shortly, or on rvt_tx_done()), any
+	 * (rvt builds the same packet again after a short back-off), any
 	 * other -errno when it is lost (no route, ...; counted, and left to the
 	 * transport's retransmission).
 	 */

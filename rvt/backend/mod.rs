@@ -435,7 +435,10 @@ pub(crate) unsafe extern "C" fn rvt_handle_event(
     unsafe { b::ib_dispatch_event(&ev) };
 }
 
-/// The backend can take more packets (backend.h). Nothing waits yet.
+/// The backend can take more packets (backend.h). A hint rvt does not need:
+/// a QP whose packet the backend refused as busy sends it again on its own
+/// back-off timer (10 µs, doubling to 1 ms); waking it here instead is a
+/// later optimisation (no backend calls this yet).
 ///
 /// # Safety
 ///

@@ -60,11 +60,15 @@ setup_rvt_pair() {
 }
 
 # gid_index DEV PREFIX: the index of the RoCE v2 GID of DEV starting with PREFIX.
+# (The shell's own read, not cat: 1024 forks are seconds under TCG.)
 gid_index() {
 	for f in /sys/class/infiniband/$1/ports/1/gid_attrs/types/*; do
 		i=${f##*/}
-		[ "$(cat "$f" 2>/dev/null)" = "RoCE v2" ] || continue
-		case "$(cat /sys/class/infiniband/$1/ports/1/gids/$i)" in
+		t=
+		read -r t <"$f" 2>/dev/null
+		[ "$t" = "RoCE v2" ] || continue
+		read -r g <"/sys/class/infiniband/$1/ports/1/gids/$i"
+		case "$g" in
 		$2*) echo "$i"; return 0 ;;
 		esac
 	done
@@ -75,8 +79,11 @@ gid_index() {
 # has added them.
 find_gids() {
 	i=0
+	# IPv6 GIDs only where setup_rvt_pair gave the ends IPv6 addresses.
+	v6=
+	ip -n n0 -6 addr show dev va 2>/dev/null | grep -q fd00:: && v6=fd00:
 	while { ! gid_index rvt0 0000:0000:0000:0000:0000:ffff: || ! gid_index rvt1 0000:0000:0000:0000:0000:ffff: ||
-		! gid_index rvt0 fd00: || ! gid_index rvt1 fd00:; } >/dev/null && [ $i -lt 50 ]; do
+		{ [ -n "$v6" ] && { ! gid_index rvt0 "$v6" || ! gid_index rvt1 "$v6"; }; }; } >/dev/null && [ $i -lt 50 ]; do
 		sleep 0.1; i=$((i + 1))
 	done
 	v4_0=$(gid_index rvt0 0000:0000:0000:0000:0000:ffff:)

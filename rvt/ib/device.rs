@@ -593,6 +593,25 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
     }
 }
 
+/// A post verb's return value; on failure `bad_wr` (unless NULL) gets the
+/// first work request not posted, as ib_core's callers expect.
+///
+/// # Safety
+///
+/// `bad_wr` is NULL or valid for a write.
+unsafe fn post_result<W>(posted: Result, bad: *const W, bad_wr: *mut *const W) -> c_int {
+    match posted {
+        Ok(()) => 0,
+        Err(e) => {
+            if !bad_wr.is_null() {
+                // SAFETY: Valid (the contract; checked non-NULL).
+                unsafe { *bad_wr = bad };
+            }
+            e.to_errno()
+        }
+    }
+}
+
 /// The C entry points for one driver type.
 struct Adapter<T>(PhantomData<T>);
 
@@ -1382,16 +1401,9 @@ impl<T: IbDriver> Adapter<T> {
     ) -> c_int {
         let mut bad = wr;
         // SAFETY: A live SRQ of ours.
-        match T::post_srq_recv(unsafe { IbObject::from_raw(srq) }, wr, &mut bad) {
-            Ok(()) => 0,
-            Err(e) => {
-                if !bad_wr.is_null() {
-                    // SAFETY: A valid out pointer (checked non-NULL).
-                    unsafe { *bad_wr = bad };
-                }
-                e.to_errno()
-            }
-        }
+        let posted = T::post_srq_recv(unsafe { IbObject::from_raw(srq) }, wr, &mut bad);
+        // SAFETY: ib_core's out pointer, valid or NULL.
+        unsafe { post_result(posted, bad, bad_wr) }
     }
 
     /// # Safety
@@ -1427,16 +1439,9 @@ impl<T: IbDriver> Adapter<T> {
     ) -> c_int {
         let mut bad = wr;
         // SAFETY: A live QP of ours.
-        match T::post_send(unsafe { IbObject::from_raw(qp) }, wr, &mut bad) {
-            Ok(()) => 0,
-            Err(e) => {
-                if !bad_wr.is_null() {
-                    // SAFETY: A valid out pointer (checked non-NULL).
-                    unsafe { *bad_wr = bad };
-                }
-                e.to_errno()
-            }
-        }
+        let posted = T::post_send(unsafe { IbObject::from_raw(qp) }, wr, &mut bad);
+        // SAFETY: ib_core's out pointer, valid or NULL.
+        unsafe { post_result(posted, bad, bad_wr) }
     }
 
     /// # Safety
@@ -1450,16 +1455,9 @@ impl<T: IbDriver> Adapter<T> {
     ) -> c_int {
         let mut bad = wr;
         // SAFETY: A live QP of ours.
-        match T::post_recv(unsafe { IbObject::from_raw(qp) }, wr, &mut bad) {
-            Ok(()) => 0,
-            Err(e) => {
-                if !bad_wr.is_null() {
-                    // SAFETY: A valid out pointer (checked non-NULL).
-                    unsafe { *bad_wr = bad };
-                }
-                e.to_errno()
-            }
-        }
+        let posted = T::post_recv(unsafe { IbObject::from_raw(qp) }, wr, &mut bad);
+        // SAFETY: ib_core's out pointer, valid or NULL.
+        unsafe { post_result(posted, bad, bad_wr) }
     }
 
     /// # Safety

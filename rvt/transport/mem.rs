@@ -138,6 +138,16 @@ impl RecvSlots {
         Some(())
     }
 
+    /// Keeps a kernel work request's SGE list in slot `slot`; its capacity,
+    /// or `None` if the lengths overflow or the list does not fit.
+    pub(crate) fn store_sges(&mut self, slot: usize, sges: &[b::ib_sge]) -> Option<u32> {
+        let stride = self.stride();
+        let at = slot * stride;
+        let len = wqe::write_sges(self.sges.get_mut(at..at + stride)?, sges)?;
+        *self.num_sge.get_mut(slot)? = u32::try_from(sges.len()).ok()?;
+        Some(len)
+    }
+
     /// Copies slot `from` of `src` (WQEs of the same SGE limit or fewer)
     /// into slot `slot`.
     pub(crate) fn copy_from(&mut self, slot: u32, src: &RecvSlots, from: usize) -> Option<()> {

@@ -6,6 +6,7 @@
 //! objects it is handed (verbs/), the ring ABI (uapi/) and the engine
 //! (proto/). See Documentation/architecture.md, "The data path".
 
+pub(crate) mod kwr;
 pub(crate) mod lock;
 pub(crate) mod mem;
 pub(crate) mod qp;

@@ -35,6 +35,7 @@ use kernel::{
 };
 
 use super::{
+    kwr,
     lock::{new_spinlock_bh, SpinLockBh},
     mem::{KernelRq, QpMem, RecvSlots, RecvSource, SendSlots},
     timer::{now_ns, QpTimer},
@@ -161,6 +162,13 @@ impl Held {
     }
 }
 
+/// The completions of a QP that full CQs refused: its send queue's and its
+/// receive queue's.
+struct HeldQueues {
+    send: Held,
+    recv: Held,
+}
+
 /// The state behind the QP's lock.
 struct Locked {
     engine: EngineQp,
@@ -180,8 +188,8 @@ struct Locked {
     recvs: RecvSlots,
     /// One send WQE's header and payload, copied out of the ring.
     scratch: KVVec<u8>,
-    send_held: Held,
-    recv_held: Held,
+    /// Completions full CQs refused, per work queue.
+    held: HeldQueues,
     pace: TxPace,
     /// A completion waits for room in its CQ: offered again at this time,
     /// after waiting `cq_backoff_ns`.
@@ -508,8 +516,7 @@ fn apply(to: &mut b::ib_qp_attr, from: &b::ib_qp_attr, mask: u32) {
 /// (or wait in order for room), a fatal error is noted for its event.
 struct QpSink<'a> {
     t: &'a QpTransport,
-    send_held: &'a mut Held,
-    recv_held: &'a mut Held,
+    held: &'a mut HeldQueues,
     notify: &'a mut Notify,
     /// The network header of the packet being received (RoCE UD receive
     /// completions say which: IPv4 or IPv6).
@@ -517,6 +524,19 @@ struct QpSink<'a> {
     /// A send WQE that failed locally (its slot) and the status its
     /// completion reports instead of the flush the engine gives it.
     fail: Option<(u32, engine::WcStatus)>,
+}
+
+impl<'a> QpSink<'a> {
+    /// A sink for completions with no received packet and no local failure.
+    fn new(t: &'a QpTransport, held: &'a mut HeldQueues, notify: &'a mut Notify) -> Self {
+        Self {
+            t,
+            held,
+            notify,
+            network: None,
+            fail: None,
+        }
+    }
 }
 
 impl Sink for QpSink<'_> {
@@ -546,8 +566,8 @@ impl Sink for QpSink<'_> {
             solicited: c.solicited,
         };
         let (cq, queue, fire) = match c.queue {
-            Queue::Send => (t.send_cq(), &mut *self.send_held, &mut self.notify.send),
-            Queue::Recv => (t.recv_cq(), &mut *self.recv_held, &mut self.notify.recv),
+            Queue::Send => (t.send_cq(), &mut self.held.send, &mut self.notify.send),
+            Queue::Recv => (t.recv_cq(), &mut self.held.recv, &mut self.notify.recv),
         };
         // Completions reach the CQ in order: none overtakes a held one.
         if queue.front().is_none() {
@@ -623,9 +643,11 @@ impl QpTransport {
                 RecvSlots::new(1, srq.data().max_sge())?
             },
             scratch: KVVec::from_elem(0u8, SEND_WQE_HEADER + payload, GFP_KERNEL)?,
-            send_held: Held::with_capacity(sq_depth)?,
-            // With an SRQ the engine holds one WQE at a time.
-            recv_held: Held::with_capacity(rq_depth.max(1))?,
+            held: HeldQueues {
+                send: Held::with_capacity(sq_depth)?,
+                // With an SRQ the engine holds one WQE at a time.
+                recv: Held::with_capacity(rq_depth.max(1))?,
+            },
             pace: TxPace {
                 retry_at: None,
                 backoff_ns: TX_BACKOFF_MIN_NS,
@@ -867,8 +889,7 @@ impl QpTransport {
             sends,
             recvs,
             rq_next,
-            send_held,
-            recv_held,
+            held,
             krq,
             ..
         } = st;
@@ -892,20 +913,12 @@ impl QpTransport {
             sends,
             recvs,
             source,
-            recv_held.room(),
+            held.recv.room(),
         );
-        let mut sink = QpSink {
-            t: self,
-            send_held,
-            recv_held,
-            notify: &mut *n,
-            network: if self.service == QpType::Ud {
-                network
-            } else {
-                None
-            },
-            fail: None,
-        };
+        let mut sink = QpSink::new(self, held, &mut *n);
+        if self.service == QpType::Ud {
+            sink.network = network;
+        }
         let verdict = engine.receive(pkt, &rx, now, &mut mem, &mut sink);
         n.srq_limit |= srq_limit;
         verdict
@@ -930,14 +943,7 @@ impl QpTransport {
             if let Some(mtu) = port_mtu {
                 upd.path_mtu = Some(mtu);
             }
-            let mut sink = QpSink {
-                t,
-                send_held: &mut st.send_held,
-                recv_held: &mut st.recv_held,
-                notify: &mut *n,
-                network: None,
-                fail: None,
-            };
+            let mut sink = QpSink::new(t, &mut st.held, &mut *n);
             st.engine.modify(&upd, &mut sink).map_err(|_| EINVAL)?;
             apply(&mut st.attr.0, attr, mask);
             if path.is_some() {
@@ -1020,7 +1026,7 @@ impl QpTransport {
             .store(st.engine.attrs().path_mtu.bytes(), Relaxed);
         // Whatever this run left held (a full CQ) is offered again later,
         // also when nothing else would run the QP.
-        if st.cq_retry_at.is_none() && (st.send_held.len != 0 || st.recv_held.len != 0) {
+        if st.cq_retry_at.is_none() && (st.held.send.len != 0 || st.held.recv.len != 0) {
             st.cq_retry_at = Some(now + st.cq_backoff_ns);
         }
         let want = [st.engine.poll_timeout(), st.pace.retry_at, st.cq_retry_at]
@@ -1044,8 +1050,8 @@ impl QpTransport {
         st.cq_retry_at = None;
         let mut refused = false;
         for (held, cq, fire) in [
-            (&mut st.send_held, self.send_cq(), &mut n.send),
-            (&mut st.recv_held, self.recv_cq(), &mut n.recv),
+            (&mut st.held.send, self.send_cq(), &mut n.send),
+            (&mut st.held.recv, self.recv_cq(), &mut n.recv),
         ] {
             while let Some(wc) = held.front() {
                 let entry = CqEntry {
@@ -1086,7 +1092,7 @@ impl QpTransport {
         let capacity = sq.capacity() as usize;
         let limits = self.limits();
         while st.sq_next != producer {
-            if st.engine.send_queue_len() + (capacity - st.send_held.room()) >= capacity {
+            if st.engine.send_queue_len() + (capacity - st.held.send.room()) >= capacity {
                 break;
             }
             sq.read_slot(st.sq_next, 0, &mut st.scratch);
@@ -1095,14 +1101,7 @@ impl QpTransport {
                 break;
             };
             let header = SendHeader::parse(head);
-            let mut sink = QpSink {
-                t: self,
-                send_held: &mut st.send_held,
-                recv_held: &mut st.recv_held,
-                notify: &mut *n,
-                network: None,
-                fail: None,
-            };
+            let mut sink = QpSink::new(self, &mut st.held, &mut *n);
             let failed = match wqe::to_send_wr(&header, payload, &limits) {
                 Ok((wr, data)) => match st.engine.post_send(&wr, &mut sink) {
                     Ok(slot) => {
@@ -1135,7 +1134,7 @@ impl QpTransport {
             .rq
             .as_ref()
             .map_or(usize::MAX, |rq| rq.capacity() as usize);
-        while st.recv_held.room() > 0 && budget > 0 {
+        while st.held.recv.room() > 0 && budget > 0 {
             budget -= 1;
             let (wr_id, slot) = match &self.rq {
                 Some(rq) => {
@@ -1153,14 +1152,7 @@ impl QpTransport {
                     None => return,
                 },
             };
-            let mut sink = QpSink {
-                t: self,
-                send_held: &mut st.send_held,
-                recv_held: &mut st.recv_held,
-                notify: &mut *n,
-                network: None,
-                fail: None,
-            };
+            let mut sink = QpSink::new(self, &mut st.held, &mut *n);
             sink.completion(&Completion {
                 queue: Queue::Recv,
                 wr_id,
@@ -1201,19 +1193,8 @@ impl QpTransport {
         }
         let posted = {
             let mut staged = self.staged.lock();
-            let mut wr = first;
-            let mut posted = Ok(());
-            while !wr.is_null() {
-                *bad_wr = wr;
-                // SAFETY: The caller's list of valid work requests.
-                let w = unsafe { &*wr };
-                posted = self.stage_send(&mut staged, w);
-                if posted.is_err() {
-                    break;
-                }
-                wr = w.next;
-            }
-            posted
+            // SAFETY: ib_core passes a valid list.
+            unsafe { kwr::for_each(first, bad_wr, |w| self.stage_send(&mut staged, w)) }
         };
         // Those before a refused one are posted: run them either way.
         self.kick();
@@ -1244,7 +1225,7 @@ impl QpTransport {
             return Err(ENOMEM);
         }
         // SAFETY: A kernel work request's `sg_list` holds `num_sge` SGEs.
-        let sges = unsafe { kernel_sges(wr.sg_list, num_sge) };
+        let sges = unsafe { kwr::sges(wr.sg_list, num_sge) };
         let (entry, payload) = staged.sends.tail().ok_or(ENOMEM)?;
         let mut header = SendHeader {
             // SAFETY: Both members of the union are the same 64 bits.
@@ -1281,7 +1262,7 @@ impl QpTransport {
             }
             header.dma_length = u32::try_from(len).map_err(|_| EINVAL)?;
         } else {
-            write_sges(payload, sges).ok_or(EINVAL)?;
+            wqe::write_sges(payload, sges).ok_or(EINVAL)?;
         }
         let path = self.kernel_wr_fields(wr, &mut header)?;
         let (wr_copy, data) = wqe::to_send_wr(&header, payload, &limits).map_err(|_| EINVAL)?;
@@ -1373,19 +1354,8 @@ impl QpTransport {
         }
         let posted = {
             let mut staged = self.staged.lock();
-            let mut wr = first;
-            let mut posted = Ok(());
-            while !wr.is_null() {
-                *bad_wr = wr;
-                // SAFETY: The caller's list of valid work requests.
-                let w = unsafe { &*wr };
-                posted = self.stage_recv(&mut staged, w);
-                if posted.is_err() {
-                    break;
-                }
-                wr = w.next;
-            }
-            posted
+            // SAFETY: ib_core passes a valid list.
+            unsafe { kwr::for_each(first, bad_wr, |w| self.stage_recv(&mut staged, w)) }
         };
         // Those before a refused one are posted: run them either way.
         self.kick();
@@ -1403,9 +1373,9 @@ impl QpTransport {
             return Err(ENOMEM);
         }
         // SAFETY: A kernel work request's `sg_list` holds `num_sge` SGEs.
-        let sges = unsafe { kernel_sges(w.sg_list, num_sge) };
+        let sges = unsafe { kwr::sges(w.sg_list, num_sge) };
         let (entry, bytes) = staged.recvs.tail().ok_or(ENOMEM)?;
-        let len = write_sges(bytes, sges).ok_or(EINVAL)?;
+        let len = wqe::write_sges(bytes, sges).ok_or(EINVAL)?;
         *entry = StagedRecv {
             // SAFETY: Both members of the union are the same 64 bits.
             wr_id: unsafe { w.__bindgen_anon_1.wr_id },
@@ -1438,7 +1408,7 @@ impl QpTransport {
         }
         let capacity = st.sends.slots();
         while let Some((entry, payload)) = staged.sends.front() {
-            if st.engine.send_queue_len() + (capacity - st.send_held.room()) >= capacity {
+            if st.engine.send_queue_len() + (capacity - st.held.send.room()) >= capacity {
                 break;
             }
             let mut wr = entry.wr;
@@ -1450,14 +1420,7 @@ impl QpTransport {
                     *kah = path;
                 }
             }
-            let mut sink = QpSink {
-                t: self,
-                send_held: &mut st.send_held,
-                recv_held: &mut st.recv_held,
-                notify: &mut *n,
-                network: None,
-                fail: None,
-            };
+            let mut sink = QpSink::new(self, &mut st.held, &mut *n);
             match st.engine.post_send(&wr, &mut sink) {
                 Ok(slot) => st.sends.store(slot, entry.data, payload),
                 Err(PostError::QueueFull) => break,
@@ -1488,14 +1451,7 @@ impl QpTransport {
         drop(staged);
         if posted_recv {
             // IBA 9.7.7.2: more credits to advertise, maybe.
-            let mut sink = QpSink {
-                t: self,
-                send_held: &mut st.send_held,
-                recv_held: &mut st.recv_held,
-                notify: n,
-                network: None,
-                fail: None,
-            };
+            let mut sink = QpSink::new(self, &mut st.held, n);
             let posted = KernelRqCount(st.krq.len());
             st.engine.recv_posted(&posted, &mut sink);
         }
@@ -1514,14 +1470,7 @@ impl QpTransport {
         let handle = device::handle(cx.dev);
         for _ in 0..budget {
             let mut header = [0u8; MAX_HEADER_LEN];
-            let mut sink = QpSink {
-                t: self,
-                send_held: &mut st.send_held,
-                recv_held: &mut st.recv_held,
-                notify: &mut *n,
-                network: None,
-                fail: None,
-            };
+            let mut sink = QpSink::new(self, &mut st.held, &mut *n);
             let Some(t) = st.engine.poll_transmit(now, &mut header, &mut sink) else {
                 // The responses are out: what the engine deferred goes in
                 // again, in order (IBA 9.5), and may owe more packets.
@@ -1682,14 +1631,7 @@ impl QpTransport {
             {
                 cx.rvt().counters().add(Counter::RetransmitTimeouts, 1);
             }
-            let mut sink = QpSink {
-                t,
-                send_held: &mut st.send_held,
-                recv_held: &mut st.recv_held,
-                notify: &mut *n,
-                network: None,
-                fail: None,
-            };
+            let mut sink = QpSink::new(t, &mut st.held, &mut *n);
             st.engine.handle_timeout(now, &mut sink);
         });
     }
@@ -1722,12 +1664,7 @@ impl QpTransport {
 /// completion follows (IBA 10.8.3.2: a local error completes the WQE in
 /// error and the QP enters Error; the completion is the report).
 fn fail_posted(engine: &mut EngineQp, sink: &mut QpSink<'_>, wr_id: u64, status: engine::WcStatus) {
-    let to_error = AttrUpdate {
-        state: Some(QpState::Error),
-        ..Default::default()
-    };
-    // Error is reachable from every state.
-    let _ = engine.modify(&to_error, sink);
+    to_error(engine, sink);
     sink.completion(&Completion {
         queue: Queue::Send,
         wr_id,
@@ -1756,26 +1693,19 @@ fn fail_local(
     if let Payload::Local { slot, .. } = t.payload {
         sink.fail = Some((slot, status));
     }
-    let to_error = AttrUpdate {
+    to_error(engine, sink);
+    sink.fail = None;
+}
+
+/// Moves the QP to Error, which flushes its send queue and the receive WQE
+/// the engine holds in order (IBA 10.3.1).
+fn to_error(engine: &mut EngineQp, sink: &mut QpSink<'_>) {
+    let update = AttrUpdate {
         state: Some(QpState::Error),
         ..Default::default()
     };
     // Error is reachable from every state.
-    let _ = engine.modify(&to_error, sink);
-    sink.fail = None;
-}
-
-/// The SGE list of a kernel work request.
-///
-/// # Safety
-///
-/// `sg_list` holds `num_sge` SGEs (or `num_sge` is 0), valid for `'a`.
-unsafe fn kernel_sges<'a>(sg_list: *const b::ib_sge, num_sge: u32) -> &'a [b::ib_sge] {
-    if num_sge == 0 || sg_list.is_null() {
-        return &[];
-    }
-    // SAFETY: Per the contract.
-    unsafe { core::slice::from_raw_parts(sg_list, num_sge as usize) }
+    let _ = engine.modify(&update, sink);
 }
 
 /// One outstanding kernel work request fewer (never below zero: Reset
@@ -1807,20 +1737,6 @@ impl engine::RecvQueue for KernelRqCount {
     fn available(&self) -> Option<u32> {
         u32::try_from(self.0).ok()
     }
-}
-
-/// Writes an SGE list into `dst` in the rxe/ib_sge layout; the sum of
-/// the lengths, or `None` if it overflows or `dst` is too small.
-fn write_sges(dst: &mut [u8], sges: &[b::ib_sge]) -> Option<u32> {
-    let mut len = 0u32;
-    for (i, sge) in sges.iter().enumerate() {
-        let d = dst.get_mut(i * wqe::SGE_LEN..(i + 1) * wqe::SGE_LEN)?;
-        d[..8].copy_from_slice(&sge.addr.to_le_bytes());
-        d[8..12].copy_from_slice(&sge.length.to_le_bytes());
-        d[12..].copy_from_slice(&sge.lkey.to_le_bytes());
-        len = len.checked_add(sge.length)?;
-    }
-    Some(len)
 }
 
 /// A kernel send work request, checked and copied, waiting for the engine.

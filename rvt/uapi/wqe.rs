@@ -59,6 +59,21 @@ pub(crate) fn sge(array: &[u8], index: usize) -> Sge {
     }
 }
 
+/// Writes an SGE array in this layout (the copy of a kernel work
+/// request's list); the sum of the lengths, or `None` if it overflows or
+/// `dst` is too small.
+pub(crate) fn write_sges(dst: &mut [u8], sges: &[b::ib_sge]) -> Option<u32> {
+    let mut len = 0u32;
+    for (i, sge) in sges.iter().enumerate() {
+        let d = dst.get_mut(i * SGE_LEN..(i + 1) * SGE_LEN)?;
+        d[..8].copy_from_slice(&sge.addr.to_le_bytes());
+        d[8..12].copy_from_slice(&sge.length.to_le_bytes());
+        d[12..].copy_from_slice(&sge.lkey.to_le_bytes());
+        len = len.checked_add(sge.length)?;
+    }
+    Some(len)
+}
+
 /// The fields of a send WQE's header the transport reads.
 #[derive(Clone, Copy, Default, Debug)]
 pub(crate) struct SendHeader {

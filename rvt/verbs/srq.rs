@@ -21,8 +21,11 @@ use kernel::{new_spinlock_irq, sync::SpinLockIrq};
 use crate::{
     bindings as b,
     ib::{Created, Slot, Udata},
-    transport::mem::{KernelRq, RecvSlots},
-    uapi::{queue::UserQueue, wqe::SGE_LEN},
+    transport::{
+        kwr,
+        mem::{KernelRq, RecvSlots},
+    },
+    uapi::queue::UserQueue,
 };
 
 /// SRQs per device (`max_srq`).
@@ -248,39 +251,22 @@ impl Srq {
             return Err(EINVAL);
         }
         let mut st = self.state.lock();
-        let mut wr = first;
-        while !wr.is_null() {
-            *bad_wr = wr;
-            // SAFETY: The caller's list of valid work requests.
-            let w = unsafe { &*wr };
-            let num_sge = u32::try_from(w.num_sge).map_err(|_| EINVAL)?;
-            if num_sge > self.max_sge {
-                return Err(EINVAL);
-            }
-            let slot = st.posted.tail().ok_or(ENOMEM)?;
-            let mut bytes = [0u8; MAX_SRQ_SGE as usize * SGE_LEN];
-            let sges: &[b::ib_sge] = if num_sge == 0 || w.sg_list.is_null() {
-                &[]
-            } else {
-                // SAFETY: A kernel work request's `sg_list` holds `num_sge` SGEs.
-                unsafe { core::slice::from_raw_parts(w.sg_list, num_sge as usize) }
-            };
-            let mut len = 0u32;
-            for (i, sge) in sges.iter().enumerate() {
-                let d = bytes
-                    .get_mut(i * SGE_LEN..(i + 1) * SGE_LEN)
-                    .ok_or(EINVAL)?;
-                d[..8].copy_from_slice(&sge.addr.to_le_bytes());
-                d[8..12].copy_from_slice(&sge.length.to_le_bytes());
-                d[12..].copy_from_slice(&sge.lkey.to_le_bytes());
-                len = len.checked_add(sge.length).ok_or(EINVAL)?;
-            }
-            st.slots.store_bytes(slot, &bytes, num_sge).ok_or(EINVAL)?;
-            // SAFETY: Both members of the union are the same 64 bits.
-            let wr_id = unsafe { w.__bindgen_anon_1.wr_id };
-            st.posted.push(slot, wr_id, len);
-            wr = w.next;
+        // SAFETY: ib_core passes a valid list.
+        unsafe { kwr::for_each(first, bad_wr, |w| self.post_one(&mut st, w)) }
+    }
+
+    fn post_one(&self, st: &mut SrqState, w: &b::ib_recv_wr) -> Result {
+        let num_sge = u32::try_from(w.num_sge).map_err(|_| EINVAL)?;
+        if num_sge > self.max_sge {
+            return Err(EINVAL);
         }
+        let slot = st.posted.tail().ok_or(ENOMEM)?;
+        // SAFETY: A kernel work request's `sg_list` holds `num_sge` SGEs.
+        let sges = unsafe { kwr::sges(w.sg_list, num_sge) };
+        let len = st.slots.store_sges(slot, sges).ok_or(EINVAL)?;
+        // SAFETY: Both members of the union are the same 64 bits.
+        let wr_id = unsafe { w.__bindgen_anon_1.wr_id };
+        st.posted.push(slot, wr_id, len);
         Ok(())
     }
 }

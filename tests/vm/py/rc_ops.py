@@ -18,7 +18,7 @@ from pyverbs.pd import PD
 from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
 from pyverbs.wr import SGE, RecvWR, SendWR
 
-from checks import check, exit_status
+from checks import check, counter, exit_status, poll, state
 
 ACCESS = (e.IBV_ACCESS_LOCAL_WRITE | e.IBV_ACCESS_REMOTE_WRITE |
           e.IBV_ACCESS_REMOTE_READ | e.IBV_ACCESS_REMOTE_ATOMIC)
@@ -70,21 +70,6 @@ def connect(a, b, access=ACCESS, rnr_retry=7):
               e.IBV_QP_RNR_RETRY | e.IBV_QP_SQ_PSN | e.IBV_QP_MAX_QP_RD_ATOMIC)
 
 
-def poll(cq, n=1, timeout=20.0):
-    """Up to n completions, waiting at most timeout seconds."""
-    got = []
-    end = time.time() + timeout
-    while len(got) < n and time.time() < end:
-        _, wcs = cq.poll(n - len(got))
-        got += wcs
-        if not wcs:
-            time.sleep(0.001)
-    return got
-
-
-def state(qp):
-    attr, _ = qp.query(e.IBV_QP_STATE)
-    return attr.qp_state
 
 
 def pair(access=ACCESS, rnr_retry=7, send_cq=None):
@@ -185,10 +170,6 @@ sent, got = poll(a.cq), poll(b.cq)
 check(len(sent) == 1 and sent[0].status == e.IBV_WC_SUCCESS and len(got) == 1 and got[0].byte_len == 64,
       "it completes once a receive is posted")
 
-
-def counter(dev, name):
-    with open(f"/sys/class/infiniband/{dev}/ports/1/hw_counters/{name}") as f:
-        return int(f.read())
 
 
 check(counter(sys.argv[3], "rx_rnr_naks_sent") > 0 and counter(sys.argv[1], "rx_rnr_naks_received") > 0,

@@ -18,14 +18,10 @@ from pyverbs.pd import PD
 from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
 from pyverbs.wr import SGE, RecvWR, SendWR
 
-from checks import check, exit_status
+from checks import check, counter, exit_status, poll, state
 
 QKEY = 0x11111111
 
-
-def counter(dev, name):
-    with open(f"/sys/class/infiniband/{dev}/ports/1/hw_counters/{name}") as f:
-        return int(f.read())
 
 
 class Node:
@@ -58,20 +54,6 @@ class Node:
                                                       hop_limit=64)))
 
 
-def poll(cq, n=1, timeout=5.0):
-    got = []
-    end = time.time() + timeout
-    while len(got) < n and time.time() < end:
-        _, wcs = cq.poll(n - len(got))
-        got += wcs
-        if not wcs:
-            time.sleep(0.001)
-    return got
-
-
-def state(qp):
-    attr, _ = qp.query(e.IBV_QP_STATE)
-    return attr.qp_state
 
 
 def send(a, ah, length, qkey=QKEY):

@@ -271,6 +271,10 @@ impl IbDriver for RvtDevice {
         attr.max_mcast_grp = mcast::MAX_MCAST_GRP;
         attr.max_mcast_qp_attach = mcast::MAX_MCAST_QP_ATTACH as u32;
         attr.max_total_mcast_qp_attach = mcast::MAX_TOTAL_MCAST_QP_ATTACH as u32;
+        // IBA 10.6.3.6, 11.4.1.1: fast registration, local and remote
+        // invalidation (the base memory management extensions).
+        attr.device_cap_flags |= b::ib_device_cap_flags_IB_DEVICE_MEM_MGT_EXTENSIONS as u64;
+        attr.max_fast_reg_page_list_len = mr::MAX_FAST_REG_PAGES;
         attr.max_qp_rd_atom = qp::MAX_RD_ATOMIC.into();
         attr.max_qp_init_rd_atom = qp::MAX_RD_ATOMIC.into();
         Ok(())
@@ -524,6 +528,24 @@ impl IbDriver for RvtDevice {
         // SAFETY: The PD's device is one of ours, alive for the call.
         let dev = unsafe { IbDevice::<Self>::from_raw(pd.device()) }.data();
         mr::get_dma(&dev.mr_keys, &dev.mr_limit, pd, access)
+    }
+
+    fn alloc_mr(
+        pd: &IbObject<b::ib_pd, Pd>,
+        mr_type: u32,
+        max_num_sg: u32,
+    ) -> Result<Pin<KBox<IbMr<Mr>>>> {
+        // SAFETY: The PD's device is one of ours, alive for the call.
+        let dev = unsafe { IbDevice::<Self>::from_raw(pd.device()) }.data();
+        mr::alloc_fast(&dev.mr_keys, &dev.mr_limit, pd, mr_type, max_num_sg)
+    }
+
+    fn begin_map_mr(mr: &IbMr<Mr>) -> Result {
+        mr::begin_map(mr.data())
+    }
+
+    fn map_mr_page(mr: &IbMr<Mr>, addr: u64) -> Result {
+        mr::map_page(mr.data(), addr)
     }
 
     fn dereg_mr(dev: &IbDevice<Self>, mr: Pin<KBox<IbMr<Mr>>>) {

@@ -182,6 +182,15 @@ u64 rvt_helper_page_fetch_add(struct page *page, size_t offset, u64 add)
 	return orig;
 }
 
+/*
+ * The page of a kernel address in the direct map (a fast-registration MR's
+ * pages: DMA addresses of a virtual-DMA device), NULL for any other address.
+ */
+struct page *rvt_helper_virt_to_page(const void *addr)
+{
+	return virt_addr_valid(addr) ? virt_to_page(addr) : NULL;
+}
+
 /* RDMA ATOMIC WRITE: one 8-byte store that no reader sees torn. */
 void rvt_helper_page_store64(struct page *page, size_t offset, u64 value)
 {

@@ -10,6 +10,9 @@
 #[path = "../include/rvt/backend.rs"]
 mod backend_api;
 
+#[path = "kunit_wire.rs"]
+mod wire;
+
 use kernel::{
     prelude::*,
     sync::atomic::{Atomic, Relaxed},
@@ -380,7 +383,7 @@ unsafe extern "C" fn on_cq_event(event: *mut b::ib_event, context: *mut c_void) 
 }
 
 /// A kernel CQ of `cqe` entries on `dev`, through ib_core.
-fn create_cq(dev: &Device<Loopback>, cqe: u32, events: &CqEvents) -> Result<*mut b::ib_cq> {
+fn create_cq<T: Backend>(dev: &Device<T>, cqe: u32, events: &CqEvents) -> Result<*mut b::ib_cq> {
     let attr = b::ib_cq_init_attr {
         cqe,
         ..Default::default()
@@ -389,8 +392,8 @@ fn create_cq(dev: &Device<Loopback>, cqe: u32, events: &CqEvents) -> Result<*mut
 }
 
 /// A kernel CQ with attributes `attr` on `dev`, through ib_core.
-fn create_cq_with(
-    dev: &Device<Loopback>,
+fn create_cq_with<T: Backend>(
+    dev: &Device<T>,
     attr: &b::ib_cq_init_attr,
     events: &CqEvents,
 ) -> Result<*mut b::ib_cq> {
@@ -988,7 +991,7 @@ mod transport_tests {
 }
 
 /// A kernel PD on `dev`.
-fn alloc_pd(dev: &Device<Loopback>) -> Result<*mut b::ib_pd> {
+fn alloc_pd<T: Backend>(dev: &Device<T>) -> Result<*mut b::ib_pd> {
     // SAFETY: A registered device.
     let pd = unsafe { b::__ib_alloc_pd(dev.ibdev(), 0, c"rvt_kunit".as_char_ptr()) };
     kernel::error::from_err_ptr(pd)

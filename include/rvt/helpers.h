@@ -39,6 +39,7 @@ void rvt_helper_copy_from_page(void *to, struct page *page, size_t offset, size_
 u64 rvt_helper_page_cmpxchg(struct page *page, size_t offset, u64 compare, u64 swap);
 u64 rvt_helper_page_fetch_add(struct page *page, size_t offset, u64 add);
 void rvt_helper_page_store64(struct page *page, size_t offset, u64 value);
+struct page *rvt_helper_virt_to_page(const void *addr);
 u32 rvt_helper_calc_flow_label(u32 lqpn, u32 rqpn);
 void rvt_helper_skb_detach(struct sk_buff *skb);
 bool rvt_helper_irqs_disabled(void);

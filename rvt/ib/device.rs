@@ -436,8 +436,28 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// Deregisters and frees an MR (from `reg_user_mr` or `get_dma_mr`).
-    /// Process context.
+    /// A fast-registration MR (`mr_type` `IB_MR_TYPE_MEM_REG`) of a kernel
+    /// PD that maps up to `max_num_sg` pages. Process context.
+    fn alloc_mr(
+        _pd: &IbObject<b::ib_pd, Self::Pd>,
+        _mr_type: u32,
+        _max_num_sg: u32,
+    ) -> Result<Pin<KBox<IbMr<Self::Mr>>>> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// `ib_map_mr_sg` begins on an MR from `alloc_mr`: forget the pages
+    /// mapped before. Any context.
+    fn begin_map_mr(_mr: &IbMr<Self::Mr>) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// `ib_map_mr_sg` maps the next page (`ib_sg_to_pages`' `set_page`):
+    /// the DMA address of a chunk of the MR's page size. Any context.
+    fn map_mr_page(_mr: &IbMr<Self::Mr>, _addr: u64) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Deregisters and frees an MR (from `reg_user_mr`, `get_dma_mr` or
+    /// `alloc_mr`). Process context.
     fn dereg_mr(_dev: &IbDevice<Self>, _mr: Pin<KBox<IbMr<Self::Mr>>>) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
@@ -776,6 +796,16 @@ impl<T: IbDriver> Adapter<T> {
         },
         get_dma_mr: if T::HAS_GET_DMA_MR {
             Some(Self::get_dma_mr)
+        } else {
+            None
+        },
+        alloc_mr: if T::HAS_ALLOC_MR {
+            Some(Self::alloc_mr)
+        } else {
+            None
+        },
+        map_mr_sg: if T::HAS_ALLOC_MR {
+            Some(Self::map_mr_sg)
         } else {
             None
         },
@@ -1256,8 +1286,55 @@ impl<T: IbDriver> Adapter<T> {
 
     /// # Safety
     ///
-    /// Called by ib_core only, once, for an MR from `reg_user_mr` or
-    /// `get_dma_mr`.
+    /// Called by ib_core only, for a live kernel PD of ours.
+    unsafe extern "C" fn alloc_mr(
+        pd: *mut b::ib_pd,
+        mr_type: b::ib_mr_type,
+        max_num_sg: u32,
+    ) -> *mut b::ib_mr {
+        // SAFETY: A live PD of ours for the call.
+        let pd = unsafe { IbObject::from_raw(pd) };
+        match T::alloc_mr(pd, mr_type, max_num_sg) {
+            // SAFETY: As for `reg_user_mr`.
+            Ok(mr) => KBox::into_raw(unsafe { Pin::into_inner_unchecked(mr) }).cast(),
+            Err(e) => e.to_ptr(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only (`ib_map_mr_sg`), for a live MR of ours from
+    /// `alloc_mr` and a valid DMA-mapped scatterlist of `sg_nents` entries.
+    unsafe extern "C" fn map_mr_sg(
+        mr: *mut b::ib_mr,
+        sg: *mut b::scatterlist,
+        sg_nents: c_int,
+        sg_offset: *mut c_uint,
+    ) -> c_int {
+        // SAFETY: One of our MRs, live for the call.
+        if let Err(e) = T::begin_map_mr(unsafe { IbMr::from_raw(mr) }) {
+            return e.to_errno();
+        }
+        // SAFETY: The arguments ib_core gave; `set_page` is called with
+        // this MR only, during the call.
+        unsafe { b::ib_sg_to_pages(mr, sg, sg_nents, sg_offset, Some(Self::map_mr_page)) }
+    }
+
+    /// # Safety
+    ///
+    /// Called by `ib_sg_to_pages` only, from `map_mr_sg`, for its MR.
+    unsafe extern "C" fn map_mr_page(mr: *mut b::ib_mr, addr: u64) -> c_int {
+        // SAFETY: One of our MRs, live for the call (`map_mr_sg`).
+        match T::map_mr_page(unsafe { IbMr::from_raw(mr) }, addr) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core only, once, for an MR from `reg_user_mr`,
+    /// `get_dma_mr` or `alloc_mr`.
     unsafe extern "C" fn dereg_mr(mr: *mut b::ib_mr, _udata: *mut b::ib_udata) -> c_int {
         // SAFETY: ib_core set the MR's device, one of ours.
         let dev = unsafe { Self::dev((*mr).device) };

@@ -39,6 +39,18 @@ impl<T> IbMr<T> {
         KBox::try_pin_init(init, GFP_KERNEL)
     }
 
+    /// The MR of an `ib_mr` ib_core holds.
+    ///
+    /// # Safety
+    ///
+    /// `mr` is an MR this driver made with data `T` (an `IbMr<T>` given to
+    /// ib_core), alive for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(mr: *mut b::ib_mr) -> &'a Self {
+        // SAFETY: `core` is the first field (type invariant); alive per the
+        // contract.
+        unsafe { &*mr.cast::<Self>() }
+    }
+
     /// The `ib_mr`.
     pub(crate) fn as_raw(&self) -> *mut b::ib_mr {
         self.core.get()

@@ -27,7 +27,7 @@ use crate::{
         wqe::{self, Data, RecvHeader, RECV_WQE_HEADER, SGE_LEN},
     },
     verbs::{
-        mr::{MrFault, MrKeys},
+        mr::{MrFault, MrKeys, MrRef},
         srq::Srq,
     },
 };
@@ -302,13 +302,7 @@ fn scatter(
             return Ok(());
         }
         let mr = keys.lookup(sge.lkey, rcu).ok_or(MrFault)?;
-        mr.check(
-            pd,
-            addr,
-            piece.len() as u32,
-            b::ib_access_flags_IB_ACCESS_LOCAL_WRITE,
-        )?;
-        mr.copy_in(addr, piece)
+        mr.copy_in(pd, addr, piece, b::ib_access_flags_IB_ACCESS_LOCAL_WRITE)
     })
 }
 
@@ -340,8 +334,7 @@ fn gather(
             return Ok(());
         }
         let mr = keys.lookup(sge.lkey, rcu).ok_or(MrFault)?;
-        mr.check(pd, addr, piece.len() as u32, 0)?;
-        mr.copy_out(addr, piece)
+        mr.copy_out(pd, addr, piece, 0)
     })
 }
 
@@ -374,9 +367,11 @@ pub(crate) fn copy_payload(
             (Data::Sges(num), sges) => gather(keys, rcu, pd, kernel, sges, num, offset, out),
         },
         Payload::Remote { rkey, va, len } => {
+            if out.len() != len as usize {
+                return Err(MrFault);
+            }
             let mr = keys.lookup(rkey, rcu).ok_or(MrFault)?;
-            mr.check(pd, va, len, b::ib_access_flags_IB_ACCESS_REMOTE_READ)?;
-            mr.copy_out(va, out)
+            mr.copy_out(pd, va, out, b::ib_access_flags_IB_ACCESS_REMOTE_READ)
         }
     }
 }
@@ -447,17 +442,22 @@ impl<'a> QpMem<'a> {
         }
     }
 
-    fn region(
+    fn region(&self, rkey: u32) -> Result<MrRef<'a>, MemError> {
+        self.keys.lookup(rkey, self.rcu).ok_or(MemError::Access)
+    }
+
+    /// Runs `op` on the 8 aligned bytes at `va` of the region `rkey` names,
+    /// if it grants `right` there.
+    fn word<R>(
         &self,
         rkey: u32,
         va: u64,
-        len: u32,
         right: u32,
-    ) -> Result<&'a crate::verbs::mr::Mr, MemError> {
-        let mr = self.keys.lookup(rkey, self.rcu).ok_or(MemError::Access)?;
-        mr.check(self.pd, va, len, right)
-            .map_err(|_| MemError::Access)?;
-        Ok(mr)
+        op: impl FnOnce(*mut b::page, usize) -> R,
+    ) -> Result<R, MemError> {
+        self.region(rkey)?
+            .with_word(self.pd, va, right, op)
+            .map_err(|_| MemError::Access)
     }
 }
 
@@ -469,21 +469,23 @@ impl Memory for QpMem<'_> {
         len: u32,
         access: RemoteAccess,
     ) -> Result<(), MemError> {
-        self.region(rkey, va, len, right(access)).map(|_| ())
+        self.region(rkey)?
+            .check(self.pd, va, len, right(access))
+            .map_err(|_| MemError::Access)
     }
 
     fn write_remote(&mut self, rkey: u32, va: u64, data: &[u8]) -> Result<(), MemError> {
-        let len = u32::try_from(data.len()).map_err(|_| MemError::Access)?;
-        let mr = self.region(rkey, va, len, b::ib_access_flags_IB_ACCESS_REMOTE_WRITE)?;
-        mr.copy_in(va, data).map_err(|_| MemError::Access)
+        self.region(rkey)?
+            .copy_in(self.pd, va, data, b::ib_access_flags_IB_ACCESS_REMOTE_WRITE)
+            .map_err(|_| MemError::Access)
     }
 
     fn atomic(&mut self, rkey: u32, va: u64, op: AtomicOp) -> Result<u64, MemError> {
-        let mr = self.region(rkey, va, 8, b::ib_access_flags_IB_ACCESS_REMOTE_ATOMIC)?;
-        let (page, offset) = mr.word(va).map_err(|_| MemError::Access)?;
-        // SAFETY: 8 aligned bytes inside a page the MR pins, which it keeps
-        // pinned for the RCU read-side critical section.
-        Ok(unsafe {
+        let right = b::ib_access_flags_IB_ACCESS_REMOTE_ATOMIC;
+        // SAFETY: 8 aligned bytes inside a page the MR maps, which it keeps
+        // mapped while `word` runs the operation (the RCU read-side critical
+        // section, and a fast MR's registration held).
+        self.word(rkey, va, right, |page, offset| unsafe {
             match op {
                 AtomicOp::CompareSwap { compare, swap } => {
                     b::rvt_helper_page_cmpxchg(page, offset, compare, swap)
@@ -494,11 +496,11 @@ impl Memory for QpMem<'_> {
     }
 
     fn atomic_write(&mut self, rkey: u32, va: u64, value: [u8; 8]) -> Result<(), MemError> {
-        let mr = self.region(rkey, va, 8, b::ib_access_flags_IB_ACCESS_REMOTE_WRITE)?;
-        let (page, offset) = mr.word(va).map_err(|_| MemError::Access)?;
+        let right = b::ib_access_flags_IB_ACCESS_REMOTE_WRITE;
         // SAFETY: As for `atomic`. The bytes land in memory in wire order.
-        unsafe { b::rvt_helper_page_store64(page, offset, u64::from_ne_bytes(value)) };
-        Ok(())
+        self.word(rkey, va, right, |page, offset| unsafe {
+            b::rvt_helper_page_store64(page, offset, u64::from_ne_bytes(value))
+        })
     }
 
     fn flush(
@@ -516,7 +518,7 @@ impl Memory for QpMem<'_> {
         if placement.contains(Placement::PERSISTENT) {
             rights |= b::ib_access_flags_IB_ACCESS_FLUSH_PERSISTENT;
         }
-        let mr = self.keys.lookup(rkey, self.rcu).ok_or(MemError::Access)?;
+        let mr = self.region(rkey)?;
         let checked = match selectivity {
             Selectivity::Range => mr.check(self.pd, va, len, rights),
             Selectivity::Region => mr.check_rights(self.pd, rights),
@@ -528,10 +530,13 @@ impl Memory for QpMem<'_> {
         Ok(())
     }
 
-    fn invalidate(&mut self, _rkey: u32) -> Result<(), MemError> {
-        // No MR or MW can be invalidated remotely yet (no fast-reg MRs, no
-        // MWs): the engine answers a remote invalid request.
-        Err(MemError::Operational)
+    fn invalidate(&mut self, rkey: u32) -> Result<(), MemError> {
+        // IBA 9.4.1.1: SEND with Invalidate names a fast-registration MR of
+        // the QP's PD by its current key; anything else is an invalid
+        // request (the engine NAKs it).
+        self.keys
+            .invalidate(self.pd, rkey, self.rcu)
+            .map_err(|_| MemError::Access)
     }
 
     fn write_recv(&mut self, slot: u32, offset: u32, data: &[u8]) -> Result<(), MemError> {

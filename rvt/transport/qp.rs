@@ -62,6 +62,7 @@ use crate::{
     verbs::{
         counters::Counter,
         cq::{Cq, CqEntry, Fire},
+        mr::FastReg,
         srq::Srq,
     },
 };
@@ -537,6 +538,27 @@ impl<'a> QpSink<'a> {
             fail: None,
         }
     }
+
+    /// Hands a completion of `queue` to its CQ, or holds it if the CQ is
+    /// full or holds earlier ones: completions reach the CQ in order.
+    fn push(&mut self, queue: Queue, wc: b::ib_wc, solicited: bool) {
+        let t = self.t;
+        let (cq, held, fire) = match queue {
+            Queue::Send => (t.send_cq(), &mut self.held.send, &mut self.notify.send),
+            Queue::Recv => (t.recv_cq(), &mut self.held.recv, &mut self.notify.recv),
+        };
+        if held.front().is_none() {
+            let entry = CqEntry { wc, qp_num: t.qpn };
+            let (pushed, owed) = Cq::push_quiet(cq, &entry, solicited);
+            fire.merge(owed);
+            if pushed.is_ok() {
+                return;
+            }
+        }
+        // Admission (`consume_sq`, `drain_staged`, `take_recv`) leaves room
+        // for it.
+        kernel::warn_on!(!held.push(HeldWc { wc, solicited }));
+    }
 }
 
 impl Sink for QpSink<'_> {
@@ -561,25 +583,7 @@ impl Sink for QpSink<'_> {
             }
         }
         let wc = t.to_ib_wc(c, self.network);
-        let held = HeldWc {
-            wc,
-            solicited: c.solicited,
-        };
-        let (cq, queue, fire) = match c.queue {
-            Queue::Send => (t.send_cq(), &mut self.held.send, &mut self.notify.send),
-            Queue::Recv => (t.recv_cq(), &mut self.held.recv, &mut self.notify.recv),
-        };
-        // Completions reach the CQ in order: none overtakes a held one.
-        if queue.front().is_none() {
-            let entry = CqEntry { wc, qp_num: t.qpn };
-            let (pushed, owed) = Cq::push_quiet(cq, &entry, c.solicited);
-            fire.merge(owed);
-            if pushed.is_ok() {
-                return;
-            }
-        }
-        // Admission (`consume_sq`, `take_recv`) leaves room for it.
-        kernel::warn_on!(!queue.push(held));
+        self.push(c.queue, wc, c.solicited);
     }
 
     fn send_slot_released(&mut self, _slot: u32, _wr_id: u64) {
@@ -671,10 +675,10 @@ impl QpTransport {
             cq_retry_at: None,
             cq_backoff_ns: CQ_RETRY_MIN_NS,
         };
-        let empty_send = StagedSend {
-            wr: engine::SendWr::new(0, engine::WrOpcode::Send),
-            data: wqe::Data::Sges(0),
-            path: None,
+        let empty_send = StagedSend::Local {
+            wr_id: 0,
+            signaled: false,
+            op: LocalOp::Invalidate(0),
         };
         let kernel_rq = if kernel && setup.srq.is_null() {
             rq_depth
@@ -1009,7 +1013,7 @@ impl QpTransport {
     fn run(&self, st: &mut Locked, cx: &Ctx<'_>, budget: u32, n: &mut Notify) {
         let now = st.tick();
         self.offer_held(st, now, n);
-        self.drain_staged(st, n);
+        let waiting = self.drain_staged(st, n);
         self.consume_sq(st, n);
         if st.pace.retry_at.is_some_and(|at| at <= now) {
             st.pace.retry_at = None;
@@ -1018,6 +1022,9 @@ impl QpTransport {
             let more = self.drain_tx(st, cx, now, budget, n);
             n.work |= more;
         }
+        // A memory operation waited for WQEs that this transmission
+        // completed (UC, UD): the work item executes it and what follows.
+        n.work |= waiting && st.engine.send_queue_len() == 0;
         if st.engine.state() == QpState::Error {
             self.flush_rq(st, n);
         }
@@ -1214,15 +1221,28 @@ impl QpTransport {
     }
 
     fn stage_send(&self, staged: &mut Staged, wr: &b::ib_send_wr) -> Result {
-        let limits = self.limits();
-        let num_sge = u32::try_from(wr.num_sge).map_err(|_| EINVAL)?;
-        if num_sge > limits.max_sge {
-            return Err(EINVAL);
-        }
         // IBA 11.4.1.1: at most max_send_wr outstanding, counted until each
         // one's completion.
         if self.kernel_posted.sends.load(Relaxed) >= self.cap.max_send_wr {
             return Err(ENOMEM);
+        }
+        if let Some(op) = self.local_op(wr)? {
+            let (entry, _) = staged.sends.tail().ok_or(ENOMEM)?;
+            *entry = StagedSend::Local {
+                // SAFETY: Both members of the union are the same 64 bits.
+                wr_id: unsafe { wr.__bindgen_anon_1.wr_id },
+                signaled: self.sig_all
+                    || wr.send_flags & b::ib_send_flags_IB_SEND_SIGNALED as c_int != 0,
+                op,
+            };
+            staged.sends.commit();
+            self.kernel_posted.sends.add(1u32, Relaxed);
+            return Ok(());
+        }
+        let limits = self.limits();
+        let num_sge = u32::try_from(wr.num_sge).map_err(|_| EINVAL)?;
+        if num_sge > limits.max_sge {
+            return Err(EINVAL);
         }
         // SAFETY: A kernel work request's `sg_list` holds `num_sge` SGEs.
         let sges = unsafe { kwr::sges(wr.sg_list, num_sge) };
@@ -1270,7 +1290,7 @@ impl QpTransport {
         if self.service == QpType::Ud && wr_copy.len > self.path_mtu.load(Relaxed) {
             return Err(EINVAL);
         }
-        *entry = StagedSend {
+        *entry = StagedSend::Engine {
             wr: wr_copy,
             data,
             path,
@@ -1278,6 +1298,48 @@ impl QpTransport {
         staged.sends.commit();
         self.kernel_posted.sends.add(1u32, Relaxed);
         Ok(())
+    }
+
+    /// The memory operation a kernel work request asks for, if it is one:
+    /// a fast registration of one of this device's fast-registration MRs
+    /// (its address, length and page size read now, as `ib_map_mr_sg` and
+    /// the consumer left them), or a Local Invalidate. `EINVAL` for an MR
+    /// that is not such an MR.
+    fn local_op(&self, wr: &b::ib_send_wr) -> Result<Option<LocalOp>> {
+        match wr.opcode {
+            b::ib_wr_opcode_IB_WR_REG_MR => {
+                // SAFETY: A REG_MR work request is the `wr` of an `ib_reg_wr`.
+                let reg =
+                    unsafe { &*kernel::container_of!(core::ptr::from_ref(wr), b::ib_reg_wr, wr) };
+                let mr = reg.mr;
+                if mr.is_null() {
+                    return Err(EINVAL);
+                }
+                // SAFETY: The consumer's live MR, read while it posts; only
+                // one of this device's is used further.
+                let (device, mr_type) = unsafe { ((*mr).device, (*mr).type_) };
+                if device != self.dev().as_raw() || mr_type != b::ib_mr_type_IB_MR_TYPE_MEM_REG {
+                    return Err(EINVAL);
+                }
+                // SAFETY: As above.
+                let (iova, length, page_size) =
+                    unsafe { ((*mr).iova, (*mr).length, (*mr).page_size) };
+                Ok(Some(LocalOp::Register(FastReg {
+                    mr,
+                    key: reg.key,
+                    access: reg.access as u32,
+                    iova,
+                    length,
+                    page_size,
+                })))
+            }
+            b::ib_wr_opcode_IB_WR_LOCAL_INV => {
+                // SAFETY: Both members of the union are the same 32 bits.
+                let key = unsafe { wr.ex.invalidate_rkey };
+                Ok(Some(LocalOp::Invalidate(key)))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Fills the opcode-specific fields of a kernel work request into
@@ -1388,10 +1450,12 @@ impl QpTransport {
     }
 
     /// Moves staged kernel work requests to the engine and the RQ, in
-    /// order, while they have room (the rest waits for completions).
-    fn drain_staged(&self, st: &mut Locked, n: &mut Notify) {
+    /// order, while they have room (the rest waits for completions), and
+    /// executes memory operations once the engine's send queue is empty.
+    /// True if a memory operation waits for the WQEs before it.
+    fn drain_staged(&self, st: &mut Locked, n: &mut Notify) -> bool {
         if self.sq.is_some() {
-            return;
+            return false;
         }
         let mut staged = self.staged.lock();
         let mut posted_recv = false;
@@ -1407,12 +1471,28 @@ impl QpTransport {
             posted_recv = true;
         }
         let capacity = st.sends.slots();
+        let mut waiting = false;
         while let Some((entry, payload)) = staged.sends.front() {
             if st.engine.send_queue_len() + (capacity - st.held.send.room()) >= capacity {
                 break;
             }
-            let mut wr = entry.wr;
-            if let Some(path) = entry.path {
+            let (mut wr, data, path) = match entry {
+                StagedSend::Engine { wr, data, path } => (wr, data, path),
+                StagedSend::Local {
+                    wr_id,
+                    signaled,
+                    op,
+                } => {
+                    if st.engine.send_queue_len() != 0 {
+                        waiting = true;
+                        break;
+                    }
+                    self.execute_local(st, n, wr_id, signaled, op);
+                    staged.sends.pop();
+                    continue;
+                }
+            };
+            if let Some(path) = path {
                 st.kah_next = st.kah_next.wrapping_add(1).max(1);
                 wr.ud.ah = st.kah_next;
                 let len = st.kah.len() as u32;
@@ -1422,7 +1502,7 @@ impl QpTransport {
             }
             let mut sink = QpSink::new(self, &mut st.held, &mut *n);
             match st.engine.post_send(&wr, &mut sink) {
-                Ok(slot) => st.sends.store(slot, entry.data, payload),
+                Ok(slot) => st.sends.store(slot, data, payload),
                 Err(PostError::QueueFull) => break,
                 // The state went back to Reset, Init or RTR since the post
                 // was accepted: as if it had been posted in Error (IBA
@@ -1454,6 +1534,54 @@ impl QpTransport {
             let mut sink = QpSink::new(self, &mut st.held, n);
             let posted = KernelRqCount(st.krq.len());
             st.engine.recv_posted(&posted, &mut sink);
+        }
+        waiting
+    }
+
+    /// Executes a memory operation of the send queue, every WQE before it
+    /// completed: flushed in Error; else registered or invalidated, and on
+    /// failure the QP moves to Error (IBA 10.8.3.2, "Memory Management
+    /// Operation Error", ib_core's `IB_WC_MW_BIND_ERR`). Its completion is
+    /// reported if it failed or was signaled.
+    fn execute_local(
+        &self,
+        st: &mut Locked,
+        n: &mut Notify,
+        wr_id: u64,
+        signaled: bool,
+        op: LocalOp,
+    ) {
+        let mut sink = QpSink::new(self, &mut st.held, n);
+        let status = if st.engine.state() == QpState::Error {
+            b::ib_wc_status_IB_WC_WR_FLUSH_ERR
+        } else {
+            let keys = self.dev().data().mr_keys();
+            let rcu = rcu::read_lock();
+            let done = match op {
+                LocalOp::Register(reg) => keys.fast_register(self.pd(), &reg, &rcu),
+                LocalOp::Invalidate(key) => keys.invalidate(self.pd(), key, &rcu),
+            };
+            if done.is_ok() {
+                b::ib_wc_status_IB_WC_SUCCESS
+            } else {
+                to_error(&mut st.engine, &mut sink);
+                b::ib_wc_status_IB_WC_MW_BIND_ERR
+            }
+        };
+        completed(&self.kernel_posted.sends);
+        if signaled || status != b::ib_wc_status_IB_WC_SUCCESS {
+            let mut wc = b::ib_wc {
+                status,
+                opcode: match op {
+                    LocalOp::Register(_) => b::ib_wc_opcode_IB_WC_REG_MR,
+                    LocalOp::Invalidate(_) => b::ib_wc_opcode_IB_WC_LOCAL_INV,
+                },
+                qp: self.ibqp,
+                port_num: 1,
+                ..Default::default()
+            };
+            wc.__bindgen_anon_1.wr_id = wr_id;
+            sink.push(Queue::Send, wc, false);
         }
     }
 
@@ -1741,11 +1869,31 @@ impl engine::RecvQueue for KernelRqCount {
 
 /// A kernel send work request, checked and copied, waiting for the engine.
 #[derive(Clone, Copy)]
-struct StagedSend {
-    wr: engine::SendWr,
-    data: wqe::Data,
-    /// UD: its AH's path.
-    path: Option<b::rvt_path>,
+enum StagedSend {
+    /// A WQE for the engine, and for UD its AH's path.
+    Engine {
+        wr: engine::SendWr,
+        data: wqe::Data,
+        path: Option<b::rvt_path>,
+    },
+    /// A memory operation rvt executes itself once every WQE before it has
+    /// completed (IBA 10.6.3.6 Fast Registration, 10.6.5 Local Invalidate:
+    /// executed and completed in send queue order).
+    Local {
+        wr_id: u64,
+        /// A completion is reported on success too.
+        signaled: bool,
+        op: LocalOp,
+    },
+}
+
+/// A memory operation of a kernel send queue.
+#[derive(Clone, Copy)]
+enum LocalOp {
+    /// `IB_WR_REG_MR`.
+    Register(FastReg),
+    /// `IB_WR_LOCAL_INV` of a key.
+    Invalidate(u32),
 }
 
 /// A kernel receive work request, checked and copied, waiting for the RQ.

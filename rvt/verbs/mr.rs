@@ -1,21 +1,34 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Memory regions (IBA 10.6.3): user MRs over pinned user pages.
+//! Memory regions (IBA 10.6): user MRs over pinned user pages, the DMA MR
+//! of kernel memory, and fast-registration MRs (IBA 10.6.3.6, 11.4.1.1 "Fast
+//! Registration"), which a kernel consumer maps with `ib_map_mr_sg` and
+//! registers and invalidates with work requests.
 //!
 //! An MR's L_Key and R_Key are the same 32-bit value: its index in the
 //! device's key table (24 bits, from 1: key 0 is the device's
 //! `local_dma_lkey`, kernel-only) and an 8-bit key that changes each time an
 //! index is reused, so a stale key does not name the new MR (IBA 10.6.2.2
-//! leaves the key's layout to the CI). The table is read lock-free under
-//! RCU by the data path; deregistration waits for a grace period before it
-//! frees an MR, so a reader never sees freed memory.
+//! leaves the key's layout to the CI); a fast registration sets the 8-bit
+//! key its consumer chose. The table is read lock-free under RCU by the data
+//! path; deregistration waits for a grace period before it frees an MR, so a
+//! reader never sees freed memory.
+//!
+//! A fast-registration MR changes while the data path reads it. Its
+//! registration sits behind an IRQ-safe lock that every access holds for
+//! its whole check and copy, so once an invalidation has taken the lock, no
+//! access still reaches its pages: the consumer may reuse them as soon as
+//! the invalidation completes (IBA 10.6.5).
+
+use core::ops::Range;
 
 use kernel::{
+    new_spinlock_irq,
     page::PAGE_SIZE,
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed},
-        rcu,
+        rcu, SpinLockIrq,
     },
 };
 
@@ -32,6 +45,9 @@ use crate::{
 /// MRs per device (the key table's indices are 24 bits).
 pub(crate) const MAX_MR: u32 = 1 << 16;
 
+/// Pages a fast-registration MR maps at most (`max_fast_reg_page_list_len`).
+pub(crate) const MAX_FAST_REG_PAGES: u32 = 512;
+
 /// Access rights rvt implements (IBA 10.6.3.3): local write, remote read,
 /// write and atomic. Memory windows, on-demand paging and FLUSH come later;
 /// the "optional" range of flags may be ignored by definition.
@@ -40,6 +56,14 @@ const SUPPORTED_ACCESS: u32 = b::ib_access_flags_IB_ACCESS_LOCAL_WRITE
     | b::ib_access_flags_IB_ACCESS_REMOTE_READ
     | b::ib_access_flags_IB_ACCESS_REMOTE_ATOMIC
     | b::ib_access_flags_IB_ACCESS_OPTIONAL;
+
+/// Rights that are only granted with local write (IBA 10.6.3.3).
+const NEEDS_LOCAL_WRITE: u32 =
+    b::ib_access_flags_IB_ACCESS_REMOTE_WRITE | b::ib_access_flags_IB_ACCESS_REMOTE_ATOMIC;
+
+/// Smallest and largest fast-registration page sizes (`ib_map_mr_sg`'s
+/// `page_size`): 4 KiB to 1 GiB, powers of two.
+const FAST_PAGE_SHIFTS: Range<u32> = 12..31;
 
 /// Pinned user pages (`ib_umem`), released when dropped.
 ///
@@ -62,37 +86,6 @@ impl Drop for UserPages {
     }
 }
 
-/// What rvt keeps per MR.
-///
-/// # Invariants
-///
-/// For a user MR, `pages` are the pinned pages of `_umem`, in order; byte `k` of the
-/// region (at `iova + k`, `k < length`) is byte `first_offset + k` of their
-/// concatenation, which holds at least `first_offset + length` bytes.
-pub(crate) struct Mr {
-    _quota: Quota,
-    /// The memory the MR describes: pinned user pages, or none for a DMA
-    /// MR (kernel memory at the kernel virtual addresses a virtual-DMA
-    /// device uses as DMA addresses).
-    _umem: Option<UserPages>,
-    pages: KVVec<PagePtr>,
-    first_offset: usize,
-    iova: u64,
-    length: u64,
-    access: u32,
-    /// The PD it was registered in (ib_core keeps the PD alive while the
-    /// MR exists); compared, never dereferenced.
-    pd: *mut b::ib_pd,
-    /// Its L_Key and R_Key (set before the MR is published in the table).
-    key: u32,
-}
-
-// SAFETY: `pd` is only compared; the pages are pinned kernel memory
-// usable from any thread.
-unsafe impl Send for Mr {}
-// SAFETY: As above; nothing in an `Mr` changes after creation.
-unsafe impl Sync for Mr {}
-
 /// A pinned page of an MR.
 #[derive(Clone, Copy)]
 #[repr(transparent)]
@@ -102,15 +95,261 @@ struct PagePtr(*mut b::page);
 #[derive(Debug)]
 pub(crate) struct MrFault;
 
+/// A registration's first address, length and rights.
+#[derive(Clone, Copy, Default)]
+struct Bounds {
+    iova: u64,
+    length: u64,
+    access: u32,
+}
+
+impl Bounds {
+    /// The offset of `va` into the region, if `len` bytes from it lie inside
+    /// it and every bit of `access` is granted (0: local read, always).
+    fn offset(&self, va: u64, len: u64, access: u32) -> Result<u64, MrFault> {
+        if self.access & access != access {
+            return Err(MrFault);
+        }
+        let start = va.checked_sub(self.iova).ok_or(MrFault)?;
+        let end = start.checked_add(len).ok_or(MrFault)?;
+        if end > self.length {
+            return Err(MrFault);
+        }
+        Ok(start)
+    }
+}
+
+/// Where the bytes of a registration are.
+enum Pages<'a> {
+    /// Pinned pages: byte `k` of the region is byte `first_offset + k` of
+    /// their concatenation, which holds every byte of the region.
+    Pinned {
+        pages: &'a [PagePtr],
+        first_offset: usize,
+    },
+    /// Kernel memory at the region's own addresses (a DMA MR: rvt is a
+    /// virtual-DMA device, its DMA addresses are kernel virtual addresses).
+    Kernel,
+    /// Kernel memory in `1 << shift`-byte chunks at the kernel virtual
+    /// addresses `addrs`: byte `k` of the region is byte `first_offset + k`
+    /// of their concatenation.
+    Chunks {
+        addrs: &'a [u64],
+        shift: u32,
+        first_offset: usize,
+    },
+}
+
+/// Where one piece of an access is: inside one page.
+enum Piece {
+    Page(*mut b::page, usize),
+    Kernel(*mut u8),
+}
+
+impl Pages<'_> {
+    /// Calls `f(piece, range)` for each page piece of the `len` bytes at
+    /// offset `start` of the region (at address `va`), `range` being the
+    /// bytes of the piece within those `len`. The caller checked the range
+    /// against the region's bounds.
+    fn for_each(
+        &self,
+        va: u64,
+        start: u64,
+        len: usize,
+        mut f: impl FnMut(Piece, Range<usize>),
+    ) -> Result<(), MrFault> {
+        let start = usize::try_from(start).map_err(|_| MrFault)?;
+        let mut done = 0;
+        while done < len {
+            let (piece, size) = match *self {
+                Pages::Kernel => (Piece::Kernel(va as usize as *mut u8), len),
+                Pages::Pinned {
+                    pages,
+                    first_offset,
+                } => {
+                    let at = first_offset + start + done;
+                    let page = pages.get(at / PAGE_SIZE).ok_or(MrFault)?;
+                    let in_page = at % PAGE_SIZE;
+                    (Piece::Page(page.0, in_page), PAGE_SIZE - in_page)
+                }
+                Pages::Chunks {
+                    addrs,
+                    shift,
+                    first_offset,
+                } => {
+                    let at = first_offset + start + done;
+                    let chunk = addrs.get(at >> shift).ok_or(MrFault)?;
+                    let in_chunk = at & ((1usize << shift) - 1);
+                    let addr = usize::try_from(*chunk).map_err(|_| MrFault)? + in_chunk;
+                    // SAFETY: Computes the page of an address; refuses one
+                    // outside the kernel's direct map.
+                    let page = unsafe { b::rvt_helper_virt_to_page(addr as *const c_void) };
+                    if page.is_null() {
+                        return Err(MrFault);
+                    }
+                    let in_page = addr % PAGE_SIZE;
+                    let size = (PAGE_SIZE - in_page).min((1usize << shift) - in_chunk);
+                    (Piece::Page(page, in_page), size)
+                }
+            };
+            let piece_len = size.min(len - done);
+            f(piece, done..done + piece_len);
+            done += piece_len;
+        }
+        Ok(())
+    }
+}
+
+/// What an MR's keys name.
+enum Memory {
+    /// Pinned user pages (`reg_user_mr`).
+    User {
+        _umem: UserPages,
+        pages: KVVec<PagePtr>,
+        first_offset: usize,
+        bounds: Bounds,
+    },
+    /// Kernel memory at its virtual addresses (`get_dma_mr`).
+    Dma { bounds: Bounds },
+    /// A fast-registration MR (`alloc_mr`).
+    Fast(Pin<KBox<FastMr>>),
+}
+
+/// What rvt keeps per MR.
+///
+/// # Invariants
+///
+/// For a user MR, `pages` are the pinned pages of `_umem`, in order, and
+/// hold every byte of the region from `first_offset` on (`Pages::Pinned`).
+pub(crate) struct Mr {
+    _quota: Quota,
+    memory: Memory,
+    /// The PD it was registered in (ib_core keeps the PD alive while the
+    /// MR exists); compared, never dereferenced.
+    pd: *mut b::ib_pd,
+    /// Its L_Key and R_Key as created (set before the MR is published in
+    /// the table; a fast registration changes the 8-bit key).
+    key: u32,
+}
+
+// SAFETY: `pd` is only compared; the pages are pinned kernel memory usable
+// from any thread; a fast MR's state is behind its lock or atomic.
+unsafe impl Send for Mr {}
+// SAFETY: As above.
+unsafe impl Sync for Mr {}
+
+/// The registration of a fast-registration MR.
+struct Registration {
+    /// Valid (IBA 10.6.3.6), else free: no key names it.
+    valid: bool,
+    /// Its current L_Key and R_Key.
+    key: u32,
+    bounds: Bounds,
+    shift: u32,
+    first_offset: usize,
+    /// Room for `MAX_FAST_REG_PAGES` or fewer chunk addresses (fixed at
+    /// creation); the first `npages` are registered.
+    pages: KVVec<u64>,
+    npages: usize,
+}
+
+/// A fast-registration MR's mapping and registration.
+#[pin_data]
+struct FastMr {
+    /// The chunk addresses `map_mr_sg` gave for the next registration, the
+    /// first `mapped_len` of them. Atomics: the consumer maps without any
+    /// lock of ours, whatever else runs.
+    mapped: KVVec<Atomic<u64>>,
+    mapped_len: Atomic<u32>,
+    #[pin]
+    registration: SpinLockIrq<Registration>,
+}
+
+/// A fast registration as its work request (`IB_WR_REG_MR`) asked for it,
+/// read when it was posted.
+#[derive(Clone, Copy)]
+pub(crate) struct FastReg {
+    /// The MR, compared with the one its key's index names, never
+    /// dereferenced.
+    pub(crate) mr: *const b::ib_mr,
+    pub(crate) key: u32,
+    pub(crate) access: u32,
+    pub(crate) iova: u64,
+    pub(crate) length: u64,
+    pub(crate) page_size: u32,
+}
+
 impl Mr {
-    /// A DMA MR (no pages: addresses are kernel virtual addresses).
-    fn is_dma(&self) -> bool {
-        self._umem.is_none()
+    fn fast(&self) -> Option<&FastMr> {
+        match &self.memory {
+            Memory::Fast(fast) => Some(fast),
+            _ => None,
+        }
     }
 
-    /// The key's PD and rights: `Ok` if the MR is in `pd`, grants every bit
-    /// of `access` (0: local read, always granted) and holds `len` bytes
-    /// at `va`.
+    /// Whether `key` names this MR: a user or DMA MR by its key, a fast MR
+    /// by its current registration's (checked under its lock).
+    fn named_by(&self, key: u32) -> bool {
+        match self.memory {
+            Memory::Fast(_) => true,
+            _ => self.key == key,
+        }
+    }
+}
+
+/// An MR found by a key, for as long as the RCU read lock is held: every
+/// access checks the PD, the rights and the range, and for a fast MR that
+/// the key still names its registration, under the registration's lock.
+#[derive(Clone, Copy)]
+pub(crate) struct MrRef<'a> {
+    mr: &'a Mr,
+    key: u32,
+}
+
+impl MrRef<'_> {
+    /// Runs `f` on the registration the key names, if the MR is in `pd`.
+    fn with<R>(
+        &self,
+        pd: *mut b::ib_pd,
+        f: impl FnOnce(&Bounds, Pages<'_>) -> Result<R, MrFault>,
+    ) -> Result<R, MrFault> {
+        if self.mr.pd != pd {
+            return Err(MrFault);
+        }
+        match &self.mr.memory {
+            Memory::User {
+                pages,
+                first_offset,
+                bounds,
+                ..
+            } => f(
+                bounds,
+                Pages::Pinned {
+                    pages,
+                    first_offset: *first_offset,
+                },
+            ),
+            Memory::Dma { bounds } => f(bounds, Pages::Kernel),
+            Memory::Fast(fast) => {
+                let reg = fast.registration.lock();
+                if !reg.valid || reg.key != self.key {
+                    return Err(MrFault);
+                }
+                let addrs = reg.pages.get(..reg.npages).ok_or(MrFault)?;
+                f(
+                    &reg.bounds,
+                    Pages::Chunks {
+                        addrs,
+                        shift: reg.shift,
+                        first_offset: reg.first_offset,
+                    },
+                )
+            }
+        }
+    }
+
+    /// `Ok` if the MR is in `pd`, grants every bit of `access` (0: local
+    /// read, always granted) and holds `len` bytes at `va`.
     pub(crate) fn check(
         &self,
         pd: *mut b::ib_pd,
@@ -118,115 +357,105 @@ impl Mr {
         len: u32,
         access: u32,
     ) -> Result<(), MrFault> {
-        self.check_rights(pd, access)?;
-        self.offset(va, len).map(|_| ())
-    }
-
-    /// The key's PD and rights, for an access to the whole region.
-    pub(crate) fn check_rights(&self, pd: *mut b::ib_pd, access: u32) -> Result<(), MrFault> {
-        if self.pd != pd || self.access & access != access {
-            return Err(MrFault);
-        }
-        Ok(())
-    }
-
-    /// The byte offset of `va` into the page array, if `len` bytes from it
-    /// lie inside the region.
-    fn offset(&self, va: u64, len: u32) -> Result<usize, MrFault> {
-        let start = va.checked_sub(self.iova).ok_or(MrFault)?;
-        let end = start.checked_add(len.into()).ok_or(MrFault)?;
-        if end > self.length {
-            return Err(MrFault);
-        }
-        let start = usize::try_from(start).map_err(|_| MrFault)?;
-        Ok(self.first_offset + start)
-    }
-
-    /// Calls `f(page, offset_in_page, range)` for each page piece of the
-    /// `len` bytes at `va`, `range` being the bytes of the piece within
-    /// those `len`.
-    fn for_each_piece(
-        &self,
-        va: u64,
-        len: usize,
-        mut f: impl FnMut(*mut b::page, usize, core::ops::Range<usize>),
-    ) -> Result<(), MrFault> {
-        let len32 = u32::try_from(len).map_err(|_| MrFault)?;
-        let mut at = self.offset(va, len32)?;
-        let mut done = 0;
-        while done < len {
-            let in_page = at % PAGE_SIZE;
-            let piece = (PAGE_SIZE - in_page).min(len - done);
-            // The invariant covers every byte the range check admitted.
-            let page = self.pages.get(at / PAGE_SIZE).ok_or(MrFault)?;
-            f(page.0, in_page, done..done + piece);
-            done += piece;
-            at += piece;
-        }
-        Ok(())
-    }
-
-    /// Copies `src` to the region at `va`.
-    pub(crate) fn copy_in(&self, va: u64, src: &[u8]) -> Result<(), MrFault> {
-        if self.is_dma() {
-            // SAFETY: A DMA MR names kernel memory at its virtual
-            // addresses; its kernel consumer handed `va` over (with local
-            // rights only: `get_dma`).
-            unsafe {
-                core::ptr::copy_nonoverlapping(src.as_ptr(), va as usize as *mut u8, src.len())
-            };
-            return Ok(());
-        }
-        self.for_each_piece(va, src.len(), |page, offset, range| {
-            let piece = &src[range];
-            // SAFETY: A pinned page of the MR (type invariant); the piece
-            // lies inside it.
-            unsafe { b::rvt_helper_copy_to_page(page, offset, piece.as_ptr().cast(), piece.len()) };
+        self.with(pd, |bounds, _| {
+            bounds.offset(va, len.into(), access).map(|_| ())
         })
     }
 
-    /// Copies the region's bytes at `va` into `dst`.
-    pub(crate) fn copy_out(&self, va: u64, dst: &mut [u8]) -> Result<(), MrFault> {
-        if self.is_dma() {
-            // SAFETY: As for `copy_in`.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    va as usize as *const u8,
-                    dst.as_mut_ptr(),
-                    dst.len(),
-                )
-            };
-            return Ok(());
-        }
+    /// The MR's PD and rights, for an access to the whole region.
+    pub(crate) fn check_rights(&self, pd: *mut b::ib_pd, access: u32) -> Result<(), MrFault> {
+        self.with(pd, |bounds, _| {
+            if bounds.access & access == access {
+                Ok(())
+            } else {
+                Err(MrFault)
+            }
+        })
+    }
+
+    /// Copies `src` to the region at `va`, if `check` allows it.
+    pub(crate) fn copy_in(
+        &self,
+        pd: *mut b::ib_pd,
+        va: u64,
+        src: &[u8],
+        access: u32,
+    ) -> Result<(), MrFault> {
+        self.with(pd, |bounds, pages| {
+            let start = bounds.offset(va, src.len() as u64, access)?;
+            pages.for_each(va, start, src.len(), |piece, range| {
+                let from = &src[range];
+                match piece {
+                    // SAFETY: A page the registration maps (pinned user
+                    // pages, or kernel pages its consumer handed over and
+                    // keeps until it invalidates, which waits for this
+                    // access); the piece lies inside it.
+                    Piece::Page(page, offset) => unsafe {
+                        b::rvt_helper_copy_to_page(page, offset, from.as_ptr().cast(), from.len())
+                    },
+                    // SAFETY: A DMA MR names kernel memory at its virtual
+                    // addresses; its kernel consumer handed `va` over (with
+                    // local rights only: `get_dma`).
+                    Piece::Kernel(to) => unsafe {
+                        core::ptr::copy_nonoverlapping(from.as_ptr(), to, from.len())
+                    },
+                }
+            })
+        })
+    }
+
+    /// Copies the region's bytes at `va` into `dst`, if `check` allows it.
+    pub(crate) fn copy_out(
+        &self,
+        pd: *mut b::ib_pd,
+        va: u64,
+        dst: &mut [u8],
+        access: u32,
+    ) -> Result<(), MrFault> {
         let len = dst.len();
         let base = dst.as_mut_ptr();
-        self.for_each_piece(va, len, |page, offset, range| {
-            // SAFETY: As for `copy_in`; `range` lies inside `dst`.
-            unsafe {
-                b::rvt_helper_copy_from_page(
-                    base.wrapping_add(range.start).cast(),
-                    page,
-                    offset,
-                    range.len(),
-                )
-            };
+        self.with(pd, |bounds, pages| {
+            let start = bounds.offset(va, len as u64, access)?;
+            pages.for_each(va, start, len, |piece, range| {
+                let to = base.wrapping_add(range.start);
+                match piece {
+                    // SAFETY: As for `copy_in`; `range` lies inside `dst`.
+                    Piece::Page(page, offset) => unsafe {
+                        b::rvt_helper_copy_from_page(to.cast(), page, offset, range.len())
+                    },
+                    // SAFETY: As for `copy_in`; `range` lies inside `dst`.
+                    Piece::Kernel(from) => unsafe {
+                        core::ptr::copy_nonoverlapping(from.cast_const(), to, range.len())
+                    },
+                }
+            })
         })
     }
 
-    /// The page and in-page offset of the 8 aligned bytes at `va`.
-    pub(crate) fn word(&self, va: u64) -> Result<(*mut b::page, usize), MrFault> {
-        // A DMA MR has no remote rights (`get_dma`), hence no atomics.
-        if va % 8 != 0 || self.is_dma() {
-            return Err(MrFault);
-        }
-        let at = self.offset(va, 8)?;
-        // 8-aligned in an 8-aligned page array offset (`first_offset` keeps
-        // the user address's alignment): one page.
-        if at % 8 != 0 {
-            return Err(MrFault);
-        }
-        let page = self.pages.get(at / PAGE_SIZE).ok_or(MrFault)?;
-        Ok((page.0, at % PAGE_SIZE))
+    /// Runs `op` on the page and in-page offset of the 8 aligned bytes at
+    /// `va` (an atomic), if `check` allows it, the registration held.
+    pub(crate) fn with_word<R>(
+        &self,
+        pd: *mut b::ib_pd,
+        va: u64,
+        access: u32,
+        op: impl FnOnce(*mut b::page, usize) -> R,
+    ) -> Result<R, MrFault> {
+        self.with(pd, |bounds, pages| {
+            let start = bounds.offset(va, 8, access)?;
+            let mut word = None;
+            pages.for_each(va, start, 8, |piece, range| {
+                // 8 aligned bytes in one page; a DMA MR has no remote
+                // rights (`get_dma`), hence no atomics.
+                if let (Piece::Page(page, offset), 0, 8) = (piece, range.start, range.end) {
+                    if va % 8 == 0 && offset % 8 == 0 {
+                        word = Some((page, offset));
+                    }
+                }
+            })?;
+            let (page, offset) = word.ok_or(MrFault)?;
+            Ok(op(page, offset))
+        })
     }
 }
 
@@ -249,12 +478,101 @@ impl MrKeys {
 
     /// The MR with `key`, for as long as the RCU read lock is held. Key 0
     /// (the kernel's `local_dma_lkey`) and stale keys name nothing.
-    pub(crate) fn lookup<'a>(&self, key: u32, rcu: &'a rcu::Guard) -> Option<&'a Mr> {
+    pub(crate) fn lookup<'a>(&self, key: u32, rcu: &'a rcu::Guard) -> Option<MrRef<'a>> {
         self.table
             .get(key >> 8, rcu)
             .map(IbMr::data)
-            .filter(|mr| mr.key == key)
+            .filter(|mr| mr.named_by(key))
+            .map(|mr| MrRef { mr, key })
     }
+
+    /// Executes a fast registration (IBA 10.6.3.6) for a QP of `pd`: the MR
+    /// `reg.mr`, free and in `pd`, becomes valid with the pages mapped last
+    /// and the key, rights, address and length of the work request. A
+    /// key whose index is not the MR's, rights not implemented or remote
+    /// write without local write, a page size out of range and a region
+    /// longer than the pages are refused, the MR left as it was.
+    pub(crate) fn fast_register(
+        &self,
+        pd: *mut b::ib_pd,
+        reg: &FastReg,
+        rcu: &rcu::Guard,
+    ) -> Result<(), MrFault> {
+        let entry = self.table.get(reg.key >> 8, rcu).ok_or(MrFault)?;
+        let mr = entry.data();
+        let fast = mr.fast().ok_or(MrFault)?;
+        let shift = reg.page_size.trailing_zeros();
+        if !core::ptr::eq(entry.as_raw(), reg.mr)
+            || mr.pd != pd
+            || reg.access & !SUPPORTED_ACCESS != 0
+            || (reg.access & NEEDS_LOCAL_WRITE != 0
+                && reg.access & b::ib_access_flags_IB_ACCESS_LOCAL_WRITE == 0)
+            || !reg.page_size.is_power_of_two()
+            || !FAST_PAGE_SHIFTS.contains(&shift)
+        {
+            return Err(MrFault);
+        }
+        let npages = fast.mapped_len.load(Relaxed) as usize;
+        let first_offset = (reg.iova & (u64::from(reg.page_size) - 1)) as usize;
+        let mapped = (npages as u64) << shift;
+        if (first_offset as u64)
+            .checked_add(reg.length)
+            .is_none_or(|end| end > mapped)
+        {
+            return Err(MrFault);
+        }
+        let mut r = fast.registration.lock();
+        if r.valid {
+            return Err(MrFault);
+        }
+        let (Some(to), Some(from)) = (r.pages.get_mut(..npages), fast.mapped.get(..npages)) else {
+            return Err(MrFault);
+        };
+        for (to, from) in to.iter_mut().zip(from) {
+            *to = from.load(Relaxed);
+        }
+        r.npages = npages;
+        r.shift = shift;
+        r.first_offset = first_offset;
+        r.bounds = Bounds {
+            iova: reg.iova,
+            length: reg.length,
+            access: reg.access,
+        };
+        r.key = reg.key;
+        r.valid = true;
+        Ok(())
+    }
+
+    /// Invalidates the fast-registration MR `key` names (IBA 10.6.5: Local
+    /// Invalidate, or a SEND with Invalidate received) for a QP of `pd`.
+    /// Refused unless `key` is the current key of a fast-registration MR of
+    /// `pd`; an MR already free stays free. Once this returns, no access
+    /// reaches the MR's pages.
+    pub(crate) fn invalidate(
+        &self,
+        pd: *mut b::ib_pd,
+        key: u32,
+        rcu: &rcu::Guard,
+    ) -> Result<(), MrFault> {
+        let mr = self.table.get(key >> 8, rcu).ok_or(MrFault)?.data();
+        let fast = mr.fast().ok_or(MrFault)?;
+        if mr.pd != pd {
+            return Err(MrFault);
+        }
+        let mut r = fast.registration.lock();
+        if r.key != key {
+            return Err(MrFault);
+        }
+        r.valid = false;
+        Ok(())
+    }
+}
+
+/// A new MR's key: the index `reservation` holds and the next 8-bit key.
+fn new_key(keys: &MrKeys, index: u32) -> u32 {
+    let key8 = keys.registrations.fetch_add(1u32, Relaxed) as u8;
+    (index << 8) | u32::from(key8)
 }
 
 /// `reg_user_mr`: pins `length` bytes of the caller's memory at `start`,
@@ -296,34 +614,19 @@ pub(crate) fn reg_user(
     if filled != count {
         return Err(EFAULT);
     }
-    let key8 = keys.registrations.fetch_add(1u32, Relaxed) as u8;
-    let reservation = keys.table.reserve()?;
-    let key = (reservation.index() << 8) | u32::from(key8);
     // INVARIANT: the umem pinned `length` bytes from `start`, whose page
     // offset starts the array.
-    let mr = IbMr::new(kernel::try_init!(Mr {
-        _quota: quota,
-        _umem: Some(umem_owner),
+    let memory = Memory::User {
+        _umem: umem_owner,
         pages,
         first_offset: addr % PAGE_SIZE,
-        iova,
-        length,
-        access,
-        pd: pd.as_raw(),
-        key,
-    }))?;
-    let raw = mr.as_raw();
-    // SAFETY: Ours until we return it: ib_core reads the keys afterwards.
-    unsafe {
-        (*raw).lkey = key;
-        (*raw).rkey = key;
-        (*raw).iova = iova;
-        (*raw).length = length;
-    }
-    // SAFETY: The MR stays alive and in place until `dereg` removes it
-    // (its box is only moved, never its contents); it is complete.
-    unsafe { reservation.publish(&mr) };
-    Ok(mr)
+        bounds: Bounds {
+            iova,
+            length,
+            access,
+        },
+    };
+    publish(keys, quota, pd, memory, iova, length)
 }
 
 /// `get_dma_mr`: the kernel memory of a kernel PD, addressed by kernel
@@ -343,39 +646,114 @@ pub(crate) fn get_dma(
         return Err(EOPNOTSUPP);
     }
     let quota = limit.take()?;
-    let key8 = keys.registrations.fetch_add(1u32, Relaxed) as u8;
-    let reservation = keys.table.reserve()?;
-    let key = (reservation.index() << 8) | u32::from(key8);
-    // INVARIANT: no pages; a DMA MR is never addressed through them.
-    let mr = IbMr::new(kernel::try_init!(Mr {
-        _quota: quota,
-        _umem: None,
-        pages: KVVec::new(),
-        first_offset: 0,
+    let bounds = Bounds {
         iova: 0,
         length: u64::MAX,
         access,
+    };
+    publish(keys, quota, pd, Memory::Dma { bounds }, 0, u64::MAX)
+}
+
+/// `alloc_mr` of type `IB_MR_TYPE_MEM_REG`: a fast-registration MR that
+/// maps up to `max_num_sg` pages, free until a work request registers it.
+/// Other types, and more pages than `MAX_FAST_REG_PAGES`, get `EINVAL`.
+pub(crate) fn alloc_fast(
+    keys: &MrKeys,
+    limit: &Limit,
+    pd: &IbObject<b::ib_pd, Pd>,
+    mr_type: u32,
+    max_num_sg: u32,
+) -> Result<Pin<KBox<IbMr<Mr>>>> {
+    if mr_type != b::ib_mr_type_IB_MR_TYPE_MEM_REG || max_num_sg > MAX_FAST_REG_PAGES {
+        return Err(EINVAL);
+    }
+    let quota = limit.take()?;
+    let slots = max_num_sg as usize;
+    let mut mapped = KVVec::with_capacity(slots, GFP_KERNEL)?;
+    for _ in 0..slots {
+        mapped.push(Atomic::new(0u64), GFP_KERNEL)?;
+    }
+    let pages = KVVec::from_elem(0u64, slots, GFP_KERNEL)?;
+    let fast = KBox::pin_init(
+        pin_init!(FastMr {
+            mapped,
+            mapped_len: Atomic::new(0),
+            registration <- new_spinlock_irq!(Registration {
+                valid: false,
+                key: 0,
+                bounds: Bounds::default(),
+                shift: 0,
+                first_offset: 0,
+                pages,
+                npages: 0,
+            }),
+        }),
+        GFP_KERNEL,
+    )?;
+    publish(keys, quota, pd, Memory::Fast(fast), 0, 0)
+}
+
+/// Gives `memory` a key in the table, fills the `ib_mr`'s keys, address and
+/// length, and publishes it.
+fn publish(
+    keys: &MrKeys,
+    quota: Quota,
+    pd: &IbObject<b::ib_pd, Pd>,
+    memory: Memory,
+    iova: u64,
+    length: u64,
+) -> Result<Pin<KBox<IbMr<Mr>>>> {
+    let reservation = keys.table.reserve()?;
+    let key = new_key(keys, reservation.index());
+    if let Memory::Fast(fast) = &memory {
+        // Free, with the key a first Local Invalidate may name.
+        fast.registration.lock().key = key;
+    }
+    let mr = IbMr::new(kernel::try_init!(Mr {
+        _quota: quota,
+        memory,
         pd: pd.as_raw(),
         key,
     }))?;
     let raw = mr.as_raw();
-    // SAFETY: Ours until we return it.
+    // SAFETY: Ours until we return it: ib_core reads the keys afterwards.
     unsafe {
         (*raw).lkey = key;
         (*raw).rkey = key;
-        (*raw).iova = 0;
-        (*raw).length = u64::MAX;
+        (*raw).iova = iova;
+        (*raw).length = length;
     }
-    // SAFETY: As for `reg_user`.
+    // SAFETY: The MR stays alive and in place until `dereg` removes it
+    // (its box is only moved, never its contents); it is complete.
     unsafe { reservation.publish(&mr) };
     Ok(mr)
+}
+
+/// `map_mr_sg` starts: the pages mapped before are forgotten. `EINVAL` for
+/// an MR that is not a fast-registration MR.
+pub(crate) fn begin_map(mr: &Mr) -> Result {
+    mr.fast().ok_or(EINVAL)?.mapped_len.store(0, Relaxed);
+    Ok(())
+}
+
+/// `map_mr_sg` maps one more page (`ib_sg_to_pages`' `set_page`): `ENOMEM`
+/// once the MR's pages are all mapped.
+pub(crate) fn map_page(mr: &Mr, addr: u64) -> Result {
+    let fast = mr.fast().ok_or(EINVAL)?;
+    let n = fast.mapped_len.load(Relaxed);
+    fast.mapped
+        .get(n as usize)
+        .ok_or(ENOMEM)?
+        .store(addr, Relaxed);
+    fast.mapped_len.store(n + 1, Relaxed);
+    Ok(())
 }
 
 /// `dereg_mr`: takes the MR out of the key table, waits until no reader
 /// can see it, and frees it. Process context.
 pub(crate) fn dereg(keys: &MrKeys, mr: Pin<KBox<IbMr<Mr>>>) {
     let removed = keys.table.remove(mr.data().key >> 8);
-    // Every MR is in the table from `reg_user` until here.
+    // Every MR is in the table from its creation until here.
     kernel::warn_on!(!removed);
     drop(mr);
 }

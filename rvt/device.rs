@@ -18,7 +18,7 @@ use kernel::{
 use crate::{
     backend::{netdev::NetdevRef, ops::BackendOps, registry},
     bindings as b,
-    ib::{Created, IbDevice, IbDriver, IbMr, IbObject, Slot, Udata},
+    ib::{Created, IbDevice, IbDriver, IbMr, IbObject, ResAttrs, Slot, Udata},
     transport::{skb::OwnedSkb, work::Workqueue},
     verbs::{
         ah::{self, Ah, AhTable},
@@ -449,6 +449,30 @@ impl IbDriver for RvtDevice {
         init: &mut b::ib_qp_init_attr,
     ) -> Result {
         qp.data().query(attr, init);
+        Ok(())
+    }
+
+    fn fill_res_qp(qp: &IbObject<b::ib_qp, Qp>, attrs: &mut ResAttrs) -> Result {
+        let d = qp.data().details();
+        attrs.u32(c"sq_wqes", d.send_wqes)?;
+        attrs.u32(c"staged_sends", d.staged_sends)?;
+        attrs.u32(c"rd_atomic_in_flight", d.rd_atomic_in_flight)?;
+        attrs.u32(c"responses_owed", d.responses_owed)?;
+        attrs.u32(c"deferred_packets", d.deferred_packets)?;
+        attrs.u32(c"held_completions", d.held_completions)
+    }
+
+    fn fill_res_cq(cq: &IbObject<b::ib_cq, Cq>, attrs: &mut ResAttrs) -> Result {
+        attrs.u32(c"queued", cq.data().queued())
+    }
+
+    fn fill_res_mr(mr: &IbMr<Mr>, attrs: &mut ResAttrs) -> Result {
+        let d = mr.data().details();
+        attrs.string(c"kind", d.kind)?;
+        if let Some((valid, pages)) = d.fast {
+            attrs.u32(c"valid", u32::from(valid))?;
+            attrs.u32(c"pages", pages)?;
+        }
         Ok(())
     }
 

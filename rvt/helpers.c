@@ -9,6 +9,8 @@
 #include <linux/vmalloc.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/ib_umem.h>
+#include <net/netlink.h>
+#include <rdma/rdma_netlink.h>
 #include <linux/xarray.h>
 #include <linux/highmem.h>
 #include <linux/spinlock.h>
@@ -222,4 +224,20 @@ bool rvt_helper_irqs_disabled(void)
 struct sk_buff *rvt_helper_skb_clone(struct sk_buff *skb)
 {
 	return skb_clone(skb, GFP_ATOMIC);
+}
+
+/* The driver attribute table of an rdma resource entry (nla_nest_* are static inlines). */
+struct nlattr *rvt_helper_nest_driver_attrs(struct sk_buff *msg)
+{
+	return nla_nest_start(msg, RDMA_NLDEV_ATTR_DRIVER);
+}
+
+void rvt_helper_nest_end(struct sk_buff *msg, struct nlattr *nest)
+{
+	nla_nest_end(msg, nest);
+}
+
+void rvt_helper_nest_cancel(struct sk_buff *msg, struct nlattr *nest)
+{
+	nla_nest_cancel(msg, nest);
 }

@@ -184,10 +184,11 @@ pub(crate) unsafe extern "C" fn on_net_exit(net: *mut b::net) {
 /// Called by the UDP layer for one of our sockets, with a received skb
 /// whose data is at the UDP header.
 unsafe extern "C" fn on_packet(_sk: *mut b::sock, skb: *mut b::sk_buff) -> c_int {
-    // SAFETY: A received skb (the contract) and its live netdev; a VLAN
-    // device's lower device lives at least as long.
+    // SAFETY: A received skb (the contract).
+    let ndev = unsafe { b::rvt_roce_skb_dev(skb) };
+    // SAFETY: Its live netdev; a VLAN device's lower device lives at least
+    // as long.
     let dev = unsafe {
-        let ndev = b::rvt_roce_skb_dev(skb);
         DeviceRef::<Roce>::get_by_netdev(ndev).or_else(|| {
             // A tagged packet for a GID of a VLAN over our netdev.
             let lower = b::rvt_roce_vlan_lower(ndev);
@@ -207,6 +208,11 @@ unsafe extern "C" fn on_packet(_sk: *mut b::sock, skb: *mut b::sk_buff) -> c_int
         grh_present: 1,
         ..Default::default()
     };
+    // SAFETY: The live netdev the packet arrived on.
+    if let Ok(vlan) = u16::try_from(unsafe { b::rvt_roce_vlan_id(ndev) }) {
+        meta.vlan_id = vlan;
+        meta.vlan_present = 1;
+    }
     // SAFETY: As above; `meta.grh` has the 40 bytes the call fills.
     meta.check = unsafe { check(skb, &mut meta.grh) } as u8;
     // SAFETY: A device we hold a get on; the skb is given away, linear and

@@ -119,6 +119,11 @@ struct net_device *rvt_roce_vlan_lower(struct net_device *dev)
 	return is_vlan_dev(dev) ? vlan_dev_real_dev(dev) : NULL;
 }
 
+int rvt_roce_vlan_id(const struct net_device *dev)
+{
+	return is_vlan_dev(dev) ? vlan_dev_vlan_id(dev) : -1;
+}
+
 int rvt_roce_resolve_path(struct net_device *bound, const struct rdma_ah_attr *attr,
 			  struct rvt_path *out)
 {

@@ -37,6 +37,8 @@ int rvt_roce_rx_prepare(struct sk_buff *skb, const void **hdrs, u32 *hdrs_len, u
 struct net_device *rvt_roce_skb_dev(const struct sk_buff *skb);
 /* The netdev under a VLAN device, or NULL if @dev is not one. */
 struct net_device *rvt_roce_vlan_lower(struct net_device *dev);
+/* The 802.1Q VLAN ID of a VLAN device, -1 for any other device. */
+int rvt_roce_vlan_id(const struct net_device *dev);
 
 /*
  * What rvt_roce keeps of an address handle in a struct rvt_path (the bytes

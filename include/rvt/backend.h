@@ -64,6 +64,8 @@ struct rvt_rx_meta {
 	u8 loopback;		/* 1 when the packet never left this host */
 	u16 slid;		/* native IB: source LID */
 	u16 dlid;		/* native IB: destination LID */
+	u16 vlan_id;		/* RoCE: the 802.1Q VLAN it arrived on, if vlan_present */
+	u8 vlan_present;
 	u8 grh[40];		/* IBA 11.4.1.1: the 40-byte GRH slot of a UD receive */
 };
 

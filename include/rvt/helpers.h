@@ -44,5 +44,8 @@ u32 rvt_helper_calc_flow_label(u32 lqpn, u32 rqpn);
 void rvt_helper_skb_detach(struct sk_buff *skb);
 bool rvt_helper_irqs_disabled(void);
 struct sk_buff *rvt_helper_skb_clone(struct sk_buff *skb);
+struct nlattr *rvt_helper_nest_driver_attrs(struct sk_buff *msg);
+void rvt_helper_nest_end(struct sk_buff *msg, struct nlattr *nest);
+void rvt_helper_nest_cancel(struct sk_buff *msg, struct nlattr *nest);
 
 #endif /* RVT_HELPERS_H */

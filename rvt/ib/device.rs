@@ -34,6 +34,7 @@ use super::{
     mmap,
     mr::IbMr,
     object::{finish_create, Created, IbObject, Slot},
+    restrack::ResAttrs,
     udata::Udata,
 };
 use crate::bindings as b;
@@ -456,6 +457,22 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
+    /// The driver attributes of a QP's `rdma resource` entry. Process
+    /// context.
+    fn fill_res_qp(_qp: &IbObject<b::ib_qp, Self::Qp>, _attrs: &mut ResAttrs) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// The driver attributes of a CQ's `rdma resource` entry. Process
+    /// context.
+    fn fill_res_cq(_cq: &IbObject<b::ib_cq, Self::Cq>, _attrs: &mut ResAttrs) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// The driver attributes of an MR's `rdma resource` entry. Process
+    /// context.
+    fn fill_res_mr(_mr: &IbMr<Self::Mr>, _attrs: &mut ResAttrs) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
     /// Deregisters and frees an MR (from `reg_user_mr`, `get_dma_mr` or
     /// `alloc_mr`). Process context.
     fn dereg_mr(_dev: &IbDevice<Self>, _mr: Pin<KBox<IbMr<Self::Mr>>>) {
@@ -796,6 +813,21 @@ impl<T: IbDriver> Adapter<T> {
         },
         get_dma_mr: if T::HAS_GET_DMA_MR {
             Some(Self::get_dma_mr)
+        } else {
+            None
+        },
+        fill_res_qp_entry: if T::HAS_FILL_RES_QP {
+            Some(Self::fill_res_qp_entry)
+        } else {
+            None
+        },
+        fill_res_cq_entry: if T::HAS_FILL_RES_CQ {
+            Some(Self::fill_res_cq_entry)
+        } else {
+            None
+        },
+        fill_res_mr_entry: if T::HAS_FILL_RES_MR {
+            Some(Self::fill_res_mr_entry)
         } else {
             None
         },
@@ -1282,6 +1314,46 @@ impl<T: IbDriver> Adapter<T> {
             Ok(mr) => KBox::into_raw(unsafe { Pin::into_inner_unchecked(mr) }).cast(),
             Err(e) => e.to_ptr(),
         }
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core's nldev only, for a live QP of ours and the
+    /// message it fills.
+    unsafe extern "C" fn fill_res_qp_entry(msg: *mut b::sk_buff, qp: *mut b::ib_qp) -> c_int {
+        from_result(|| {
+            // SAFETY: Per the contract.
+            let qp = unsafe { IbObject::from_raw(qp) };
+            // SAFETY: The message of this call.
+            unsafe { ResAttrs::fill(msg, |attrs| T::fill_res_qp(qp, attrs)) }?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// As for `fill_res_qp_entry`, for a CQ.
+    unsafe extern "C" fn fill_res_cq_entry(msg: *mut b::sk_buff, cq: *mut b::ib_cq) -> c_int {
+        from_result(|| {
+            // SAFETY: Per the contract.
+            let cq = unsafe { IbObject::from_raw(cq) };
+            // SAFETY: The message of this call.
+            unsafe { ResAttrs::fill(msg, |attrs| T::fill_res_cq(cq, attrs)) }?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// As for `fill_res_qp_entry`, for an MR.
+    unsafe extern "C" fn fill_res_mr_entry(msg: *mut b::sk_buff, mr: *mut b::ib_mr) -> c_int {
+        from_result(|| {
+            // SAFETY: Per the contract.
+            let mr = unsafe { IbMr::from_raw(mr) };
+            // SAFETY: The message of this call.
+            unsafe { ResAttrs::fill(msg, |attrs| T::fill_res_mr(mr, attrs)) }?;
+            Ok(0)
+        })
     }
 
     /// # Safety

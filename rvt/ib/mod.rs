@@ -7,10 +7,12 @@ mod device;
 mod mmap;
 mod mr;
 mod object;
+mod restrack;
 mod udata;
 
 pub(crate) use device::{IbDevice, IbDeviceRef, IbDriver, Unregistered};
 pub(crate) use mmap::SharedBuffer;
 pub(crate) use mr::IbMr;
 pub(crate) use object::{Created, IbObject, Slot};
+pub(crate) use restrack::ResAttrs;
 pub(crate) use udata::Udata;

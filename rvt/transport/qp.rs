@@ -378,6 +378,20 @@ unsafe impl Send for QpTransport {}
 // SAFETY: As above.
 unsafe impl Sync for QpTransport {}
 
+/// A QP's transport as `rdma resource show qp -dd` shows it.
+pub(crate) struct QpDetails {
+    /// Send WQEs the engine holds (started or not, until they complete).
+    pub(crate) send_wqes: u32,
+    /// A kernel QP's work requests posted and not in the engine yet.
+    pub(crate) staged_sends: u32,
+    pub(crate) rd_atomic_in_flight: u32,
+    pub(crate) responses_owed: u32,
+    /// Received packets kept behind a deferred one (IBA 9.5).
+    pub(crate) deferred_packets: u32,
+    /// Completions waiting for room in a full CQ.
+    pub(crate) held_completions: u32,
+}
+
 /// How a QP is set up: fixed at creation.
 pub(crate) struct QpSetup {
     pub(crate) ibqp: *mut b::ib_qp,
@@ -513,15 +527,23 @@ fn apply(to: &mut b::ib_qp_attr, from: &b::ib_qp_attr, mask: u32) {
     }
 }
 
+/// How a received packet arrived, as a RoCE UD receive completion reports
+/// it: its network header type (IPv4 or IPv6) and the VLAN it came in on.
+#[derive(Clone, Copy, Default)]
+struct Arrival {
+    network: Option<u8>,
+    vlan: Option<u16>,
+}
+
 /// The engine's sink for one locked section: completions go to the CQs
 /// (or wait in order for room), a fatal error is noted for its event.
 struct QpSink<'a> {
     t: &'a QpTransport,
     held: &'a mut HeldQueues,
     notify: &'a mut Notify,
-    /// The network header of the packet being received (RoCE UD receive
-    /// completions say which: IPv4 or IPv6).
-    network: Option<u8>,
+    /// How the packet being received arrived (RoCE UD receive completions
+    /// say it).
+    arrival: Arrival,
     /// A send WQE that failed locally (its slot) and the status its
     /// completion reports instead of the flush the engine gives it.
     fail: Option<(u32, engine::WcStatus)>,
@@ -534,7 +556,7 @@ impl<'a> QpSink<'a> {
             t,
             held,
             notify,
-            network: None,
+            arrival: Arrival::default(),
             fail: None,
         }
     }
@@ -582,7 +604,7 @@ impl Sink for QpSink<'_> {
                 completed(posted);
             }
         }
-        let wc = t.to_ib_wc(c, self.network);
+        let wc = t.to_ib_wc(c, self.arrival);
         self.push(c.queue, wc, c.solicited);
     }
 
@@ -745,7 +767,7 @@ impl QpTransport {
     }
 
     /// The kernel completion for an engine completion.
-    fn to_ib_wc(&self, c: &Completion, network: Option<u8>) -> b::ib_wc {
+    fn to_ib_wc(&self, c: &Completion, arrival: Arrival) -> b::ib_wc {
         let mut wc = b::ib_wc {
             status: c.status as u32,
             opcode: c.opcode as u32,
@@ -763,9 +785,15 @@ impl QpTransport {
         } else if c.flags.contains(WcFlags::WITH_INVALIDATE) {
             wc.ex.invalidate_rkey = c.ex;
         }
-        if let Some(network) = network {
+        if let Some(network) = arrival.network {
             wc.wc_flags |= b::ib_wc_flags_IB_WC_WITH_NETWORK_HDR_TYPE as c_int;
             wc.network_hdr_type = network;
+        }
+        if let Some(vlan) = arrival.vlan {
+            // ib_cm answers a request from the GID of this VLAN
+            // (ib_init_ah_attr_from_wc matches the GID entry's VLAN).
+            wc.wc_flags |= b::ib_wc_flags_IB_WC_WITH_VLAN as c_int;
+            wc.vlan_id = vlan;
         }
         wc
     }
@@ -886,7 +914,10 @@ impl QpTransport {
     ) -> Verdict {
         let now = st.tick();
         let grh = (meta.grh_present != 0).then_some(&meta.grh);
-        let network = grh.map(network_type);
+        let arrival = Arrival {
+            network: grh.map(network_type),
+            vlan: (meta.vlan_present != 0).then_some(meta.vlan_id),
+        };
         let rx = RxMeta { grh };
         let Locked {
             engine,
@@ -921,7 +952,7 @@ impl QpTransport {
         );
         let mut sink = QpSink::new(self, held, &mut *n);
         if self.service == QpType::Ud {
-            sink.network = network;
+            sink.arrival = arrival;
         }
         let verdict = engine.receive(pkt, &rx, now, &mut mem, &mut sink);
         n.srq_limit |= srq_limit;
@@ -981,6 +1012,21 @@ impl QpTransport {
     }
 
     /// `query_qp`: what modify set, with the live state and PSNs.
+    pub(crate) fn details(&self) -> QpDetails {
+        let st = self.state.lock();
+        let status = st.engine.status();
+        let staged_sends = self.staged.lock().sends.len;
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        QpDetails {
+            send_wqes: count(st.engine.send_queue_len()),
+            staged_sends: count(staged_sends),
+            rd_atomic_in_flight: status.rd_atomic_in_flight,
+            responses_owed: status.responses_owed,
+            deferred_packets: count(st.deferred.len),
+            held_completions: count(st.held.send.len + st.held.recv.len),
+        }
+    }
+
     pub(crate) fn query(&self, attr: &mut b::ib_qp_attr) {
         let st = self.state.lock();
         let status = st.engine.status();

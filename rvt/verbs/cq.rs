@@ -485,6 +485,11 @@ impl Cq {
         unsafe { handler(&mut event, context) };
     }
 
+    /// Completions waiting in the CQ.
+    pub(crate) fn queued(&self) -> u32 {
+        u32::try_from(self.state.lock().len()).unwrap_or(u32::MAX)
+    }
+
     /// `poll_cq`: moves the oldest completions into `wc`, in order. A user
     /// CQ is polled by its process, never here.
     pub(crate) fn poll(&self, wc: &mut [b::ib_wc]) -> usize {

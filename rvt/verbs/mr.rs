@@ -297,6 +297,35 @@ impl Mr {
     }
 }
 
+/// An MR as `rdma resource show mr -dd` shows it.
+pub(crate) struct MrDetails {
+    pub(crate) kind: &'static CStr,
+    /// A fast-registration MR: registered, and how many pages.
+    pub(crate) fast: Option<(bool, u32)>,
+}
+
+impl Mr {
+    pub(crate) fn details(&self) -> MrDetails {
+        match &self.memory {
+            Memory::User { .. } => MrDetails {
+                kind: c"user",
+                fast: None,
+            },
+            Memory::Dma { .. } => MrDetails {
+                kind: c"dma",
+                fast: None,
+            },
+            Memory::Fast(fast) => {
+                let reg = fast.registration.lock();
+                MrDetails {
+                    kind: c"fast_reg",
+                    fast: Some((reg.valid, reg.npages as u32)),
+                }
+            }
+        }
+    }
+}
+
 /// An MR found by a key, for as long as the RCU read lock is held: every
 /// access checks the PD, the rights and the range, and for a fast MR that
 /// the key still names its registration, under the registration's lock.

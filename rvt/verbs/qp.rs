@@ -25,7 +25,7 @@ use crate::{
     device::{self, RvtDevice},
     ib::{Created, IbDevice, IbObject, Slot, Udata},
     proto::engine::{Mtu, QpType},
-    transport::qp::{QpSetup, QpTransport},
+    transport::qp::{QpDetails, QpSetup, QpTransport},
     uapi::queue::UserQueue,
 };
 
@@ -338,6 +338,11 @@ impl Qp {
     /// A received packet for this QP (checked, linear). Softirq, under RCU.
     pub(crate) fn receive(&self, skb: crate::transport::skb::OwnedSkb, meta: &b::rvt_rx_meta) {
         self.transport.receive(skb, meta);
+    }
+
+    /// What `rdma resource show qp -dd` shows of the transport.
+    pub(crate) fn details(&self) -> QpDetails {
+        self.transport.details()
     }
 
     /// Takes the QP out of the QPN table and stops its transport: nothing

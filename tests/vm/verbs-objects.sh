@@ -19,6 +19,23 @@ out=$(ip netns exec n0 python3 /mnt/tests/vm/py/verbs_qp.py rvt0 2>&1)
 rc=$?
 echo "$out"
 [ "$rc" = 0 ] && pass "pyverbs QPs" || fail "pyverbs QPs (exit $rc)"
+step "rdma resource details (rdma -dd: the driver's attributes)"
+python3 -c "
+import subprocess
+from pyverbs.device import Context; from pyverbs.pd import PD; from pyverbs.mr import MR; from pyverbs.cq import CQ
+import pyverbs.enums as e
+from pyverbs.qp import QP, QPInitAttr, QPCap
+ctx = Context(name='rvt0'); pd = PD(ctx); mr = MR(pd, 65536, e.IBV_ACCESS_LOCAL_WRITE); cq = CQ(ctx, 100)
+qp = QP(pd, QPInitAttr(qp_type=e.IBV_QPT_RC, scq=cq, rcq=cq, cap=QPCap(max_send_wr=64)))
+for kind in ('qp', 'cq', 'mr'):
+    print(subprocess.run(['rdma', '-dd', 'resource', 'show', kind], capture_output=True, text=True).stdout)
+" >/tmp/res.out 2>&1
+cat /tmp/res.out
+# rdma prints a driver's attributes with a drv_ prefix, on the next lines.
+grep -A2 "type RC" /tmp/res.out | grep -q "drv_sq_wqes 0 drv_staged_sends 0 drv_rd_atomic_in_flight 0 drv_responses_owed 0" &&
+	pass "a QP's entry has the transport's attributes" || fail "QP details missing"
+grep -A1 "cqn .* comm python3" /tmp/res.out | grep -q "drv_queued 0" && pass "a CQ's entry has its queued completions" || fail "CQ details missing"
+grep -A1 "mrn .* comm python3" /tmp/res.out | grep -q "drv_kind user" && pass "an MR's entry has its kind" || fail "MR details missing"
 step "a process killed with objects open"
 python3 -c "
 from pyverbs.device import Context; from pyverbs.pd import PD; from pyverbs.mr import MR; from pyverbs.cq import CQ

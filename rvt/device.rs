@@ -26,6 +26,7 @@ use crate::{
         cq::{self, Cq},
         mcast::{self, McastTable},
         mr::{self, Mr, MrKeys},
+        mw::{self, Mw},
         pd::{self, Pd},
         qp::{self, Qp, QpnTable},
         quota::Limit,
@@ -70,6 +71,7 @@ pub(crate) struct RvtDevice {
     pd_limit: Limit,
     cq_limit: Limit,
     mr_limit: Limit,
+    mw_limit: Limit,
     /// The MRs, by key, for lock-free lookups from the data path.
     #[pin]
     mr_keys: MrKeys,
@@ -120,6 +122,7 @@ impl RvtDevice {
             pd_limit: Limit::new(pd::MAX_PD),
             cq_limit: Limit::new(cq::MAX_CQ),
             mr_limit: Limit::new(mr::MAX_MR),
+            mw_limit: Limit::new(mw::MAX_MW),
             mr_keys <- MrKeys::new(),
             qp_limit: Limit::new(qp::MAX_QP),
             qpns <- qp::qpn_table(),
@@ -260,6 +263,7 @@ impl IbDriver for RvtDevice {
         attr.max_cq = this.cq_limit.max();
         attr.max_cqe = cq::MAX_CQE;
         attr.max_mr = this.mr_limit.max();
+        attr.max_mw = this.mw_limit.max();
         attr.max_qp = this.qp_limit.max();
         attr.max_ah = this.ah_limit.max();
         attr.max_srq = this.srq_limit.max();
@@ -274,6 +278,10 @@ impl IbDriver for RvtDevice {
         // IBA 10.6.3.6, 11.4.1.1: fast registration, local and remote
         // invalidation (the base memory management extensions).
         attr.device_cap_flags |= b::ib_device_cap_flags_IB_DEVICE_MEM_MGT_EXTENSIONS as u64;
+        // IBA 10.6.7: memory windows of type 1 and 2B.
+        attr.device_cap_flags |= (b::ib_device_cap_flags_IB_DEVICE_MEM_WINDOW
+            | b::ib_device_cap_flags_IB_DEVICE_MEM_WINDOW_TYPE_2B)
+            as u64;
         attr.max_fast_reg_page_list_len = mr::MAX_FAST_REG_PAGES;
         attr.max_qp_rd_atom = qp::MAX_RD_ATOMIC.into();
         attr.max_qp_init_rd_atom = qp::MAX_RD_ATOMIC.into();
@@ -347,6 +355,7 @@ impl IbDriver for RvtDevice {
     type Qp = Qp;
     type Ah = Ah;
     type Srq = Srq;
+    type Mw = Mw;
 
     fn create_srq<'a>(
         dev: &IbDevice<Self>,
@@ -449,6 +458,19 @@ impl IbDriver for RvtDevice {
         init: &mut b::ib_qp_init_attr,
     ) -> Result {
         qp.data().query(attr, init);
+        Ok(())
+    }
+
+    fn alloc_mw<'a>(
+        dev: &IbDevice<Self>,
+        slot: Slot<'a, b::ib_mw, Mw>,
+        udata: &mut Udata<'_>,
+    ) -> Result<Created<'a, b::ib_mw, Mw>> {
+        let this = dev.data();
+        mw::alloc(&this.mr_keys, &this.mw_limit, slot, udata)
+    }
+
+    fn dealloc_mw(_mw: &IbObject<b::ib_mw, Mw>) -> Result {
         Ok(())
     }
 

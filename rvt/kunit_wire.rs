@@ -482,8 +482,8 @@ mod wire_tests {
     // The rules of the memory operations, each in send queue order: an
     // unsignaled registration reports nothing; Local Invalidate needs the
     // current key; a free MR registers again under a new key and the old
-    // one is refused; registering a valid MR fails the QP with a Memory
-    // Management Operation Error (IB_WC_MW_BIND_ERR) and flushes what
+    // one is refused; registering a valid MR fails the QP with a Local QP
+    // Operation Error (as rdma_rxe reports it) and flushes what
     // follows. alloc_mr refuses other MR types and too many pages.
     #[test]
     fn fast_registration_rules() -> Result {
@@ -521,7 +521,7 @@ mod wire_tests {
             (wr_id(&wc), wc.status, wc.opcode),
             (
                 11,
-                b::ib_wc_status_IB_WC_MW_BIND_ERR,
+                b::ib_wc_status_IB_WC_LOC_QP_OP_ERR,
                 b::ib_wc_opcode_IB_WC_LOCAL_INV
             )
         );
@@ -567,7 +567,7 @@ mod wire_tests {
             (wr_id(&wc), wc.status, wc.opcode),
             (
                 16,
-                b::ib_wc_status_IB_WC_MW_BIND_ERR,
+                b::ib_wc_status_IB_WC_LOC_QP_OP_ERR,
                 b::ib_wc_opcode_IB_WC_REG_MR
             )
         );

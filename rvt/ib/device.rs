@@ -394,6 +394,8 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
     type Ah: Send + Sync;
     /// Driver data of a shared receive queue (`ib_srq`).
     type Srq: Send + Sync;
+    /// Driver data of a memory window (`ib_mw`).
+    type Mw: Send + Sync;
 
     /// Creates a user context. Process context.
     fn alloc_ucontext<'a>(
@@ -454,6 +456,22 @@ pub(crate) trait IbDriver: Sized + Send + Sync {
     /// `ib_map_mr_sg` maps the next page (`ib_sg_to_pages`' `set_page`):
     /// the DMA address of a chunk of the MR's page size. Any context.
     fn map_mr_page(_mr: &IbMr<Self::Mr>, _addr: u64) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Creates a memory window of a user PD (ib_core has no kernel MW
+    /// API): its type and PD are set in the slot's `ib_mw`; the driver sets
+    /// its R_Key. Process context.
+    fn alloc_mw<'a>(
+        _dev: &IbDevice<Self>,
+        _slot: Slot<'a, b::ib_mw, Self::Mw>,
+        _udata: &mut Udata<'_>,
+    ) -> Result<Created<'a, b::ib_mw, Self::Mw>> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// Destroys a memory window (its data is dropped after `Ok`). Process
+    /// context.
+    fn dealloc_mw(_mw: &IbObject<b::ib_mw, Self::Mw>) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -816,6 +834,17 @@ impl<T: IbDriver> Adapter<T> {
         } else {
             None
         },
+        alloc_mw: if T::HAS_ALLOC_MW {
+            Some(Self::alloc_mw)
+        } else {
+            None
+        },
+        dealloc_mw: if T::HAS_ALLOC_MW {
+            Some(Self::dealloc_mw)
+        } else {
+            None
+        },
+        size_ib_mw: IbObject::<b::ib_mw, T::Mw>::SIZE,
         fill_res_qp_entry: if T::HAS_FILL_RES_QP {
             Some(Self::fill_res_qp_entry)
         } else {
@@ -1314,6 +1343,38 @@ impl<T: IbDriver> Adapter<T> {
             Ok(mr) => KBox::into_raw(unsafe { Pin::into_inner_unchecked(mr) }).cast(),
             Err(e) => e.to_ptr(),
         }
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_uverbs only, for a fresh MW allocated with our size.
+    unsafe extern "C" fn alloc_mw(mw: *mut b::ib_mw, udata: *mut b::ib_udata) -> c_int {
+        from_result(|| {
+            // SAFETY: ib_core set the MW's device, one of ours.
+            let dev = unsafe { Self::dev((*mw).device) };
+            let live = Cell::new(false);
+            // SAFETY: A fresh MW allocated with our size for this call.
+            let slot = unsafe { Slot::new(mw, &live) };
+            // SAFETY: ib_uverbs passes a valid udata.
+            let mut udata = unsafe { Udata::from_raw(udata) }.ok_or(EINVAL)?;
+            let result = T::alloc_mw(dev, slot, &mut udata);
+            // SAFETY: The slot's object and flag.
+            unsafe { finish_create(mw, &live, result) }?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_uverbs only, for an MW created by `alloc_mw`.
+    unsafe extern "C" fn dealloc_mw(mw: *mut b::ib_mw) -> c_int {
+        from_result(|| {
+            // SAFETY: An MW of ours with initialised data.
+            T::dealloc_mw(unsafe { IbObject::from_raw(mw) })?;
+            // SAFETY: Destroyed: ib_core frees it next.
+            unsafe { IbObject::<b::ib_mw, T::Mw>::drop_data(mw) };
+            Ok(0)
+        })
     }
 
     /// # Safety

@@ -57,7 +57,7 @@ macro_rules! core_object {
         }
     )*};
 }
-core_object!(ib_pd, ib_cq, ib_qp, ib_srq, ib_ah, ib_ucontext);
+core_object!(ib_pd, ib_cq, ib_qp, ib_srq, ib_ah, ib_ucontext, ib_mw);
 
 /// An ib_core object `C` with driver data `T` behind it.
 ///

@@ -27,7 +27,7 @@ use crate::{
         wqe::{self, Data, RecvHeader, RECV_WQE_HEADER, SGE_LEN},
     },
     verbs::{
-        mr::{MrFault, MrKeys, MrRef},
+        mr::{MrFault, MrKeys, RemoteRef},
         srq::Srq,
     },
 };
@@ -270,18 +270,33 @@ fn walk(
 /// kernel consumer owns (rvt is a virtual-DMA device: `ib_dma_map_*` give
 /// kernel virtual addresses); any other key, and every key of a user QP,
 /// names an MR.
-fn kernel_memory(kernel: bool, sge: &wqe::Sge) -> bool {
-    kernel && sge.lkey == 0
+fn kernel_memory(acc: &Accessor<'_>, sge: &wqe::Sge) -> bool {
+    acc.kernel && sge.lkey == 0
+}
+
+/// Who reaches memory by key: QP `qpn` of PD `pd` (a kernel QP: its key 0
+/// names kernel memory), through the device's keys, during one RCU
+/// read-side critical section.
+#[derive(Clone, Copy)]
+pub(crate) struct Accessor<'a> {
+    pub(crate) keys: &'a MrKeys,
+    pub(crate) rcu: &'a rcu::Guard,
+    pub(crate) pd: *mut b::ib_pd,
+    pub(crate) kernel: bool,
+    pub(crate) qpn: u32,
+}
+
+impl<'a> Accessor<'a> {
+    /// What the R_Key `rkey` names for this QP.
+    fn remote(&self, rkey: u32) -> Option<RemoteRef<'a>> {
+        self.keys.lookup_remote(rkey, self.qpn, self.rcu)
+    }
 }
 
 /// Writes `data` at byte `offset` of the local buffer an SGE array
 /// describes (which needs local write access).
-#[expect(clippy::too_many_arguments, reason = "the parts of one access")]
 fn scatter(
-    keys: &MrKeys,
-    rcu: &rcu::Guard,
-    pd: *mut b::ib_pd,
-    kernel: bool,
+    acc: &Accessor<'_>,
     sges: &[u8],
     num_sge: u32,
     offset: u32,
@@ -289,7 +304,7 @@ fn scatter(
 ) -> Result<(), MrFault> {
     walk(sges, num_sge, offset, data.len(), |sge, addr, range| {
         let piece = data.get(range).ok_or(MrFault)?;
-        if kernel_memory(kernel, sge) {
+        if kernel_memory(acc, sge) {
             // SAFETY: Kernel memory the consumer handed over with the WQE
             // (`kernel_memory`), `piece.len()` bytes inside the SGE.
             unsafe {
@@ -301,19 +316,20 @@ fn scatter(
             };
             return Ok(());
         }
-        let mr = keys.lookup(sge.lkey, rcu).ok_or(MrFault)?;
-        mr.copy_in(pd, addr, piece, b::ib_access_flags_IB_ACCESS_LOCAL_WRITE)
+        let mr = acc.keys.lookup(sge.lkey, acc.rcu).ok_or(MrFault)?;
+        mr.copy_in(
+            acc.pd,
+            addr,
+            piece,
+            b::ib_access_flags_IB_ACCESS_LOCAL_WRITE,
+        )
     })
 }
 
 /// Reads `out.len()` bytes from byte `offset` of the local buffer an SGE
 /// array describes (local read access is always granted).
-#[expect(clippy::too_many_arguments, reason = "the parts of one access")]
 fn gather(
-    keys: &MrKeys,
-    rcu: &rcu::Guard,
-    pd: *mut b::ib_pd,
-    kernel: bool,
+    acc: &Accessor<'_>,
     sges: &[u8],
     num_sge: u32,
     offset: u32,
@@ -322,7 +338,7 @@ fn gather(
     let len = out.len();
     walk(sges, num_sge, offset, len, |sge, addr, range| {
         let piece = out.get_mut(range).ok_or(MrFault)?;
-        if kernel_memory(kernel, sge) {
+        if kernel_memory(acc, sge) {
             // SAFETY: As in `scatter`.
             unsafe {
                 core::ptr::copy_nonoverlapping(
@@ -333,8 +349,8 @@ fn gather(
             };
             return Ok(());
         }
-        let mr = keys.lookup(sge.lkey, rcu).ok_or(MrFault)?;
-        mr.copy_out(pd, addr, piece, 0)
+        let mr = acc.keys.lookup(sge.lkey, acc.rcu).ok_or(MrFault)?;
+        mr.copy_out(acc.pd, addr, piece, 0)
     })
 }
 
@@ -342,10 +358,7 @@ fn gather(
 /// WQE's inline data or SGEs, or (an RDMA READ response) from the region
 /// of an R_Key, looked up again.
 pub(crate) fn copy_payload(
-    keys: &MrKeys,
-    rcu: &rcu::Guard,
-    pd: *mut b::ib_pd,
-    kernel: bool,
+    acc: &Accessor<'_>,
     sends: &SendSlots,
     payload: &Payload,
     out: &mut [u8],
@@ -364,14 +377,14 @@ pub(crate) fn copy_payload(
                     .copy_from_slice(src);
                 Ok(())
             }
-            (Data::Sges(num), sges) => gather(keys, rcu, pd, kernel, sges, num, offset, out),
+            (Data::Sges(num), sges) => gather(acc, sges, num, offset, out),
         },
         Payload::Remote { rkey, va, len } => {
             if out.len() != len as usize {
                 return Err(MrFault);
             }
-            let mr = keys.lookup(rkey, rcu).ok_or(MrFault)?;
-            mr.copy_out(pd, va, out, b::ib_access_flags_IB_ACCESS_REMOTE_READ)
+            let region = acc.remote(rkey).ok_or(MrFault)?;
+            region.copy_out(acc.pd, va, out, b::ib_access_flags_IB_ACCESS_REMOTE_READ)
         }
     }
 }
@@ -405,11 +418,7 @@ pub(crate) enum RecvSource<'a> {
 
 /// The engine's [`Memory`] and [`RecvQueue`] for one locked section of a QP.
 pub(crate) struct QpMem<'a> {
-    keys: &'a MrKeys,
-    rcu: &'a rcu::Guard,
-    pd: *mut b::ib_pd,
-    /// A kernel QP (its key 0 names kernel memory).
-    kernel: bool,
+    acc: Accessor<'a>,
     sends: &'a SendSlots,
     recvs: &'a mut RecvSlots,
     source: RecvSource<'a>,
@@ -419,22 +428,15 @@ pub(crate) struct QpMem<'a> {
 }
 
 impl<'a> QpMem<'a> {
-    #[expect(clippy::too_many_arguments, reason = "the borrowed parts of a QP")]
     pub(crate) fn new(
-        keys: &'a MrKeys,
-        rcu: &'a rcu::Guard,
-        pd: *mut b::ib_pd,
-        kernel: bool,
+        acc: Accessor<'a>,
         sends: &'a SendSlots,
         recvs: &'a mut RecvSlots,
         source: RecvSource<'a>,
         room: usize,
     ) -> Self {
         Self {
-            keys,
-            rcu,
-            pd,
-            kernel,
+            acc,
             sends,
             recvs,
             source,
@@ -442,8 +444,8 @@ impl<'a> QpMem<'a> {
         }
     }
 
-    fn region(&self, rkey: u32) -> Result<MrRef<'a>, MemError> {
-        self.keys.lookup(rkey, self.rcu).ok_or(MemError::Access)
+    fn region(&self, rkey: u32) -> Result<RemoteRef<'a>, MemError> {
+        self.acc.remote(rkey).ok_or(MemError::Access)
     }
 
     /// Runs `op` on the 8 aligned bytes at `va` of the region `rkey` names,
@@ -456,7 +458,7 @@ impl<'a> QpMem<'a> {
         op: impl FnOnce(*mut b::page, usize) -> R,
     ) -> Result<R, MemError> {
         self.region(rkey)?
-            .with_word(self.pd, va, right, op)
+            .with_word(self.acc.pd, va, right, op)
             .map_err(|_| MemError::Access)
     }
 }
@@ -470,13 +472,18 @@ impl Memory for QpMem<'_> {
         access: RemoteAccess,
     ) -> Result<(), MemError> {
         self.region(rkey)?
-            .check(self.pd, va, len, right(access))
+            .check(self.acc.pd, va, len, right(access))
             .map_err(|_| MemError::Access)
     }
 
     fn write_remote(&mut self, rkey: u32, va: u64, data: &[u8]) -> Result<(), MemError> {
         self.region(rkey)?
-            .copy_in(self.pd, va, data, b::ib_access_flags_IB_ACCESS_REMOTE_WRITE)
+            .copy_in(
+                self.acc.pd,
+                va,
+                data,
+                b::ib_access_flags_IB_ACCESS_REMOTE_WRITE,
+            )
             .map_err(|_| MemError::Access)
     }
 
@@ -520,8 +527,8 @@ impl Memory for QpMem<'_> {
         }
         let mr = self.region(rkey)?;
         let checked = match selectivity {
-            Selectivity::Range => mr.check(self.pd, va, len, rights),
-            Selectivity::Region => mr.check_rights(self.pd, rights),
+            Selectivity::Range => mr.check(self.acc.pd, va, len, rights),
+            Selectivity::Region => mr.check_rights(self.acc.pd, rights),
         };
         checked.map_err(|_| MemError::Access)?;
         // Every byte placed so far went through the CPU: a full barrier
@@ -534,39 +541,22 @@ impl Memory for QpMem<'_> {
         // IBA 9.4.1.1: SEND with Invalidate names a fast-registration MR of
         // the QP's PD by its current key; anything else is an invalid
         // request (the engine NAKs it).
-        self.keys
-            .invalidate(self.pd, rkey, self.rcu)
+        self.acc
+            .keys
+            .invalidate(self.acc.pd, self.acc.qpn, rkey, self.acc.rcu)
             .map_err(|_| MemError::Access)
     }
 
     fn write_recv(&mut self, slot: u32, offset: u32, data: &[u8]) -> Result<(), MemError> {
         let (sges, num) = self.recvs.get(slot).ok_or(MemError::Local)?;
-        scatter(
-            self.keys,
-            self.rcu,
-            self.pd,
-            self.kernel,
-            sges,
-            num,
-            offset,
-            data,
-        )
-        .map_err(|_| MemError::Local)
+        scatter(&self.acc, sges, num, offset, data).map_err(|_| MemError::Local)
     }
 
     fn write_send(&mut self, slot: u32, offset: u32, data: &[u8]) -> Result<(), MemError> {
         match self.sends.get(slot).ok_or(MemError::Local)? {
-            (Data::Sges(num), sges) => scatter(
-                self.keys,
-                self.rcu,
-                self.pd,
-                self.kernel,
-                sges,
-                num,
-                offset,
-                data,
-            )
-            .map_err(|_| MemError::Local),
+            (Data::Sges(num), sges) => {
+                scatter(&self.acc, sges, num, offset, data).map_err(|_| MemError::Local)
+            }
             (Data::Inline(_), _) => Err(MemError::Local),
         }
     }

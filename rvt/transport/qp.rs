@@ -37,7 +37,7 @@ use kernel::{
 use super::{
     kwr,
     lock::{new_spinlock_bh, SpinLockBh},
-    mem::{KernelRq, QpMem, RecvSlots, RecvSource, SendSlots},
+    mem::{Accessor, KernelRq, QpMem, RecvSlots, RecvSource, SendSlots},
     timer::{now_ns, QpTimer},
     work::QpWork,
 };
@@ -63,6 +63,7 @@ use crate::{
         counters::Counter,
         cq::{Cq, CqEntry, Fire},
         mr::FastReg,
+        mw::MwBind,
         srq::Srq,
     },
 };
@@ -738,6 +739,17 @@ impl QpTransport {
         }? Error))
     }
 
+    /// This QP's memory accesses during the locked section of `cx`.
+    fn accessor<'a>(&self, cx: &'a Ctx<'_>) -> Accessor<'a> {
+        Accessor {
+            keys: cx.rvt().mr_keys(),
+            rcu: cx.rcu,
+            pd: self.pd(),
+            kernel: self.sq.is_none(),
+            qpn: self.qpn,
+        }
+    }
+
     fn dev(&self) -> &IbDevice<RvtDevice> {
         // SAFETY: The QP's device is one of ours and outlives it (type
         // invariant).
@@ -940,16 +952,7 @@ impl QpTransport {
             },
             (None, None) => RecvSource::Kernel { rq: krq },
         };
-        let mut mem = QpMem::new(
-            cx.rvt().mr_keys(),
-            cx.rcu,
-            self.pd(),
-            self.sq.is_none(),
-            sends,
-            recvs,
-            source,
-            held.recv.room(),
-        );
+        let mut mem = QpMem::new(self.accessor(cx), sends, recvs, source, held.recv.room());
         let mut sink = QpSink::new(self, held, &mut *n);
         if self.service == QpType::Ud {
             sink.arrival = arrival;
@@ -1059,8 +1062,7 @@ impl QpTransport {
     fn run(&self, st: &mut Locked, cx: &Ctx<'_>, budget: u32, n: &mut Notify) {
         let now = st.tick();
         self.offer_held(st, now, n);
-        let waiting = self.drain_staged(st, n);
-        self.consume_sq(st, n);
+        let waiting = self.drain_staged(st, n) | self.consume_sq(st, n);
         if st.pace.retry_at.is_some_and(|at| at <= now) {
             st.pace.retry_at = None;
         }
@@ -1131,15 +1133,15 @@ impl QpTransport {
     /// the held completions have room: the ring slot goes back to user
     /// space once copied. A malformed WQE completes in error and moves the
     /// QP to Error (the WQEs after it are flushed).
-    fn consume_sq(&self, st: &mut Locked, n: &mut Notify) {
+    fn consume_sq(&self, st: &mut Locked, n: &mut Notify) -> bool {
         let Some(sq) = &self.sq else {
-            return;
+            return false;
         };
         if matches!(
             st.engine.state(),
             QpState::Reset | QpState::Init | QpState::Rtr
         ) {
-            return;
+            return false;
         }
         let producer = sq.producer();
         let capacity = sq.capacity() as usize;
@@ -1154,6 +1156,20 @@ impl QpTransport {
                 break;
             };
             let header = SendHeader::parse(head);
+            if let Some(op) = user_local_op(&header) {
+                if self.service != QpType::Ud {
+                    // In order: it waits for every WQE before it.
+                    if st.engine.send_queue_len() != 0 {
+                        return true;
+                    }
+                    let signaled = self.sig_all
+                        || header.send_flags & b::ib_send_flags_IB_SEND_SIGNALED as u32 != 0;
+                    self.execute_local(st, n, header.wr_id, signaled, op);
+                    st.sq_next = sq.next(st.sq_next);
+                    sq.publish_consumer(st.sq_next);
+                    continue;
+                }
+            }
             let mut sink = QpSink::new(self, &mut st.held, &mut *n);
             let failed = match wqe::to_send_wr(&header, payload, &limits) {
                 Ok((wr, data)) => match st.engine.post_send(&wr, &mut sink) {
@@ -1174,6 +1190,7 @@ impl QpTransport {
             st.sq_next = sq.next(st.sq_next);
             sq.publish_consumer(st.sq_next);
         }
+        false
     }
 
     /// In Error: the receive WQEs user space posted complete as flushed
@@ -1585,10 +1602,9 @@ impl QpTransport {
     }
 
     /// Executes a memory operation of the send queue, every WQE before it
-    /// completed: flushed in Error; else registered or invalidated, and on
-    /// failure the QP moves to Error (IBA 10.8.3.2, "Memory Management
-    /// Operation Error", ib_core's `IB_WC_MW_BIND_ERR`). Its completion is
-    /// reported if it failed or was signaled.
+    /// completed: flushed in Error; else registered, invalidated or bound,
+    /// and on failure the QP moves to Error (IBA 10.8.3.2). Its completion
+    /// is reported if it failed or was signaled.
     fn execute_local(
         &self,
         st: &mut Locked,
@@ -1598,30 +1614,32 @@ impl QpTransport {
         op: LocalOp,
     ) {
         let mut sink = QpSink::new(self, &mut st.held, n);
+        let (opcode, failed) = op.completion();
         let status = if st.engine.state() == QpState::Error {
             b::ib_wc_status_IB_WC_WR_FLUSH_ERR
         } else {
             let keys = self.dev().data().mr_keys();
             let rcu = rcu::read_lock();
+            let (pd, qpn) = (self.pd(), self.qpn);
             let done = match op {
-                LocalOp::Register(reg) => keys.fast_register(self.pd(), &reg, &rcu),
-                LocalOp::Invalidate(key) => keys.invalidate(self.pd(), key, &rcu),
+                LocalOp::Register(reg) => keys.fast_register(pd, &reg, &rcu),
+                LocalOp::Invalidate(key) => keys.invalidate(pd, qpn, key, &rcu),
+                LocalOp::Bind(bind) => keys.bind_mw(pd, qpn, &bind, &rcu),
             };
             if done.is_ok() {
                 b::ib_wc_status_IB_WC_SUCCESS
             } else {
                 to_error(&mut st.engine, &mut sink);
-                b::ib_wc_status_IB_WC_MW_BIND_ERR
+                failed
             }
         };
-        completed(&self.kernel_posted.sends);
+        if self.sq.is_none() {
+            completed(&self.kernel_posted.sends);
+        }
         if signaled || status != b::ib_wc_status_IB_WC_SUCCESS {
             let mut wc = b::ib_wc {
                 status,
-                opcode: match op {
-                    LocalOp::Register(_) => b::ib_wc_opcode_IB_WC_REG_MR,
-                    LocalOp::Invalidate(_) => b::ib_wc_opcode_IB_WC_LOCAL_INV,
-                },
+                opcode,
                 qp: self.ibqp,
                 port_num: 1,
                 ..Default::default()
@@ -1678,15 +1696,7 @@ impl QpTransport {
             head.copy_from_slice(header.get(..t.header_len).unwrap_or(&[]));
             let (body, pad) = rest.split_at_mut(payload);
             pad.fill(0);
-            let copied = super::mem::copy_payload(
-                rvt.mr_keys(),
-                cx.rcu,
-                self.pd(),
-                self.sq.is_none(),
-                &st.sends,
-                &t.payload,
-                body,
-            );
+            let copied = super::mem::copy_payload(&self.accessor(cx), &st.sends, &t.payload, body);
             if copied.is_err() {
                 // SAFETY: Ours, not handed to the backend.
                 unsafe { b::rvt_helper_kfree_skb(skb) };
@@ -1833,6 +1843,26 @@ impl QpTransport {
     }
 }
 
+/// The memory operation a user send WQE asks for, if it is one (RC and UC
+/// only: on UD the WQE is refused as any other opcode UD lacks).
+fn user_local_op(header: &SendHeader) -> Option<LocalOp> {
+    match header.opcode {
+        b::ib_wr_opcode_IB_WR_LOCAL_INV => Some(LocalOp::Invalidate(u32::from_le_bytes(header.ex))),
+        b::ib_wr_opcode_IB_WR_BIND_MW => {
+            let mw = header.mw;
+            Some(LocalOp::Bind(MwBind {
+                mw_key: mw.mw_rkey,
+                new_key: mw.rkey,
+                mr_key: mw.mr_lkey,
+                addr: mw.addr,
+                length: mw.length,
+                access: mw.access,
+            }))
+        }
+        _ => None,
+    }
+}
+
 /// A send WQE the engine did not take fails with `status`: the QP moves to
 /// Error first, which flushes the WQEs before it in order, then its own
 /// completion follows (IBA 10.8.3.2: a local error completes the WQE in
@@ -1933,13 +1963,36 @@ enum StagedSend {
     },
 }
 
-/// A memory operation of a kernel send queue.
+/// A memory operation of a send queue.
 #[derive(Clone, Copy)]
 enum LocalOp {
-    /// `IB_WR_REG_MR`.
+    /// `IB_WR_REG_MR` (kernel QPs).
     Register(FastReg),
     /// `IB_WR_LOCAL_INV` of a key.
     Invalidate(u32),
+    /// `IB_WR_BIND_MW` (user QPs: ib_core has no kernel MW API).
+    Bind(MwBind),
+}
+
+impl LocalOp {
+    /// The completion's opcode, and its status on failure (rdma_rxe's:
+    /// a Local QP Operation Error, a Memory Window Bind Error for a bind).
+    fn completion(&self) -> (u32, u32) {
+        match self {
+            LocalOp::Register(_) => (
+                b::ib_wc_opcode_IB_WC_REG_MR,
+                b::ib_wc_status_IB_WC_LOC_QP_OP_ERR,
+            ),
+            LocalOp::Invalidate(_) => (
+                b::ib_wc_opcode_IB_WC_LOCAL_INV,
+                b::ib_wc_status_IB_WC_LOC_QP_OP_ERR,
+            ),
+            LocalOp::Bind(_) => (
+                b::ib_wc_opcode_IB_WC_BIND_MW,
+                b::ib_wc_status_IB_WC_MW_BIND_ERR,
+            ),
+        }
+    }
 }
 
 /// A kernel receive work request, checked and copied, waiting for the RQ.

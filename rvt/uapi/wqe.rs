@@ -97,6 +97,20 @@ pub(crate) struct SendHeader {
     pub(crate) dma_length: u32,
     /// `dma.num_sge`.
     pub(crate) num_sge: u32,
+    /// BIND_MW: `wr.mw`.
+    pub(crate) mw: BindFields,
+}
+
+/// `wr.mw` of a BIND_MW WQE: the window's current and new R_Keys, the
+/// L_Key of the MR it opens, and the window.
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct BindFields {
+    pub(crate) addr: u64,
+    pub(crate) length: u64,
+    pub(crate) mr_lkey: u32,
+    pub(crate) mw_rkey: u32,
+    pub(crate) rkey: u32,
+    pub(crate) access: u32,
 }
 
 impl SendHeader {
@@ -118,6 +132,14 @@ impl SendHeader {
             ah_num: u32_at(copy, 36),
             dma_length: u32_at(copy, 184),
             num_sge: u32_at(copy, 196),
+            mw: BindFields {
+                addr: u64_at(copy, 24),
+                length: u64_at(copy, 32),
+                mr_lkey: u32_at(copy, 40),
+                mw_rkey: u32_at(copy, 44),
+                rkey: u32_at(copy, 48),
+                access: u32_at(copy, 52),
+            },
         }
     }
 }
@@ -284,8 +306,9 @@ fn opcode(ib: u32, service: QpType) -> Result<WrOpcode, Malformed> {
         b::ib_wr_opcode_IB_WR_ATOMIC_CMP_AND_SWP => WrOpcode::CompareSwap,
         b::ib_wr_opcode_IB_WR_ATOMIC_FETCH_AND_ADD => WrOpcode::FetchAdd,
         b::ib_wr_opcode_IB_WR_SEND_WITH_INV => WrOpcode::SendWithInv,
-        // LOCAL_INV, REG_MR, BIND_MW (no MWs or fast-reg MRs yet), FLUSH and
-        // ATOMIC_WRITE (no MR rights for them yet), anything else.
+        // Memory operations never reach the engine (the transport executes
+        // LOCAL_INV and BIND_MW of RC and UC QPs, REG_MR of kernel QPs);
+        // FLUSH and ATOMIC_WRITE (no MR rights for them yet), anything else.
         _ => return Err(Malformed::Opcode),
     };
     let allowed = match service {

@@ -8,6 +8,7 @@ pub(crate) mod counters;
 pub(crate) mod cq;
 pub(crate) mod mcast;
 pub(crate) mod mr;
+pub(crate) mod mw;
 pub(crate) mod pd;
 pub(crate) mod qp;
 pub(crate) mod quota;

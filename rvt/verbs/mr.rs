@@ -33,6 +33,7 @@ use kernel::{
 };
 
 use super::{
+    mw::{Mw, MwTable, MAX_MW, MW_INDEX_BASE},
     quota::{Limit, Quota},
     table::Table,
 };
@@ -49,12 +50,14 @@ pub(crate) const MAX_MR: u32 = 1 << 16;
 pub(crate) const MAX_FAST_REG_PAGES: u32 = 512;
 
 /// Access rights rvt implements (IBA 10.6.3.3): local write, remote read,
-/// write and atomic. Memory windows, on-demand paging and FLUSH come later;
+/// write and atomic, binding memory windows. On-demand paging and FLUSH
+/// come later;
 /// the "optional" range of flags may be ignored by definition.
 const SUPPORTED_ACCESS: u32 = b::ib_access_flags_IB_ACCESS_LOCAL_WRITE
     | b::ib_access_flags_IB_ACCESS_REMOTE_WRITE
     | b::ib_access_flags_IB_ACCESS_REMOTE_READ
     | b::ib_access_flags_IB_ACCESS_REMOTE_ATOMIC
+    | b::ib_access_flags_IB_ACCESS_MW_BIND
     | b::ib_access_flags_IB_ACCESS_OPTIONAL;
 
 /// Rights that are only granted with local write (IBA 10.6.3.3).
@@ -95,18 +98,32 @@ struct PagePtr(*mut b::page);
 #[derive(Debug)]
 pub(crate) struct MrFault;
 
-/// A registration's first address, length and rights.
+/// A registration's (or a memory window's) first address, length and
+/// rights.
 #[derive(Clone, Copy, Default)]
-struct Bounds {
+pub(crate) struct Bounds {
     iova: u64,
     length: u64,
     access: u32,
 }
 
 impl Bounds {
+    pub(crate) fn new(iova: u64, length: u64, access: u32) -> Self {
+        Self {
+            iova,
+            length,
+            access,
+        }
+    }
+
+    /// Whether every bit of `access` is granted.
+    pub(crate) fn grants(&self, access: u32) -> bool {
+        self.access & access == access
+    }
+
     /// The offset of `va` into the region, if `len` bytes from it lie inside
     /// it and every bit of `access` is granted (0: local read, always).
-    fn offset(&self, va: u64, len: u64, access: u32) -> Result<u64, MrFault> {
+    pub(crate) fn offset(&self, va: u64, len: u64, access: u32) -> Result<u64, MrFault> {
         if self.access & access != access {
             return Err(MrFault);
         }
@@ -386,15 +403,24 @@ impl MrRef<'_> {
         len: u32,
         access: u32,
     ) -> Result<(), MrFault> {
-        self.with(pd, |bounds, _| {
-            bounds.offset(va, len.into(), access).map(|_| ())
-        })
+        self.check_range(pd, va, len.into(), access)
+    }
+
+    /// As `check`, for a range of any length (a memory window's).
+    pub(crate) fn check_range(
+        &self,
+        pd: *mut b::ib_pd,
+        va: u64,
+        len: u64,
+        access: u32,
+    ) -> Result<(), MrFault> {
+        self.with(pd, |bounds, _| bounds.offset(va, len, access).map(|_| ()))
     }
 
     /// The MR's PD and rights, for an access to the whole region.
     pub(crate) fn check_rights(&self, pd: *mut b::ib_pd, access: u32) -> Result<(), MrFault> {
         self.with(pd, |bounds, _| {
-            if bounds.access & access == access {
+            if bounds.grants(access) {
                 Ok(())
             } else {
                 Err(MrFault)
@@ -488,12 +514,120 @@ impl MrRef<'_> {
     }
 }
 
-/// The MRs of a device, by key.
+/// What an R_Key names for a remote access, for as long as the RCU read
+/// lock is held: an MR, or a memory window over one (its binding held for
+/// each access, the MR looked up again under it).
+pub(crate) enum RemoteRef<'a> {
+    Mr(MrRef<'a>),
+    Window {
+        mw: &'a Mw,
+        key: u32,
+        qpn: u32,
+        keys: &'a MrKeys,
+        rcu: &'a rcu::Guard,
+    },
+}
+
+impl RemoteRef<'_> {
+    /// Runs `op` on the MR the access reaches with the rights it must check
+    /// there: through a window, once the window granted `access` for `len`
+    /// bytes at `va` (`None`: the whole window), the MR only bounds the
+    /// range.
+    fn reach<R>(
+        &self,
+        pd: *mut b::ib_pd,
+        range: Option<(u64, u64)>,
+        access: u32,
+        op: impl FnOnce(MrRef<'_>, u32) -> Result<R, MrFault>,
+    ) -> Result<R, MrFault> {
+        match *self {
+            RemoteRef::Mr(mr) => op(mr, access),
+            RemoteRef::Window {
+                mw,
+                key,
+                qpn,
+                keys,
+                rcu,
+            } => mw.access(
+                key,
+                pd,
+                qpn,
+                |window| match range {
+                    Some((va, len)) => window.offset(va, len, access).map(|_| ()),
+                    None if window.grants(access) => Ok(()),
+                    None => Err(MrFault),
+                },
+                |mr_key| op(keys.lookup(mr_key, rcu).ok_or(MrFault)?, 0),
+            ),
+        }
+    }
+
+    /// As [`MrRef::check`].
+    pub(crate) fn check(
+        &self,
+        pd: *mut b::ib_pd,
+        va: u64,
+        len: u32,
+        access: u32,
+    ) -> Result<(), MrFault> {
+        self.reach(pd, Some((va, len.into())), access, |mr, access| {
+            mr.check(pd, va, len, access)
+        })
+    }
+
+    /// As [`MrRef::check_rights`]: through a window, its rights.
+    pub(crate) fn check_rights(&self, pd: *mut b::ib_pd, access: u32) -> Result<(), MrFault> {
+        self.reach(pd, None, access, |mr, access| mr.check_rights(pd, access))
+    }
+
+    /// As [`MrRef::copy_in`].
+    pub(crate) fn copy_in(
+        &self,
+        pd: *mut b::ib_pd,
+        va: u64,
+        src: &[u8],
+        access: u32,
+    ) -> Result<(), MrFault> {
+        self.reach(pd, Some((va, src.len() as u64)), access, |mr, access| {
+            mr.copy_in(pd, va, src, access)
+        })
+    }
+
+    /// As [`MrRef::copy_out`].
+    pub(crate) fn copy_out(
+        &self,
+        pd: *mut b::ib_pd,
+        va: u64,
+        dst: &mut [u8],
+        access: u32,
+    ) -> Result<(), MrFault> {
+        self.reach(pd, Some((va, dst.len() as u64)), access, |mr, access| {
+            mr.copy_out(pd, va, dst, access)
+        })
+    }
+
+    /// As [`MrRef::with_word`].
+    pub(crate) fn with_word<R>(
+        &self,
+        pd: *mut b::ib_pd,
+        va: u64,
+        access: u32,
+        op: impl FnOnce(*mut b::page, usize) -> R,
+    ) -> Result<R, MrFault> {
+        self.reach(pd, Some((va, 8)), access, |mr, access| {
+            mr.with_word(pd, va, access, op)
+        })
+    }
+}
+
+/// The MRs and memory windows of a device, by key.
 #[pin_data]
 pub(crate) struct MrKeys {
     #[pin]
     table: Table<IbMr<Mr>>,
-    /// Counts registrations: its low 8 bits are the next MR's `key8`.
+    #[pin]
+    windows: MwTable,
+    /// Counts registrations: its low 8 bits are the next key's `key8`.
     registrations: Atomic<u32>,
 }
 
@@ -501,18 +635,52 @@ impl MrKeys {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             table <- Table::new(MAX_MR),
+            windows <- Table::with_range(MW_INDEX_BASE, MW_INDEX_BASE + MAX_MW - 1),
             registrations: Atomic::new(0),
         })
     }
 
-    /// The MR with `key`, for as long as the RCU read lock is held. Key 0
-    /// (the kernel's `local_dma_lkey`) and stale keys name nothing.
+    /// The memory windows.
+    pub(crate) fn windows(&self) -> &MwTable {
+        &self.windows
+    }
+
+    /// A new key for index `index`: it and the next 8-bit key.
+    pub(crate) fn new_key(&self, index: u32) -> u32 {
+        let key8 = self.registrations.fetch_add(1u32, Relaxed) as u8;
+        (index << 8) | u32::from(key8)
+    }
+
+    /// The MR with `key` (an L_Key, or an R_Key naming an MR), for as long
+    /// as the RCU read lock is held. Key 0 (the kernel's `local_dma_lkey`),
+    /// stale keys and memory windows name nothing.
     pub(crate) fn lookup<'a>(&self, key: u32, rcu: &'a rcu::Guard) -> Option<MrRef<'a>> {
         self.table
             .get(key >> 8, rcu)
             .map(IbMr::data)
             .filter(|mr| mr.named_by(key))
             .map(|mr| MrRef { mr, key })
+    }
+
+    /// What the R_Key `key` names for a remote access arriving on QP `qpn`
+    /// (whose PD every access then checks): an MR or a memory window.
+    pub(crate) fn lookup_remote<'a>(
+        &'a self,
+        key: u32,
+        qpn: u32,
+        rcu: &'a rcu::Guard,
+    ) -> Option<RemoteRef<'a>> {
+        if key >> 8 < MW_INDEX_BASE {
+            return self.lookup(key, rcu).map(RemoteRef::Mr);
+        }
+        let mw = self.windows.get(key >> 8, rcu)?.data();
+        Some(RemoteRef::Window {
+            mw,
+            key,
+            qpn,
+            keys: self,
+            rcu,
+        })
     }
 
     /// Executes a fast registration (IBA 10.6.3.6) for a QP of `pd`: the MR
@@ -573,17 +741,22 @@ impl MrKeys {
         Ok(())
     }
 
-    /// Invalidates the fast-registration MR `key` names (IBA 10.6.5: Local
-    /// Invalidate, or a SEND with Invalidate received) for a QP of `pd`.
-    /// Refused unless `key` is the current key of a fast-registration MR of
-    /// `pd`; an MR already free stays free. Once this returns, no access
-    /// reaches the MR's pages.
+    /// Invalidates the fast-registration MR or memory window `key` names
+    /// (IBA 10.6.5: Local Invalidate, or a SEND with Invalidate received)
+    /// for QP `qpn` of `pd`. An MR: refused unless `key` is the current key
+    /// of a fast-registration MR of `pd`; one already free stays free. Once
+    /// this returns, no access reaches the MR's pages. A window: see
+    /// `invalidate_mw`.
     pub(crate) fn invalidate(
         &self,
         pd: *mut b::ib_pd,
+        qpn: u32,
         key: u32,
         rcu: &rcu::Guard,
     ) -> Result<(), MrFault> {
+        if key >> 8 >= MW_INDEX_BASE {
+            return self.invalidate_mw(pd, qpn, key, rcu);
+        }
         let mr = self.table.get(key >> 8, rcu).ok_or(MrFault)?.data();
         let fast = mr.fast().ok_or(MrFault)?;
         if mr.pd != pd {
@@ -596,12 +769,6 @@ impl MrKeys {
         r.valid = false;
         Ok(())
     }
-}
-
-/// A new MR's key: the index `reservation` holds and the next 8-bit key.
-fn new_key(keys: &MrKeys, index: u32) -> u32 {
-    let key8 = keys.registrations.fetch_add(1u32, Relaxed) as u8;
-    (index << 8) | u32::from(key8)
 }
 
 /// `reg_user_mr`: pins `length` bytes of the caller's memory at `start`,
@@ -733,7 +900,7 @@ fn publish(
     length: u64,
 ) -> Result<Pin<KBox<IbMr<Mr>>>> {
     let reservation = keys.table.reserve()?;
-    let key = new_key(keys, reservation.index());
+    let key = keys.new_key(reservation.index());
     if let Memory::Fast(fast) = &memory {
         // Free, with the key a first Local Invalidate may name.
         fast.registration.lock().key = key;

@@ -1,6 +1,7 @@
 # Scenario: the verbs' data-path semantics through pyverbs, both devices in
 # one process: RC WRITE/READ/atomics/RNR/access errors, UD GRH slot and
-# receive errors, malformed work requests (tests/vm/py/rc_ops.py, ud_ops.py).
+# receive errors, malformed work requests, memory windows
+# (tests/vm/py/rc_ops.py, mw_ops.py, ud_ops.py).
 . /mnt/tests/vm/lib.sh
 setup_rvt_pair
 step "RC operations"
@@ -8,6 +9,11 @@ out=$(python3 /mnt/tests/vm/py/rc_ops.py rvt0 "$v4_0" rvt1 "$v4_1" 2>&1)
 rc=$?
 echo "$out"
 [ "$rc" = 0 ] && pass "pyverbs RC operations" || fail "pyverbs RC operations (exit $rc)"
+step "memory windows"
+out=$(python3 /mnt/tests/vm/py/mw_ops.py rvt0 "$v4_0" rvt1 "$v4_1" 2>&1)
+rc=$?
+echo "$out"
+[ "$rc" = 0 ] && pass "pyverbs memory windows" || fail "pyverbs memory windows (exit $rc)"
 step "UD"
 out=$(python3 /mnt/tests/vm/py/ud_ops.py rvt0 "$v4_0" rvt1 "$v4_1" 2>&1)
 rc=$?

@@ -10,78 +10,15 @@ import sys
 import time
 
 import pyverbs.enums as e
-from pyverbs.addr import AHAttr, GlobalRoute
 from pyverbs.cq import CQ
-from pyverbs.device import Context
-from pyverbs.mr import MR
-from pyverbs.pd import PD
-from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
 from pyverbs.wr import SGE, RecvWR, SendWR
 
 from checks import check, counter, exit_status, poll, state
-
-ACCESS = (e.IBV_ACCESS_LOCAL_WRITE | e.IBV_ACCESS_REMOTE_WRITE |
-          e.IBV_ACCESS_REMOTE_READ | e.IBV_ACCESS_REMOTE_ATOMIC)
-BIG = 1 << 20
-
-
-class Node:
-    def __init__(self, name, gid_index):
-        self.ctx = Context(name=name)
-        self.gid_index = gid_index
-        self.gid = self.ctx.query_gid(1, gid_index)
-        self.pd = PD(self.ctx)
-        self.cq = CQ(self.ctx, 64)
-        self.mr = MR(self.pd, BIG, ACCESS)
-        self.qp = None
-
-    def new_qp(self, send_cq=None):
-        cap = QPCap(max_send_wr=16, max_recv_wr=16, max_send_sge=2, max_recv_sge=2)
-        scq = send_cq or self.cq
-        self.qp = QP(self.pd, QPInitAttr(qp_type=e.IBV_QPT_RC, scq=scq, rcq=self.cq, cap=cap))
-        return self.qp
-
-
-def connect(a, b, access=ACCESS, rnr_retry=7):
-    """Moves a's QP to RTS towards b's."""
-    qp = a.qp
-    attr = QPAttr(qp_state=e.IBV_QPS_INIT)
-    attr.pkey_index = 0
-    attr.port_num = 1
-    attr.qp_access_flags = access
-    qp.modify(attr, e.IBV_QP_STATE | e.IBV_QP_PKEY_INDEX | e.IBV_QP_PORT | e.IBV_QP_ACCESS_FLAGS)
-    attr = QPAttr(qp_state=e.IBV_QPS_RTR)
-    attr.path_mtu = e.IBV_MTU_1024
-    attr.dest_qp_num = b.qp.qp_num
-    attr.rq_psn = 0
-    attr.max_dest_rd_atomic = 4
-    attr.min_rnr_timer = 1
-    attr.ah_attr = AHAttr(port_num=1, is_global=1,
-                          gr=GlobalRoute(dgid=b.gid, sgid_index=a.gid_index, hop_limit=64))
-    qp.modify(attr, e.IBV_QP_STATE | e.IBV_QP_AV | e.IBV_QP_PATH_MTU | e.IBV_QP_DEST_QPN |
-              e.IBV_QP_RQ_PSN | e.IBV_QP_MAX_DEST_RD_ATOMIC | e.IBV_QP_MIN_RNR_TIMER)
-    attr = QPAttr(qp_state=e.IBV_QPS_RTS)
-    attr.timeout = 14
-    attr.retry_cnt = 7
-    attr.rnr_retry = rnr_retry
-    attr.sq_psn = 0
-    attr.max_rd_atomic = 4
-    qp.modify(attr, e.IBV_QP_STATE | e.IBV_QP_TIMEOUT | e.IBV_QP_RETRY_CNT |
-              e.IBV_QP_RNR_RETRY | e.IBV_QP_SQ_PSN | e.IBV_QP_MAX_QP_RD_ATOMIC)
-
-
-
-
-def pair(access=ACCESS, rnr_retry=7, send_cq=None):
-    a.new_qp(send_cq)
-    b.new_qp()
-    connect(a, b, rnr_retry=rnr_retry)
-    connect(b, a, access=access)
-
+from rc import BIG, Node, pair
 
 a = Node(sys.argv[1], int(sys.argv[2]))
 b = Node(sys.argv[3], int(sys.argv[4]))
-pair()
+pair(a, b)
 
 # RDMA WRITE, then WRITE with immediate (consumes a receive at b).
 data = bytes(range(256)) * 64
@@ -194,7 +131,7 @@ check(state(b.qp) == e.IBV_QPS_ERR, "the responder's QP is in Error (IBA 9.9.3)"
 # rest are held and offered again, in order, as user space polls (without
 # a system call: the QP's timer retries).
 small = CQ(a.ctx, 1)
-pair(send_cq=small)
+pair(a, b, send_cq=small)
 for i in range(6):
     wr = SendWR(wr_id=200 + i, opcode=e.IBV_WR_RDMA_WRITE, num_sge=1, sg=[SGE(a.mr.buf, 8, a.mr.lkey)])
     wr.set_wr_rdma(b.mr.rkey, b.mr.buf)
@@ -206,7 +143,7 @@ check([w.wr_id for w in wcs] == list(range(200, 206)) and all(w.status == e.IBV_
 
 # A local buffer whose key names no MR: LOC_PROT_ERR when the data is read,
 # and the QP goes to Error.
-pair()
+pair(a, b)
 wr = SendWR(wr_id=13, opcode=e.IBV_WR_RDMA_WRITE, num_sge=1, sg=[SGE(a.mr.buf, 64, a.mr.lkey ^ 0x100)])
 wr.set_wr_rdma(b.mr.rkey, b.mr.buf)
 a.qp.post_send(wr)
@@ -215,19 +152,20 @@ check(len(wcs) == 1 and wcs[0].wr_id == 13 and wcs[0].status == e.IBV_WC_LOC_PRO
       "a bad lkey: LOC_PROT_ERR " + str([(w.wr_id, w.status) for w in wcs]))
 check(state(a.qp) == e.IBV_QPS_ERR, "and the QP is in Error")
 
-# A work request rvt does not implement (LOCAL_INV): LOC_QP_OP_ERR, Error.
-pair()
+# A Local Invalidate of a key that names nothing it can invalidate (IBA
+# 10.6.5): LOC_QP_OP_ERR, as rdma_rxe reports it, and Error.
+pair(a, b)
 wr = SendWR(wr_id=11, opcode=e.IBV_WR_LOCAL_INV, num_sge=0)
 a.qp.post_send(wr)
 wcs = poll(a.cq)
 check(len(wcs) == 1 and wcs[0].wr_id == 11 and wcs[0].status == e.IBV_WC_LOC_QP_OP_ERR,
-      "an unsupported opcode completes with LOC_QP_OP_ERR " + str([(w.wr_id, w.status) for w in wcs]))
+      "LOCAL_INV of key 0 completes with LOC_QP_OP_ERR " + str([(w.wr_id, w.status) for w in wcs]))
 check(state(a.qp) == e.IBV_QPS_ERR, "and moves the QP to Error")
 
 # The responder QP's access flags: no remote write granted, a WRITE is an
 # invalid request (IBA 9.7.5.2.x: the QP does not take the operation; the
 # region's rights are the R_Key's, a remote access error).
-pair(access=e.IBV_ACCESS_LOCAL_WRITE)
+pair(a, b, access=e.IBV_ACCESS_LOCAL_WRITE)
 wr = SendWR(wr_id=12, opcode=e.IBV_WR_RDMA_WRITE, num_sge=1, sg=[SGE(a.mr.buf, 64, a.mr.lkey)])
 wr.set_wr_rdma(b.mr.rkey, b.mr.buf)
 a.qp.post_send(wr)

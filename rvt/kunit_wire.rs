@@ -225,6 +225,15 @@ fn reset_and_connect(qp: *mut b::ib_qp, dest: u32) -> Result {
     connect(qp, dest)
 }
 
+/// Connects RC QPs `a` and `b` to each other; `a`'s QPN.
+fn connect_pair(a: *mut b::ib_qp, b: *mut b::ib_qp) -> Result<u32> {
+    // SAFETY: Live QPs.
+    let (qpn_a, qpn_b) = unsafe { ((*a).qp_num, (*b).qp_num) };
+    connect(a, qpn_b)?;
+    connect(b, qpn_a)?;
+    Ok(qpn_a)
+}
+
 /// `ib_post_send` (a static inline in C: the device's op).
 fn post_send(qp: *mut b::ib_qp, wr: &b::ib_send_wr) -> i32 {
     let mut bad: *const b::ib_send_wr = core::ptr::null();
@@ -390,10 +399,7 @@ mod wire_tests {
         let events = CqEvents::new();
         let cq = create_cq(&dev, 64, &events)?;
         let (a, b) = (rc_qp(pd, cq)?, rc_qp(pd, cq)?);
-        // SAFETY: Live QPs.
-        let (qpn_a, qpn_b) = unsafe { ((*a).qp_num, (*b).qp_num) };
-        connect(a, qpn_b)?;
-        connect(b, qpn_a)?;
+        connect_pair(a, b)?;
         let mut target = KVec::from_elem(0u8, 8192, GFP_KERNEL)?;
         let mut source = KVec::from_elem(0u8, 8192, GFP_KERNEL)?;
         for (i, byte) in source.iter_mut().enumerate() {
@@ -492,10 +498,7 @@ mod wire_tests {
         let events = CqEvents::new();
         let cq = create_cq(&dev, 64, &events)?;
         let (a, b) = (rc_qp(pd, cq)?, rc_qp(pd, cq)?);
-        // SAFETY: Live QPs.
-        let (qpn_a, qpn_b) = unsafe { ((*a).qp_num, (*b).qp_num) };
-        connect(a, qpn_b)?;
-        connect(b, qpn_a)?;
+        let qpn_a = connect_pair(a, b)?;
         assert_eq!(
             alloc_mr(pd, b::ib_mr_type_IB_MR_TYPE_SG_GAPS, 4).err(),
             Some(EINVAL)

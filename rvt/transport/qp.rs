@@ -206,6 +206,8 @@ struct Locked {
     /// flight, so an id's entry lives until its packet went out.
     kah: KVVec<b::rvt_path>,
     kah_next: u32,
+    /// In SQD: `IB_EVENT_SQ_DRAINED` is owed once the send queue drains.
+    sqd_notify: bool,
 }
 
 /// A received packet a QP keeps.
@@ -314,6 +316,9 @@ struct Notify {
     work: bool,
     /// Taking a WQE from the QP's SRQ fired its limit.
     srq_limit: bool,
+    /// The SQD drain the consumer asked to hear of is complete:
+    /// `IB_EVENT_SQ_DRAINED`.
+    sq_drained: bool,
 }
 
 /// What `run` needs besides the QP: the device and an RCU read-side
@@ -697,6 +702,7 @@ impl QpTransport {
             })?,
             cq_retry_at: None,
             cq_backoff_ns: CQ_RETRY_MIN_NS,
+            sqd_notify: false,
         };
         let empty_send = StagedSend::Local {
             wr_id: 0,
@@ -984,6 +990,13 @@ impl QpTransport {
             let mut sink = QpSink::new(t, &mut st.held, &mut *n);
             st.engine.modify(&upd, &mut sink).map_err(|_| EINVAL)?;
             apply(&mut st.attr.0, attr, mask);
+            // IBA 11.2.5.2: entering SQD with the notification asked for,
+            // the consumer hears once the drain is complete (`run`).
+            if let Some(state) = upd.state {
+                st.sqd_notify = state == QpState::Sqd
+                    && mask & b::ib_qp_attr_mask_IB_QP_EN_SQD_ASYNC_NOTIFY != 0
+                    && attr.en_sqd_async_notify != 0;
+            }
             if path.is_some() {
                 st.path = path;
             }
@@ -1076,6 +1089,10 @@ impl QpTransport {
         if st.engine.state() == QpState::Error {
             self.flush_rq(st, n);
         }
+        if st.sqd_notify && st.engine.status().sq_drained {
+            st.sqd_notify = false;
+            n.sq_drained = true;
+        }
         self.ib_state.store(ib_state(st.engine.state()), Relaxed);
         self.path_mtu
             .store(st.engine.attrs().path_mtu.bytes(), Relaxed);
@@ -1158,8 +1175,7 @@ impl QpTransport {
             let header = SendHeader::parse(head);
             if let Some(op) = user_local_op(&header) {
                 if self.service != QpType::Ud {
-                    // In order: it waits for every WQE before it.
-                    if st.engine.send_queue_len() != 0 {
+                    if !local_op_may_start(&st.engine) {
                         return true;
                     }
                     let signaled = self.sig_all
@@ -1546,7 +1562,7 @@ impl QpTransport {
                     signaled,
                     op,
                 } => {
-                    if st.engine.send_queue_len() != 0 {
+                    if !local_op_may_start(&st.engine) {
                         waiting = true;
                         break;
                     }
@@ -1775,6 +1791,9 @@ impl QpTransport {
         if n.qp_fatal {
             self.raise(b::ib_event_type_IB_EVENT_QP_FATAL);
         }
+        if n.sq_drained {
+            self.raise(b::ib_event_type_IB_EVENT_SQ_DRAINED);
+        }
         if n.srq_limit {
             if let Some(srq) = self.srq() {
                 srq_limit_reached(srq);
@@ -1841,6 +1860,13 @@ impl QpTransport {
         let t = unsafe { &*kernel::container_of!(work.cast::<QpWork>(), QpTransport, work) };
         t.with_locked(WORK_BUDGET, |_, _, _, _| {});
     }
+}
+
+/// Whether a memory operation at the head of the send queue may execute:
+/// in order, once every WQE before it has completed, and not in SQD, where
+/// no new WQE starts (IBA 10.3.1).
+fn local_op_may_start(engine: &EngineQp) -> bool {
+    engine.send_queue_len() == 0 && engine.state() != QpState::Sqd
 }
 
 /// The memory operation a user send WQE asks for, if it is one (RC and UC

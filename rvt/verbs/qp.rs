@@ -300,10 +300,6 @@ impl Qp {
             if current != state || next > b::ib_qp_state_IB_QPS_ERR {
                 return Err(EINVAL);
             }
-            // SQD (draining the send queue) is not implemented.
-            if next == b::ib_qp_state_IB_QPS_SQD {
-                return Err(EOPNOTSUPP);
-            }
             // SAFETY: A pure function of its arguments, both states in range.
             if !unsafe { b::ib_modify_qp_is_ok(current, next, qp_type, mask) } {
                 return Err(EINVAL);
@@ -359,12 +355,9 @@ impl Qp {
     /// The value rules ib_modify_qp_is_ok does not cover.
     fn check_values(&self, attr: &b::ib_qp_attr, mask: u32) -> Result {
         let has = |bit: u32| mask & bit != 0;
-        // Unsupported features: alternate paths (APM), SQD, rate limits,
+        // Unsupported features: alternate paths (APM), rate limits,
         // capability changes.
-        if has(b::ib_qp_attr_mask_IB_QP_ALT_PATH)
-            || has(b::ib_qp_attr_mask_IB_QP_PATH_MIG_STATE)
-            || has(b::ib_qp_attr_mask_IB_QP_EN_SQD_ASYNC_NOTIFY)
-        {
+        if has(b::ib_qp_attr_mask_IB_QP_ALT_PATH) || has(b::ib_qp_attr_mask_IB_QP_PATH_MIG_STATE) {
             return Err(EOPNOTSUPP);
         }
         let supported_access = b::ib_access_flags_IB_ACCESS_REMOTE_WRITE

@@ -1268,6 +1268,64 @@ fn query_reports_live_psns_counts_and_drain() {
     );
 }
 
+// IBA 10.3.1 (SQD, the send queue drain): moved to SQD with a 3-packet
+// SEND started, the QP finishes that message (its ACK completes it) and
+// starts none of the WQEs behind it, posted before or during SQD;
+// status() reports the drain; back in RTS the rest go out in order.
+#[test]
+fn sqd_finishes_the_started_message_and_starts_no_other() {
+    // No credits: without SQD every WQE would go out at once.
+    let mut p = pair_with(&LinkCfg {
+        flow_control: false,
+        ..cfg()
+    });
+    for id in 1..=3 {
+        p.b.post_recv(id, 1000);
+    }
+    p.a.post(&send_wr(1, 600), &[1; 600]);
+    p.a.post(&send_wr(2, 100), &[2; 100]);
+    let first = p.a.transmit(0).expect("the first packet of SEND 1");
+    let sqd = AttrUpdate {
+        state: Some(QpState::Sqd),
+        ..Default::default()
+    };
+    p.a.modify(&sqd).unwrap();
+    p.a.post(&send_wr(3, 100), &[3; 100]);
+    assert!(!p.a.qp.status().sq_drained, "SEND 1 is in flight");
+    let rest = p.a.drain(0);
+    assert_eq!(rest.len(), 2, "only the rest of SEND 1 goes out");
+    for f in [first].iter().chain(&rest) {
+        let _ = p.b.deliver(f, 0);
+    }
+    p.pump();
+    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::Success)]);
+    let status = p.a.qp.status();
+    assert!(status.sq_drained && status.state == QpState::Sqd, "drained");
+    assert!(p.a.drain(1).is_empty(), "SQD starts nothing");
+    let rts = AttrUpdate {
+        state: Some(QpState::Rts),
+        ..Default::default()
+    };
+    p.a.modify(&rts).unwrap();
+    p.pump();
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![
+            (1, WcStatus::Success),
+            (2, WcStatus::Success),
+            (3, WcStatus::Success)
+        ]
+    );
+    assert_eq!(
+        statuses(&p.b.rec.recv_wcs()),
+        vec![
+            (1, WcStatus::Success),
+            (2, WcStatus::Success),
+            (3, WcStatus::Success)
+        ]
+    );
+}
+
 // Transmit back-pressure (issue 6; DESIGN.md section 6: retried promptly,
 // never left to the ACK timeout): every packet the device refuses is handed
 // back and produced again, byte for byte, by the next poll_transmit, for

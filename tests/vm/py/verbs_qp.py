@@ -123,8 +123,11 @@ to_rts_with(probe)
 q, _ = probe.query(e.IBV_QP_STATE | e.IBV_QP_TIMEOUT)
 check(q.qp_state == e.IBV_QPS_RTS and q.timeout == 14, "the same transition with valid values")
 sqd = QPAttr(qp_state=e.IBV_QPS_SQD)
-fails_with({errno.EOPNOTSUPP, errno.EINVAL}, "RTS -> SQD (not implemented)",
-           lambda: probe.modify(sqd, e.IBV_QP_STATE))
+probe.modify(sqd, e.IBV_QP_STATE)
+q, _ = probe.query(e.IBV_QP_STATE)
+check(q.qp_state == e.IBV_QPS_SQD and q.sq_draining == 0, "RTS -> SQD, an idle send queue drained")
+fails_with({errno.EINVAL}, "SQD -> RTR (IBA 10.3.1)",
+           lambda: probe.modify(QPAttr(qp_state=e.IBV_QPS_RTR), e.IBV_QP_STATE))
 probe.close()
 err = QPAttr(qp_state=e.IBV_QPS_ERR)
 rc.modify(err, e.IBV_QP_STATE)

@@ -215,6 +215,15 @@ fn connect(qp: *mut b::ib_qp, dest: u32) -> Result {
     )
 }
 
+/// One SGE of kernel memory through the local DMA lkey (0).
+fn kernel_sge(addr: *const u8, length: u32) -> b::ib_sge {
+    b::ib_sge {
+        addr: addr as u64,
+        length,
+        lkey: 0,
+    }
+}
+
 /// Takes `qp` back to Reset, then to RTS connected to `dest`.
 fn reset_and_connect(qp: *mut b::ib_qp, dest: u32) -> Result {
     let mut attr = b::ib_qp_attr {
@@ -413,11 +422,7 @@ mod wire_tests {
         let key = next_key(mr, 0x5a);
         assert_eq!(register_mr(b, mr, 1, key, REMOTE_RW, false), 0);
         // 300 bytes across the page boundary of the region.
-        let mut sge = b::ib_sge {
-            addr: source.as_ptr() as u64,
-            length: 300,
-            lkey: 0,
-        };
+        let mut sge = kernel_sge(source.as_ptr(), 300);
         let write = b::ib_wr_opcode_IB_WR_RDMA_WRITE;
         assert_eq!(rdma(a, write, 2, &mut sge, iova + 4000, key), 0);
         let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
@@ -425,11 +430,7 @@ mod wire_tests {
         assert!(target[4000..4300] == source[..300]);
         assert!(target[..4000].iter().all(|&x| x == 0));
         let mut readback = KVec::from_elem(0u8, 300, GFP_KERNEL)?;
-        let mut sge = b::ib_sge {
-            addr: readback.as_mut_ptr() as u64,
-            length: 300,
-            lkey: 0,
-        };
+        let mut sge = kernel_sge(readback.as_mut_ptr(), 300);
         let read = b::ib_wr_opcode_IB_WR_RDMA_READ;
         assert_eq!(rdma(a, read, 3, &mut sge, iova + 4000, key), 0);
         let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
@@ -437,17 +438,9 @@ mod wire_tests {
         assert!(readback[..] == source[..300]);
         // SEND with Invalidate of the MR's key.
         let mut inbox = KVec::from_elem(0u8, 64, GFP_KERNEL)?;
-        let mut rsge = [b::ib_sge {
-            addr: inbox.as_mut_ptr() as u64,
-            length: 64,
-            lkey: 0,
-        }];
+        let mut rsge = [kernel_sge(inbox.as_mut_ptr(), 64)];
         assert_eq!(post_recv(b, &recv_wr(4, &mut rsge, 1)), 0);
-        let mut sge = b::ib_sge {
-            addr: source.as_ptr() as u64,
-            length: 16,
-            lkey: 0,
-        };
+        let mut sge = kernel_sge(source.as_ptr(), 16);
         let mut wr = send_wr(5, b::ib_wr_opcode_IB_WR_SEND_WITH_INV, &mut sge);
         wr.ex.invalidate_rkey = key;
         assert_eq!(post_send(a, &wr), 0);
@@ -464,11 +457,7 @@ mod wire_tests {
         assert_eq!((seen[1].0, seen[1].1), (5, SUCCESS));
         assert!(inbox[..16] == source[..16]);
         // The key names nothing now: the WRITE is refused remotely.
-        let mut sge = b::ib_sge {
-            addr: source.as_ptr() as u64,
-            length: 8,
-            lkey: 0,
-        };
+        let mut sge = kernel_sge(source.as_ptr(), 8);
         assert_eq!(rdma(a, write, 6, &mut sge, iova, key), 0);
         let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
         assert_eq!(
@@ -544,11 +533,7 @@ mod wire_tests {
             (13, SUCCESS, b::ib_wc_opcode_IB_WC_REG_MR)
         );
         let source = KVec::from_elem(0x77u8, 64, GFP_KERNEL)?;
-        let mut sge = b::ib_sge {
-            addr: source.as_ptr() as u64,
-            length: 64,
-            lkey: 0,
-        };
+        let mut sge = kernel_sge(source.as_ptr(), 64);
         let write = b::ib_wr_opcode_IB_WR_RDMA_WRITE;
         assert_eq!(rdma(a, write, 14, &mut sge, iova, second), 0);
         let wc = next_wc(cq).ok_or(ETIMEDOUT)?;

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! KUnit: kernel verbs end to end over a test backend whose wire leads back
-//! to the same device, delivering each packet from a work item (as a receive
-//! softirq would: never inside the sender's locked section). Two RC QPs of
+//! to the same device, delivering each packet from a work item (never inside
+//! the sender's locked section, as for a real wire). Two RC QPs of
 //! one device talk through it: fast-registration MRs (IBA 10.6.3.6), remote
 //! access through them, SEND with Invalidate and Local Invalidate (10.6.5).
 
@@ -103,7 +103,9 @@ impl Backend for Wire {
     }
 }
 
-/// The packet arrives at the device that sent it.
+/// The packet arrives at the device that sent it (in process context,
+/// where rvt_roce's receive runs in softirq; the transport's locks disable
+/// bottom halves either way).
 fn deliver(dev: &DeviceRef<Wire>, mut packet: InFlight) {
     let meta = b::rvt_rx_meta {
         port: 1,
@@ -234,13 +236,13 @@ fn reset_and_connect(qp: *mut b::ib_qp, dest: u32) -> Result {
     connect(qp, dest)
 }
 
-/// Connects RC QPs `a` and `b` to each other; `a`'s QPN.
-fn connect_pair(a: *mut b::ib_qp, b: *mut b::ib_qp) -> Result<u32> {
+/// Connects RC QPs `a` and `b` to each other; their QPNs.
+fn connect_pair(a: *mut b::ib_qp, b: *mut b::ib_qp) -> Result<(u32, u32)> {
     // SAFETY: Live QPs.
     let (qpn_a, qpn_b) = unsafe { ((*a).qp_num, (*b).qp_num) };
     connect(a, qpn_b)?;
     connect(b, qpn_a)?;
-    Ok(qpn_a)
+    Ok((qpn_a, qpn_b))
 }
 
 /// `ib_post_send` (a static inline in C: the device's op).
@@ -487,7 +489,7 @@ mod wire_tests {
         let events = CqEvents::new();
         let cq = create_cq(&dev, 64, &events)?;
         let (a, b) = (rc_qp(pd, cq)?, rc_qp(pd, cq)?);
-        let qpn_a = connect_pair(a, b)?;
+        let (qpn_a, qpn_b) = connect_pair(a, b)?;
         assert_eq!(
             alloc_mr(pd, b::ib_mr_type_IB_MR_TYPE_SG_GAPS, 4).err(),
             Some(EINVAL)
@@ -546,15 +548,32 @@ mod wire_tests {
             (wr_id(&wc), wc.status),
             (15, b::ib_wc_status_IB_WC_REM_ACCESS_ERR)
         );
-        // Registering the valid MR again fails; what follows is flushed.
+        // A Local Invalidate posted behind a WRITE still in flight waits
+        // for it: it executes and completes after the WRITE's ACK.
+        reset_and_connect(a, qpn_b)?;
         reset_and_connect(b, qpn_a)?;
-        assert_eq!(register_mr(b, mr, 16, next_key(mr, 3), REMOTE_RW, false), 0);
-        assert_eq!(local_inv(b, 17, second), 0);
+        assert_eq!(rdma(a, write, 16, &mut sge, iova, second), 0);
+        assert_eq!(local_inv(a, 17, second), 0);
+        let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
+        assert_eq!((wr_id(&wc), wc.status), (16, SUCCESS));
+        let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
+        assert_eq!(
+            (wr_id(&wc), wc.status, wc.opcode),
+            (17, SUCCESS, b::ib_wc_opcode_IB_WC_LOCAL_INV)
+        );
+        // Registering the free MR succeeds, registering it again (valid)
+        // fails; what follows is flushed.
+        let third = next_key(mr, 3);
+        assert_eq!(register_mr(b, mr, 18, third, REMOTE_RW, true), 0);
+        let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
+        assert_eq!((wr_id(&wc), wc.status), (18, SUCCESS));
+        assert_eq!(register_mr(b, mr, 19, next_key(mr, 4), REMOTE_RW, false), 0);
+        assert_eq!(local_inv(b, 20, third), 0);
         let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
         assert_eq!(
             (wr_id(&wc), wc.status, wc.opcode),
             (
-                16,
+                19,
                 b::ib_wc_status_IB_WC_LOC_QP_OP_ERR,
                 b::ib_wc_opcode_IB_WC_REG_MR
             )
@@ -562,7 +581,7 @@ mod wire_tests {
         let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
         assert_eq!(
             (wr_id(&wc), wc.status),
-            (17, b::ib_wc_status_IB_WC_WR_FLUSH_ERR)
+            (20, b::ib_wc_status_IB_WC_WR_FLUSH_ERR)
         );
         destroy_qp(a);
         destroy_qp(b);

@@ -543,7 +543,7 @@ impl Memory for QpMem<'_> {
         // request (the engine NAKs it).
         self.acc
             .keys
-            .invalidate(self.acc.pd, self.acc.qpn, rkey, self.acc.rcu)
+            .invalidate(self.acc.pd, self.acc.qpn, rkey, true, self.acc.rcu)
             .map_err(|_| MemError::Access)
     }
 

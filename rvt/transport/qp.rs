@@ -991,11 +991,15 @@ impl QpTransport {
             st.engine.modify(&upd, &mut sink).map_err(|_| EINVAL)?;
             apply(&mut st.attr.0, attr, mask);
             // IBA 11.2.5.2: entering SQD with the notification asked for,
-            // the consumer hears once the drain is complete (`run`).
-            if let Some(state) = upd.state {
-                st.sqd_notify = state == QpState::Sqd
-                    && mask & b::ib_qp_attr_mask_IB_QP_EN_SQD_ASYNC_NOTIFY != 0
-                    && attr.en_sqd_async_notify != 0;
+            // the consumer hears once the drain is complete (`run`); an
+            // SQD to SQD modify keeps what was asked, leaving SQD forgets it.
+            match upd.state {
+                Some(QpState::Sqd) => {
+                    st.sqd_notify |= mask & b::ib_qp_attr_mask_IB_QP_EN_SQD_ASYNC_NOTIFY != 0
+                        && attr.en_sqd_async_notify != 0;
+                }
+                Some(_) => st.sqd_notify = false,
+                None => {}
             }
             if path.is_some() {
                 st.path = path;
@@ -1027,7 +1031,6 @@ impl QpTransport {
         .unwrap_or(Err(EINVAL))
     }
 
-    /// `query_qp`: what modify set, with the live state and PSNs.
     pub(crate) fn details(&self) -> QpDetails {
         let st = self.state.lock();
         let status = st.engine.status();
@@ -1043,6 +1046,7 @@ impl QpTransport {
         }
     }
 
+    /// `query_qp`: what modify set, with the live state and PSNs.
     pub(crate) fn query(&self, attr: &mut b::ib_qp_attr) {
         let st = self.state.lock();
         let status = st.engine.status();
@@ -1089,9 +1093,13 @@ impl QpTransport {
         if st.engine.state() == QpState::Error {
             self.flush_rq(st, n);
         }
-        if st.sqd_notify && st.engine.status().sq_drained {
-            st.sqd_notify = false;
-            n.sq_drained = true;
+        if st.sqd_notify {
+            // Only in SQD (the engine may have moved the QP to Error).
+            let status = st.engine.status();
+            if status.state != QpState::Sqd || status.sq_drained {
+                st.sqd_notify = false;
+                n.sq_drained = status.state == QpState::Sqd;
+            }
         }
         self.ib_state.store(ib_state(st.engine.state()), Relaxed);
         self.path_mtu
@@ -1176,7 +1184,7 @@ impl QpTransport {
             if let Some(op) = user_local_op(&header) {
                 if self.service != QpType::Ud {
                     if !local_op_may_start(&st.engine) {
-                        return true;
+                        return waits_for_wqes(&st.engine);
                     }
                     let signaled = self.sig_all
                         || header.send_flags & b::ib_send_flags_IB_SEND_SIGNALED as u32 != 0;
@@ -1563,7 +1571,7 @@ impl QpTransport {
                     op,
                 } => {
                     if !local_op_may_start(&st.engine) {
-                        waiting = true;
+                        waiting = waits_for_wqes(&st.engine);
                         break;
                     }
                     self.execute_local(st, n, wr_id, signaled, op);
@@ -1639,7 +1647,7 @@ impl QpTransport {
             let (pd, qpn) = (self.pd(), self.qpn);
             let done = match op {
                 LocalOp::Register(reg) => keys.fast_register(pd, &reg, &rcu),
-                LocalOp::Invalidate(key) => keys.invalidate(pd, qpn, key, &rcu),
+                LocalOp::Invalidate(key) => keys.invalidate(pd, qpn, key, false, &rcu),
                 LocalOp::Bind(bind) => keys.bind_mw(pd, qpn, &bind, &rcu),
             };
             if done.is_ok() {
@@ -1867,6 +1875,13 @@ impl QpTransport {
 /// no new WQE starts (IBA 10.3.1).
 fn local_op_may_start(engine: &EngineQp) -> bool {
     engine.send_queue_len() == 0 && engine.state() != QpState::Sqd
+}
+
+/// Whether a memory operation that may not start waits for the WQEs
+/// before it, whose completions run the QP again; one that waits for the
+/// QP to leave SQD is run by that modify.
+fn waits_for_wqes(engine: &EngineQp) -> bool {
+    engine.send_queue_len() != 0
 }
 
 /// The memory operation a user send WQE asks for, if it is one (RC and UC

@@ -197,7 +197,10 @@ impl Pages<'_> {
                     let at = first_offset + start + done;
                     let chunk = addrs.get(at >> shift).ok_or(MrFault)?;
                     let in_chunk = at & ((1usize << shift) - 1);
-                    let addr = usize::try_from(*chunk).map_err(|_| MrFault)? + in_chunk;
+                    let addr = usize::try_from(*chunk)
+                        .ok()
+                        .and_then(|chunk| chunk.checked_add(in_chunk))
+                        .ok_or(MrFault)?;
                     // SAFETY: Computes the page of an address; refuses one
                     // outside the kernel's direct map.
                     let page = unsafe { b::rvt_helper_virt_to_page(addr as *const c_void) };
@@ -743,8 +746,10 @@ impl MrKeys {
 
     /// Invalidates the fast-registration MR or memory window `key` names
     /// (IBA 10.6.5: Local Invalidate, or a SEND with Invalidate received)
-    /// for QP `qpn` of `pd`. An MR: refused unless `key` is the current key
-    /// of a fast-registration MR of `pd`; one already free stays free. Once
+    /// for QP `qpn` of `pd`, `remote` for a SEND with Invalidate. An MR:
+    /// refused unless `key` is the current key of a fast-registration MR
+    /// of `pd` (remotely: registered with a remote right); one already
+    /// free stays free. Once
     /// this returns, no access reaches the MR's pages. A window: see
     /// `invalidate_mw`.
     pub(crate) fn invalidate(
@@ -752,6 +757,7 @@ impl MrKeys {
         pd: *mut b::ib_pd,
         qpn: u32,
         key: u32,
+        remote: bool,
         rcu: &rcu::Guard,
     ) -> Result<(), MrFault> {
         if key >> 8 >= MW_INDEX_BASE {
@@ -763,7 +769,12 @@ impl MrKeys {
             return Err(MrFault);
         }
         let mut r = fast.registration.lock();
-        if r.key != key {
+        // A SEND with Invalidate names an R_Key: a registration that
+        // granted no remote right has none to name (rdma_rxe alike).
+        let remote_rights = b::ib_access_flags_IB_ACCESS_REMOTE_READ
+            | b::ib_access_flags_IB_ACCESS_REMOTE_WRITE
+            | b::ib_access_flags_IB_ACCESS_REMOTE_ATOMIC;
+        if r.key != key || (remote && !(r.valid && r.bounds.access & remote_rights != 0)) {
             return Err(MrFault);
         }
         r.valid = false;

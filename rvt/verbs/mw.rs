@@ -178,7 +178,8 @@ impl MrKeys {
     /// its index, a type 2 MW free, rights a window may grant (remote write
     /// or atomic only over an MR with local write), an MR that allows
     /// binding and holds the whole window. A zero length unbinds a type 1
-    /// window. Anything else is refused, the MW left as it was.
+    /// window and is refused for type 2. Local rights are ignored. Anything
+    /// else is refused, the MW left as it was.
     pub(crate) fn bind_mw(
         &self,
         pd: *mut b::ib_pd,
@@ -188,16 +189,25 @@ impl MrKeys {
     ) -> Result<(), MrFault> {
         let index = bind.mw_key >> 8;
         let mw = self.windows().get(index, rcu).ok_or(MrFault)?.data();
-        if mw.pd != pd || bind.new_key >> 8 != index || bind.access & !WINDOW_ACCESS != 0 {
+        // Local rights mean nothing for a window (rdma_rxe ignores them
+        // too); anything else beyond remote access is refused.
+        let access = bind.access
+            & !(b::ib_access_flags_IB_ACCESS_LOCAL_WRITE | b::ib_access_flags_IB_ACCESS_MW_BIND);
+        if mw.pd != pd || bind.new_key >> 8 != index || access & !WINDOW_ACCESS != 0 {
             return Err(MrFault);
         }
-        let window = Bounds::new(bind.addr, bind.length, bind.access);
-        let bound = if bind.length == 0 && !mw.type2 {
+        let window = Bounds::new(bind.addr, bind.length, access);
+        let bound = if bind.length == 0 {
+            // Unbinds a type 1 window; a type 2 window is bound to
+            // something (IBA 10.6.7.2.2, rdma_rxe alike).
+            if mw.type2 {
+                return Err(MrFault);
+            }
             None
         } else {
             let mr = self.lookup(bind.mr_key, rcu).ok_or(MrFault)?;
             let mut needs = b::ib_access_flags_IB_ACCESS_MW_BIND;
-            if bind.access
+            if access
                 & (b::ib_access_flags_IB_ACCESS_REMOTE_WRITE
                     | b::ib_access_flags_IB_ACCESS_REMOTE_ATOMIC)
                 != 0

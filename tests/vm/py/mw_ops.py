@@ -53,7 +53,6 @@ mw1 = MW(b.pd, e.IBV_MW_TYPE_1)
 b.qp.bind_mw(mw1, MWBind(MWBindInfo(b.mr, b.mr.buf + OFF, WIN, RW), e.IBV_SEND_SIGNALED))
 wcs = poll(b.cq)
 check(succeeded(wcs, e.IBV_WC_BIND_MW), "a type 1 bind completes " + seen(wcs))
-check(mw1.rkey >> 8 != b.mr.rkey >> 8, "the window has a key of its own")
 a.mr.write(bytes(range(64)), 64, 0)
 wcs = rdma(e.IBV_WR_RDMA_WRITE, mw1.rkey, b.mr.buf + OFF + 100)
 check(succeeded(wcs, e.IBV_WC_RDMA_WRITE), "a WRITE through the type 1 window completes " + seen(wcs))
@@ -76,6 +75,23 @@ wcs = poll(b.cq)
 check(succeeded(wcs, e.IBV_WC_BIND_MW) and mw1.rkey != old, "a zero-length rebind completes with a new key " + seen(wcs))
 wcs = rdma(e.IBV_WR_RDMA_WRITE, old, b.mr.buf + OFF)
 check(len(wcs) == 1 and wcs[0].status == e.IBV_WC_REM_ACCESS_ERR, "the old key is refused " + seen(wcs))
+
+# A type 1 window cannot be invalidated (IBA 10.6.7.2.5): a SEND with
+# Invalidate naming one is an invalid request.
+pair(a, b)
+mw5 = MW(b.pd, e.IBV_MW_TYPE_1)
+b.qp.bind_mw(mw5, MWBind(MWBindInfo(b.mr, b.mr.buf + OFF, WIN, RW), e.IBV_SEND_SIGNALED))
+poll(b.cq)
+b.qp.post_recv(RecvWR(wr_id=50, num_sge=1, sg=[SGE(b.mr.buf, 64, b.mr.lkey)]))
+wr = SendWR(wr_id=51, opcode=e.IBV_WR_SEND_WITH_INV, num_sge=1, imm_data=mw5.rkey,
+            sg=[SGE(a.mr.buf, 16, a.mr.lkey)])
+a.qp.post_send(wr)
+wcs = poll(a.cq)
+check(len(wcs) == 1 and wcs[0].status == e.IBV_WC_REM_INV_REQ_ERR,
+      "a SEND with Invalidate of a type 1 window: REM_INV_REQ_ERR " + seen(wcs))
+got = poll(b.cq)
+check(len(got) == 1 and got[0].wr_id == 50 and got[0].status != e.IBV_WC_SUCCESS,
+      "and the receive it took completes in error " + seen(got))
 
 # Type 2: bound to b's QP by a work request, read rights only.
 pair(a, b)
@@ -111,6 +127,12 @@ check(succeeded(wcs, e.IBV_WC_BIND_MW), "a read-only type 2 bind completes " + s
 wcs = rdma(e.IBV_WR_RDMA_WRITE, key3, b.mr.buf + OFF, wr_id=31)
 check(len(wcs) == 1 and wcs[0].status == e.IBV_WC_REM_ACCESS_ERR,
       "a WRITE through a read-only window: REM_ACCESS_ERR " + seen(wcs))
+# A type 2B window is used only through the QP it is bound to: a READ that
+# arrives on another QP of the PD is refused.
+pair(a, b)
+wcs = rdma(e.IBV_WR_RDMA_READ, key3, b.mr.buf + OFF, wr_id=32)
+check(len(wcs) == 1 and wcs[0].status == e.IBV_WC_REM_ACCESS_ERR,
+      "a READ through a type 2B window on another QP: REM_ACCESS_ERR " + seen(wcs))
 
 # Local Invalidate of a bound type 2 window, then a bind the rules
 # refuse: over an MR that does not allow binding (MW_BIND_ERR, Error).
@@ -125,6 +147,10 @@ check(succeeded(wcs, e.IBV_WC_LOCAL_INV), "Local Invalidate of the window comple
 wcs = rdma(e.IBV_WR_RDMA_READ, key4, b.mr.buf + OFF, wr_id=43)
 check(len(wcs) == 1 and wcs[0].status == e.IBV_WC_REM_ACCESS_ERR,
       "the locally invalidated window refuses a READ " + seen(wcs))
+pair(a, b)
+_, wcs = bind2(MW(b.pd, e.IBV_MW_TYPE_2), MWBindInfo(b.mr, b.mr.buf, 0, RW), 44)
+check(len(wcs) == 1 and wcs[0].status == e.IBV_WC_MW_BIND_ERR,
+      "a zero-length type 2 bind: MW_BIND_ERR " + seen(wcs))
 pair(a, b)
 plain = MR(b.pd, 65536, e.IBV_ACCESS_LOCAL_WRITE)
 _, wcs = bind2(MW(b.pd, e.IBV_MW_TYPE_2), MWBindInfo(plain, plain.buf, 4096, e.IBV_ACCESS_REMOTE_READ), 42)

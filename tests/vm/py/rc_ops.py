@@ -205,10 +205,14 @@ check(event == e.IBV_EVENT_SQ_DRAINED, f"in SQD the QP reports its send queue dr
 check(state(a.qp) == e.IBV_QPS_SQD, "query_qp says SQD")
 wr = SendWR(wr_id=61, opcode=e.IBV_WR_SEND, num_sge=1, sg=[SGE(a.mr.buf, 64, a.mr.lkey)])
 a.qp.post_send(wr)
-check(not poll(a.cq, timeout=0.5), "a SEND posted in SQD does not start")
+# A memory operation behind it waits too (a Local Invalidate of key 0,
+# which names nothing: it fails once it executes).
+a.qp.post_send(SendWR(wr_id=62, opcode=e.IBV_WR_LOCAL_INV, num_sge=0))
+check(not poll(a.cq, timeout=0.5), "a SEND and a LOCAL_INV posted in SQD do not start")
 a.qp.modify(QPAttr(qp_state=e.IBV_QPS_RTS), e.IBV_QP_STATE)
-sent, got = poll(a.cq), poll(b.cq)
-check(len(sent) == 1 and sent[0].wr_id == 61 and sent[0].status == e.IBV_WC_SUCCESS
+sent, got = poll(a.cq, 2), poll(b.cq)
+check([(w.wr_id, w.status) for w in sent] == [(61, e.IBV_WC_SUCCESS), (62, e.IBV_WC_LOC_QP_OP_ERR)]
       and len(got) == 1 and got[0].wr_id == 60,
-      "back in RTS the SEND goes out and completes")
+      "back in RTS the SEND goes out and completes, then the LOCAL_INV executes "
+      + str([(w.wr_id, w.status) for w in sent]))
 sys.exit(exit_status())

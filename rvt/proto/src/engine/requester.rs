@@ -105,6 +105,13 @@ enum Credits {
     Upto(Psn),
 }
 
+/// An RNR wait: the PSN the RNR NAK named and when the wait ends.
+#[derive(Clone, Copy, Debug)]
+struct RnrWait {
+    psn: Psn,
+    until: u64,
+}
+
 /// Requester state of one QP whose send queue lives in `SQ`.
 #[derive(Clone, Debug)]
 pub(super) struct Requester<SQ> {
@@ -127,13 +134,10 @@ pub(super) struct Requester<SQ> {
     /// (a duplicated NAK, or responses of the pre-retry flight) does not
     /// start another retry. Cleared by forward progress.
     guard: Option<Psn>,
-    /// Waiting for the RNR timer after an RNR NAK for this PSN:
-    /// transmission is paused.
-    rnr_wait: Option<Psn>,
+    /// Waiting out an RNR NAK (IBA 9.7.5.2.8): transmission is paused.
+    rnr: Option<RnrWait>,
     /// Local ACK timeout deadline.
     rto: Option<u64>,
-    /// RNR wait deadline.
-    rnr_deadline: Option<u64>,
     /// The last packet transmitted, until the caller took it or handed it
     /// back.
     pending: Option<TxUndo>,
@@ -187,9 +191,8 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
             retry_left: 0,
             rnr_left: 0,
             guard: None,
-            rnr_wait: None,
+            rnr: None,
             rto: None,
-            rnr_deadline: None,
             pending: None,
             credits: Credits::Unknown,
             head_ssn: Psn::new(1),
@@ -236,7 +239,7 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
     pub(super) fn deadline(&self, timer: Timer) -> Option<u64> {
         match timer {
             Timer::Retransmit => self.rto,
-            Timer::Rnr => self.rnr_deadline,
+            Timer::Rnr => self.rnr.map(|wait| wait.until),
             Timer::Ack => None,
         }
     }
@@ -299,7 +302,7 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
         now: u64,
         buf: &mut [u8; MAX_HEADER_LEN],
     ) -> Result<Option<Transmit>, WcStatus> {
-        if !matches!(attrs.state, QpState::Rts | QpState::Sqd) || self.rnr_wait.is_some() {
+        if !matches!(attrs.state, QpState::Rts | QpState::Sqd) || self.rnr.is_some() {
             return Ok(None);
         }
         let Some(&entry) = self.sq.get(self.tx_idx) else {
@@ -591,10 +594,9 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
     /// Cancels timers and transmission state.
     fn stop(&mut self) {
         self.tx_idx = 0;
-        self.rnr_wait = None;
+        self.rnr = None;
         self.guard = None;
         self.rto = None;
-        self.rnr_deadline = None;
         self.probe_due = false;
     }
 
@@ -603,7 +605,7 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
     /// local ACK timer if anything is still outstanding.
     fn progress(&mut self, attrs: &QpAttrs, now: u64) {
         self.reset_counters(attrs);
-        let deadline = if self.una != self.max_sent && self.rnr_wait.is_none() {
+        let deadline = if self.una != self.max_sent && self.rnr.is_none() {
             local_ack_timeout_ns(attrs.timeout).map(|t| now.saturating_add(t))
         } else {
             None
@@ -896,7 +898,7 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
         sink: &mut S,
     ) -> Result<Verdict, WcStatus> {
         let lost = self.ack_upto(attrs, p, now, sink);
-        if self.rnr_wait == Some(p) {
+        if self.rnr.is_some_and(|wait| wait.psn == p) {
             // A duplicate of the RNR NAK being waited out.
             return Ok(Verdict::Duplicate);
         }
@@ -909,10 +911,11 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
         let from = lost.unwrap_or(p);
         self.guard = Some(from);
         self.rewind(from);
-        self.rnr_wait = Some(p);
         self.rto = None;
-        let deadline = now.saturating_add(rnr_timer_ns(timer_code));
-        self.rnr_deadline = Some(deadline);
+        self.rnr = Some(RnrWait {
+            psn: p,
+            until: now.saturating_add(rnr_timer_ns(timer_code)),
+        });
         Ok(Verdict::Accepted)
     }
 
@@ -989,10 +992,10 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
     /// resumes transmission, a local ACK timeout retransmits. `Err` when
     /// the retry counter is exhausted.
     pub(super) fn handle_timeout(&mut self, attrs: &QpAttrs, now: u64) -> Result<(), WcStatus> {
-        if expired(&mut self.rnr_deadline, now) {
-            self.rnr_wait = None;
+        if self.rnr.is_some_and(|wait| wait.until <= now) {
+            self.rnr = None;
         }
-        if !expired(&mut self.rto, now) || self.rnr_wait.is_some() {
+        if !expired(&mut self.rto, now) || self.rnr.is_some() {
             return Ok(());
         }
         if self.una == self.max_sent {

@@ -34,6 +34,40 @@ pingpong_local() {
 }
 pingpong_local "rc rvt0 to itself" ibv_rc_pingpong "-n 100 -e"
 pingpong_local "ud rvt0 to itself" ibv_ud_pingpong "-s 1024 -n 100 -e"
+step "two rvt devices of one namespace"
+ip link add vc netns n0 type veth peer name vd netns n0
+ip -n n0 addr add 10.9.1.1/24 dev vc
+ip -n n0 addr add 10.9.1.2/24 dev vd
+ip -n n0 link set vc up
+ip -n n0 link set vd up
+# ib_core resolves the peer's MAC by ARP out of the source GID's netdev;
+# Linux drops an ARP reply whose sender address is one of its own unless
+# accept_local is set (without it modify to RTR times out, as for rdma_rxe).
+ip netns exec n0 sysctl -qw net.ipv4.conf.vc.accept_local=1 net.ipv4.conf.vd.accept_local=1
+expect_ok "rdma link add rvt2" ip netns exec n0 rdma link add rvt2 type rvt netdev vc
+expect_ok "rdma link add rvt3" ip netns exec n0 rdma link add rvt3 type rvt netdev vd
+wait_port_state rvt2 PORT_ACTIVE && wait_port_state rvt3 PORT_ACTIVE || fail "rvt2/rvt3 ports not active"
+i=0
+while { ! gid_index rvt2 0000:0000:0000:0000:0000:ffff:0a09:0101 || ! gid_index rvt3 0000:0000:0000:0000:0000:ffff:0a09:0102; } >/dev/null && [ $i -lt 50 ]; do
+	sleep 0.1; i=$((i + 1))
+done
+g2=$(gid_index rvt2 0000:0000:0000:0000:0000:ffff:0a09:0101)
+g3=$(gid_index rvt3 0000:0000:0000:0000:0000:ffff:0a09:0102)
+before=$(counter rvt3 rx_packets)
+ip netns exec n0 timeout 60 ibv_rc_pingpong -d rvt2 -g "$g2" -n 100 >/tmp/pp-server.out 2>&1 &
+spid=$!
+sleep 0.5
+if ip netns exec n0 timeout 60 ibv_rc_pingpong -d rvt3 -g "$g3" -n 100 10.9.1.1 >/tmp/pp-client.out 2>&1 && wait $spid; then
+	# The route is bound to the source GID's netdev: the packets leave by vc.
+	got=$(( $(counter rvt3 rx_packets) - before ))
+	[ "$got" -ge 200 ] && pass "rc between rvt2 and rvt3 in n0 (rvt3 received $got packets)" ||
+		fail "rc rvt2-rvt3 passed but rvt3 received $got packets"
+else
+	fail "rc between rvt2 and rvt3 in n0"
+	cat /tmp/pp-server.out /tmp/pp-client.out
+fi
+expect_ok "rdma link delete rvt2" ip netns exec n0 rdma link delete rvt2
+expect_ok "rdma link delete rvt3" ip netns exec n0 rdma link delete rvt3
 step "ibv_srq_pingpong"
 pingpong "srq IPv4 (16 QPs on one SRQ)" ibv_srq_pingpong "-g $v4_0 -n 100" "-g $v4_1 -n 100"
 pingpong "srq IPv6 with events (-e)" ibv_srq_pingpong "-g $v6_0 -n 50 -e" "-g $v6_1 -n 50 -e"

@@ -31,6 +31,9 @@ static SLOW_RELEASES_STARTED: Atomic<u32> = Atomic::new(0);
 struct LoopData {
     link_up: Atomic<bool>,
     sent: Atomic<u32>,
+    /// Packets sent come back to the device (`wire`); else they are
+    /// dropped, and no send buffer is to be had.
+    wire: bool,
     /// Dropping takes this long, with a mark when it starts: a release that
     /// is still running when `rvt_unregister_backend` returns is then seen.
     slow_release: Option<Delta>,
@@ -41,10 +44,18 @@ impl LoopData {
         Self::with_release_delay(None)
     }
 
+    /// A device whose wire leads back to itself.
+    fn wire() -> Self {
+        let mut data = Self::new();
+        data.wire = true;
+        data
+    }
+
     fn with_release_delay(slow_release: Option<Delta>) -> Self {
         Self {
             link_up: Atomic::new(true),
             sent: Atomic::new(0),
+            wire: false,
             slow_release,
         }
     }
@@ -73,8 +84,12 @@ impl Backend for Loopback {
 
     fn send(dev: &Device<Self>, _port: u32, skb: *mut b::sk_buff, _path: &b::rvt_path) -> Result {
         dev.data().sent.add(1u32, Relaxed);
-        // SAFETY: `send` consumes the skb.
-        unsafe { b::rvt_helper_kfree_skb(skb) };
+        if dev.data().wire {
+            wire::carry(dev, skb);
+        } else {
+            // SAFETY: `send` consumes the skb.
+            unsafe { b::rvt_helper_kfree_skb(skb) };
+        }
         Ok(())
     }
 
@@ -103,12 +118,21 @@ impl Backend for Loopback {
     }
 
     fn get_send_buffer(
-        _dev: &Device<Self>,
+        dev: &Device<Self>,
         _port: u32,
         _path: &b::rvt_path,
-        _len: u32,
+        len: u32,
     ) -> Result<*mut b::sk_buff> {
-        Err(ENOMEM)
+        if !dev.data().wire {
+            return Err(ENOMEM);
+        }
+        // SAFETY: An atomic allocation; no headroom (no outer headers).
+        let skb = unsafe { b::__alloc_skb(len, kernel::bindings::GFP_ATOMIC, 0, -1) };
+        if skb.is_null() {
+            Err(ENOMEM)
+        } else {
+            Ok(skb)
+        }
     }
 
     fn resolve_path(
@@ -145,7 +169,7 @@ fn ibdev_name(dev: &Device<Loopback>) -> &CStr {
 }
 
 /// Waits up to two seconds for `cond`.
-fn wait_for(cond: impl Fn() -> bool) -> bool {
+fn wait_for(mut cond: impl FnMut() -> bool) -> bool {
     for _ in 0..200 {
         if cond() {
             return true;
@@ -1002,6 +1026,26 @@ fn dealloc_pd(pd: *mut b::ib_pd) {
     unsafe { b::ib_dealloc_pd_user(pd, core::ptr::null_mut()) };
 }
 
+/// An RC kernel QP on `pd` with both queues on `cq`.
+fn rc_qp(
+    pd: *mut b::ib_pd,
+    cq: *mut b::ib_cq,
+    cap: b::ib_qp_cap,
+    sq_sig_type: b::ib_sig_type,
+) -> Result<*mut b::ib_qp> {
+    let mut init = b::ib_qp_init_attr {
+        send_cq: cq,
+        recv_cq: cq,
+        qp_type: b::ib_qp_type_IB_QPT_RC,
+        sq_sig_type,
+        cap,
+        ..Default::default()
+    };
+    // SAFETY: A live kernel PD and CQ; valid attributes.
+    let qp = unsafe { b::ib_create_qp_kernel(pd, &mut init, c"rvt_kunit".as_char_ptr()) };
+    kernel::error::from_err_ptr(qp)
+}
+
 /// A receive work request of `num_sge` SGEs from `sges`.
 fn recv_wr(wr_id: u64, sges: &mut [b::ib_sge], num_sge: i32) -> b::ib_recv_wr {
     let mut wr = b::ib_recv_wr {
@@ -1076,20 +1120,14 @@ mod kernel_verbs_tests {
         let pd = alloc_pd(&dev)?;
         let events = CqEvents::new();
         let cq = create_cq(&dev, 16, &events)?;
-        let mut init = b::ib_qp_init_attr {
-            send_cq: cq,
-            recv_cq: cq,
-            qp_type: b::ib_qp_type_IB_QPT_RC,
-            sq_sig_type: b::ib_sig_type_IB_SIGNAL_ALL_WR,
+        let cap = b::ib_qp_cap {
+            max_send_wr: 4,
+            max_recv_wr: 2,
+            max_send_sge: 1,
+            max_recv_sge: 1,
             ..Default::default()
         };
-        init.cap.max_send_wr = 4;
-        init.cap.max_recv_wr = 2;
-        init.cap.max_send_sge = 1;
-        init.cap.max_recv_sge = 1;
-        // SAFETY: A live kernel PD and CQ; valid attributes.
-        let qp = unsafe { b::ib_create_qp_kernel(pd, &mut init, c"rvt_kunit".as_char_ptr()) };
-        let qp = kernel::error::from_err_ptr(qp)?;
+        let qp = rc_qp(pd, cq, cap, b::ib_sig_type_IB_SIGNAL_ALL_WR)?;
         let mut sges = [b::ib_sge {
             addr: 0x1000,
             length: 64,

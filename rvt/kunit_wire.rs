@@ -1,18 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! KUnit: kernel verbs end to end over a test backend whose wire leads back
-//! to the same device, delivering each packet from a work item (never inside
-//! the sender's locked section, as for a real wire). Two RC QPs of
-//! one device talk through it: fast-registration MRs (IBA 10.6.3.6), remote
+//! KUnit: kernel verbs end to end over the loopback test backend with a
+//! wire (`LoopData::wire`): each packet comes back to the same device from a
+//! work item (never inside the sender's locked section, as for a real
+//! wire). Two RC QPs of one device talk through it: fast-registration MRs (IBA 10.6.3.6), remote
 //! access through them, SEND with Invalidate and Local Invalidate (10.6.5).
 
 use kernel::{alloc::flags::GFP_ATOMIC, workqueue};
 
 use super::*;
-
-struct WireData {
-    sent: Atomic<u32>,
-}
 
 /// A packet on its way back to the device (freed if never delivered).
 struct InFlight(*mut b::sk_buff);
@@ -29,84 +25,21 @@ impl Drop for InFlight {
     }
 }
 
-/// A backend whose wire loops back to the device itself.
-struct Wire;
-
-#[vtable]
-impl Backend for Wire {
-    type Data = WireData;
-    const NAME: &'static CStr = c"kunit-wire";
-    const LINK_LAYER: u8 = b::rdma_link_layer_IB_LINK_LAYER_ETHERNET as u8;
-
-    fn send(dev: &Device<Self>, _port: u32, skb: *mut b::sk_buff, _path: &b::rvt_path) -> Result {
-        let packet = InFlight(skb);
-        // Unregistering: lost on the wire (as is a packet no work item can
-        // be allocated for: the closure drops it).
-        let Some(get) = dev.try_get() else {
-            return Ok(());
-        };
-        dev.data().sent.add(1u32, Relaxed);
-        let _ = workqueue::system().try_spawn(GFP_ATOMIC, move || deliver(&get, packet));
-        Ok(())
-    }
-
-    fn query_link(_dev: &Device<Self>, _port: u32) -> Result<b::rvt_link_info> {
-        Ok(link_info(
-            true,
-            b::ib_mtu_IB_MTU_1024,
-            b::ib_mtu_IB_MTU_4096,
-        ))
-    }
-
-    fn node_guid(_dev: &Device<Self>) -> u64 {
-        LOOP_GUID
-    }
-
-    fn port_guid(_dev: &Device<Self>, _port: u32) -> u64 {
-        LOOP_GUID
-    }
-
-    fn mcast_add(_dev: &Device<Self>, _port: u32, _mgid: &b::ib_gid) -> Result {
-        Ok(())
-    }
-
-    fn mcast_del(_dev: &Device<Self>, _port: u32, _mgid: &b::ib_gid) -> Result {
-        Ok(())
-    }
-
-    fn get_send_buffer(
-        _dev: &Device<Self>,
-        _port: u32,
-        _path: &b::rvt_path,
-        len: u32,
-    ) -> Result<*mut b::sk_buff> {
-        // SAFETY: An atomic allocation; no headroom (no outer headers).
-        let skb = unsafe { b::__alloc_skb(len, kernel::bindings::GFP_ATOMIC, 0, -1) };
-        if skb.is_null() {
-            Err(ENOMEM)
-        } else {
-            Ok(skb)
-        }
-    }
-
-    fn resolve_path(
-        _dev: &Device<Self>,
-        _port: u32,
-        _attr: &b::rdma_ah_attr,
-        _sleepable: bool,
-    ) -> Result<b::rvt_path> {
-        Ok(b::rvt_path::default())
-    }
-
-    fn path_mtu(_dev: &Device<Self>, _path: &b::rvt_path) -> b::ib_mtu {
-        b::ib_mtu_IB_MTU_1024
-    }
+/// The wire of a `LoopData::wire` device: `skb` comes back to `dev` from
+/// a work item. Lost if the device is being unregistered, or if no work
+/// item can be allocated (the closure drops it).
+pub(super) fn carry(dev: &Device<Loopback>, skb: *mut b::sk_buff) {
+    let packet = InFlight(skb);
+    let Some(get) = dev.try_get() else {
+        return;
+    };
+    let _ = workqueue::system().try_spawn(GFP_ATOMIC, move || deliver(&get, packet));
 }
 
 /// The packet arrives at the device that sent it (in process context,
 /// where rvt_roce's receive runs in softirq; the transport's locks disable
 /// bottom halves either way).
-fn deliver(dev: &DeviceRef<Wire>, mut packet: InFlight) {
+fn deliver(dev: &DeviceRef<Loopback>, mut packet: InFlight) {
     let meta = b::rvt_rx_meta {
         port: 1,
         pkey: 0xffff,
@@ -120,30 +53,19 @@ fn deliver(dev: &DeviceRef<Wire>, mut packet: InFlight) {
     unsafe { b::rvt_receive(dev.as_raw(), skb, &meta) };
 }
 
-fn register_wire(name: &CStr) -> Result<DeviceRef<Wire>> {
-    let data = WireData {
-        sent: Atomic::new(0),
-    };
-    // SAFETY: No netdev.
-    unsafe { UnregisteredDevice::<Wire>::new(core::ptr::null_mut(), data) }?.register(name)
-}
+/// The queues of the wire tests' RC QPs.
+const WIRE_CAP: b::ib_qp_cap = b::ib_qp_cap {
+    max_send_wr: 16,
+    max_recv_wr: 16,
+    max_send_sge: 2,
+    max_recv_sge: 2,
+    max_inline_data: 0,
+    max_rdma_ctxs: 0,
+};
 
-/// An RC kernel QP on `pd` with both queues on `cq`.
-fn rc_qp(pd: *mut b::ib_pd, cq: *mut b::ib_cq) -> Result<*mut b::ib_qp> {
-    let mut init = b::ib_qp_init_attr {
-        send_cq: cq,
-        recv_cq: cq,
-        qp_type: b::ib_qp_type_IB_QPT_RC,
-        sq_sig_type: b::ib_sig_type_IB_SIGNAL_REQ_WR,
-        ..Default::default()
-    };
-    init.cap.max_send_wr = 16;
-    init.cap.max_recv_wr = 16;
-    init.cap.max_send_sge = 2;
-    init.cap.max_recv_sge = 2;
-    // SAFETY: A live kernel PD and CQ; valid attributes.
-    let qp = unsafe { b::ib_create_qp_kernel(pd, &mut init, c"rvt_kunit".as_char_ptr()) };
-    kernel::error::from_err_ptr(qp)
+/// An RC QP of the wire tests, signaling what asks for it.
+fn wire_qp(pd: *mut b::ib_pd, cq: *mut b::ib_cq) -> Result<*mut b::ib_qp> {
+    rc_qp(pd, cq, WIRE_CAP, b::ib_sig_type_IB_SIGNAL_REQ_WR)
 }
 
 /// The driver's modify_qp: ib_modify_qp's RoCE address checks want GID
@@ -271,13 +193,19 @@ fn post_recv(qp: *mut b::ib_qp, wr: &b::ib_recv_wr) -> i32 {
 /// Waits up to two seconds for the next completion of `cq`.
 fn next_wc(cq: *mut b::ib_cq) -> Option<b::ib_wc> {
     let mut wc = [b::ib_wc::default(); 1];
-    for _ in 0..200 {
-        if poll(cq, &mut wc) == 1 {
-            return Some(wc[0]);
-        }
-        fsleep(Delta::from_millis(10));
-    }
-    None
+    wait_for(|| poll(cq, &mut wc) == 1).then_some(wc[0])
+}
+
+/// The next completion of `cq`: its work request id and status.
+fn next_status(cq: *mut b::ib_cq) -> Result<(u64, u32)> {
+    let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
+    Ok((wr_id(&wc), wc.status))
+}
+
+/// The next completion of `cq`: its work request id, status and opcode.
+fn next_op(cq: *mut b::ib_cq) -> Result<(u64, u32, u32)> {
+    let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
+    Ok((wr_id(&wc), wc.status, wc.opcode))
 }
 
 /// A kernel work request on `sge` (its one SGE: kernel memory through the
@@ -405,11 +333,11 @@ mod wire_tests {
     // completion says so), after which its key is refused.
     #[test]
     fn fast_registration_and_remote_invalidation() -> Result {
-        let dev = register_wire(c"rvt_kunit30")?;
+        let dev = register(c"rvt_kunit30", LoopData::wire())?;
         let pd = alloc_pd(&dev)?;
         let events = CqEvents::new();
         let cq = create_cq(&dev, 64, &events)?;
-        let (a, b) = (rc_qp(pd, cq)?, rc_qp(pd, cq)?);
+        let (a, b) = (wire_qp(pd, cq)?, wire_qp(pd, cq)?);
         connect_pair(a, b)?;
         let mut target = KVec::from_elem(0u8, 8192, GFP_KERNEL)?;
         let mut source = KVec::from_elem(0u8, 8192, GFP_KERNEL)?;
@@ -427,16 +355,14 @@ mod wire_tests {
         let mut sge = kernel_sge(source.as_ptr(), 300);
         let write = b::ib_wr_opcode_IB_WR_RDMA_WRITE;
         assert_eq!(rdma(a, write, 2, &mut sge, iova + 4000, key), 0);
-        let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
-        assert_eq!((wr_id(&wc), wc.status), (2, SUCCESS));
+        assert_eq!(next_status(cq)?, (2, SUCCESS));
         assert!(target[4000..4300] == source[..300]);
         assert!(target[..4000].iter().all(|&x| x == 0));
         let mut readback = KVec::from_elem(0u8, 300, GFP_KERNEL)?;
         let mut sge = kernel_sge(readback.as_mut_ptr(), 300);
         let read = b::ib_wr_opcode_IB_WR_RDMA_READ;
         assert_eq!(rdma(a, read, 3, &mut sge, iova + 4000, key), 0);
-        let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
-        assert_eq!((wr_id(&wc), wc.status), (3, SUCCESS));
+        assert_eq!(next_status(cq)?, (3, SUCCESS));
         assert!(readback[..] == source[..300]);
         // SEND with Invalidate of the MR's key.
         let mut inbox = KVec::from_elem(0u8, 64, GFP_KERNEL)?;
@@ -461,11 +387,7 @@ mod wire_tests {
         // The key names nothing now: the WRITE is refused remotely.
         let mut sge = kernel_sge(source.as_ptr(), 8);
         assert_eq!(rdma(a, write, 6, &mut sge, iova, key), 0);
-        let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
-        assert_eq!(
-            (wr_id(&wc), wc.status),
-            (6, b::ib_wc_status_IB_WC_REM_ACCESS_ERR)
-        );
+        assert_eq!(next_status(cq)?, (6, b::ib_wc_status_IB_WC_REM_ACCESS_ERR));
         assert!(target[..8].iter().all(|&x| x == 0));
         destroy_qp(a);
         destroy_qp(b);
@@ -484,11 +406,11 @@ mod wire_tests {
     // follows. alloc_mr refuses other MR types and too many pages.
     #[test]
     fn fast_registration_rules() -> Result {
-        let dev = register_wire(c"rvt_kunit31")?;
+        let dev = register(c"rvt_kunit31", LoopData::wire())?;
         let pd = alloc_pd(&dev)?;
         let events = CqEvents::new();
         let cq = create_cq(&dev, 64, &events)?;
-        let (a, b) = (rc_qp(pd, cq)?, rc_qp(pd, cq)?);
+        let (a, b) = (wire_qp(pd, cq)?, wire_qp(pd, cq)?);
         let (qpn_a, qpn_b) = connect_pair(a, b)?;
         assert_eq!(
             alloc_mr(pd, b::ib_mr_type_IB_MR_TYPE_SG_GAPS, 4).err(),
@@ -510,9 +432,8 @@ mod wire_tests {
         assert_eq!(register_mr(b, mr, 10, first, REMOTE_RW, false), 0);
         // The wrong key fails the QP.
         assert_eq!(local_inv(b, 11, first ^ 0x80), 0);
-        let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
         assert_eq!(
-            (wr_id(&wc), wc.status, wc.opcode),
+            next_op(cq)?,
             (
                 11,
                 b::ib_wc_status_IB_WC_LOC_QP_OP_ERR,
@@ -522,67 +443,43 @@ mod wire_tests {
         reset_and_connect(b, qpn_a)?;
         // The MR is still registered under `first`; the right key frees it.
         assert_eq!(local_inv(b, 12, first), 0);
-        let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
-        assert_eq!(
-            (wr_id(&wc), wc.status, wc.opcode),
-            (12, SUCCESS, b::ib_wc_opcode_IB_WC_LOCAL_INV)
-        );
+        assert_eq!(next_op(cq)?, (12, SUCCESS, b::ib_wc_opcode_IB_WC_LOCAL_INV));
         let second = next_key(mr, 2);
         assert_eq!(register_mr(b, mr, 13, second, REMOTE_RW, true), 0);
-        let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
-        assert_eq!(
-            (wr_id(&wc), wc.status, wc.opcode),
-            (13, SUCCESS, b::ib_wc_opcode_IB_WC_REG_MR)
-        );
+        assert_eq!(next_op(cq)?, (13, SUCCESS, b::ib_wc_opcode_IB_WC_REG_MR));
         let source = KVec::from_elem(0x77u8, 64, GFP_KERNEL)?;
         let mut sge = kernel_sge(source.as_ptr(), 64);
         let write = b::ib_wr_opcode_IB_WR_RDMA_WRITE;
         assert_eq!(rdma(a, write, 14, &mut sge, iova, second), 0);
-        let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
-        assert_eq!((wr_id(&wc), wc.status), (14, SUCCESS));
+        assert_eq!(next_status(cq)?, (14, SUCCESS));
         assert!(target[..64].iter().all(|&x| x == 0x77));
         // The old key names nothing: refused remotely (both QPs fail).
         assert_eq!(rdma(a, write, 15, &mut sge, iova, first), 0);
-        let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
-        assert_eq!(
-            (wr_id(&wc), wc.status),
-            (15, b::ib_wc_status_IB_WC_REM_ACCESS_ERR)
-        );
+        assert_eq!(next_status(cq)?, (15, b::ib_wc_status_IB_WC_REM_ACCESS_ERR));
         // A Local Invalidate posted behind a WRITE still in flight waits
         // for it: it executes and completes after the WRITE's ACK.
         reset_and_connect(a, qpn_b)?;
         reset_and_connect(b, qpn_a)?;
         assert_eq!(rdma(a, write, 16, &mut sge, iova, second), 0);
         assert_eq!(local_inv(a, 17, second), 0);
-        let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
-        assert_eq!((wr_id(&wc), wc.status), (16, SUCCESS));
-        let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
-        assert_eq!(
-            (wr_id(&wc), wc.status, wc.opcode),
-            (17, SUCCESS, b::ib_wc_opcode_IB_WC_LOCAL_INV)
-        );
+        assert_eq!(next_status(cq)?, (16, SUCCESS));
+        assert_eq!(next_op(cq)?, (17, SUCCESS, b::ib_wc_opcode_IB_WC_LOCAL_INV));
         // Registering the free MR succeeds, registering it again (valid)
         // fails; what follows is flushed.
         let third = next_key(mr, 3);
         assert_eq!(register_mr(b, mr, 18, third, REMOTE_RW, true), 0);
-        let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
-        assert_eq!((wr_id(&wc), wc.status), (18, SUCCESS));
+        assert_eq!(next_status(cq)?, (18, SUCCESS));
         assert_eq!(register_mr(b, mr, 19, next_key(mr, 4), REMOTE_RW, false), 0);
         assert_eq!(local_inv(b, 20, third), 0);
-        let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
         assert_eq!(
-            (wr_id(&wc), wc.status, wc.opcode),
+            next_op(cq)?,
             (
                 19,
                 b::ib_wc_status_IB_WC_LOC_QP_OP_ERR,
                 b::ib_wc_opcode_IB_WC_REG_MR
             )
         );
-        let wc = next_wc(cq).ok_or(ETIMEDOUT)?;
-        assert_eq!(
-            (wr_id(&wc), wc.status),
-            (20, b::ib_wc_status_IB_WC_WR_FLUSH_ERR)
-        );
+        assert_eq!(next_status(cq)?, (20, b::ib_wc_status_IB_WC_WR_FLUSH_ERR));
         destroy_qp(a);
         destroy_qp(b);
         dereg_mr(mr);

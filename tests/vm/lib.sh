@@ -96,14 +96,15 @@ find_gids() {
 # counter DEV NAME: a port counter of DEV (rdma statistic).
 counter() { rdma statistic show link "$1"/1 | tr ' ' '\n' | grep -A1 "^$2\$" | tail -n1; }
 
-# pingpong NAME TOOL SERVER_ARGS CLIENT_ARGS: server on rvt0 in n0, client on
-# rvt1 in n1; both must exit 0.
-pingpong() {
-	name=$1; tool=$2; sargs=$3; cargs=$4
-	ip netns exec n0 timeout ${PP_TIMEOUT:-60} $tool -d rvt0 $sargs >/tmp/pp-server.out 2>&1 &
+# pingpong_between NAME TOOL SERVER_NS SERVER_DEV SERVER_ARGS CLIENT_NS
+# CLIENT_DEV CLIENT_ARGS ADDR: the server first, then the client connecting
+# to ADDR; both must exit 0 (the status says whether they did).
+pingpong_between() {
+	name=$1; tool=$2
+	ip netns exec "$3" timeout ${PP_TIMEOUT:-60} $tool -d "$4" $5 >/tmp/pp-server.out 2>&1 &
 	spid=$!
 	sleep 0.5
-	ip netns exec n1 timeout ${PP_TIMEOUT:-60} $tool -d rvt1 $cargs 10.9.0.1 >/tmp/pp-client.out 2>&1
+	ip netns exec "$6" timeout ${PP_TIMEOUT:-60} $tool -d "$7" $8 "$9" >/tmp/pp-client.out 2>&1
 	crc=$?
 	wait $spid
 	src=$?
@@ -113,9 +114,21 @@ pingpong() {
 		fail "$name: client exit $crc, server exit $src"
 		sed 's/^/  server: /' /tmp/pp-server.out
 		sed 's/^/  client: /' /tmp/pp-client.out
+		return 1
 	fi
 }
 
+# pingpong NAME TOOL SERVER_ARGS CLIENT_ARGS: server on rvt0 in n0, client on
+# rvt1 in n1.
+pingpong() { pingpong_between "$1" "$2" n0 rvt0 "$3" n1 rvt1 "$4" 10.9.0.1; }
+
+# wait_gid DEV PREFIX: the GID index of DEV starting with PREFIX, once ib_core
+# has added it (up to 5 s).
+wait_gid() {
+	i=0
+	while ! gid_index "$1" "$2" >/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	gid_index "$1" "$2"
+}
 
 # The port state ibv_devinfo shows for a device (PORT_ACTIVE, PORT_DOWN...).
 port_state() {

@@ -1,5 +1,6 @@
-# Two VMs joined by a QEMU socket netdev (scripts/vm-run --nodes 2): the link
-# later used for interop with rdma_rxe, which cannot share a kernel with rvt.
+# Two VMs joined by a QEMU stream netdev on a UNIX socket (scripts/vm-run
+# --nodes 2): the link of the interop scenarios with rdma_rxe, which cannot
+# share a kernel with rvt.
 # Each node brings eth0 up, reaches the other, and puts an rvt device on it.
 . /mnt/tests/vm/lib.sh
 me=$((RVT_NODE + 1))

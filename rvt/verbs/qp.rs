@@ -38,8 +38,11 @@ pub(crate) const MAX_SGE: u32 = 32;
 /// Bytes of inline data per send work request.
 pub(crate) const MAX_INLINE_DATA: u32 = 512;
 /// RDMA READ and atomic requests in flight per QP, in each direction
-/// (`max_qp_rd_atom`, `max_qp_init_rd_atom`).
-pub(crate) const MAX_RD_ATOMIC: u8 = 16;
+/// (`max_qp_rd_atom`, `max_qp_init_rd_atom`): rdma_rxe's 128. perftest
+/// gives a QP the peer's initiator depth as its responder resources, so a
+/// smaller limit fails modify_qp against rdma_rxe. Responder resources
+/// cost 40 bytes each per RC QP.
+pub(crate) const MAX_RD_ATOMIC: u8 = 128;
 /// QPNs 0 and 1 are the special QPs (IBA 10.2.4); general QPs get 2 and up,
 /// 24 bits, short of 0xFFFFFF, the multicast QPN (IBA 9.8.1).
 const FIRST_QPN: u32 = 2;

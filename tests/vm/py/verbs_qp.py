@@ -112,8 +112,8 @@ def to_rts_with(qp, **values):
 probe = rtr_qp()
 fails_with({errno.EINVAL}, "local ACK timeout 32 (5 bits, IBA 11.2.5.2)",
            lambda: to_rts_with(probe, timeout=32))
-fails_with({errno.EINVAL}, "max_rd_atomic above the device's 16",
-           lambda: to_rts_with(probe, max_rd_atomic=17))
+fails_with({errno.EINVAL}, "max_rd_atomic above the device's 128",
+           lambda: to_rts_with(probe, max_rd_atomic=129))
 fails_with({errno.EINVAL}, "retry count 8 (3 bits)", lambda: to_rts_with(probe, retry_cnt=8))
 # (A PSN beyond 24 bits never reaches the driver from user space: the
 # verbs stack keeps 24 bits of it.)

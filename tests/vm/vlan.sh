@@ -60,6 +60,16 @@ wait_port_state rvt2 PORT_ACTIVE && wait_port_state rvt3 PORT_ACTIVE || fail "rv
 # alike).
 g2=$(wait_gid rvt2 fe80:) || fail "no link-local GID on rvt2"
 g3=$(wait_gid rvt3 fe80:) || fail "no link-local GID on rvt3"
+# The GIDs are there at once, but ib_core resolves the route to a
+# link-local address only once the kernel's own is no longer tentative
+# (duplicate address detection, about a second); before that modify to RTR
+# fails.
+i=0
+while ip -n n0 -6 addr show dev va.200 tentative | grep -q inet6 ||
+	ip -n n1 -6 addr show dev vb.200 tentative | grep -q inet6; do
+	[ $i -ge 50 ] && { fail "link-local addresses still tentative after 5 s"; break; }
+	sleep 0.1; i=$((i + 1))
+done
 before=$(rx_packets n1 vb.200)
 if pingpong_between "rc between rvt2 and rvt3" ibv_rc_pingpong n0 rvt2 "-g $g2 -n 100" n1 rvt3 "-g $g3 -n 100" 10.9.200.1; then
 	after=$(rx_packets n1 vb.200)

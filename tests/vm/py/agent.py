@@ -26,8 +26,9 @@ def serve(port):
         with conn, conn.makefile("rwb") as f:
             cmd = f.readline().decode().strip()
             if cmd == "quit":
-                done.set()
                 f.write(b"0\n")
+                f.flush()
+                done.set()
                 return
             p = subprocess.run(["sh", "-c", cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             f.write(b"%d\n" % p.returncode + p.stdout)

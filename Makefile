@@ -14,12 +14,12 @@ SHELL := /bin/bash
 TOP := $(CURDIR)
 export RVT_PROFILE ?= default
 
-.PHONY: all toolchain kernel modules demo check host-test lint clean help
+.PHONY: all toolchain kernel modules demo check bench host-test lint clean help
 
 all: modules
 
 help:
-	@sed -n '3,12p' Makefile
+	@sed -n '3,14p' Makefile
 
 toolchain:
 	scripts/bootstrap-toolchain
@@ -37,6 +37,9 @@ demo:
 
 check:
 	scripts/check
+
+bench:
+	scripts/bench
 
 host-test: toolchain
 	scripts/fetch-crates

@@ -122,10 +122,11 @@ latency() {
 	done
 }
 
-for d in rvt rxe siw; do
-	echo "--- $d"
-	up $d
-	if [ "$mode" = lat ]; then latency $d; else bandwidth $d; fi
-	down $d
+# (lib.sh's expect_ok sets d: the loop's variable has another name.)
+for driver in rvt rxe siw; do
+	echo "--- $driver"
+	up $driver
+	if [ "$mode" = lat ]; then latency $driver; else bandwidth $driver; fi
+	down $driver
 done
 finish

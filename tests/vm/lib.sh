@@ -96,6 +96,24 @@ find_gids() {
 # counter DEV NAME: a port counter of DEV (rdma statistic).
 counter() { rdma statistic show link "$1"/1 | tr ' ' '\n' | grep -A1 "^$2\$" | tail -n1; }
 
+# connect_client SERVER_PID OUT CMD...: runs a client CMD (output to OUT)
+# once its server (SERVER_PID, started just before) has had a moment, and
+# again, up to 5 tries, while it failed only because nobody listened yet
+# and the server still waits: servers start slowly under TCG (rdma_cm's
+# reject "error: 8" is IB_CM_REJ_INVALID_SERVICE_ID, no listener).
+connect_client() {
+	spid=$1 out=$2; shift 2
+	for try in 1 2 3 4 5; do
+		sleep 1
+		"$@" >"$out" 2>&1 && return 0
+		st=$?
+		grep -qE "Couldn't connect|Unable to connect|Connection refused|REJECTED|rdma_connect|connect error" "$out" &&
+			kill -0 "$spid" 2>/dev/null || return $st
+		echo "  (client try $try: the server was not listening yet)"
+	done
+	return $st
+}
+
 # pingpong_between NAME TOOL SERVER_NS SERVER_DEV SERVER_ARGS CLIENT_NS
 # CLIENT_DEV CLIENT_ARGS ADDR: the server first, then the client connecting
 # to ADDR; both must exit 0 (the status says whether they did).

@@ -15,8 +15,7 @@ perf() {
 	case " $args " in *" -R "*) ;; *) gs="-x $v4_1"; gc="-x $v4_0" ;; esac
 	ip netns exec n1 timeout 60 $tool -d rvt1 $gs $args >/tmp/perf-server.out 2>&1 &
 	spid=$!
-	sleep 0.5
-	ip netns exec n0 timeout 60 $tool -d rvt0 $gc $args 10.9.0.2 >/tmp/perf-client.out 2>&1
+	connect_client $spid /tmp/perf-client.out ip netns exec n0 timeout 60 $tool -d rvt0 $gc $args 10.9.0.2
 	crc=$?
 	wait $spid
 	src=$?

@@ -56,29 +56,13 @@ both() {
 	# rvt serves, rdma_rxe connects.
 	remote "timeout 60 $(fill "$s" rvt0 "$rv4" "$rv6" fd01::1 10.10.0.1)" >/tmp/x-server.out 2>&1 &
 	spid=$!
-	client $spid timeout 60 $(fill "$c" rxe0 "$v4" "$v6" fd01::1 10.10.0.1)
+	connect_client $spid /tmp/x-client.out timeout 60 $(fill "$c" rxe0 "$v4" "$v6" fd01::1 10.10.0.1)
 	report "$name, rdma_rxe to rvt" $? $spid
 	# rdma_rxe serves, rvt connects.
 	timeout 60 $(fill "$s" rxe0 "$v4" "$v6" fd01::2 10.10.0.2) >/tmp/x-server.out 2>&1 &
 	spid=$!
-	client $spid remote "timeout 60 $(fill "$c" rvt0 "$rv4" "$rv6" fd01::2 10.10.0.2)"
+	connect_client $spid /tmp/x-client.out remote "timeout 60 $(fill "$c" rvt0 "$rv4" "$rv6" fd01::2 10.10.0.2)"
 	report "$name, rvt to rdma_rxe" $? $spid
-}
-# client SERVER_PID CMD...: CMD once the server has had a second to start,
-# again (up to 5 tries) while it failed only because nobody listened yet
-# (the server starts on a busy VM: Python, then sh, then the tool) and the
-# server still waits.
-client() {
-	spid=$1; shift
-	for try in 1 2 3 4 5; do
-		sleep 1
-		"$@" >/tmp/x-client.out 2>&1 && return 0
-		st=$?
-		grep -qE "Couldn't connect|Unable to connect|Connection refused|REJECTED|rdma_connect|connect error" /tmp/x-client.out &&
-			kill -0 "$spid" 2>/dev/null || return $st
-		echo "  (client try $try: the server was not listening yet)"
-	done
-	return $st
 }
 # report NAME CLIENT_STATUS SERVER_PID
 report() {

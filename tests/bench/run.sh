@@ -61,8 +61,7 @@ perf() {
 	for r in $(seq "$runs"); do
 		ip netns exec n1 timeout 300 $tool -F -d ${drv}1 $c1 $args >/tmp/b-server.out 2>&1 &
 		spid=$!
-		sleep 1
-		ip netns exec n0 timeout 300 $tool -F -d ${drv}0 $c0 $args 10.9.0.2 >/tmp/b-client.out 2>&1
+		connect_client $spid /tmp/b-client.out ip netns exec n0 timeout 300 $tool -F -d ${drv}0 $c0 $args 10.9.0.2
 		wait $spid
 		v=$(grep -E '^ *[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+' /tmp/b-client.out | tail -n1 | awk -v c=$col '{ print $c }')
 		[ -n "$v" ] || tail -n 5 /tmp/b-client.out /tmp/b-server.out
@@ -111,9 +110,9 @@ latency() {
 		for r in 1 2 3 4 5; do
 			ip netns exec n1 timeout 120 ibv_rc_pingpong -d ${d}1 -g $g1 -s $s -n 1000 >/tmp/b-server.out 2>&1 &
 			spid=$!
-			sleep 1
-			u=$(ip netns exec n0 timeout 120 ibv_rc_pingpong -d ${d}0 -g $g0 -s $s -n 1000 10.9.0.2 2>&1 |
-				sed -n 's/.* \([0-9.]*\) usec\/iter.*/\1/p')
+			connect_client $spid /tmp/b-client.out \
+				ip netns exec n0 timeout 120 ibv_rc_pingpong -d ${d}0 -g $g0 -s $s -n 1000 10.9.0.2
+			u=$(sed -n 's/.* \([0-9.]*\) usec\/iter.*/\1/p' /tmp/b-client.out)
 			wait $spid
 			lat="$lat ${u:--}"
 		done

@@ -73,8 +73,10 @@ report() {
 		pass "$1${row:+: $row}"
 	else
 		fail "$1: client exit $2, server exit $src"
-		sed 's/^/  server: /' /tmp/x-server.out | tail -n 8
-		sed 's/^/  client: /' /tmp/x-client.out | tail -n 8
+		# Whole: perftest's error lines come first, before its banner.
+		sed 's/^/  server: /' /tmp/x-server.out | head -n 60
+		sed 's/^/  client: /' /tmp/x-client.out | head -n 60
+		echo "  rvt0 counters: $(remote rdma statistic show link rvt0/1)"
 	fi
 }
 

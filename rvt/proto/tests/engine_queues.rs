@@ -80,15 +80,16 @@ fn qp_state_is_small_whatever_the_depths() {
     let worker = std::thread::Builder::new()
         .stack_size(32 << 10)
         .spawn(|| {
-            let mut node = support::Node::<DEEP, 1, 128>::new(QpType::Rc, 0x11);
-            support::bring_up(&mut node, 0x22, &LinkCfg::default(), 0, 0);
+            let mut p: Pair<DEEP, DEEP, 128> = Pair::new(QpType::Rc, &LinkCfg::default());
             for i in 0..DEEP as u64 {
-                node.post(&send_wr(i, 1), &[1]);
+                p.b.post_recv(i, 8);
+                p.a.post(&send_wr(i, 1), &[1]);
             }
-            node.drain(0).len()
+            p.settle(100);
+            p.a.rec.send_wcs().len()
         })
         .unwrap();
-    assert_eq!(worker.join().unwrap(), DEEP, "every WQE transmitted");
+    assert_eq!(worker.join().unwrap(), DEEP, "every WQE completed");
 }
 
 // The per-QP memory of the queue scheme (Documentation/proto-engine.md,

@@ -216,6 +216,71 @@ fn read_consumes_one_psn_per_response() {
     assert_eq!(opcode_psn(&f[1]), (Opcode::RcSendOnly.as_u8(), 103));
 }
 
+// The requester's window (requester.rs, UNACKED_PSN_LIMIT): at most 256
+// SEND/WRITE PSNs go unacknowledged, so a slow responder's queue (and the
+// wait of the newest packet for its ACK) stays bounded. The next packet
+// waits for an ACK, even in the middle of a message.
+#[test]
+fn unacknowledged_write_psns_are_bounded() {
+    const BIG: u32 = 0x5151;
+    let mut p = pair();
+    p.b.mem
+        .add_region(BIG, VA, vec![0; 400 * 256], AccessFlags::ALL_REMOTE);
+    let mut rng = Rng::new(11);
+    let (one, two) = (rng.bytes(200 * 256), rng.bytes(200 * 256));
+    let write = |id, off| SendWr {
+        rkey: BIG,
+        ..rdma_wr(id, WrOpcode::RdmaWrite, 200 * 256, off)
+    };
+    p.a.post(&write(1, 0), &one);
+    p.a.post(&write(2, 200 * 256), &two);
+    let first = p.a.drain(0);
+    assert_eq!(first.len(), 256);
+    assert_eq!(
+        opcode_psn(&first[255]),
+        (Opcode::RcWriteMiddle.as_u8(), 100 + 255)
+    );
+    assert!(p.a.drain(0).is_empty(), "nothing more before an ACK");
+    for f in &first {
+        p.b.deliver(f, 0);
+    }
+    p.pump();
+    let region = &p.b.mem.region(BIG).unwrap().buf;
+    region.check_once(0, &one).unwrap();
+    region.check_once(200 * 256, &two).unwrap();
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
+    );
+}
+
+// READ requests are bounded by max_rd_atomic, not by that window: a READ
+// goes out behind a READ of 256 PSNs, a SEND behind both waits.
+#[test]
+fn reads_are_not_held_by_the_unacknowledged_window() {
+    let mut p = pair();
+    p.b.post_recv(1, 8);
+    p.a.post(&rdma_wr(1, WrOpcode::RdmaRead, 256 * 256, 0), &[]);
+    p.a.post(&rdma_wr(2, WrOpcode::RdmaRead, 8, 0), &[]);
+    p.a.post(&send_wr(3, 8), &[3; 8]);
+    let first = p.a.drain(0);
+    let ops: Vec<_> = first.iter().map(|f| opcode_psn(f)).collect();
+    let read = Opcode::RcReadRequest.as_u8();
+    assert_eq!(ops, vec![(read, 100), (read, 356)]);
+    for f in &first {
+        p.b.deliver(f, 0);
+    }
+    p.settle(10);
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![
+            (1, WcStatus::Success),
+            (2, WcStatus::Success),
+            (3, WcStatus::Success)
+        ]
+    );
+}
+
 // No more than max_rd_atomic READ/atomic requests outstanding.
 #[test]
 fn max_rd_atomic_bounds_outstanding_reads() {

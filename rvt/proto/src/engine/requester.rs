@@ -31,6 +31,19 @@ use super::{expired, packets, position, transport_of};
 /// well inside that.
 const PSN_WINDOW: u32 = 1 << 22;
 
+/// Most PSNs of SEND and RDMA WRITE packets the requester has outstanding
+/// before it waits for acknowledgements (READ and atomic requests are
+/// bounded by `max_rd_atomic` instead). IBA 9.7 leaves the window to the
+/// link's flow control; a software responder behind a lossy, slower path
+/// has none. It queues everything that arrives and acknowledges in order,
+/// so an unbounded window lets the newest packet's wait for an ACK grow
+/// with the window. Once it exceeds the local ACK timeout (0.5 s on a
+/// connection rdma_cm set up), the requester times out, retransmits the
+/// whole window again and gives up with RETRY_EXC_ERR; rdma_rxe as the
+/// responder did this to 64 KiB ib_write_bw -R from a 100-deep queue.
+/// rdma_rxe itself keeps 128 (RXE_MAX_UNACKED_PSNS).
+const UNACKED_PSN_LIMIT: i32 = 256;
+
 /// Largest RDMA length a RETH can describe (the RETH DMA length of
 /// IBA 9.3.3; RDMA messages are limited to 2^31 bytes).
 pub(super) const MAX_DMA_LEN: u32 = 1 << 31;
@@ -308,9 +321,17 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
         let Some(&entry) = self.sq.get(self.tx_idx) else {
             return Ok(None);
         };
+        let new_packet = self.psn == self.max_sent;
+        if attrs.qp_type == QpType::Rc
+            && new_packet
+            && !entry.wr.opcode.is_read_or_atomic()
+            && self.una.distance_to(self.psn) >= UNACKED_PSN_LIMIT
+        {
+            return Ok(None);
+        }
         // IBA 9.7.7.2: a new packet of a message that needs a receive WQE
         // the peer has not promised goes only as the limited-ACK probe.
-        let probe = self.psn == self.max_sent && self.lacks_credit(attrs, self.tx_idx, &entry);
+        let probe = new_packet && self.lacks_credit(attrs, self.tx_idx, &entry);
         if probe && !self.probe_allowed(attrs, now) {
             return Ok(None);
         }

@@ -99,6 +99,9 @@ both "ib_read_bw" "ib_read_bw -F -d @DEV -x @G4 -n 20 -s 1048576" "ib_read_bw -F
 both "ib_send_bw -q 4" "ib_send_bw -F -d @DEV -x @G4 -n 50 -s 4096 -q 4" "ib_send_bw -F -d @DEV -x @G4 -n 50 -s 4096 -q 4 @PEER"
 both "ib_atomic_bw" "ib_atomic_bw -F -d @DEV -x @G4 -n 100" "ib_atomic_bw -F -d @DEV -x @G4 -n 100 @PEER"
 both "ib_send_bw UD" "ib_send_bw -F -d @DEV -x @G4 -n 100 -s 1024 -c UD" "ib_send_bw -F -d @DEV -x @G4 -n 100 -s 1024 -c UD @PEER"
+# Posted in lists of 16: rvt's requester then asks for an ACK only every
+# 16 packets and at the end of the queue (rdma_rxe acknowledges only those).
+both "ib_write_bw -l 16" "ib_write_bw -F -d @DEV -x @G4 -n 320 -s 64 -l 16" "ib_write_bw -F -d @DEV -x @G4 -n 320 -s 64 -l 16 @PEER"
 both "ib_write_bw UC" "ib_write_bw -F -d @DEV -x @G4 -n 100 -s 4096 -c UC" "ib_write_bw -F -d @DEV -x @G4 -n 100 -s 4096 -c UC @PEER"
 both "ib_write_bw -R" "ib_write_bw -F -d @DEV -R -n 100 -s 65536" "ib_write_bw -F -d @DEV -R -n 100 -s 65536 @PEER"
 both "ib_send_lat" "ib_send_lat -F -d @DEV -x @G4 -n 100 -s 64" "ib_send_lat -F -d @DEV -x @G4 -n 100 -s 64 @PEER"

@@ -159,6 +159,75 @@ fn ack_req_periodic() {
     assert_eq!(acks, want);
 }
 
+// IBA 9.7.5.1.1 (an ACK covers every request before it): small messages
+// queued one behind another share an AckReq (requester.rs,
+// another_packet_follows): every ack_req_interval-th packet and the last
+// one before the queue ends ask for an ACK, and all complete without the
+// local ACK timer. A message with nothing behind it always asks.
+#[test]
+fn queued_small_messages_share_an_ack_req() {
+    let mut c = cfg();
+    c.ack_req_interval = 4;
+    let mut p = pair_with(&c);
+    let asks = |frames: &[Vec<u8>]| -> Vec<usize> {
+        let bits = frames.iter().map(|f| parse_frame(f).hdr().bth.ack_req);
+        bits.enumerate()
+            .filter(|&(_, b)| b)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    for i in 0..14 {
+        p.b.post_recv(i, 8);
+        p.a.post(&send_wr(i, 8), &[i as u8; 8]);
+    }
+    let frames = p.a.drain(0);
+    assert_eq!(asks(&frames), vec![3, 7, 11, 13]);
+    for f in &frames {
+        p.b.deliver(f, 0);
+    }
+    p.settle(10);
+    assert_eq!(p.a.rec.send_wcs().len(), 14);
+    assert!(
+        p.now < 4_000_000,
+        "completed at {} ns: the ACK timer fired",
+        p.now
+    );
+    p.b.post_recv(14, 8);
+    p.a.post(&send_wr(14, 8), &[14; 8]);
+    assert_eq!(asks(&p.a.drain(p.now)), vec![0]);
+}
+
+// A QP sent to SQD after a SEND that left its AckReq to the next WQE
+// (which now does not start) sends that SEND's last packet again, asking,
+// so the drain needs no ACK timer (requester.rs, draining).
+#[test]
+fn sqd_asks_for_the_ack_a_queued_message_left_to_the_next() {
+    let mut c = cfg();
+    c.ack_req_interval = 4;
+    c.timeout = 0;
+    let mut p = pair_with(&c);
+    for i in 0..3 {
+        p.b.post_recv(i, 8);
+        p.a.post(&send_wr(i, 8), &[i as u8; 8]);
+    }
+    let first = p.a.transmit(0).unwrap();
+    assert!(!parse_frame(&first).hdr().bth.ack_req);
+    let sqd = AttrUpdate {
+        state: Some(QpState::Sqd),
+        ..AttrUpdate::default()
+    };
+    p.a.modify(&sqd).unwrap();
+    let again = p.a.drain(0);
+    assert_eq!(again.len(), 1);
+    assert_eq!(opcode_psn(&again[0]), opcode_psn(&first));
+    assert!(parse_frame(&again[0]).hdr().bth.ack_req);
+    for f in [&first, &again[0]] {
+        p.b.deliver(f, 0);
+    }
+    p.settle(10);
+    assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(0, WcStatus::Success)]);
+}
+
 // IBA 9.4.2: RETH on the first packet only, immediate data on the last.
 #[test]
 fn write_with_imm_headers_and_completion() {

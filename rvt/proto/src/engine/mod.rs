@@ -239,6 +239,9 @@ where
                     if to == QpState::Rts && from != QpState::Rts {
                         self.req.reset_counters(&self.attrs);
                     }
+                    if to == QpState::Sqd && from == QpState::Rts {
+                        self.req.draining();
+                    }
                 }
             }
         }

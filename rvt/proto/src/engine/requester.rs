@@ -162,6 +162,8 @@ pub(super) struct Requester<SQ> {
     /// Without credits and nothing outstanding, the local ACK timeout
     /// expired: one packet may go as a probe (IBA 9.7.7.2.5).
     probe_due: bool,
+    /// Packets sent since the last one with AckReq.
+    since_ack_req: u32,
 }
 
 /// What transmitting one request packet changed, so that a packet the
@@ -174,6 +176,7 @@ struct TxUndo {
     max_sent: Psn,
     rd_out: u32,
     rto: Option<u64>,
+    since_ack_req: u32,
     /// The packet was the first of its WQE: handing it back unstarts the
     /// WQE (the next poll starts it again with the same PSNs and MTU).
     started: bool,
@@ -210,6 +213,7 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
             credits: Credits::Unknown,
             head_ssn: Psn::new(1),
             probe_due: false,
+            since_ack_req: 0,
         }
     }
 
@@ -341,6 +345,7 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
             max_sent: self.max_sent,
             rd_out: self.rd_out,
             rto: self.rto,
+            since_ack_req: self.since_ack_req,
             started: !entry.sent,
             completes: false,
             probe_due: self.probe_due,
@@ -399,6 +404,27 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
             _ => return Err(WcStatus::LocQpOpErr),
         };
         let (mut hdr, payload, next_psn, done) = build_request(attrs, &e, slot, k);
+        if rc
+            && done
+            && !probe
+            && hdr.bth.ack_req
+            && !e.wr.opcode.is_read_or_atomic()
+            && !e.wr.opcode.is_placement()
+            && self.since_ack_req.saturating_add(1) < attrs.ack_req_interval
+            && self.another_packet_follows(attrs)
+        {
+            // IBA 9.7.5.1.1: an ACK covers every request before its PSN, so
+            // a SEND or WRITE with more requests right behind it leaves the
+            // AckReq to a later packet (at most `ack_req_interval` on): for
+            // small messages this halves the packets on the wire and the
+            // per-packet work of both ends.
+            hdr.bth.ack_req = false;
+        }
+        self.since_ack_req = if hdr.bth.ack_req {
+            0
+        } else {
+            self.since_ack_req.saturating_add(1)
+        };
         if probe {
             // IBA 9.7.7.2.5: the probe asks for the ACK that carries the
             // peer's credits.
@@ -466,6 +492,35 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
         self.rd_out = u.rd_out;
         self.rto = u.rto;
         self.probe_due = u.probe_due;
+        self.since_ack_req = u.since_ack_req;
+    }
+
+    /// The QP moved from RTS to SQD: no new WQE starts, so if the last
+    /// packet sent ended a WQE and left its AckReq to a packet that now
+    /// will not follow, it goes again, asking (a duplicate the responder
+    /// acknowledges, IBA 9.7.5.1.1), and the drain needs no ACK timer (none
+    /// runs with `timeout` 0).
+    pub(super) fn draining(&mut self) {
+        let idle = self.psn == self.max_sent && self.sq.get(self.tx_idx).is_none_or(|e| !e.sent);
+        if self.since_ack_req > 0 && idle && self.una != self.max_sent {
+            self.rewind(self.max_sent.sub(1));
+        }
+    }
+
+    /// True if a request packet will follow the current WQE's last one
+    /// without waiting: the next WQE was sent before (a retransmission goes
+    /// on to it) or may start now. Every WQE in the engine's queue is a
+    /// wire operation (rvt executes local ones outside the engine, in
+    /// order), so the last packet before the queue ends, before the QP
+    /// leaves RTS, or before a WQE that waits for the peer's credits (whose
+    /// ACK only an AckReq brings) keeps its AckReq and nothing waits for
+    /// the ACK timer. (A WQE behind a fence or the READ/atomic limit waits
+    /// for READ responses, which come anyway.)
+    fn another_packet_follows(&self, attrs: &QpAttrs) -> bool {
+        let idx = self.tx_idx.saturating_add(1);
+        self.sq.get(idx).is_some_and(|next| {
+            next.sent || (attrs.state == QpState::Rts && !self.lacks_credit(attrs, idx, next))
+        })
     }
 
     /// True if the WQE at index `idx` needs a receive WQE at the peer

@@ -50,13 +50,6 @@ down() {
 	esac
 }
 
-# The server runs on CPU 1, the client on CPU 0, as perftest is usually
-# run. Both busy-poll their CQs: left to the scheduler they sometimes share
-# one vCPU and each runs half the time. ib_send_bw -s 4096 ran at 4.3 to 9.4
-# MiB/s in such runs and 19 to 22 in the others; pinned, 20 to 22 in each.
-on_server="taskset -c 1"
-on_client="taskset -c 0"
-
 # perf DRIVER KEY COLUMN UNIT TOOL ARGS: TOOL ARGS between dev1 (server) and
 # dev0, $runs times; prints the median of COLUMN of the client's last
 # result row (4: BW average MiB/s, 5: message rate Mpps).
@@ -66,9 +59,9 @@ perf() {
 	if [ "$drv" = siw ]; then c0="-R"; c1="-R"; else c0="-x $g0"; c1="-x $g1"; fi
 	got=
 	for r in $(seq "$runs"); do
-		ip netns exec n1 $on_server timeout 300 $tool -F -d ${drv}1 $c1 $args >/tmp/b-server.out 2>&1 &
+		ip netns exec n1 timeout 300 $tool -F -d ${drv}1 $c1 $args >/tmp/b-server.out 2>&1 &
 		spid=$!
-		connect_client $spid /tmp/b-client.out ip netns exec n0 $on_client timeout 300 $tool -F -d ${drv}0 $c0 $args 10.9.0.2
+		connect_client $spid /tmp/b-client.out ip netns exec n0 timeout 300 $tool -F -d ${drv}0 $c0 $args 10.9.0.2
 		wait $spid
 		v=$(grep -E '^ *[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+' /tmp/b-client.out | tail -n1 | awk -v c=$col '{ print $c }')
 		[ -n "$v" ] || tail -n 5 /tmp/b-client.out /tmp/b-server.out
@@ -115,10 +108,10 @@ latency() {
 	for s in 64 4096; do
 		lat=
 		for r in 1 2 3 4 5; do
-			ip netns exec n1 $on_server timeout 120 ibv_rc_pingpong -d ${d}1 -g $g1 -s $s -n 1000 >/tmp/b-server.out 2>&1 &
+			ip netns exec n1 timeout 120 ibv_rc_pingpong -d ${d}1 -g $g1 -s $s -n 1000 >/tmp/b-server.out 2>&1 &
 			spid=$!
 			connect_client $spid /tmp/b-client.out \
-				ip netns exec n0 $on_client timeout 120 ibv_rc_pingpong -d ${d}0 -g $g0 -s $s -n 1000 10.9.0.2
+				ip netns exec n0 timeout 120 ibv_rc_pingpong -d ${d}0 -g $g0 -s $s -n 1000 10.9.0.2
 			u=$(sed -n 's/.* \([0-9.]*\) usec\/iter.*/\1/p' /tmp/b-client.out)
 			wait $spid
 			lat="$lat ${u:--}"

@@ -121,8 +121,7 @@ pingpong_between() {
 	name=$1; tool=$2
 	ip netns exec "$3" timeout ${PP_TIMEOUT:-60} $tool -d "$4" $5 >/tmp/pp-server.out 2>&1 &
 	spid=$!
-	sleep 0.5
-	ip netns exec "$6" timeout ${PP_TIMEOUT:-60} $tool -d "$7" $8 "$9" >/tmp/pp-client.out 2>&1
+	connect_client $spid /tmp/pp-client.out ip netns exec "$6" timeout ${PP_TIMEOUT:-60} $tool -d "$7" $8 "$9"
 	crc=$?
 	wait $spid
 	src=$?

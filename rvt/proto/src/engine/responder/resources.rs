@@ -252,7 +252,17 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Resources<RD> {
 
     /// Moves the response cursor to the first resource not sent in full.
     fn skip_sent(&mut self) {
-        let mut i = 0usize;
+        self.next_unsent(0);
+    }
+
+    /// Moves the response cursor to the first resource from index `from`
+    /// on that is not sent in full. After a replay, the later resources
+    /// whose responses all went out are not sent again: a replay answers
+    /// the duplicate request only (IBA 9.7.5.2; the requester asks again
+    /// for what else it lost), and READ responses sent again unasked would
+    /// read memory that later requests may have changed since (IBA 9.5).
+    fn next_unsent(&mut self, from: usize) {
+        let mut i = from;
         while let Some(r) = self.ring.get(i) {
             if !r.done_once {
                 break;
@@ -419,10 +429,7 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Resources<RD> {
             if let Some(e) = self.ring.get_mut(self.cur) {
                 e.done_once |= run.end == e.end();
             }
-            self.cur = self.cur.saturating_add(1);
-            if let Some(n) = self.ring.get(self.cur) {
-                self.run = n.full_run();
-            }
+            self.next_unsent(self.cur.saturating_add(1));
         } else {
             self.run.next = psn.next();
         }
@@ -517,6 +524,25 @@ mod tests {
                 read_at(12, Position::Last, 0x1800, 476),
             ]
         );
+    }
+
+    // IBA 9.5 / 9.7.5.2: a duplicate atomic answered while every response
+    // went out gets its ATOMIC ACK again and nothing else: the later READ,
+    // sent in full, is not replayed unasked (its bytes may have changed).
+    #[test]
+    fn a_replay_does_not_resend_later_resources_sent_in_full() {
+        let mut storage = [ResponderResource::EMPTY; 2];
+        let mut res = Resources::new(&mut storage[..]);
+        assert!(res.push(ResponderResource::atomic(Psn::new(1), 9, MTU)));
+        assert!(res.push(ResponderResource::read(Psn::new(2), reth(0, 2048), MTU)));
+        assert_eq!(drain(&mut res).len(), 3);
+        assert!(res.replay_atomic(Psn::new(1)));
+        let again = Response {
+            psn: Psn::new(1),
+            body: ResponseBody::AtomicAck { orig: 9 },
+        };
+        assert_eq!(drain(&mut res), [again]);
+        assert_eq!(res.owed(), 0);
     }
 
     // A resource is evicted only once all its responses went out: until

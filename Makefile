@@ -6,6 +6,8 @@
 #                veth pair in two network namespaces and show them
 #   make check   every test tier (host, build lints, KUnit, VM scenarios);
 #                ends with "check: N passed, M failed"
+#   make soak    the long hostile-input and fault runs (not in make check)
+#   make bench   rvt against rdma_rxe and siw (not in make check)
 #
 # Everything built or downloaded lives under $(RVT_CACHE) (~/.cache/rvt), not
 # in the repository. Kbuild (the file named Kbuild) describes the modules.
@@ -14,12 +16,12 @@ SHELL := /bin/bash
 TOP := $(CURDIR)
 export RVT_PROFILE ?= default
 
-.PHONY: all toolchain kernel modules demo check bench host-test lint clean help
+.PHONY: all toolchain kernel modules demo check bench soak host-test lint clean help
 
 all: modules
 
 help:
-	@sed -n '3,14p' Makefile
+	@sed -n '3,16p' Makefile
 
 toolchain:
 	scripts/bootstrap-toolchain
@@ -40,6 +42,9 @@ check:
 
 bench:
 	scripts/bench
+
+soak:
+	scripts/soak
 
 host-test: toolchain
 	scripts/fetch-crates

@@ -10,32 +10,7 @@ import socket
 import struct
 import sys
 
-
-def packets(path):
-    data = open(path, "rb").read()
-    if struct.unpack("<I", data[:4])[0] != 0xA1B2C3D4 or struct.unpack("<I", data[20:24])[0] != 1:
-        sys.exit(f"{path}: not a little-endian Ethernet pcap")
-    off = 24
-    while off + 16 <= len(data):
-        incl = struct.unpack("<I", data[off + 8:off + 12])[0]
-        yield data[off + 16:off + 16 + incl]
-        off += 16 + incl
-
-
-def roce_ip(frame, dst):
-    """The IP packet of a RoCEv2 frame addressed to dst, or None."""
-    ethertype = struct.unpack("!H", frame[12:14])[0]
-    ip = frame[14:]
-    if ethertype == 0x0800 and ip[9] == 17:
-        hlen, addr, udp = (ip[0] & 15) * 4, ipaddress.ip_address(ip[16:20]), None
-        udp = ip[hlen:]
-    elif ethertype == 0x86DD and ip[6] == 17:
-        addr, udp = ipaddress.ip_address(ip[24:40]), ip[40:]
-    else:
-        return None
-    if addr != dst or struct.unpack("!H", udp[2:4])[0] != 4791:
-        return None
-    return ip
+from roce_packets import packets, raw_socket, roce_ip
 
 
 def damage(ip, how):
@@ -60,8 +35,7 @@ def damage(ip, how):
 dst = ipaddress.ip_address(sys.argv[1])
 how = sys.argv[2] if sys.argv[2].startswith("--") else None
 files = sys.argv[3:] if how else sys.argv[2:]
-family = socket.AF_INET6 if dst.version == 6 else socket.AF_INET
-sock = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_RAW)
+sock = raw_socket(socket.AF_INET6 if dst.version == 6 else socket.AF_INET)
 sent = 0
 for path in files:
     for frame in packets(path):

@@ -415,9 +415,10 @@ impl<SQ: DerefMut<Target = [SendWqe]>> Requester<SQ> {
         {
             // IBA 9.7.5.1.1: an ACK covers every request before its PSN, so
             // a SEND or WRITE with more requests right behind it leaves the
-            // AckReq to a later packet (at most `ack_req_interval` on): for
-            // small messages this halves the packets on the wire and the
-            // per-packet work of both ends.
+            // AckReq to a later packet (at most `ack_req_interval` on), so
+            // the responder sends fewer ACKs (measured with 16 64-byte
+            // WRITEs queued: 0.375 ACKs per message instead of 1;
+            // Documentation/performance.md).
             hdr.bth.ack_req = false;
         }
         self.since_ack_req = if hdr.bth.ack_req {

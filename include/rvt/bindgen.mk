@@ -29,7 +29,7 @@ rvt_bindgen_params := $(shell grep -Ev '^\#|^$$|with-attribute-custom-enum' $(sr
 
 # Only what rvt uses (and what that needs) is generated.
 rvt_bindgen_allow := \
-	--allowlist-function 'ib_.*|_ib_.*|__ib_.*|rdma_.*|rvt_.*|register_netdevice_notifier|unregister_netdevice_notifier|register_module_notifier|unregister_module_notifier|kern_path|path_put|get_device|put_device|skb_.*|kfree_skb.*|consume_skb|__alloc_skb|dev_mc_add|dev_mc_del|vfree|remap_vmalloc_range|xa_load|xa_erase|xa_destroy|synchronize_rcu|crc32_le|register_pernet_subsys|unregister_pernet_subsys' \
+	--allowlist-function 'ib_.*|_ib_.*|__ib_.*|rdma_.*|rvt_.*|register_netdevice_notifier|unregister_netdevice_notifier|register_module_notifier|unregister_module_notifier|kern_path|path_put|get_device|put_device|skb_.*|kfree_skb.*|consume_skb|__alloc_skb|dev_mc_add|dev_mc_del|vfree|remap_vmalloc_range|xa_load|xa_erase|xa_destroy|synchronize_rcu|synchronize_rcu_expedited|crc32_le|register_pernet_subsys|unregister_pernet_subsys' \
 	--allowlist-type 'ib_.*|rdma_.*|rvt_.*|rxe_.*|notifier_block|netdev_notifier_info|netdev_cmd|net_device|net|module|path|mminfo|xarray|page|pernet_operations|socket|sock' \
 	--allowlist-var 'IB_.*|RDMA_.*|RXE_.*|NETDEV_.*|NOTIFY_.*|MODULE_STATE_.*|LOOKUP_.*|IBK_.*|init_net|MODULE_NAME_LEN|ETH_ALEN'
 

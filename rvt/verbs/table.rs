@@ -111,8 +111,13 @@ impl<T> Table<T> {
         if raw.is_null() {
             return false;
         }
-        // Readers that found it before the erase are gone after this.
-        rcu::synchronize_rcu();
+        // Readers that found it before the erase are gone after this. An
+        // expedited grace period, as `synchronize_net()` takes under RTNL:
+        // a process exiting with its 65536 MRs waits for one per MR, and a
+        // normal grace period (several jiffies) made that minutes.
+        // SAFETY: Process context, outside any RCU read-side critical
+        // section (the caller's contract).
+        unsafe { b::synchronize_rcu_expedited() };
         true
     }
 }

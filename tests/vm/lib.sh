@@ -139,6 +139,30 @@ pingpong_between() {
 # rvt1 in n1.
 pingpong() { pingpong_between "$1" "$2" n0 rvt0 "$3" n1 rvt1 "$4" 10.9.0.1; }
 
+# pingpongs_start: verified ibv_rc_pingpong runs (4 KiB, 100 iterations,
+# -c checks the data) between rvt0 and rvt1, one after the other, in the
+# background until pingpongs_stop, which passes if every one passed.
+pingpongs_start() {
+	rm -f /tmp/pingpongs.stop /tmp/pingpongs.failed
+	(
+		n=0
+		while [ ! -e /tmp/pingpongs.stop ]; do
+			pingpong "rc pingpong $n alongside" ibv_rc_pingpong "-g $v4_0 -s 4096 -n 100 -c" \
+				"-g $v4_1 -s 4096 -n 100 -c" >/tmp/pingpongs.last 2>&1 ||
+				{ touch /tmp/pingpongs.failed; cat /tmp/pingpongs.last; }
+			n=$((n + 1))
+		done
+		echo "$n" >/tmp/pingpongs.count
+	) &
+	pingpongs_pid=$!
+}
+pingpongs_stop() {
+	touch /tmp/pingpongs.stop
+	wait "$pingpongs_pid"
+	[ ! -e /tmp/pingpongs.failed ] && pass "$(cat /tmp/pingpongs.count) verified pingpongs ran alongside" ||
+		fail "a pingpong alongside failed"
+}
+
 # wait_gid DEV PREFIX: the GID index of DEV starting with PREFIX, once ib_core
 # has added it (up to 5 s).
 wait_gid() {

@@ -6,29 +6,6 @@
 . /mnt/tests/vm/lib.sh
 setup_rvt_pair
 
-# perf NAME TOOL ARGS: TOOL ARGS on both ends (with the IPv4 GID unless ARGS
-# use rdma_cm), the client connecting to 10.9.0.2; both must exit 0 and the
-# client must print a result row (#bytes #iterations figures...).
-perf() {
-	name=$1; tool=$2; args=$3
-	gs=; gc=
-	case " $args " in *" -R "*) ;; *) gs="-x $v4_1"; gc="-x $v4_0" ;; esac
-	ip netns exec n1 timeout 60 $tool -d rvt1 $gs $args >/tmp/perf-server.out 2>&1 &
-	spid=$!
-	connect_client $spid /tmp/perf-client.out ip netns exec n0 timeout 60 $tool -d rvt0 $gc $args 10.9.0.2
-	crc=$?
-	wait $spid
-	src=$?
-	row=$(grep -E '^ *[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+' /tmp/perf-client.out | tail -n1 | tr -s ' ')
-	if [ $crc = 0 ] && [ $src = 0 ] && [ -n "$row" ]; then
-		pass "$name:$row"
-	else
-		fail "$name: client exit $crc, server exit $src"
-		sed 's/^/  server: /' /tmp/perf-server.out
-		sed 's/^/  client: /' /tmp/perf-client.out
-	fi
-}
-
 step "bandwidth, RC"
 perf "ib_write_bw 64 KiB" ib_write_bw "-F -n 200 -s 65536"
 perf "ib_write_bw all sizes (-a)" ib_write_bw "-F -n 20 -a"

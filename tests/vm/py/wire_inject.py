@@ -344,7 +344,8 @@ class Packets:
     def mutations(self, n):
         """Packets of the rdma_rxe captures, aimed at a victim (QPN and,
         half the time, PSN), mutated: bit flips, bytes set, inserted,
-        deleted, cut or appended; ICRC recomputed nine times in ten."""
+        deleted, cut or appended, the QPN set back to the victim's; ICRC
+        recomputed nine times in ten."""
         r, v = self.rng, self.v
         seeds = []
         for path in sorted(glob.glob(f"{CAPTURES}/*-v4.pcap")):
@@ -361,6 +362,12 @@ class Packets:
             for _ in range(r.randrange(1, 9)):
                 mutate(r, b)
             del b[MAX_L4 - 4:]
+            if len(b) >= 8:
+                # Still at the victim: a mutated QPN could be a pingpong's
+                # (QPNs are handed out in order), and a spoofed packet in
+                # its window may rightly break it. (Class qpns covers QPNs
+                # nobody holds.)
+                b[5:8] = v.qps[t].qp_num.to_bytes(3, "big")
             if r.random() < 0.9:
                 yield self.ip(bytes(b))
             else:

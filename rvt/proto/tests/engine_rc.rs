@@ -1612,6 +1612,22 @@ fn duplicate_atomic_replays_no_later_read() {
     assert_eq!(p.b.mem.atomic_log.len(), 1);
 }
 
+// IBA 9.7.1: of the PSN space, the half behind the expected PSN holds the
+// duplicates, and the PSN exactly 2^23 away is one of them: a SEND there
+// is acknowledged again, not executed (no receive WQE is taken).
+#[test]
+fn psn_half_the_space_away_is_a_duplicate() {
+    let mut p = pair();
+    p.b.post_recv(1, 64);
+    let r = p.b.inject(
+        &PacketHeaders::new(bth(Opcode::RcSendOnly, 0x22, 100 + (1 << 23))),
+        &[7; 16],
+    );
+    assert_eq!(r.verdict(), Verdict::Duplicate);
+    assert_eq!(p.b.qp.status().expected_psn, 100);
+    assert!(p.b.rec.recv_wcs().is_empty(), "no receive WQE consumed");
+}
+
 /// The local buffer of send slot `slot`.
 fn send_buf(n: &support::Node<16, 16, 4>, slot: usize) -> &support::Buf {
     n.mem.send[slot].as_ref().unwrap()

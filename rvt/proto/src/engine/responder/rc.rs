@@ -16,6 +16,7 @@ use super::super::verdict::{DropReason, Verdict};
 use super::super::wc::{WcFlags, WcOpcode, WcStatus};
 use super::super::wr::RecvQueue;
 use super::message::{length_ok, message_wc, payload_len, place_write, recv_error_reason, InMsg};
+use super::resources::Replay;
 use super::{Fatal, Nak, NakState, Responder, ResponderResource, Sink};
 
 impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
@@ -45,7 +46,9 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
             }
             return Ok(Verdict::OutOfSequence { nak_sent });
         }
-        if psn.is_before(self.epsn) {
+        if psn != self.epsn {
+            // IBA 9.7.1: behind the expected PSN, in the half of the PSN
+            // space that is not ahead (the PSN exactly 2^23 away too).
             return Ok(self.duplicate(attrs, pkt, now));
         }
         let op = bth.opcode;
@@ -394,7 +397,8 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
     /// without being executed (C9-105); a READ is replayed from the
     /// requested PSN if it asks for a subset of the original; an atomic gets
     /// its saved result again. Requests no longer in the resources are
-    /// dropped.
+    /// dropped, and so is one for a resource after the one whose responses
+    /// are being sent again (the requester asks again).
     fn duplicate(&mut self, attrs: &QpAttrs, pkt: &Packet<'_>, now: u64) -> Verdict {
         let psn = pkt.bth().psn;
         let replayed = match pkt.bth().opcode.operation() {
@@ -406,16 +410,16 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
                 }
                 return Verdict::Duplicate;
             }
-            Operation::ReadRequest => pkt
-                .reth()
-                .is_some_and(|reth| self.res.replay_read(psn, reth)),
+            Operation::ReadRequest => match pkt.reth() {
+                Some(reth) => self.res.replay_read(psn, reth),
+                None => Replay::Unknown,
+            },
             Operation::CompareSwap | Operation::FetchAdd => self.res.replay_atomic(psn),
             _ => return Verdict::Dropped(DropReason::Opcode),
         };
-        if replayed {
-            Verdict::Duplicate
-        } else {
-            Verdict::Dropped(DropReason::UnknownDuplicate)
+        match replayed {
+            Replay::Replayed => Verdict::Duplicate,
+            Replay::Unknown | Replay::Later => Verdict::Dropped(DropReason::UnknownDuplicate),
         }
     }
 }

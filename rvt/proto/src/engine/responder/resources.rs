@@ -160,6 +160,20 @@ pub(super) struct Cursor {
     done_once: bool,
 }
 
+/// What became of a duplicate READ or atomic request (IBA 9.7.5.2).
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub(super) enum Replay {
+    /// Its responses are being sent again.
+    Replayed,
+    /// It names no resource held (any more): nothing to answer.
+    Unknown,
+    /// It names a resource after the one whose responses are being sent
+    /// again, and is not answered: the requester asks again after its ACK
+    /// timeout. (Deferring it until the cursor got there livelocked the
+    /// simulator: Documentation/reliability.md, "Open".)
+    Later,
+}
+
 /// The engine's own responder state was found inconsistent (a cursor
 /// outside its resource): the QP must enter Error rather than send
 /// another PSN's bytes.
@@ -304,13 +318,12 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Resources<RD> {
     /// A duplicate RDMA READ request at `psn` for `reth`: replayed if it
     /// names a subset of a READ in the resources (IBA 9.7.5.2: it starts
     /// at the byte of its PSN and ends within the original range; it is
-    /// answered for exactly that range). False if it names none.
-    pub(super) fn replay_read(&mut self, psn: Psn, reth: Reth) -> bool {
-        let Some((i, run)) = self.read_subset(psn, reth) else {
-            return false;
-        };
-        self.replay(i, run);
-        true
+    /// answered for exactly that range).
+    pub(super) fn replay_read(&mut self, psn: Psn, reth: Reth) -> Replay {
+        match self.read_subset(psn, reth) {
+            Some((i, run)) => self.replay(i, run),
+            None => Replay::Unknown,
+        }
     }
 
     fn read_subset(&self, psn: Psn, reth: Reth) -> Option<(usize, Run)> {
@@ -341,27 +354,29 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Resources<RD> {
 
     /// A duplicate atomic request at `psn`: its saved result is sent again
     /// if an atomic at exactly that PSN is in the resources (IBA 9.4.4).
-    /// False otherwise.
-    pub(super) fn replay_atomic(&mut self, psn: Psn) -> bool {
+    pub(super) fn replay_atomic(&mut self, psn: Psn) -> Replay {
         let Some(i) = self.find(psn) else {
-            return false;
+            return Replay::Unknown;
         };
         let Some(r) = self.ring.get(i).copied() else {
-            return false;
+            return Replay::Unknown;
         };
         if r.first != psn || !matches!(r.kind, ResKind::Atomic { .. }) {
-            return false;
+            return Replay::Unknown;
         }
-        self.replay(i, r.full_run());
-        true
+        self.replay(i, r.full_run())
     }
 
     /// Replays `run` of resource `i`: the response cursor moves back to it
     /// unless it is already at or before its start. Responses still owed
     /// from the resource the cursor is in are not given up: the run ends
-    /// at the later of both ends.
-    fn replay(&mut self, i: usize, mut run: Run) {
+    /// at the later of both ends. A resource after the cursor's waits
+    /// ([`Replay::Later`]).
+    fn replay(&mut self, i: usize, mut run: Run) -> Replay {
         let idle = self.cur >= self.ring.len();
+        if !idle && i > self.cur {
+            return Replay::Later;
+        }
         if !idle && i == self.cur {
             if run.end.is_before(self.run.end) {
                 run.end = self.run.end;
@@ -373,10 +388,11 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Resources<RD> {
                 self.run.end = run.end;
                 self.run.end_byte = run.end_byte;
             }
-        } else if idle || i < self.cur {
+        } else {
             self.cur = i;
             self.run = run;
         }
+        Replay::Replayed
     }
 
     /// The cursor as it is now, for [`Resources::restore`].
@@ -515,8 +531,14 @@ mod tests {
             MTU
         )));
         assert_eq!(drain(&mut res).len(), 4);
-        assert!(!res.replay_read(Psn::new(11), reth(0x1000, 1024)));
-        assert!(res.replay_read(Psn::new(11), reth(0x1400, 1500)));
+        assert_eq!(
+            res.replay_read(Psn::new(11), reth(0x1000, 1024)),
+            Replay::Unknown
+        );
+        assert_eq!(
+            res.replay_read(Psn::new(11), reth(0x1400, 1500)),
+            Replay::Replayed
+        );
         assert_eq!(
             drain(&mut res),
             [
@@ -536,13 +558,41 @@ mod tests {
         assert!(res.push(ResponderResource::atomic(Psn::new(1), 9, MTU)));
         assert!(res.push(ResponderResource::read(Psn::new(2), reth(0, 2048), MTU)));
         assert_eq!(drain(&mut res).len(), 3);
-        assert!(res.replay_atomic(Psn::new(1)));
+        assert_eq!(res.replay_atomic(Psn::new(1)), Replay::Replayed);
         let again = Response {
             psn: Psn::new(1),
             body: ResponseBody::AtomicAck { orig: 9 },
         };
         assert_eq!(drain(&mut res), [again]);
         assert_eq!(res.owed(), 0);
+    }
+
+    // Go-back-N re-sends every request after a loss: of duplicates of two
+    // READs sent in full, the second arriving while the first is being
+    // replayed is not answered then (nor later unasked); asked again once
+    // the cursor is idle, it is.
+    #[test]
+    fn a_duplicate_after_the_cursor_is_answered_when_asked_again() {
+        let mut storage = [ResponderResource::EMPTY; 2];
+        let mut res = Resources::new(&mut storage[..]);
+        assert!(res.push(ResponderResource::read(Psn::new(1), reth(0, 2048), MTU)));
+        assert!(res.push(ResponderResource::read(Psn::new(3), reth(4096, 1024), MTU)));
+        assert_eq!(drain(&mut res).len(), 3);
+        assert_eq!(
+            res.replay_read(Psn::new(1), reth(0, 2048)),
+            Replay::Replayed
+        );
+        assert_eq!(
+            res.replay_read(Psn::new(3), reth(4096, 1024)),
+            Replay::Later
+        );
+        let psns: std::vec::Vec<u32> = drain(&mut res).iter().map(|r| r.psn.value()).collect();
+        assert_eq!(psns, [1, 2], "the first READ again, not the second unasked");
+        assert_eq!(
+            res.replay_read(Psn::new(3), reth(4096, 1024)),
+            Replay::Replayed
+        );
+        assert_eq!(drain(&mut res), [read_at(3, Position::Only, 4096, 1024)]);
     }
 
     // A resource is evicted only once all its responses went out: until
@@ -573,7 +623,7 @@ mod tests {
         let mut res = Resources::new(&mut storage[..]);
         assert!(res.push(ResponderResource::atomic(Psn::new(3), 42, MTU)));
         assert_eq!(drain(&mut res).len(), 1);
-        assert!(res.replay_atomic(Psn::new(3)));
+        assert_eq!(res.replay_atomic(Psn::new(3)), Replay::Replayed);
         let again = Response {
             psn: Psn::new(3),
             body: ResponseBody::AtomicAck { orig: 42 },
@@ -581,8 +631,8 @@ mod tests {
         assert_eq!(drain(&mut res), [again]);
         assert!(res.make_room(1));
         assert!(res.push(ResponderResource::atomic(Psn::new(4), 43, MTU)));
-        assert!(!res.replay_atomic(Psn::new(3)));
-        assert!(!res.replay_read(Psn::new(4), reth(0, 0)));
+        assert_eq!(res.replay_atomic(Psn::new(3)), Replay::Unknown);
+        assert_eq!(res.replay_read(Psn::new(4), reth(0, 0)), Replay::Unknown);
     }
 
     // A replay of an earlier resource while a later one is being sent moves
@@ -595,7 +645,7 @@ mod tests {
         assert!(res.push(ResponderResource::read(Psn::new(2), reth(0, 2048), MTU)));
         assert_eq!(res.next_response().unwrap().unwrap().psn, Psn::new(1));
         assert_eq!(res.next_response().unwrap().unwrap().psn, Psn::new(2));
-        assert!(res.replay_atomic(Psn::new(1)));
+        assert_eq!(res.replay_atomic(Psn::new(1)), Replay::Replayed);
         let psns: std::vec::Vec<u32> = drain(&mut res).iter().map(|r| r.psn.value()).collect();
         assert_eq!(psns, [1, 2, 3]);
     }

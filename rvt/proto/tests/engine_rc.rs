@@ -72,6 +72,11 @@ fn statuses(wcs: &[Completion]) -> Vec<(u64, WcStatus)> {
     wcs.iter().map(|w| (w.wr_id, w.status)).collect()
 }
 
+/// What `statuses` gives when the WQEs `ids` all succeeded, in order.
+fn successes(ids: &[u64]) -> Vec<(u64, WcStatus)> {
+    ids.iter().map(|&id| (id, WcStatus::Success)).collect()
+}
+
 /// Frames of `log` from A (true) or B with opcode `op`.
 fn count(p: &P, from_a: bool, op: Opcode) -> usize {
     p.log
@@ -317,10 +322,7 @@ fn unacknowledged_write_psns_are_bounded() {
     let region = &p.b.mem.region(BIG).unwrap().buf;
     region.check_once(0, &one).unwrap();
     region.check_once(200 * 256, &two).unwrap();
-    assert_eq!(
-        statuses(&p.a.rec.send_wcs()),
-        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
-    );
+    assert_eq!(statuses(&p.a.rec.send_wcs()), successes(&[1, 2]));
 }
 
 // READ requests are bounded by max_rd_atomic, not by that window: a READ
@@ -340,14 +342,7 @@ fn reads_are_not_held_by_the_unacknowledged_window() {
         p.b.deliver(f, 0);
     }
     p.settle(10);
-    assert_eq!(
-        statuses(&p.a.rec.send_wcs()),
-        vec![
-            (1, WcStatus::Success),
-            (2, WcStatus::Success),
-            (3, WcStatus::Success)
-        ]
-    );
+    assert_eq!(statuses(&p.a.rec.send_wcs()), successes(&[1, 2, 3]));
 }
 
 // No more than max_rd_atomic READ/atomic requests outstanding.
@@ -384,10 +379,7 @@ fn fence_waits_for_outstanding_read() {
     assert_eq!(f.len(), 1, "the fenced SEND must wait");
     p.b.deliver(&f[0], 0);
     p.pump();
-    assert_eq!(
-        statuses(&p.a.rec.send_wcs()),
-        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
-    );
+    assert_eq!(statuses(&p.a.rec.send_wcs()), successes(&[1, 2]));
 }
 
 // IBA 9.7.5: a lost packet inside a message: the responder
@@ -514,10 +506,7 @@ fn rnr_nak_during_read_rerequest_waits() {
     assert_eq!(p.now, 1_280_000);
     p.pump();
     assert_eq!(count(&p, true, Opcode::RcReadRequest), 2);
-    assert_eq!(
-        statuses(&p.a.rec.send_wcs()),
-        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
-    );
+    assert_eq!(statuses(&p.a.rec.send_wcs()), successes(&[1, 2]));
     assert_eq!(statuses(&p.b.rec.recv_wcs()), vec![(7, WcStatus::Success)]);
 
     // The same RNR NAKs count against rnr_retry: with 1 RNR retry the
@@ -605,10 +594,7 @@ fn rnr_nak_after_read_rerequest_resumes() {
     assert_eq!(statuses(&p.a.rec.send_wcs()), vec![(1, WcStatus::Success)]);
     p.b.post_recv(7, 10);
     p.settle(10);
-    assert_eq!(
-        statuses(&p.a.rec.send_wcs()),
-        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
-    );
+    assert_eq!(statuses(&p.a.rec.send_wcs()), successes(&[1, 2]));
     assert_eq!(statuses(&p.b.rec.recv_wcs()), vec![(7, WcStatus::Success)]);
 }
 
@@ -1176,10 +1162,7 @@ fn zero_length_rdma() {
     p.a.post(&w, &[]);
     p.a.post(&r, &[]);
     p.pump();
-    assert_eq!(
-        statuses(&p.a.rec.send_wcs()),
-        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
-    );
+    assert_eq!(statuses(&p.a.rec.send_wcs()), successes(&[1, 2]));
 }
 
 // Timers as one mechanism (IBA 9.7.5.2.8 RNR wait, 9.7.6.1.3 local ACK
@@ -1322,11 +1305,7 @@ fn srq_serves_two_qps_through_the_recv_queue_trait() {
             .into_iter()
             .chain(statuses(&a2.rec.send_wcs()))
             .collect::<Vec<_>>(),
-        vec![
-            (1, WcStatus::Success),
-            (2, WcStatus::Success),
-            (3, WcStatus::Success)
-        ]
+        successes(&[1, 2, 3])
     );
 }
 
@@ -1396,10 +1375,7 @@ fn query_reports_live_psns_counts_and_drain() {
         (a.send_psn, a.rd_atomic_in_flight, a.sq_drained),
         (105, 0, true)
     );
-    assert_eq!(
-        statuses(&p.a.rec.send_wcs()),
-        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
-    );
+    assert_eq!(statuses(&p.a.rec.send_wcs()), successes(&[1, 2]));
 }
 
 // IBA 10.3.1 (SQD, the send queue drain): moved to SQD with a 3-packet
@@ -1442,22 +1418,8 @@ fn sqd_finishes_the_started_message_and_starts_no_other() {
     };
     p.a.modify(&rts).unwrap();
     p.pump();
-    assert_eq!(
-        statuses(&p.a.rec.send_wcs()),
-        vec![
-            (1, WcStatus::Success),
-            (2, WcStatus::Success),
-            (3, WcStatus::Success)
-        ]
-    );
-    assert_eq!(
-        statuses(&p.b.rec.recv_wcs()),
-        vec![
-            (1, WcStatus::Success),
-            (2, WcStatus::Success),
-            (3, WcStatus::Success)
-        ]
-    );
+    assert_eq!(statuses(&p.a.rec.send_wcs()), successes(&[1, 2, 3]));
+    assert_eq!(statuses(&p.b.rec.recv_wcs()), successes(&[1, 2, 3]));
 }
 
 // Transmit back-pressure (issue 6; DESIGN.md section 6: retried promptly,
@@ -1495,10 +1457,7 @@ fn handed_back_packet_is_produced_again_at_once() {
     // 3 SEND + 1 READ request; 3 READ responses (they acknowledge the SEND).
     assert_eq!(refused, 7);
     assert_eq!(p.now, 0);
-    assert_eq!(
-        statuses(&p.a.rec.send_wcs()),
-        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
-    );
+    assert_eq!(statuses(&p.a.rec.send_wcs()), successes(&[1, 2]));
     p.a.mem.send[1]
         .as_ref()
         .unwrap()
@@ -1559,10 +1518,7 @@ fn write_behind_owed_read_responses_is_deferred() {
         assert_eq!(p.a.deliver(f, 0).verdict(), Verdict::Accepted);
     }
     p.pump();
-    assert_eq!(
-        statuses(&p.a.rec.send_wcs()),
-        vec![(1, WcStatus::Success), (2, WcStatus::Success)]
-    );
+    assert_eq!(statuses(&p.a.rec.send_wcs()), successes(&[1, 2]));
     send_buf(&p.a, 0).check_once(0, &before).unwrap();
     assert_eq!(p.b.mem.region(RKEY).unwrap().buf.data[100..400], [9; 300]);
 }
@@ -1601,14 +1557,7 @@ fn duplicate_atomic_replays_no_later_read() {
         p.a.deliver(f, 0);
     }
     p.pump();
-    assert_eq!(
-        statuses(&p.a.rec.send_wcs()),
-        vec![
-            (1, WcStatus::Success),
-            (2, WcStatus::Success),
-            (3, WcStatus::Success)
-        ]
-    );
+    assert_eq!(statuses(&p.a.rec.send_wcs()), successes(&[1, 2, 3]));
     assert_eq!(p.b.mem.atomic_log.len(), 1);
 }
 

@@ -337,13 +337,23 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
         {
             return Err(self.remote_access_error(psn, sink));
         }
+        // IBA 9.7.1: the READ consumes one PSN per response packet.
         let r = ResponderResource::read(psn, reth, attrs.path_mtu.bytes());
+        self.resource_accepted(psn, r, sink)
+    }
+
+    /// The READ or atomic request at `psn` executed into resource `r`: its
+    /// PSNs are accepted and the MSN counts it now (C9-148). Its responses
+    /// acknowledge everything before, so an owed ACK is dropped.
+    fn resource_accepted<S: Sink>(
+        &mut self,
+        psn: Psn,
+        r: ResponderResource,
+        sink: &mut S,
+    ) -> Result<Verdict, Fatal> {
         if !self.res.push(r) {
             return Err(self.internal(psn, sink));
         }
-        // IBA 9.7.1: the READ consumes one PSN per response packet; the MSN
-        // counts it now (C9-148). The responses acknowledge everything
-        // before, so an owed ACK is dropped.
         self.accepted(r.end());
         self.msn = self.msn.next();
         self.forget_ack();
@@ -384,13 +394,7 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
             Err(e) => return Err(self.remote_mem_error(e, psn, sink)),
         };
         let r = ResponderResource::atomic(psn, orig, attrs.path_mtu.bytes());
-        if !self.res.push(r) {
-            return Err(self.internal(psn, sink));
-        }
-        self.accepted(psn.next());
-        self.msn = self.msn.next();
-        self.forget_ack();
-        Ok(Verdict::Accepted)
+        self.resource_accepted(psn, r, sink)
     }
 
     /// A duplicate request (IBA 9.7): SEND/WRITE are acknowledged again

@@ -114,9 +114,9 @@ impl<T> Table<T> {
         // Readers that found it before the erase are gone after this. An
         // expedited grace period, as `synchronize_net()` takes under RTNL:
         // a process exiting with its 65536 MRs waits for one per MR, and a
-        // normal grace period (several jiffies) made that minutes.
-        // SAFETY: Process context, outside any RCU read-side critical
-        // section (the caller's contract).
+        // normal grace period (several jiffies) made that minutes. Process
+        // context, outside any RCU read-side critical section (the contract).
+        // SAFETY: As just said: where a grace period may be waited for.
         unsafe { b::synchronize_rcu_expedited() };
         true
     }

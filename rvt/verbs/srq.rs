@@ -4,9 +4,9 @@
 //! ABI, with their limit (the SRQ limit event is armed by modify_srq and
 //! raised by the transport when it takes receive WQEs, IBA 11.6.3.2).
 //!
-//! Kernel SRQs are refused with `EOPNOTSUPP` until the transport exists:
-//! ib_core calls `post_srq_recv` without checking for the op. Growing an
-//! SRQ (`IB_SRQ_MAX_WR`) is not supported yet.
+//! A user SRQ is resized (`IB_SRQ_MAX_WR`, IBA 11.2.3.3) into a new ring
+//! the provider maps in place of the old one; a kernel SRQ is not
+//! (`EOPNOTSUPP`: no kernel consumer resizes one).
 
 use core::mem::size_of;
 
@@ -16,7 +16,11 @@ use kernel::{
 };
 
 use super::quota::{Limit, Quota};
-use kernel::{new_spinlock_irq, sync::SpinLockIrq};
+use kernel::{
+    new_spinlock_irq,
+    sync::SpinLockIrq,
+    uaccess::{UserPtr, UserSlice},
+};
 
 use crate::{
     bindings as b,
@@ -43,10 +47,9 @@ const RXE_SGE: usize = 16;
 #[pin_data]
 pub(crate) struct Srq {
     _quota: Quota,
-    /// A user SRQ's ring (a kernel SRQ's WQEs are in its state).
-    ring: Option<UserQueue>,
-    /// The work requests and SGEs granted.
-    max_wr: u32,
+    /// Whether it is a user SRQ (with a ring in its state).
+    user: bool,
+    /// The SGEs granted per work request.
     max_sge: u32,
     /// What the QPs on the SRQ share: taken under this lock (IRQ-safe:
     /// kernel consumers post from any context, ib_mad-style with
@@ -58,6 +61,11 @@ pub(crate) struct Srq {
 
 /// An SRQ's consumer side.
 struct SrqState {
+    /// A user SRQ's ring (a kernel SRQ's WQEs are in `posted`); replaced
+    /// by a resize.
+    ring: Option<UserQueue>,
+    /// The work requests granted.
+    max_wr: u32,
     /// A user SRQ: the ring index of the next receive WQE to take.
     next: u32,
     /// The armed SRQ limit (0: not armed).
@@ -84,8 +92,8 @@ struct CreateSrqResp(b::rxe_create_srq_resp);
 // SAFETY: A `struct mminfo` and two u32s: no padding (rdma_user_rxe.h).
 unsafe impl AsBytes for CreateSrqResp {}
 
-/// The rxe provider's modify_srq request: where to write new mmap
-/// information after a resize (which rvt does not do).
+/// The rxe provider's modify_srq request: where to write the new ring's
+/// mmap information after a resize.
 #[repr(transparent)]
 #[derive(Default)]
 struct ModifySrqCmd(b::rxe_modify_srq_cmd);
@@ -94,6 +102,19 @@ struct ModifySrqCmd(b::rxe_modify_srq_cmd);
 unsafe impl FromBytes for ModifySrqCmd {}
 // SAFETY: As above.
 unsafe impl AsBytes for ModifySrqCmd {}
+
+/// A ring's mmap information as the provider reads it after a resize.
+#[repr(transparent)]
+struct MmapInfo(b::mminfo);
+
+// SAFETY: A u64 and two u32s: no padding (rdma_user_rxe.h).
+unsafe impl AsBytes for MmapInfo {}
+
+/// The bytes of one receive WQE slot of an SRQ whose WQEs have `max_sge`
+/// SGEs.
+fn recv_wqe_len(max_sge: u32) -> usize {
+    RXE_RECV_WQE_HEADER + max_sge as usize * RXE_SGE
+}
 
 /// `create_srq`: a user SRQ of the basic type.
 pub(crate) fn create<'a>(
@@ -123,9 +144,9 @@ pub(crate) fn create<'a>(
     let max_sge = attr.max_sge.max(1);
     let (ring, resp, max_wr) = match &udata {
         Some(udata) => {
-            let elem = RXE_RECV_WQE_HEADER + max_sge as usize * RXE_SGE;
+            let wqe_len = recv_wqe_len(max_sge);
             // SAFETY: The caller's live context, which outlives its SRQs.
-            let ring = unsafe { UserQueue::new(udata.ucontext(), attr.max_wr, elem) }?;
+            let ring = unsafe { UserQueue::new(udata.ucontext(), attr.max_wr, wqe_len) }?;
             let max_wr = ring.capacity();
             // Only XRC SRQs have numbers a peer uses; the provider ignores
             // this one.
@@ -138,17 +159,19 @@ pub(crate) fn create<'a>(
         }
         None => (None, None, attr.max_wr),
     };
-    let kernel_depth = if ring.is_some() { 0 } else { max_wr as usize };
+    let user = ring.is_some();
+    let kernel_depth = if user { 0 } else { max_wr as usize };
     let posted = KernelRq::new(kernel_depth)?;
     let slots = RecvSlots::new(kernel_depth, max_sge)?;
     let quota = limit.take()?;
     let created = slot.init(pin_init!(Srq {
         _quota: quota,
-        ring,
-        max_wr,
+        user,
         max_sge,
         state <- new_spinlock_irq!(
             SrqState {
+                ring,
+                max_wr,
                 next: 0,
                 limit: attr.srq_limit,
                 posted,
@@ -166,38 +189,101 @@ pub(crate) fn create<'a>(
 }
 
 impl Srq {
-    /// `modify_srq`: arms the limit (`IB_SRQ_LIMIT`, at most the queue's
-    /// size); growing the queue (`IB_SRQ_MAX_WR`) is not supported.
+    /// `modify_srq`: resizes a user SRQ (`IB_SRQ_MAX_WR`), then arms the
+    /// limit (`IB_SRQ_LIMIT`, at most the queue's size). Process context.
     pub(crate) fn modify(
         &self,
         attr: &b::ib_srq_attr,
         mask: u32,
         udata: Option<&mut Udata<'_>>,
     ) -> Result {
-        if let Some(udata) = udata {
-            // The provider always sends its (8-byte) request; nothing in it
-            // matters without a resize.
-            udata.read_input::<ModifySrqCmd>(size_of::<ModifySrqCmd>())?;
-        }
-        if mask & !(b::ib_srq_attr_mask_IB_SRQ_MAX_WR | b::ib_srq_attr_mask_IB_SRQ_LIMIT) != 0
-            || mask & b::ib_srq_attr_mask_IB_SRQ_MAX_WR != 0
-        {
+        if mask & !(b::ib_srq_attr_mask_IB_SRQ_MAX_WR | b::ib_srq_attr_mask_IB_SRQ_LIMIT) != 0 {
             return Err(EOPNOTSUPP);
         }
+        // The provider always sends its (8-byte) request.
+        let cmd = match udata {
+            Some(udata) => Some((
+                udata.read_input::<ModifySrqCmd>(size_of::<ModifySrqCmd>())?,
+                udata,
+            )),
+            None => None,
+        };
+        if mask & b::ib_srq_attr_mask_IB_SRQ_MAX_WR != 0 {
+            let Some((cmd, udata)) = cmd else {
+                return Err(EOPNOTSUPP);
+            };
+            self.resize(attr.max_wr, cmd.0.mmap_info_addr, udata)?;
+        }
         if mask & b::ib_srq_attr_mask_IB_SRQ_LIMIT != 0 {
-            if attr.srq_limit > self.max_wr {
+            let mut st = self.state.lock();
+            if attr.srq_limit > st.max_wr {
                 return Err(EINVAL);
             }
-            self.state.lock().limit = attr.srq_limit;
+            st.limit = attr.srq_limit;
         }
+        Ok(())
+    }
+
+    /// A user SRQ's new ring of at least `max_wr` WQEs: its mmap
+    /// information goes to the user's `mmap_info_addr` first (a failure
+    /// there changes nothing), then the WQEs posted and not yet taken move
+    /// into it, in order, under the SRQ's lock (which the QPs on it take
+    /// WQEs under). `EINVAL` if they or an armed limit would not fit (IBA
+    /// 11.2.3.3). The provider then maps the new ring in place of the old.
+    fn resize(&self, max_wr: u32, mmap_info_addr: u64, udata: &mut Udata<'_>) -> Result {
+        if !self.user {
+            return Err(EOPNOTSUPP);
+        }
+        if max_wr == 0 || max_wr > MAX_SRQ_WR {
+            return Err(EINVAL);
+        }
+        let wqe_len = recv_wqe_len(self.max_sge);
+        // SAFETY: The caller's live context, which outlives its SRQs.
+        let queue = unsafe { UserQueue::new(udata.ucontext(), max_wr, wqe_len) }?;
+        let capacity = queue.capacity();
+        let mut wqe = KVec::from_elem(0u8, wqe_len, GFP_KERNEL)?;
+        let addr = usize::try_from(mmap_info_addr).map_err(|_| EFAULT)?;
+        UserSlice::new(UserPtr::from_addr(addr), size_of::<MmapInfo>())
+            .writer()
+            .write(&MmapInfo(queue.mmap_info()))?;
+        let old = {
+            let mut st = self.state.lock();
+            let (next, limit) = (st.next, st.limit);
+            let Some(ring) = &mut st.ring else {
+                return Err(EINVAL);
+            };
+            // The producer index is read once: whatever user space writes,
+            // at most the old ring's entries are copied.
+            let waiting = ring.count(ring.producer(), next);
+            if waiting > capacity || limit > capacity {
+                return Err(EINVAL);
+            }
+            let mut index = next;
+            for i in 0..waiting {
+                ring.read_slot(index, 0, &mut wqe);
+                queue.write_slot(i, &wqe);
+                index = ring.next(index);
+            }
+            // The new ring starts at slot 0; the user's producer index is
+            // set once, before user space can map the ring.
+            queue.publish_producer(waiting);
+            let old = core::mem::replace(ring, queue);
+            st.next = 0;
+            st.max_wr = capacity;
+            old
+        };
+        // Its mmap entry goes without the lock; the pages stay until user
+        // space unmaps them (ib/mmap.rs).
+        drop(old);
         Ok(())
     }
 
     /// `query_srq`.
     pub(crate) fn query(&self, attr: &mut b::ib_srq_attr) {
-        attr.max_wr = self.max_wr;
+        let st = self.state.lock();
+        attr.max_wr = st.max_wr;
         attr.max_sge = self.max_sge;
-        attr.srq_limit = self.state.lock().limit;
+        attr.srq_limit = st.limit;
     }
 
     /// The SGEs a receive WQE of this SRQ may have.
@@ -210,7 +296,8 @@ impl Srq {
     /// space's again when this returns). Any context.
     pub(crate) fn take(&self, into: &mut RecvSlots, slot: u32) -> Option<SrqTaken> {
         let mut st = self.state.lock();
-        let (wr_id, len, left) = match &self.ring {
+        let st = &mut *st;
+        let (wr_id, len, left) = match &st.ring {
             Some(ring) => {
                 let producer = ring.producer();
                 if st.next == producer {
@@ -247,7 +334,7 @@ impl Srq {
         first: *const b::ib_recv_wr,
         bad_wr: &mut *const b::ib_recv_wr,
     ) -> Result {
-        if self.ring.is_some() {
+        if self.user {
             return Err(EINVAL);
         }
         let mut st = self.state.lock();

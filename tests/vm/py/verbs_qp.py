@@ -161,7 +161,7 @@ attr = ctx.query_device()
 check(attr.max_ah == 65535, f"max_ah {attr.max_ah}")
 
 # Shared receive queues: the rxe ring, rounded like the others; the limit
-# is armed by modify_srq within the queue; growing one is not supported.
+# is armed by modify_srq within the queue (resizing: srq_resize.py).
 srq = SRQ(pd, SrqInitAttr(SrqAttr(max_wr=100, max_sge=2)))
 got = srq.query()
 check((got.max_wr, got.max_sge, got.srq_limit) == (127, 2, 0), f"SRQ of 100 WRs holds {got.max_wr}")
@@ -169,8 +169,8 @@ srq.modify(SrqAttr(srq_limit=10), e.IBV_SRQ_LIMIT)
 check(srq.query().srq_limit == 10, "SRQ limit armed")
 fails_with({errno.EINVAL}, "an SRQ limit beyond the queue",
            lambda: srq.modify(SrqAttr(srq_limit=200), e.IBV_SRQ_LIMIT))
-fails_with({errno.EOPNOTSUPP}, "growing an SRQ (not supported)",
-           lambda: srq.modify(SrqAttr(max_wr=1000), e.IBV_SRQ_MAX_WR))
+srq.modify(SrqAttr(max_wr=1000), e.IBV_SRQ_MAX_WR)
+check(srq.query().max_wr == 1023, "an SRQ grown to 1000 WRs holds 1023")
 fails_with({errno.EINVAL}, "an SRQ larger than max_srq_wr",
            lambda: SRQ(pd, SrqInitAttr(SrqAttr(max_wr=16385))))
 with_srq = QPInitAttr(qp_type=e.IBV_QPT_RC, scq=cq, rcq=cq, srq=srq, cap=QPCap(max_send_wr=8))

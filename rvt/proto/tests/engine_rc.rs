@@ -886,6 +886,32 @@ fn rkey_violation_remote_access_error() {
         .all(|&w| w == 0));
 }
 
+// A WRITE with immediate beyond its region (found by tests/vm's verbs
+// fuzzer): the receive WQE it claimed completes with IB_WC_LOC_ACCESS_ERR
+// (the responder's status for a protection error on an RDMA WRITE with
+// immediate, IBA 10.8.3), not a flush that hides the cause; the next one
+// is flushed; the requester sees IB_WC_REM_ACCESS_ERR.
+#[test]
+fn write_with_imm_rkey_violation_completes_its_receive_with_local_access_error() {
+    let mut p = pair();
+    p.b.post_recv(7, 0);
+    p.b.post_recv(8, 0);
+    let mut wr = rdma_wr(1, WrOpcode::RdmaWriteWithImm, 16, (64 << 10) - 8);
+    wr.imm_or_inv = 5;
+    p.a.post(&wr, &[0; 16]);
+    p.pump();
+    assert_eq!(naks(&p, Some(NakCode::RemoteAccessError)), vec![100]);
+    assert_eq!(
+        statuses(&p.b.rec.recv_wcs()),
+        vec![(7, WcStatus::LocAccessErr), (8, WcStatus::WrFlushErr)]
+    );
+    assert_eq!(
+        statuses(&p.a.rec.send_wcs()),
+        vec![(1, WcStatus::RemAccessErr)]
+    );
+    assert_eq!(p.b.qp.state(), QpState::Error);
+}
+
 // IBA 9.4: per-opcode length rules (First/Middle exactly the MTU).
 #[test]
 fn short_middle_packet_is_invalid_request() {

@@ -358,18 +358,25 @@ impl<RD: DerefMut<Target = [ResponderResource]>> Responder<RD> {
 
     /// A fatal `Memory` failure on an RDMA WRITE or atomic target: an access
     /// violation is a remote access error, anything else a remote
-    /// operational error (IBA 9.9).
+    /// operational error (IBA 9.9). The receive WQE a WRITE with immediate
+    /// claimed (if any) completes with the responder's side of it: Local
+    /// Access Error for the violation (the completion status IBA 10.8.3
+    /// defines for a protection error on an RDMA WRITE with immediate;
+    /// ibv_poll_cq(3)), else Local QP Operation Error.
     fn remote_mem_error<S: Sink>(&mut self, e: MemError, psn: Psn, sink: &mut S) -> Fatal {
-        match e {
-            MemError::Access => self.remote_access_error(psn, sink),
-            _ => self.fatal(
-                DropReason::LocalPlacement,
-                Some(NakCode::RemoteOperationalError),
-                psn,
-                None,
-                sink,
+        let (reason, code, status) = match e {
+            MemError::Access => (
+                DropReason::RKey,
+                NakCode::RemoteAccessError,
+                WcStatus::LocAccessErr,
             ),
-        }
+            _ => (
+                DropReason::LocalPlacement,
+                NakCode::RemoteOperationalError,
+                WcStatus::LocQpOpErr,
+            ),
+        };
+        self.fatal(reason, Some(code), psn, Some(status), sink)
     }
 
     /// The engine found its own responder state inconsistent: NAK Remote

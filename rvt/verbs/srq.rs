@@ -47,8 +47,6 @@ const RXE_SGE: usize = 16;
 #[pin_data]
 pub(crate) struct Srq {
     _quota: Quota,
-    /// Whether it is a user SRQ (with a ring in its state).
-    user: bool,
     /// The SGEs granted per work request.
     max_sge: u32,
     /// What the QPs on the SRQ share: taken under this lock (IRQ-safe:
@@ -159,14 +157,12 @@ pub(crate) fn create<'a>(
         }
         None => (None, None, attr.max_wr),
     };
-    let user = ring.is_some();
-    let kernel_depth = if user { 0 } else { max_wr as usize };
+    let kernel_depth = if ring.is_some() { 0 } else { max_wr as usize };
     let posted = KernelRq::new(kernel_depth)?;
     let slots = RecvSlots::new(kernel_depth, max_sge)?;
     let quota = limit.take()?;
     let created = slot.init(pin_init!(Srq {
         _quota: quota,
-        user,
         max_sge,
         state <- new_spinlock_irq!(
             SrqState {
@@ -208,32 +204,38 @@ impl Srq {
             )),
             None => None,
         };
+        let new_limit = (mask & b::ib_srq_attr_mask_IB_SRQ_LIMIT != 0).then_some(attr.srq_limit);
         if mask & b::ib_srq_attr_mask_IB_SRQ_MAX_WR != 0 {
             let Some((cmd, udata)) = cmd else {
                 return Err(EOPNOTSUPP);
             };
-            self.resize(attr.max_wr, cmd.0.mmap_info_addr, udata)?;
+            return self.resize(attr.max_wr, new_limit, cmd.0.mmap_info_addr, udata);
         }
-        if mask & b::ib_srq_attr_mask_IB_SRQ_LIMIT != 0 {
+        if let Some(limit) = new_limit {
             let mut st = self.state.lock();
-            if attr.srq_limit > st.max_wr {
+            if limit > st.max_wr {
                 return Err(EINVAL);
             }
-            st.limit = attr.srq_limit;
+            st.limit = limit;
         }
         Ok(())
     }
 
-    /// A user SRQ's new ring of at least `max_wr` WQEs: its mmap
+    /// A user SRQ's new ring of at least `max_wr` WQEs, and the limit
+    /// `new_limit` armed if given, all or nothing: the new ring's mmap
     /// information goes to the user's `mmap_info_addr` first (a failure
     /// there changes nothing), then the WQEs posted and not yet taken move
     /// into it, in order, under the SRQ's lock (which the QPs on it take
-    /// WQEs under). `EINVAL` if they or an armed limit would not fit (IBA
-    /// 11.2.3.3). The provider then maps the new ring in place of the old.
-    fn resize(&self, max_wr: u32, mmap_info_addr: u64, udata: &mut Udata<'_>) -> Result {
-        if !self.user {
-            return Err(EOPNOTSUPP);
-        }
+    /// WQEs under). `EINVAL` if they or the limit would not fit (IBA
+    /// 11.2.3.3); the provider keeps its old ring then. Otherwise it maps
+    /// the new ring in place of the old. `EOPNOTSUPP` for a kernel SRQ.
+    fn resize(
+        &self,
+        max_wr: u32,
+        new_limit: Option<u32>,
+        mmap_info_addr: u64,
+        udata: &mut Udata<'_>,
+    ) -> Result {
         if max_wr == 0 || max_wr > MAX_SRQ_WR {
             return Err(EINVAL);
         }
@@ -248,28 +250,34 @@ impl Srq {
             .write(&MmapInfo(queue.mmap_info()))?;
         let old = {
             let mut st = self.state.lock();
-            let (next, limit) = (st.next, st.limit);
+            let st = &mut *st;
+            let limit = new_limit.unwrap_or(st.limit);
+            // Only a user SRQ has a ring.
             let Some(ring) = &mut st.ring else {
-                return Err(EINVAL);
+                return Err(EOPNOTSUPP);
             };
             // The producer index is read once: whatever user space writes,
-            // at most the old ring's entries are copied.
-            let waiting = ring.count(ring.producer(), next);
+            // at most the old ring's entries are copied (at most
+            // MAX_SRQ_WR - 1 WQEs of up to 552 bytes, with interrupts off).
+            let waiting = ring.count(ring.producer(), st.next);
             if waiting > capacity || limit > capacity {
                 return Err(EINVAL);
             }
-            let mut index = next;
+            let mut index = st.next;
             for i in 0..waiting {
                 ring.read_slot(index, 0, &mut wqe);
                 queue.write_slot(i, &wqe);
                 index = ring.next(index);
             }
-            // The new ring starts at slot 0; the user's producer index is
-            // set once, before user space can map the ring.
+            // The new ring starts at slot 0. User space may have mapped it
+            // already (its offset is out), but the provider posts into it
+            // only after this call returns: the producer index set here is
+            // the one it starts from.
             queue.publish_producer(waiting);
             let old = core::mem::replace(ring, queue);
             st.next = 0;
             st.max_wr = capacity;
+            st.limit = limit;
             old
         };
         // Its mmap entry goes without the lock; the pages stay until user
@@ -334,10 +342,10 @@ impl Srq {
         first: *const b::ib_recv_wr,
         bad_wr: &mut *const b::ib_recv_wr,
     ) -> Result {
-        if self.user {
+        let mut st = self.state.lock();
+        if st.ring.is_some() {
             return Err(EINVAL);
         }
-        let mut st = self.state.lock();
         // SAFETY: ib_core passes a valid list.
         unsafe { kwr::for_each(first, bad_wr, |w| self.post_one(&mut st, w)) }
     }

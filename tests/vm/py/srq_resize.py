@@ -66,6 +66,11 @@ srq.modify(SrqAttr(srq_limit=500), e.IBV_SRQ_LIMIT)
 check(srq.query().srq_limit == 500, "a limit beyond the old size, within the new one")
 fails_with({errno.EINVAL}, "shrinking below the armed limit (to 127 WRs, limit 500)",
            lambda: srq.modify(SrqAttr(max_wr=100), e.IBV_SRQ_MAX_WR))
+fails_with({errno.EINVAL}, "a resize with a new limit beyond the new size (one call)",
+           lambda: srq.modify(SrqAttr(max_wr=100, srq_limit=200), e.IBV_SRQ_MAX_WR | e.IBV_SRQ_LIMIT))
+got = srq.query()
+check((got.max_wr, got.srq_limit) == (1023, 500), "all or nothing: the ring and the limit unchanged "
+      "(the receives posted next must arrive)")
 post_recvs(range(25, 45))
 got = send(range(5, 45))
 ids = [w.wr_id for w in got]

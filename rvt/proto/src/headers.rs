@@ -47,6 +47,11 @@ pub enum WireError {
     BadNetworkHeader,
     /// The ICRC of a received packet does not match its contents (IBA 7.8.1).
     BadIcrc,
+    /// Native IB: the LRH has a link version other than 0 or no IBA
+    /// transport behind it (IBA 7.7).
+    BadLinkHeader,
+    /// Native IB: the VCRC does not match the packet (IBA 7.8.2).
+    BadVcrc,
 }
 
 /// The first `N` bytes of `buf` as an array, or `Truncated`.

@@ -18,10 +18,11 @@
     clippy::unimplemented
 )]
 
-// Wire formats (IBA vol. 1, chapter 9).
+// Wire formats (IBA vol. 1, chapters 7 to 9).
 pub mod aeth;
 pub mod headers;
 pub mod icrc;
+pub mod link;
 pub mod opcode;
 pub mod packet;
 pub mod psn;

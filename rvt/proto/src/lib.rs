@@ -29,3 +29,6 @@ pub mod psn;
 
 // The transport engine.
 pub mod engine;
+
+// Subnet management of a native IB port (IBA chapter 14).
+pub mod sma;

@@ -12,7 +12,7 @@ import sys
 
 import pyverbs.enums as e
 from pyverbs.addr import AH, AHAttr, GlobalRoute
-from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
+from pyverbs.qp import QP, QPCap, QPInitAttr
 from pyverbs.wr import SGE, RecvWR, SendWR
 
 import rc
@@ -83,31 +83,8 @@ def unreliable(qp_type):
     cap = QPCap(max_send_wr=BATCH, max_recv_wr=N, max_send_sge=1, max_recv_sge=1)
     qa = QP(a.pd, QPInitAttr(qp_type=qp_type, scq=a.cq, rcq=a.cq, cap=cap))
     qb = QP(b.pd, QPInitAttr(qp_type=qp_type, scq=b.cq, rcq=b.cq, cap=cap))
-    for qp, peer, node in ((qa, qb, a), (qb, qa, b)):
-        attr = QPAttr(qp_state=e.IBV_QPS_INIT)
-        attr.pkey_index, attr.port_num = 0, 1
-        mask = e.IBV_QP_STATE | e.IBV_QP_PKEY_INDEX | e.IBV_QP_PORT
-        if qp_type == e.IBV_QPT_UD:
-            attr.qkey = 0x5555
-            mask |= e.IBV_QP_QKEY
-        else:
-            attr.qp_access_flags = 0
-            mask |= e.IBV_QP_ACCESS_FLAGS
-        qp.modify(attr, mask)
-        attr = QPAttr(qp_state=e.IBV_QPS_RTR)
-        mask = e.IBV_QP_STATE
-        if qp_type == e.IBV_QPT_UC:
-            other = b if node is a else a
-            attr.path_mtu = e.IBV_MTU_1024
-            attr.dest_qp_num = peer.qp_num
-            attr.rq_psn = 0
-            attr.ah_attr = AHAttr(port_num=1, is_global=1, gr=GlobalRoute(
-                dgid=other.gid, sgid_index=node.gid_index, hop_limit=64))
-            mask |= e.IBV_QP_AV | e.IBV_QP_PATH_MTU | e.IBV_QP_DEST_QPN | e.IBV_QP_RQ_PSN
-        qp.modify(attr, mask)
-        attr = QPAttr(qp_state=e.IBV_QPS_RTS)
-        attr.sq_psn = 0
-        qp.modify(attr, e.IBV_QP_STATE | e.IBV_QP_SQ_PSN)
+    for qp, node, other, peer in ((qa, a, b, qb), (qb, b, a, qa)):
+        rc.connect_qp(qp, node.gid_index, other.gid, peer.qp_num, access=0)
     size, grh = 512, 40 if qp_type == e.IBV_QPT_UD else 0
     for i in range(N):
         qb.post_recv(RecvWR(wr_id=i, num_sge=1, sg=[SGE(b.mr.buf + i * 1024, grh + size, b.mr.lkey)]))

@@ -33,34 +33,52 @@ class Node:
         return self.qp
 
 
-def connect(a, b, access=ACCESS, rnr_retry=7):
-    """Moves a's QP to RTS towards b's."""
-    qp = a.qp
+def connect_qp(qp, gid_index, peer_gid, peer_qpn, access=ACCESS, rnr_retry=7, timeout=14,
+               retry_cnt=7, qkey=0x5555):
+    """Moves qp (RC, UC or UD) to RTS: INIT with access (RC, UC) or qkey
+    (UD); for RC and UC, RTR towards peer_qpn at peer_gid (path MTU 1024)."""
+    qp_type = qp.qp_type
     attr = QPAttr(qp_state=e.IBV_QPS_INIT)
     attr.pkey_index = 0
     attr.port_num = 1
-    attr.qp_access_flags = access
-    qp.modify(attr, e.IBV_QP_STATE | e.IBV_QP_PKEY_INDEX | e.IBV_QP_PORT | e.IBV_QP_ACCESS_FLAGS)
+    mask = e.IBV_QP_STATE | e.IBV_QP_PKEY_INDEX | e.IBV_QP_PORT
+    if qp_type == e.IBV_QPT_UD:
+        attr.qkey = qkey
+        mask |= e.IBV_QP_QKEY
+    else:
+        attr.qp_access_flags = access
+        mask |= e.IBV_QP_ACCESS_FLAGS
+    qp.modify(attr, mask)
     attr = QPAttr(qp_state=e.IBV_QPS_RTR)
-    attr.path_mtu = e.IBV_MTU_1024
-    attr.dest_qp_num = b.qp.qp_num
-    attr.rq_psn = 0
-    attr.max_dest_rd_atomic = 4
-    attr.min_rnr_timer = 1
-    attr.ah_attr = AHAttr(port_num=1, is_global=1,
-                          gr=GlobalRoute(dgid=b.gid, sgid_index=a.gid_index, hop_limit=64))
-    qp.modify(attr, e.IBV_QP_STATE | e.IBV_QP_AV | e.IBV_QP_PATH_MTU | e.IBV_QP_DEST_QPN |
-              e.IBV_QP_RQ_PSN | e.IBV_QP_MAX_DEST_RD_ATOMIC | e.IBV_QP_MIN_RNR_TIMER)
+    mask = e.IBV_QP_STATE
+    if qp_type != e.IBV_QPT_UD:
+        attr.path_mtu = e.IBV_MTU_1024
+        attr.dest_qp_num = peer_qpn
+        attr.rq_psn = 0
+        attr.ah_attr = AHAttr(port_num=1, is_global=1,
+                              gr=GlobalRoute(dgid=peer_gid, sgid_index=gid_index, hop_limit=64))
+        mask |= e.IBV_QP_AV | e.IBV_QP_PATH_MTU | e.IBV_QP_DEST_QPN | e.IBV_QP_RQ_PSN
+    if qp_type == e.IBV_QPT_RC:
+        attr.max_dest_rd_atomic = 4
+        attr.min_rnr_timer = 1
+        mask |= e.IBV_QP_MAX_DEST_RD_ATOMIC | e.IBV_QP_MIN_RNR_TIMER
+    qp.modify(attr, mask)
     attr = QPAttr(qp_state=e.IBV_QPS_RTS)
-    attr.timeout = 14
-    attr.retry_cnt = 7
-    attr.rnr_retry = rnr_retry
     attr.sq_psn = 0
-    attr.max_rd_atomic = 4
-    qp.modify(attr, e.IBV_QP_STATE | e.IBV_QP_TIMEOUT | e.IBV_QP_RETRY_CNT |
-              e.IBV_QP_RNR_RETRY | e.IBV_QP_SQ_PSN | e.IBV_QP_MAX_QP_RD_ATOMIC)
+    mask = e.IBV_QP_STATE | e.IBV_QP_SQ_PSN
+    if qp_type == e.IBV_QPT_RC:
+        attr.timeout = timeout
+        attr.retry_cnt = retry_cnt
+        attr.rnr_retry = rnr_retry
+        attr.max_rd_atomic = 4
+        mask |= (e.IBV_QP_TIMEOUT | e.IBV_QP_RETRY_CNT | e.IBV_QP_RNR_RETRY |
+                 e.IBV_QP_MAX_QP_RD_ATOMIC)
+    qp.modify(attr, mask)
 
 
+def connect(a, b, access=ACCESS, rnr_retry=7):
+    """Moves a's QP to RTS towards b's."""
+    connect_qp(a.qp, a.gid_index, b.gid, b.qp.qp_num, access=access, rnr_retry=rnr_retry)
 
 
 def pair(a, b, access=ACCESS, rnr_retry=7, send_cq=None):

@@ -47,6 +47,7 @@ from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
 from pyverbs.srq import SRQ, SrqAttr, SrqInitAttr
 from pyverbs.wr import SGE, RecvWR, SendWR
 
+import rc
 from checks import check, exit_status
 
 RW = e.IBV_ACCESS_LOCAL_WRITE | e.IBV_ACCESS_REMOTE_WRITE | e.IBV_ACCESS_REMOTE_READ
@@ -414,35 +415,11 @@ class Fuzzer:
         a, b = self.a, self.b
         qa = QP(a.pd, qp_init(a, qp_type, max_send_sge=4, max_recv_sge=4))
         qb = QP(b.pd, qp_init(b, qp_type, max_send_sge=4, max_recv_sge=4))
+        access = ALL if qp_type == e.IBV_QPT_RC else e.IBV_ACCESS_REMOTE_WRITE
         for qp, side, peer, other in ((qa, a, b, qb), (qb, b, a, qa)):
-            attr = QPAttr(qp_state=e.IBV_QPS_INIT)
-            attr.pkey_index, attr.port_num = 0, 1
-            mask = e.IBV_QP_STATE | e.IBV_QP_PKEY_INDEX | e.IBV_QP_PORT
-            if qp_type == e.IBV_QPT_UD:
-                attr.qkey = 0x1234
-                mask |= e.IBV_QP_QKEY
-            else:
-                attr.qp_access_flags = ALL if qp_type == e.IBV_QPT_RC else e.IBV_ACCESS_REMOTE_WRITE
-                mask |= e.IBV_QP_ACCESS_FLAGS
-            qp.modify(attr, mask)
-            attr = QPAttr(qp_state=e.IBV_QPS_RTR)
-            mask = e.IBV_QP_STATE
-            if qp_type != e.IBV_QPT_UD:
-                attr.path_mtu, attr.dest_qp_num, attr.rq_psn = e.IBV_MTU_1024, other.qp_num, 0
-                attr.ah_attr = route(side, peer)
-                mask |= e.IBV_QP_PATH_MTU | e.IBV_QP_DEST_QPN | e.IBV_QP_RQ_PSN | e.IBV_QP_AV
-                if qp_type == e.IBV_QPT_RC:
-                    attr.max_dest_rd_atomic, attr.min_rnr_timer = 4, 1
-                    mask |= e.IBV_QP_MAX_DEST_RD_ATOMIC | e.IBV_QP_MIN_RNR_TIMER
-            qp.modify(attr, mask)
-            attr = QPAttr(qp_state=e.IBV_QPS_RTS)
-            attr.sq_psn = 0
-            mask = e.IBV_QP_STATE | e.IBV_QP_SQ_PSN
-            if qp_type == e.IBV_QPT_RC:
-                attr.timeout, attr.retry_cnt, attr.rnr_retry, attr.max_rd_atomic = 10, 2, 0, 4
-                mask |= (e.IBV_QP_TIMEOUT | e.IBV_QP_RETRY_CNT | e.IBV_QP_RNR_RETRY |
-                         e.IBV_QP_MAX_QP_RD_ATOMIC)
-            qp.modify(attr, mask)
+            # Few retries, none on RNR: a probe's errors come back fast.
+            rc.connect_qp(qp, side.gid_index, peer.gid, other.qp_num, access=access,
+                          rnr_retry=0, timeout=10, retry_cnt=2, qkey=0x1234)
         return qa, qb
 
     def probe_post(self):

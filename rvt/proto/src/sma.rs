@@ -9,7 +9,8 @@
 //! PortInfo (Set: LID, LMC, SM LID and SL, GID prefix, M_Key, its protect
 //! bits and lease period, subnet timeout, client reregistration, neighbor
 //! MTU and the PortState moves the SM makes: Down, Init -> Armed ->
-//! Active). Everything else is refused with the MAD status for an
+//! Active, OperationalVLs). SMInfo, responses and traps are the SM's
+//! (passed on); everything else is refused with the MAD status for an
 //! unsupported method or attribute (IBA 13.4.7). M_Key checking follows
 //! IBA 14.2.4: a Set (or a Get at protect level 2 and 3) with the wrong
 //! M_Key is dropped without a response and counted, and starts the lease,
@@ -39,8 +40,6 @@ pub const METHOD_TRAP_REPRESS: u8 = 0x07;
 
 /// MAD status values (IBA 13.4.7).
 pub const STATUS_BAD_VERSION: u16 = 0x0004;
-/// The method is not supported.
-pub const STATUS_UNSUPPORTED_METHOD: u16 = 0x0008;
 /// The method/attribute combination is not supported.
 pub const STATUS_UNSUPPORTED_METHOD_ATTR: u16 = 0x000c;
 /// A field of the attribute or the attribute modifier is invalid.
@@ -50,6 +49,8 @@ pub const STATUS_DIRECTION: u16 = 0x8000;
 
 /// Attribute IDs (IBA 14.2.5).
 pub const ATTR_NODE_DESCRIPTION: u16 = 0x0010;
+/// SMInfo: for the SM on this node, not the SMA.
+pub const ATTR_SM_INFO: u16 = 0x0020;
 /// NodeInfo.
 pub const ATTR_NODE_INFO: u16 = 0x0011;
 /// PortInfo.
@@ -136,8 +137,14 @@ pub struct PortAttrs {
     pub mtu_cap: u8,
     /// NeighborMTU, which the SM sets.
     pub neighbor_mtu: u8,
-    /// VLCap (1: VL0 only) and OperationalVLs.
+    /// VLCap (1: VL0 only).
     pub vl_cap: u8,
+    /// OperationalVLs, which the SM sets (at most VLCap; OpenSM takes the
+    /// link down when a port does not keep what it set).
+    pub op_vls: u8,
+    /// LocalPhyErrors and OverrunErrors thresholds (byte 53), kept as the
+    /// SM sets them.
+    pub error_thresholds: u8,
     /// SubnetTimeOut, 0..=31.
     pub subnet_timeout: u8,
     /// M_Key, P_Key and Q_Key violation counters (saturating).
@@ -166,14 +173,20 @@ pub struct PortChanges {
     pub state: Option<PortState>,
 }
 
-/// What to do with a request SMP.
+/// What to do with a request SMP; in ib_mad's terms (process_mad's
+/// IB_MAD_RESULT_*) for the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmaVerdict {
-    /// Send the response (written to the response buffer).
+    /// Send the response (written to the response buffer): SUCCESS | REPLY.
     Reply(PortChanges),
-    /// Send nothing: not a request for this agent, or an M_Key violation
-    /// (the caller sends the SM a Bad M_Key trap, IBA 14.2.4.4, when
-    /// `mkey_violation`).
+    /// Not the SMA's: a response or trap for the SM on this node, or SMInfo
+    /// (IBA 14.4.1: the SM answers it). ib_mad hands it to the agents
+    /// (an SM in user space): SUCCESS without REPLY.
+    Pass,
+    /// Send nothing and hand it to nobody: an M_Key violation (FAILURE,
+    /// so ib_mad does not answer it either; the caller sends the SM a Bad
+    /// M_Key trap, IBA 14.2.4.4, when `mkey_violation`), or a TrapRepress,
+    /// which is never answered (IBA 13.4.9; CONSUMED).
     Drop {
         /// An M_Key check failed (counted in `PortAttrs::mkey_violations`).
         mkey_violation: bool,
@@ -248,13 +261,17 @@ fn port_info(port: &PortAttrs, show_mkey: bool, data: &mut [u8; SMP_DATA_LEN]) {
         ],
     );
     // InitTypeReply and MTUCap; VLStallCount and HOQLife; OperationalVLs.
-    put(data, 41, &[port.mtu_cap, 0, port.vl_cap << 4]);
+    put(data, 41, &[port.mtu_cap, 0, port.op_vls << 4]);
     put(data, 44, &port.mkey_violations.to_be_bytes());
     put(data, 46, &port.pkey_violations.to_be_bytes());
     put(data, 48, &port.qkey_violations.to_be_bytes());
-    // GUIDCap: one GUID; SubnetTimeOut; RespTimeValue (about 4 us * 2^20,
-    // the default of 18 that OpenSM assumes).
-    put(data, 50, &[1, port.subnet_timeout, 18]);
+    // GUIDCap: one GUID; SubnetTimeOut; RespTimeValue (4.096 us * 2^18,
+    // about 1 s); the error thresholds.
+    put(
+        data,
+        50,
+        &[1, port.subnet_timeout, 18, port.error_thresholds],
+    );
 }
 
 /// The NodeInfo attribute (IBA 14.2.5.3, 40 bytes).
@@ -307,14 +324,24 @@ fn port_info_set(data: &[u8; MAD_LEN], port: &PortAttrs) -> Option<(PortAttrs, P
         new.neighbor_mtu = neighbor_mtu;
     }
     new.sm_sl = mtu_sl & 0x0f;
+    // OperationalVLs: 0 leaves it; at most VLCap.
+    let op_vls = byte(data, d.saturating_add(43)) >> 4;
+    if op_vls != 0 {
+        if op_vls > port.vl_cap {
+            return None;
+        }
+        new.op_vls = op_vls;
+    }
+    new.error_thresholds = byte(data, d.saturating_add(53));
     let rereg_timeout = byte(data, d.saturating_add(51));
     new.subnet_timeout = rereg_timeout & 0x1f;
     changes.client_reregister = rereg_timeout & 0x80 != 0;
-    // PortPhysicalState: 0 leaves it; 2 (Polling) and 3 (Disabled) are
-    // what an SM may ask for.
+    // PortPhysicalState: 0 leaves it; 1 (Sleep), 2 (Polling) and 3
+    // (Disabled) take the link down, and go with PortState 0 or Down
+    // only.
     match phys {
         0 => {}
-        2 | 3 => {
+        1..=3 if matches!(state, 0 | 1) => {
             new.phys_state = phys;
             new.state = PortState::Down;
         }
@@ -350,11 +377,10 @@ pub fn process_smp(
     let method = byte(req, 3);
     if !matches!(class, CLASS_SUBN_LID_ROUTED | CLASS_SUBN_DIRECTED_ROUTE)
         || !matches!(method, METHOD_GET | METHOD_SET | METHOD_TRAP_REPRESS)
+        || be16(req, 16) == ATTR_SM_INFO
     {
-        // Responses and traps are not for an SMA to answer.
-        return SmaVerdict::Drop {
-            mkey_violation: false,
-        };
+        // Responses, traps and SMInfo are for the SM, not the SMA.
+        return SmaVerdict::Pass;
     }
     // IBA 14.2.4.3: once the lease runs out, the protection lapses.
     if let Some(deadline) = port.mkey_lease_deadline {
@@ -376,6 +402,12 @@ pub fn process_smp(
             mkey_violation: true,
         };
     }
+    if method == METHOD_TRAP_REPRESS {
+        // This SMA sends no traps yet; a TrapRepress is never answered.
+        return SmaVerdict::Drop {
+            mkey_violation: false,
+        };
+    }
     // The response: the request's header and M_Key, method GetResp, the
     // attribute data filled in below.
     *resp = *req;
@@ -385,9 +417,6 @@ pub fn process_smp(
     let status = if byte(req, 0) != 1 || byte(req, 2) != 1 {
         // BaseVersion and ClassVersion 1 (IBA 13.4.2).
         STATUS_BAD_VERSION
-    } else if method == METHOD_TRAP_REPRESS {
-        // This SMA sends no traps yet: nothing to repress.
-        STATUS_UNSUPPORTED_METHOD
     } else {
         let attr = be16(req, 16);
         let modifier = be32(req, 20);
@@ -415,6 +444,12 @@ pub fn process_smp(
                     *port = new;
                     changes = set_changes;
                     port_info(port, true, &mut data);
+                    // The response echoes ClientReregister (IBA 14.2.5.6).
+                    if changes.client_reregister {
+                        if let Some(b) = data.get_mut(51) {
+                            *b |= 0x80;
+                        }
+                    }
                     0
                 }
                 None => {

@@ -36,12 +36,14 @@ fn port() -> PortAttrs {
         lmc: 0,
         sm_lid: 0,
         sm_sl: 0,
-        cap_mask: 0x0251_0868,
+        cap_mask: 1 << 25, // IsClientReregistrationSupported
         state: PortState::Init,
         phys_state: 5,
         mtu_cap: 4,
         neighbor_mtu: 4,
         vl_cap: 1,
+        op_vls: 1,
+        error_thresholds: 0,
         subnet_timeout: 0,
         mkey_violations: 0,
         pkey_violations: 0,
@@ -160,7 +162,7 @@ fn port_info_get_reports_the_port() {
     let d = &r[64..128];
     assert_eq!(&d[8..16], &0xfe80_0000_0000_0000u64.to_be_bytes());
     assert_eq!(&d[16..20], &[0, 0x12, 0, 0x01]);
-    assert_eq!(&d[20..24], &0x0251_0868u32.to_be_bytes());
+    assert_eq!(&d[20..24], &(1u32 << 25).to_be_bytes());
     assert_eq!(d[28], 1, "LocalPortNum");
     assert_eq!(d[32] & 0x0f, PortState::Init.value());
     assert_eq!(d[33] >> 4, 5, "PortPhysicalState LinkUp");
@@ -222,7 +224,7 @@ fn the_sm_assigns_lids_and_brings_the_port_to_active() {
 #[test]
 fn invalid_port_info_sets_change_nothing() {
     type Edit = fn(&mut [u8]);
-    let cases: [(&str, Edit); 7] = [
+    let cases: [(&str, Edit); 9] = [
         ("LID 0", |d| d[16..18].copy_from_slice(&[0, 0])),
         ("multicast LID", |d| {
             d[16..18].copy_from_slice(&[0xc0, 0x01])
@@ -236,6 +238,13 @@ fn invalid_port_info_sets_change_nothing() {
             d[36] = (5 << 4) | (d[36] & 0x0f)
         }),
         ("PortPhysicalState LinkUp", |d| d[33] = 5 << 4),
+        ("Disabled and Armed at once", |d| {
+            d[33] = 3 << 4;
+            d[32] = (d[32] & 0xf0) | 3;
+        }),
+        ("OperationalVLs above VLCap", |d| {
+            d[43] = (2 << 4) | (d[43] & 0x0f)
+        }),
     ];
     for (what, f) in cases {
         let mut p = port();
@@ -260,8 +269,13 @@ fn client_reregister_is_reported() {
     p.lid = 3;
     p.sm_lid = 1;
     let req = set_port_info(&p, 0, |d| d[51] |= 0x80);
-    let c = changes(run(&req, &mut p, 0).0);
+    let (v, r) = run(&req, &mut p, 0);
+    let c = changes(v);
     assert!(c.client_reregister && !c.lid);
+    assert_eq!(r[64 + 51] & 0x80, 0x80, "echoed in the response");
+    // A Get does not show it: it is an event, not a state.
+    let (_, r) = run(&get(ATTR_PORT_INFO), &mut p, 0);
+    assert_eq!(r[64 + 51] & 0x80, 0);
 }
 
 #[test]
@@ -279,25 +293,48 @@ fn unsupported_methods_and_attributes() {
     bad[0] = 2;
     let (_, r) = run(&bad, &mut p, 0);
     assert_eq!(status(&r), STATUS_BAD_VERSION);
-    let (_, r) = run(
+    // A TrapRepress is never answered (IBA 13.4.9).
+    let (v, _) = run(
         &smp(CLASS_SUBN_LID_ROUTED, METHOD_TRAP_REPRESS, 0x0002, 0, 0),
         &mut p,
         0,
     );
-    assert_eq!(status(&r), STATUS_UNSUPPORTED_METHOD);
+    assert_eq!(
+        v,
+        SmaVerdict::Drop {
+            mkey_violation: false
+        }
+    );
     for (class, method) in [
         (CLASS_SUBN_LID_ROUTED, METHOD_GET_RESP),
         (0x03, METHOD_GET),            // SubnAdm: the SA's, not the SMA's
         (CLASS_SUBN_LID_ROUTED, 0x05), // a Trap
     ] {
         let (v, _) = run(&smp(class, method, ATTR_NODE_INFO, 0, 0), &mut p, 0);
-        assert_eq!(
-            v,
-            SmaVerdict::Drop {
-                mkey_violation: false
-            }
-        );
+        assert_eq!(v, SmaVerdict::Pass, "class {class:#x} method {method:#x}");
     }
+    // SMInfo is the SM's to answer (IBA 14.4.1), whatever the method.
+    let (v, _) = run(&get(ATTR_SM_INFO), &mut p, 0);
+    assert_eq!(v, SmaVerdict::Pass);
+}
+
+#[test]
+fn operational_vls_and_error_thresholds_are_kept() {
+    let mut p = port();
+    p.vl_cap = 4;
+    p.lid = 3;
+    p.sm_lid = 1;
+    // OpenSM sets OperationalVLs to what both ends can do, and the
+    // thresholds to 0x88, then reads them back.
+    let req = set_port_info(&p, 0, |d| {
+        d[43] = (2 << 4) | (d[43] & 0x0f);
+        d[53] = 0x88;
+    });
+    let (_, r) = run(&req, &mut p, 0);
+    assert_eq!(status(&r), 0);
+    assert_eq!((p.op_vls, p.error_thresholds), (2, 0x88));
+    let (_, r) = run(&get(ATTR_PORT_INFO), &mut p, 0);
+    assert_eq!((r[64 + 43] >> 4, r[64 + 53]), (2, 0x88));
 }
 
 #[test]

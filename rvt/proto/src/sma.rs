@@ -5,8 +5,9 @@
 //! the directed-route hop processing (IBA 14.2.2) by then, and sends the
 //! response back along the return path.
 //!
-//! Attributes answered: NodeDescription, NodeInfo and PortInfo (Get), and
-//! PortInfo (Set: LID, LMC, SM LID and SL, GID prefix, M_Key, its protect
+//! Attributes answered: NodeDescription, NodeInfo, GUIDInfo,
+//! SLtoVLMappingTable, P_KeyTable and PortInfo (Get), P_KeyTable (Set),
+//! and PortInfo (Set: LID, LMC, SM LID and SL, GID prefix, M_Key, its protect
 //! bits and lease period, subnet timeout, client reregistration, neighbor
 //! MTU and the PortState moves the SM makes: Down, Init -> Armed ->
 //! Active, OperationalVLs). SMInfo, responses and traps are the SM's
@@ -53,8 +54,19 @@ pub const ATTR_NODE_DESCRIPTION: u16 = 0x0010;
 pub const ATTR_SM_INFO: u16 = 0x0020;
 /// NodeInfo.
 pub const ATTR_NODE_INFO: u16 = 0x0011;
+/// GUIDInfo.
+pub const ATTR_GUID_INFO: u16 = 0x0014;
 /// PortInfo.
 pub const ATTR_PORT_INFO: u16 = 0x0015;
+/// P_KeyTable.
+pub const ATTR_PKEY_TABLE: u16 = 0x0016;
+/// SLtoVLMappingTable.
+pub const ATTR_SL_TO_VL_TABLE: u16 = 0x0017;
+
+/// P_Key table entries a port has (PartitionCap): one P_KeyTable block.
+pub const PKEY_TABLE_LEN: usize = 32;
+/// The default partition, full membership (IBA 10.9.1.2).
+pub const DEFAULT_PKEY: u16 = 0xffff;
 
 /// NodeType of a channel adapter (IBA 14.2.5.3).
 pub const NODE_TYPE_CA: u8 = 1;
@@ -93,8 +105,6 @@ pub struct NodeAttrs {
     pub system_image_guid: u64,
     /// The GUID of port 1 (a one-port CA).
     pub port_guid: u64,
-    /// P_Key table entries per port (PartitionCap).
-    pub partition_cap: u16,
     /// DeviceID, Revision, VendorID (24 bits).
     pub device_id: u16,
     /// Revision.
@@ -147,6 +157,9 @@ pub struct PortAttrs {
     pub error_thresholds: u8,
     /// SubnetTimeOut, 0..=31.
     pub subnet_timeout: u8,
+    /// The P_Key table (IBA 10.9.1), which the SM sets: entry 0 is the
+    /// default partition until it says otherwise; 0 marks an empty entry.
+    pub pkeys: [u16; PKEY_TABLE_LEN],
     /// M_Key, P_Key and Q_Key violation counters (saturating).
     pub mkey_violations: u16,
     /// P_Key violations.
@@ -171,6 +184,8 @@ pub struct PortChanges {
     pub client_reregister: bool,
     /// The new logical state, if the Set moved the port.
     pub state: Option<PortState>,
+    /// The P_Key table (IB_EVENT_PKEY_CHANGE).
+    pub pkeys: bool,
 }
 
 /// What to do with a request SMP; in ib_mad's terms (process_mad's
@@ -282,7 +297,8 @@ fn node_info(node: &NodeAttrs, data: &mut [u8; SMP_DATA_LEN]) {
     put(data, 4, &node.system_image_guid.to_be_bytes());
     put(data, 12, &node.node_guid.to_be_bytes());
     put(data, 20, &node.port_guid.to_be_bytes());
-    put(data, 28, &node.partition_cap.to_be_bytes());
+    // PartitionCap: the P_Key table's entries.
+    put(data, 28, &(PKEY_TABLE_LEN as u16).to_be_bytes());
     put(data, 30, &node.device_id.to_be_bytes());
     put(data, 32, &node.revision.to_be_bytes());
     // LocalPortNum (the port the SMP came in on) and the 24-bit VendorID.
@@ -428,6 +444,54 @@ pub fn process_smp(
             (METHOD_GET, ATTR_NODE_INFO) => {
                 node_info(node, &mut data);
                 0
+            }
+            // One block of 8 GUIDs (IBA 14.2.5.5): GUIDCap is 1, the port
+            // GUID; a Set cannot add alias GUIDs and reports the block.
+            (METHOD_GET | METHOD_SET, ATTR_GUID_INFO) => {
+                put(&mut data, 0, &node.port_guid.to_be_bytes());
+                if modifier == 0 {
+                    0
+                } else {
+                    STATUS_INVALID_FIELD
+                }
+            }
+            // One block of 32 P_Keys (IBA 14.2.5.7), the modifier's low 16
+            // bits the block number; a Set replaces the block.
+            (METHOD_GET | METHOD_SET, ATTR_PKEY_TABLE) => {
+                let status = if modifier & 0xffff != 0 {
+                    STATUS_INVALID_FIELD
+                } else {
+                    if method == METHOD_SET {
+                        let block = req
+                            .get(SMP_DATA_OFFSET..MAD_LEN)
+                            .unwrap_or_default()
+                            .chunks_exact(2);
+                        for (key, be) in port.pkeys.iter_mut().zip(block) {
+                            if let &[hi, lo] = be {
+                                *key = u16::from_be_bytes([hi, lo]);
+                            }
+                        }
+                        changes.pkeys = true;
+                    }
+                    0
+                };
+                for (out, key) in data.chunks_exact_mut(2).zip(port.pkeys.iter()) {
+                    out.copy_from_slice(&key.to_be_bytes());
+                }
+                status
+            }
+            // Every SL on VL0 (IBA 14.2.5.8: 16 four-bit VLs), the only data
+            // VL: a Set that maps an SL elsewhere is refused.
+            (METHOD_GET | METHOD_SET, ATTR_SL_TO_VL_TABLE) => {
+                let elsewhere = method == METHOD_SET
+                    && req
+                        .get(SMP_DATA_OFFSET..SMP_DATA_OFFSET.saturating_add(8))
+                        .is_some_and(|t| t.iter().any(|&b| b != 0));
+                if elsewhere {
+                    STATUS_INVALID_FIELD
+                } else {
+                    0
+                }
             }
             (METHOD_GET | METHOD_SET, ATTR_PORT_INFO) if modifier > 1 => {
                 port_info(port, mkey_ok, &mut data);

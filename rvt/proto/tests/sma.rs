@@ -17,7 +17,6 @@ fn node() -> NodeAttrs {
         node_guid: 0x0002_c903_0000_1001,
         system_image_guid: 0x0002_c903_0000_1000,
         port_guid: 0x0002_c903_0000_1002,
-        partition_cap: 1,
         device_id: 0x7322,
         revision: 2,
         vendor_id: 0x00_1175,
@@ -45,6 +44,11 @@ fn port() -> PortAttrs {
         op_vls: 1,
         error_thresholds: 0,
         subnet_timeout: 0,
+        pkeys: {
+            let mut t = [0; PKEY_TABLE_LEN];
+            t[0] = DEFAULT_PKEY;
+            t
+        },
         mkey_violations: 0,
         pkey_violations: 0,
         qkey_violations: 0,
@@ -127,7 +131,7 @@ fn node_info_describes_a_one_port_ca() {
     assert_eq!(&d[4..12], &node().system_image_guid.to_be_bytes());
     assert_eq!(&d[12..20], &node().node_guid.to_be_bytes());
     assert_eq!(&d[20..28], &node().port_guid.to_be_bytes());
-    assert_eq!(&d[28..30], &[0, 1]); // PartitionCap
+    assert_eq!(&d[28..30], &[0, 32]); // PartitionCap
     assert_eq!(&d[30..32], &[0x73, 0x22]); // DeviceID
     assert_eq!(&d[32..36], &[0, 0, 0, 2]); // Revision
     assert_eq!(&d[36..40], &[1, 0x00, 0x11, 0x75]); // LocalPortNum, VendorID
@@ -429,4 +433,57 @@ fn any_request_bytes_are_answered_or_dropped_without_panicking() {
         let mut p = port();
         let _ = run(&req, &mut p, u64::from(x));
     }
+}
+
+#[test]
+fn guid_info_is_the_port_guid() {
+    let mut p = port();
+    let (_, r) = run(&get(ATTR_GUID_INFO), &mut p, 0);
+    assert_eq!(status(&r), 0);
+    assert_eq!(&r[64..72], &node().port_guid.to_be_bytes());
+    assert_eq!(&r[72..128], &[0; 56][..]);
+    let (_, r) = run(
+        &smp(CLASS_SUBN_LID_ROUTED, METHOD_GET, ATTR_GUID_INFO, 1, 0),
+        &mut p,
+        0,
+    );
+    assert_eq!(status(&r), STATUS_INVALID_FIELD);
+}
+
+#[test]
+fn the_sm_sets_the_p_key_table() {
+    let mut p = port();
+    let (_, r) = run(&get(ATTR_PKEY_TABLE), &mut p, 0);
+    assert_eq!(
+        (status(&r), &r[64..66], &r[66..68]),
+        (0, &[0xff, 0xff][..], &[0, 0][..])
+    );
+    // OpenSM's partitions.conf: the default partition and 0x8001.
+    let mut req = smp(CLASS_SUBN_LID_ROUTED, METHOD_SET, ATTR_PKEY_TABLE, 0, 0);
+    req[64..66].copy_from_slice(&0xffffu16.to_be_bytes());
+    req[66..68].copy_from_slice(&0x8001u16.to_be_bytes());
+    let (v, r) = run(&req, &mut p, 0);
+    assert!(changes(v).pkeys);
+    assert_eq!(status(&r), 0);
+    assert_eq!((p.pkeys[0], p.pkeys[1], p.pkeys[2]), (0xffff, 0x8001, 0));
+    assert_eq!(&r[66..68], &[0x80, 0x01]);
+    // Block 1 does not exist: refused, nothing changed.
+    let mut req = smp(CLASS_SUBN_LID_ROUTED, METHOD_SET, ATTR_PKEY_TABLE, 1, 0);
+    req[64..66].copy_from_slice(&0x1234u16.to_be_bytes());
+    let (v, r) = run(&req, &mut p, 0);
+    assert_eq!(status(&r), STATUS_INVALID_FIELD);
+    assert!(!changes(v).pkeys);
+    assert_eq!(p.pkeys[0], 0xffff);
+}
+
+#[test]
+fn every_sl_maps_to_vl0() {
+    let mut p = port();
+    let (_, r) = run(&get(ATTR_SL_TO_VL_TABLE), &mut p, 0);
+    assert_eq!((status(&r), &r[64..72]), (0, &[0; 8][..]));
+    let req = smp(CLASS_SUBN_LID_ROUTED, METHOD_SET, ATTR_SL_TO_VL_TABLE, 0, 0);
+    assert_eq!(status(&run(&req, &mut p, 0).1), 0);
+    let mut req = req;
+    req[64] = 0x01; // SL1 on VL1
+    assert_eq!(status(&run(&req, &mut p, 0).1), STATUS_INVALID_FIELD);
 }

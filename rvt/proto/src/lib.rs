@@ -30,5 +30,7 @@ pub mod psn;
 // The transport engine.
 pub mod engine;
 
-// Subnet management of a native IB port (IBA chapter 14).
+// Subnet and performance management of a native IB port (IBA chapters
+// 14 and 16).
+pub mod pma;
 pub mod sma;

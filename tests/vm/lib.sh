@@ -100,14 +100,15 @@ counter() { rdma statistic show link "$1"/1 | tr ' ' '\n' | grep -A1 "^$2\$" | t
 # once its server (SERVER_PID, started just before) has had a moment, and
 # again, up to 5 tries, while it failed only because nobody listened yet
 # and the server still waits: servers start slowly under TCG (rdma_cm's
-# reject "error: 8" is IB_CM_REJ_INVALID_SERVICE_ID, no listener).
+# reject "error: 8" is IB_CM_REJ_INVALID_SERVICE_ID, no listener; perftest
+# with -R says "Unexpected CM event bl blka 8", RDMA_CM_EVENT_REJECTED).
 connect_client() {
 	spid=$1 out=$2; shift 2
 	for try in 1 2 3 4 5; do
 		sleep 1
 		"$@" >"$out" 2>&1 && return 0
 		st=$?
-		grep -qE "Couldn't connect|Unable to connect|Connection refused|REJECTED|rdma_connect|connect error" "$out" &&
+		grep -qE "Couldn't connect|Unable to connect|Connection refused|REJECTED|rdma_connect|connect error|Unexpected CM event bl blka 8$" "$out" &&
 			kill -0 "$spid" 2>/dev/null || return $st
 		echo "  (client try $try: the server was not listening yet)"
 	done

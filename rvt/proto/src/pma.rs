@@ -99,21 +99,41 @@ fn sat32(v: u64) -> [u8; 4] {
     u32::try_from(v).unwrap_or(u32::MAX).to_be_bytes()
 }
 
-/// PortCounters' CounterSelect bits (IBA 16.1.3) a reset honours.
-const SELECT_RCV_ERRORS: u16 = 1 << 4;
-const SELECT_XMIT_DISCARDS: u16 = 1 << 7;
-const SELECT_VL15_DROPPED: u16 = 1 << 11;
-const SELECT_XMIT_DATA: u16 = 1 << 12;
-const SELECT_RCV_DATA: u16 = 1 << 13;
-const SELECT_XMIT_PACKETS: u16 = 1 << 14;
-const SELECT_RCV_PACKETS: u16 = 1 << 15;
+/// A counter of [`Traffic`], by the field it is.
+type Field = fn(&mut Traffic) -> &mut u64;
+
+/// PortCounters' CounterSelect bits (IBA 16.1.3) a reset honours, and the
+/// counter each names.
+const PORT_COUNTERS_SELECT: [(u16, Field); 7] = [
+    (1 << 4, |t| &mut t.rcv_errors),
+    (1 << 7, |t| &mut t.xmit_discards),
+    (1 << 11, |t| &mut t.vl15_dropped),
+    (1 << 12, |t| &mut t.xmit_bytes),
+    (1 << 13, |t| &mut t.rcv_bytes),
+    (1 << 14, |t| &mut t.xmit_packets),
+    (1 << 15, |t| &mut t.rcv_packets),
+];
+
 /// PortCountersExtended's CounterSelect bits (IBA 16.1.4).
-const EXT_SELECT_XMIT_DATA: u16 = 1 << 0;
-const EXT_SELECT_RCV_DATA: u16 = 1 << 1;
-const EXT_SELECT_XMIT_PACKETS: u16 = 1 << 2;
-const EXT_SELECT_RCV_PACKETS: u16 = 1 << 3;
-const EXT_SELECT_MULTICAST_XMIT: u16 = 1 << 6;
-const EXT_SELECT_MULTICAST_RCV: u16 = 1 << 7;
+const PORT_COUNTERS_EXT_SELECT: [(u16, Field); 6] = [
+    (1 << 0, |t| &mut t.xmit_bytes),
+    (1 << 1, |t| &mut t.rcv_bytes),
+    (1 << 2, |t| &mut t.xmit_packets),
+    (1 << 3, |t| &mut t.rcv_packets),
+    (1 << 6, |t| &mut t.multicast_xmit_packets),
+    (1 << 7, |t| &mut t.multicast_rcv_packets),
+];
+
+/// Resets the counters `select` names: their baseline becomes the total
+/// now.
+fn reset(base: &mut Traffic, now: &Traffic, select: u16, fields: &[(u16, Field)]) {
+    let mut now = *now;
+    for (bit, field) in fields {
+        if select & bit != 0 {
+            *field(base) = *field(&mut now);
+        }
+    }
+}
 
 /// Answers the PMA request `req` for port 1 with the totals `now` and the
 /// baselines in `state` (a Set resets the selected counters) into `resp`.
@@ -158,29 +178,7 @@ pub fn process_pma(
             }
             (METHOD_GET | METHOD_SET, ATTR_PORT_COUNTERS) => {
                 if method == METHOD_SET {
-                    let b = &mut state.base;
-                    let reset = |bit: u16| select & bit != 0;
-                    if reset(SELECT_RCV_ERRORS) {
-                        b.rcv_errors = now.rcv_errors;
-                    }
-                    if reset(SELECT_XMIT_DISCARDS) {
-                        b.xmit_discards = now.xmit_discards;
-                    }
-                    if reset(SELECT_VL15_DROPPED) {
-                        b.vl15_dropped = now.vl15_dropped;
-                    }
-                    if reset(SELECT_XMIT_DATA) {
-                        b.xmit_bytes = now.xmit_bytes;
-                    }
-                    if reset(SELECT_RCV_DATA) {
-                        b.rcv_bytes = now.rcv_bytes;
-                    }
-                    if reset(SELECT_XMIT_PACKETS) {
-                        b.xmit_packets = now.xmit_packets;
-                    }
-                    if reset(SELECT_RCV_PACKETS) {
-                        b.rcv_packets = now.rcv_packets;
-                    }
+                    reset(&mut state.base, now, select, &PORT_COUNTERS_SELECT);
                 }
                 let c = now.since(&state.base);
                 put(&mut data, 1, &[1]);
@@ -198,26 +196,7 @@ pub fn process_pma(
             }
             (METHOD_GET | METHOD_SET, ATTR_PORT_COUNTERS_EXT) => {
                 if method == METHOD_SET {
-                    let b = &mut state.base_ext;
-                    let reset = |bit: u16| select & bit != 0;
-                    if reset(EXT_SELECT_XMIT_DATA) {
-                        b.xmit_bytes = now.xmit_bytes;
-                    }
-                    if reset(EXT_SELECT_RCV_DATA) {
-                        b.rcv_bytes = now.rcv_bytes;
-                    }
-                    if reset(EXT_SELECT_XMIT_PACKETS) {
-                        b.xmit_packets = now.xmit_packets;
-                    }
-                    if reset(EXT_SELECT_RCV_PACKETS) {
-                        b.rcv_packets = now.rcv_packets;
-                    }
-                    if reset(EXT_SELECT_MULTICAST_XMIT) {
-                        b.multicast_xmit_packets = now.multicast_xmit_packets;
-                    }
-                    if reset(EXT_SELECT_MULTICAST_RCV) {
-                        b.multicast_rcv_packets = now.multicast_rcv_packets;
-                    }
+                    reset(&mut state.base_ext, now, select, &PORT_COUNTERS_EXT_SELECT);
                 }
                 let c = now.since(&state.base_ext);
                 put(&mut data, 1, &[1]);

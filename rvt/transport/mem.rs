@@ -192,9 +192,14 @@ impl KernelRq {
         })
     }
 
+    /// How many work requests it holds at most.
+    pub(crate) fn depth(&self) -> usize {
+        self.wr_id.len()
+    }
+
     /// The slot the next posted WQE goes to, if there is room.
     pub(crate) fn tail(&self) -> Option<usize> {
-        let depth = self.wr_id.len();
+        let depth = self.depth();
         (self.count < depth).then(|| (self.head + self.count) % depth)
     }
 

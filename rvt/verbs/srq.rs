@@ -62,8 +62,6 @@ struct SrqState {
     /// A user SRQ's ring (a kernel SRQ's WQEs are in `posted`); replaced
     /// by a resize.
     ring: Option<UserQueue>,
-    /// The work requests granted.
-    max_wr: u32,
     /// A user SRQ: the ring index of the next receive WQE to take.
     next: u32,
     /// The armed SRQ limit (0: not armed).
@@ -71,6 +69,17 @@ struct SrqState {
     /// A kernel SRQ's posted work requests (their SGEs in `slots`).
     posted: KernelRq,
     slots: RecvSlots,
+}
+
+impl SrqState {
+    /// The work requests granted: what the ring holds, or a kernel SRQ's
+    /// depth.
+    fn max_wr(&self) -> u32 {
+        match &self.ring {
+            Some(ring) => ring.capacity(),
+            None => u32::try_from(self.posted.depth()).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 /// A receive WQE an SRQ gave: its work request id, and whether taking it
@@ -167,7 +176,6 @@ pub(crate) fn create<'a>(
         state <- new_spinlock_irq!(
             SrqState {
                 ring,
-                max_wr,
                 next: 0,
                 limit: attr.srq_limit,
                 posted,
@@ -213,7 +221,7 @@ impl Srq {
         }
         if let Some(limit) = new_limit {
             let mut st = self.state.lock();
-            if limit > st.max_wr {
+            if limit > st.max_wr() {
                 return Err(EINVAL);
             }
             st.limit = limit;
@@ -276,7 +284,6 @@ impl Srq {
             queue.publish_producer(waiting);
             let old = core::mem::replace(ring, queue);
             st.next = 0;
-            st.max_wr = capacity;
             st.limit = limit;
             old
         };
@@ -289,7 +296,7 @@ impl Srq {
     /// `query_srq`.
     pub(crate) fn query(&self, attr: &mut b::ib_srq_attr) {
         let st = self.state.lock();
-        attr.max_wr = st.max_wr;
+        attr.max_wr = st.max_wr();
         attr.max_sge = self.max_sge;
         attr.srq_limit = st.limit;
     }

@@ -10,8 +10,8 @@
 //! extended ones are 64 bits. Data counters count 4-byte words.
 
 use super::sma::{
-    MAD_LEN, METHOD_GET, METHOD_GET_RESP, METHOD_SET, STATUS_BAD_VERSION, STATUS_INVALID_FIELD,
-    STATUS_UNSUPPORTED_METHOD_ATTR,
+    put, MAD_LEN, METHOD_GET, METHOD_GET_RESP, METHOD_SET, STATUS_BAD_VERSION,
+    STATUS_INVALID_FIELD, STATUS_UNSUPPORTED_METHOD_ATTR,
 };
 
 /// The performance management class (IBA 13.4.4).
@@ -83,12 +83,6 @@ pub struct PmaState {
     pub base: Traffic,
     /// The baseline of PortCountersExtended (reset separately).
     pub base_ext: Traffic,
-}
-
-fn put(b: &mut [u8], at: usize, bytes: &[u8]) {
-    if let Some(dst) = b.get_mut(at..at.saturating_add(bytes.len())) {
-        dst.copy_from_slice(bytes);
-    }
 }
 
 fn sat16(v: u64) -> [u8; 2] {

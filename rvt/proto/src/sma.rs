@@ -168,6 +168,41 @@ pub struct PortAttrs {
     pub qkey_violations: u16,
 }
 
+impl PortAttrs {
+    /// A port whose physical link is up and that no SM has configured yet
+    /// (IBA 14.2.5.6): Init, no LID, no M_Key, the default partition in
+    /// P_Key entry 0, `mtu_cap` and `vl_cap` its capabilities (NeighborMTU
+    /// and OperationalVLs start there), `cap_mask` its CapabilityMask.
+    pub const fn initial(mtu_cap: u8, vl_cap: u8, cap_mask: u32) -> PortAttrs {
+        let mut pkeys = [0; PKEY_TABLE_LEN];
+        pkeys[0] = DEFAULT_PKEY;
+        PortAttrs {
+            mkey: 0,
+            mkey_protect: 0,
+            mkey_lease_period: 0,
+            mkey_lease_deadline: None,
+            gid_prefix: 0xfe80_0000_0000_0000,
+            lid: 0,
+            lmc: 0,
+            sm_lid: 0,
+            sm_sl: 0,
+            cap_mask,
+            state: PortState::Init,
+            phys_state: 5,
+            mtu_cap,
+            neighbor_mtu: mtu_cap,
+            vl_cap,
+            op_vls: vl_cap,
+            error_thresholds: 0,
+            subnet_timeout: 0,
+            pkeys,
+            mkey_violations: 0,
+            pkey_violations: 0,
+            qkey_violations: 0,
+        }
+    }
+}
+
 /// What changed in a port: the caller raises the matching ib_core events
 /// (IB_EVENT_LID_CHANGE, IB_EVENT_SM_CHANGE, IB_EVENT_CLIENT_REREGISTER,
 /// IB_EVENT_PORT_ACTIVE / IB_EVENT_PORT_ERR) and acts on a state move.
@@ -230,7 +265,8 @@ fn be64(b: &[u8; MAD_LEN], at: usize) -> u64 {
     u64::from_be_bytes(v)
 }
 
-fn put(b: &mut [u8], at: usize, bytes: &[u8]) {
+/// Copies `bytes` to `b` at `at`, as much as fits (shared with the PMA).
+pub(super) fn put(b: &mut [u8], at: usize, bytes: &[u8]) {
     if let Some(dst) = b.get_mut(at..at.saturating_add(bytes.len())) {
         dst.copy_from_slice(bytes);
     }

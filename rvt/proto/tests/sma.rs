@@ -24,35 +24,10 @@ fn node() -> NodeAttrs {
     }
 }
 
+/// A port fresh from link training: IsClientReregistrationSupported,
+/// MTUCap 2048, VL0 only.
 fn port() -> PortAttrs {
-    PortAttrs {
-        mkey: 0,
-        mkey_protect: 0,
-        mkey_lease_period: 0,
-        mkey_lease_deadline: None,
-        gid_prefix: 0xfe80_0000_0000_0000,
-        lid: 0,
-        lmc: 0,
-        sm_lid: 0,
-        sm_sl: 0,
-        cap_mask: 1 << 25, // IsClientReregistrationSupported
-        state: PortState::Init,
-        phys_state: 5,
-        mtu_cap: 4,
-        neighbor_mtu: 4,
-        vl_cap: 1,
-        op_vls: 1,
-        error_thresholds: 0,
-        subnet_timeout: 0,
-        pkeys: {
-            let mut t = [0; PKEY_TABLE_LEN];
-            t[0] = DEFAULT_PKEY;
-            t
-        },
-        mkey_violations: 0,
-        pkey_violations: 0,
-        qkey_violations: 0,
-    }
+    PortAttrs::initial(4, 1, 1 << 25)
 }
 
 /// An SMP: BaseVersion 1, `class`, ClassVersion 1, `method`, TID, `attr`,

@@ -8,34 +8,17 @@
 use libfuzzer_sys::fuzz_target;
 use rvt_proto::link::{self, LinkNext, Lrh};
 use rvt_proto::pma::{self, PmaState, Traffic};
-use rvt_proto::sma::{self, NodeAttrs, PortAttrs, PortState, SmaVerdict, MAD_LEN};
+use rvt_proto::sma::{self, NodeAttrs, PortAttrs, SmaVerdict, MAD_LEN};
 
+/// A configured port with an M_Key at protect level 1 and a lease.
 fn port() -> PortAttrs {
-    let mut pkeys = [0; sma::PKEY_TABLE_LEN];
-    pkeys[0] = sma::DEFAULT_PKEY;
     PortAttrs {
         mkey: 0x1234,
         mkey_protect: 1,
         mkey_lease_period: 3,
-        mkey_lease_deadline: None,
-        gid_prefix: 0xfe80 << 48,
         lid: 4,
-        lmc: 0,
         sm_lid: 1,
-        sm_sl: 0,
-        cap_mask: 1 << 25,
-        state: PortState::Init,
-        phys_state: 5,
-        mtu_cap: 4,
-        neighbor_mtu: 4,
-        vl_cap: 1,
-        op_vls: 1,
-        error_thresholds: 0,
-        subnet_timeout: 0,
-        pkeys,
-        mkey_violations: 0,
-        pkey_violations: 0,
-        qkey_violations: 0,
+        ..PortAttrs::initial(4, 1, 1 << 25)
     }
 }
 

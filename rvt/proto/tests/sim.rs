@@ -85,6 +85,27 @@ struct Scenario {
     name: &'static str,
     bidirectional: bool,
     lenient: bool,
+    /// The lossy-links scenario's combined tc netem setting instead of a
+    /// random channel (see `Netem`), with large WRITEs or READs only.
+    netem: bool,
+}
+
+/// What `tc qdisc add ... netem loss 5% duplicate 5% corrupt 1% delay 10ms
+/// 5ms reorder 25% 50% limit 1000` does to every packet but ACKs
+/// (tests/vm/lossy-links.sh, the combined setting): a quarter of the
+/// packets go at once, the others wait 10 ms +/- 5 ms (the jitter reorders
+/// them too); the queue holds at most 1000 packets and drops what comes
+/// when it is full.
+#[derive(Clone, Copy, Debug)]
+struct Netem {
+    /// Chances (ppm) of loss, duplication and corruption.
+    loss: u32,
+    dup: u32,
+    corrupt: u32,
+    /// The transmitter's time per packet (a software device under TCG is
+    /// far slower than the 1 ns per byte of the random channel).
+    tx_ns_per_packet: u64,
+    limit: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -107,6 +128,9 @@ struct Cfg {
     /// Chance (ppm) that the device refuses a packet (queue full): it is
     /// handed back and the device is busy for a while.
     tx_fail: u32,
+    netem: Option<Netem>,
+    /// Every op of this kind and size (else random ones).
+    only: Option<(Kind, u32)>,
 }
 
 struct Side {
@@ -135,6 +159,8 @@ struct Side {
 /// The simulated wire.
 struct Channel {
     q: BTreeMap<(u64, u64), (bool, bool, Vec<u8>)>,
+    /// Packets in `q` per direction (to A, to B).
+    queued: [usize; 2],
     seq: u64,
     stats: Stats,
 }
@@ -192,15 +218,16 @@ fn gen_workload(
     let mut shadow = peer_src.to_vec();
     let mut shadow_off = 0usize;
     for i in 0..cfg.ops {
-        let kind = match rng.below(100) {
-            0..=24 => Kind::Send,
-            25..=34 => Kind::SendImm,
-            35..=54 => Kind::Write,
-            55..=64 => Kind::WriteImm,
-            65..=82 => Kind::Read,
-            83..=89 => Kind::CmpSwap,
-            90..=94 => Kind::FetchAdd,
-            95..=97 => Kind::AtomicWrite,
+        let kind = match (cfg.only, rng.below(100)) {
+            (Some((kind, _)), _) => kind,
+            (None, 0..=24) => Kind::Send,
+            (None, 25..=34) => Kind::SendImm,
+            (None, 35..=54) => Kind::Write,
+            (None, 55..=64) => Kind::WriteImm,
+            (None, 65..=82) => Kind::Read,
+            (None, 83..=89) => Kind::CmpSwap,
+            (None, 90..=94) => Kind::FetchAdd,
+            (None, 95..=97) => Kind::AtomicWrite,
             _ => Kind::Flush,
         };
         let wr_id = wr_base + i as u64;
@@ -213,7 +240,10 @@ fn gen_workload(
             newer: Vec::new(),
             plan: None,
         };
-        let len = gen_size(rng, cfg.max_size);
+        let len = match cfg.only {
+            Some((_, len)) => len,
+            None => gen_size(rng, cfg.max_size),
+        };
         match kind {
             Kind::Send | Kind::SendImm | Kind::Write | Kind::WriteImm => {
                 op.data = rng.bytes(len as usize);
@@ -375,6 +405,11 @@ fn wc_opcode_of(kind: Kind) -> WcOpcode {
 }
 
 impl Channel {
+    fn insert(&mut self, when: u64, to_b: bool, corrupted: bool, bytes: Vec<u8>) {
+        self.queued[usize::from(to_b)] += 1;
+        self.q.insert((when, self.seq), (to_b, corrupted, bytes));
+    }
+
     fn send(&mut self, rng: &mut Rng, cfg: &Cfg, to_b: bool, mut bytes: Vec<u8>, at: u64) {
         self.stats.packets += 1;
         // Classify NAKs: opcode RC ACKNOWLEDGE, AETH syndrome after the BTH.
@@ -389,11 +424,18 @@ impl Channel {
             }
         }
         self.stats.bytes += bytes.len() as u64;
-        if rng.chance(cfg.loss) {
+        // tc netem leaves ACKs alone (netem_except_acks).
+        let netem = cfg.netem.filter(|_| bytes[0] != 0x11);
+        let (loss, corrupt, dup) = match netem {
+            Some(n) => (n.loss, n.corrupt, n.dup),
+            None => (cfg.loss, cfg.corrupt, cfg.dup),
+        };
+        let full = netem.is_some_and(|n| self.queued[usize::from(to_b)] >= n.limit);
+        if full || rng.chance(loss) {
             self.stats.lost += 1;
             return;
         }
-        let corrupted = rng.chance(cfg.corrupt);
+        let corrupted = rng.chance(corrupt);
         if corrupted {
             // Flip one bit anywhere but BTH byte 4 (FECN/BECN/reserved, which
             // the ICRC masks and the receiver ignores).
@@ -404,21 +446,24 @@ impl Channel {
             bytes[i] ^= 1 << rng.below(8);
             self.stats.corrupted += 1;
         }
-        let mut when = at + 2_000;
-        if rng.chance(cfg.reorder) {
-            when += rng.below(30_000);
-        }
-        when = when.next_multiple_of(cfg.rx_batch_ns);
-        if rng.chance(cfg.dup) {
+        let delay = |rng: &mut Rng| match netem {
+            Some(_) if rng.chance(250_000) => 2_000,
+            Some(_) => 5_000_000 + rng.below(10_000_000),
+            None if rng.chance(cfg.reorder) => 2_000 + rng.below(30_000),
+            None => 2_000,
+        };
+        let when = (at + delay(rng)).next_multiple_of(cfg.rx_batch_ns);
+        if rng.chance(dup) {
             self.stats.dups += 1;
             self.seq += 1;
-            self.q.insert(
-                (when + rng.below(50_000), self.seq),
-                (to_b, corrupted, bytes.clone()),
-            );
+            let again = match netem {
+                Some(_) => at + delay(rng),
+                None => when + rng.below(50_000),
+            };
+            self.insert(again, to_b, corrupted, bytes.clone());
         }
         self.seq += 1;
-        self.q.insert((when, self.seq), (to_b, corrupted, bytes));
+        self.insert(when, to_b, corrupted, bytes);
     }
 }
 
@@ -588,6 +633,42 @@ impl Side {
 }
 
 fn gen_cfg(rng: &mut Rng, sc: &Scenario) -> Cfg {
+    if sc.netem {
+        // ib_write_bw / ib_read_bw -s 1048576 over rvt_roce on a 1500-byte
+        // veth, perftest's QP attributes.
+        let read = rng.chance(500_000);
+        return Cfg {
+            link: LinkCfg {
+                mtu: Mtu::M1024,
+                timeout: 14,
+                retry_cnt: 7,
+                rnr_retry: 7,
+                max_rd_atomic: 16.min(RD as u8),
+                max_dest_rd_atomic: 16.min(RD as u8),
+                sq_psn: rng.below(1 << 24) as u32,
+                ..LinkCfg::default()
+            },
+            loss: 0,
+            dup: 0,
+            reorder: 0,
+            corrupt: 0,
+            ops: 5,
+            max_size: 1 << 20,
+            recv_window: 8,
+            starve: 0,
+            unsignaled: 0,
+            rx_batch_ns: 1,
+            tx_fail: 0,
+            netem: Some(Netem {
+                loss: 50_000,
+                dup: 50_000,
+                corrupt: 10_000,
+                tx_ns_per_packet: [1_000, 10_000, 30_000][rng.below(3) as usize],
+                limit: 1000,
+            }),
+            only: Some((if read { Kind::Read } else { Kind::Write }, 1 << 20)),
+        };
+    }
     let mtu = [Mtu::M256, Mtu::M512, Mtu::M1024, Mtu::M2048, Mtu::M4096][rng.below(5) as usize];
     let lossy = rng.chance(800_000);
     let small = sc.lenient;
@@ -633,6 +714,8 @@ fn gen_cfg(rng: &mut Rng, sc: &Scenario) -> Cfg {
         unsignaled: rng.range(0, 300_000) as u32,
         rx_batch_ns: [1, 1, 5_000, 50_000][rng.below(4) as usize],
         tx_fail: [0, 5_000, 50_000][rng.below(3) as usize],
+        netem: None,
+        only: None,
     }
 }
 
@@ -868,6 +951,7 @@ fn run_seed(sc: &Scenario, seed: u64) -> Result<Stats, String> {
     ];
     let mut ch = Channel {
         q: BTreeMap::new(),
+        queued: [0; 2],
         seq: 0,
         stats: Stats::default(),
     };
@@ -877,7 +961,11 @@ fn run_seed(sc: &Scenario, seed: u64) -> Result<Stats, String> {
         .map(|o| u64::from(o.wr.len) + 64)
         .sum();
     let mtu = u64::from(cfg.link.mtu.bytes());
-    let max_steps = 200_000 + 60 * (total_bytes / mtu + 1);
+    // Under the netem setting go-back-N collapses (each gap restarts a
+    // burst into a full queue): seeds need up to 1500 packets per packet
+    // of payload, so its bound is far larger.
+    let collapse = if cfg.netem.is_some() { 200 } else { 1 };
+    let max_steps = (200_000 + 60 * (total_bytes / mtu + 1)) * collapse;
     let mut now: u64 = 0;
     let mut steps: u64 = 0;
     loop {
@@ -891,6 +979,7 @@ fn run_seed(sc: &Scenario, seed: u64) -> Result<Stats, String> {
                 break;
             }
             let (to_b, corrupted, bytes) = ch.q.remove(&(at, seq)).unwrap();
+            ch.queued[usize::from(to_b)] -= 1;
             sides[usize::from(to_b)]
                 .backlog
                 .push_back((corrupted, bytes));
@@ -923,7 +1012,10 @@ fn run_seed(sc: &Scenario, seed: u64) -> Result<Stats, String> {
                     break;
                 };
                 // 1 ns per byte on the wire (8 Gb/s).
-                s.tx_free_at = now.max(s.tx_free_at) + p.len() as u64 + 20;
+                let cost = cfg
+                    .netem
+                    .map_or(p.len() as u64 + 20, |n| n.tx_ns_per_packet);
+                s.tx_free_at = now.max(s.tx_free_at) + cost;
                 ch.send(&mut rng, &cfg, i == 0, p, s.tx_free_at);
             }
             // Transmitted: what the QP deferred may be executed now.
@@ -1010,6 +1102,7 @@ fn run(sc: Scenario, default_seeds: u64) {
             let base = match sc.name {
                 "rc-uni" => 1_000_000,
                 "rc-bidi" => 2_000_000,
+                "rc-netem" => 4_000_000,
                 _ => 3_000_000,
             };
             (0..n).map(|i| base + i).collect()
@@ -1059,6 +1152,7 @@ fn rc_uni() {
             name: "rc-uni",
             bidirectional: false,
             lenient: false,
+            netem: false,
         },
         24,
     );
@@ -1071,6 +1165,7 @@ fn rc_bidi() {
             name: "rc-bidi",
             bidirectional: true,
             lenient: false,
+            netem: false,
         },
         16,
     );
@@ -1083,7 +1178,21 @@ fn rc_small_retry() {
             name: "rc-small-retry",
             bidirectional: true,
             lenient: true,
+            netem: false,
         },
         24,
+    );
+}
+
+#[test]
+fn rc_netem() {
+    run(
+        Scenario {
+            name: "rc-netem",
+            bidirectional: false,
+            lenient: false,
+            netem: true,
+        },
+        4,
     );
 }

@@ -285,6 +285,16 @@ impl IbDriver for RvtDevice {
         attr.max_fast_reg_page_list_len = mr::MAX_FAST_REG_PAGES;
         attr.max_qp_rd_atom = qp::MAX_RD_ATOMIC.into();
         attr.max_qp_init_rd_atom = qp::MAX_RD_ATOMIC.into();
+        // Every QP may hold its whole max_qp_rd_atom of responder resources
+        // at once: they are per QP, with no device-wide pool to run out of.
+        attr.max_res_rd_atom = this.qp_limit.max() * u32::from(qp::MAX_RD_ATOMIC);
+        // An RDMA READ scatters its response over the same SGE list as any
+        // send WQE (rdma_rw sizes its READs by this, and divides by it).
+        attr.max_sge_rd = qp::MAX_SGE;
+        // The responder executes atomics with the CPU's own 64-bit atomic
+        // instructions (helpers.c): atomic against every device's and every
+        // CPU's atomic accesses to that memory (IB_ATOMIC_GLOB).
+        attr.atomic_cap = b::ib_atomic_cap_IB_ATOMIC_GLOB;
         Ok(())
     }
 

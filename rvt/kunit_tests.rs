@@ -356,6 +356,122 @@ mod tests {
         dev.unregister();
         Ok(())
     }
+
+    // IBA 11.6.3.1: a QP on an SRQ that enters Error reports Last WQE
+    // Reached, once per entry (ib_drain_qp waits up to 60 s for it before
+    // a ULP such as nvmet with use_srq destroys the QP), and nothing fatal:
+    // the consumer moved it.
+    #[test]
+    fn srq_qp_in_error_reports_last_wqe_reached() -> Result {
+        let dev = register(c"rvt_kunit22", LoopData::new())?;
+        let pd = alloc_pd(&dev)?;
+        let events = CqEvents::new();
+        let cq = create_cq(&dev, 16, &events)?;
+        let mut sinit = b::ib_srq_init_attr::default();
+        sinit.attr.max_wr = 4;
+        sinit.attr.max_sge = 1;
+        // SAFETY: A live kernel PD; valid attributes.
+        let srq = unsafe {
+            b::ib_create_srq_user(pd, &mut sinit, core::ptr::null_mut(), core::ptr::null_mut())
+        };
+        let srq = kernel::error::from_err_ptr(srq)?;
+        let seen = QpEvents::new();
+        let mut init = b::ib_qp_init_attr {
+            event_handler: Some(on_qp_event),
+            qp_context: core::ptr::from_ref(&seen).cast_mut().cast(),
+            send_cq: cq,
+            recv_cq: cq,
+            srq,
+            qp_type: b::ib_qp_type_IB_QPT_RC,
+            sq_sig_type: b::ib_sig_type_IB_SIGNAL_ALL_WR,
+            cap: b::ib_qp_cap {
+                max_send_wr: 4,
+                max_send_sge: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        // SAFETY: A live kernel PD, CQ and SRQ; valid attributes.
+        let qp = unsafe { b::ib_create_qp_kernel(pd, &mut init, c"rvt_kunit".as_char_ptr()) };
+        let qp = kernel::error::from_err_ptr(qp)?;
+        let to = |state: b::ib_qp_state| {
+            let mut attr = b::ib_qp_attr {
+                qp_state: state,
+                port_num: 1,
+                ..Default::default()
+            };
+            let mut mask = b::ib_qp_attr_mask_IB_QP_STATE;
+            if state == b::ib_qp_state_IB_QPS_INIT {
+                mask |= b::ib_qp_attr_mask_IB_QP_PKEY_INDEX
+                    | b::ib_qp_attr_mask_IB_QP_PORT
+                    | b::ib_qp_attr_mask_IB_QP_ACCESS_FLAGS;
+            }
+            // SAFETY: A live QP; valid attributes.
+            unsafe { b::ib_modify_qp(qp, &mut attr, mask as c_int) }
+        };
+        let mut reached = [0; 3];
+        for (i, reached) in reached.iter_mut().enumerate() {
+            if i > 0 {
+                to(b::ib_qp_state_IB_QPS_RESET);
+            }
+            to(b::ib_qp_state_IB_QPS_INIT);
+            to(b::ib_qp_state_IB_QPS_ERR);
+            if i == 2 {
+                // Error to Error: entered once.
+                to(b::ib_qp_state_IB_QPS_ERR);
+            }
+            *reached = seen.last_wqe_reached.load(Relaxed);
+        }
+        // Checked once the QP is gone: a failed assertion ends the test,
+        // and objects left behind would hold off the unregistration.
+        // SAFETY: Live kernel objects, not used again, the QP first.
+        let destroyed = unsafe {
+            (
+                b::ib_destroy_qp_user(qp, core::ptr::null_mut()),
+                b::ib_destroy_srq_user(srq, core::ptr::null_mut()),
+            )
+        };
+        destroy_cq(cq)?;
+        dealloc_pd(pd);
+        dev.unregister();
+        assert_eq!(destroyed, (0, 0));
+        assert_eq!(reached, [1, 2, 3]);
+        assert_eq!(seen.fatal.load(Relaxed), 0);
+        Ok(())
+    }
+}
+
+/// What a test QP's event handler saw, shared through `qp_context`.
+struct QpEvents {
+    last_wqe_reached: Atomic<u32>,
+    fatal: Atomic<u32>,
+}
+
+impl QpEvents {
+    const fn new() -> Self {
+        Self {
+            last_wqe_reached: Atomic::new(0),
+            fatal: Atomic::new(0),
+        }
+    }
+}
+
+/// # Safety
+///
+/// Called by ib_core as a QP's event handler, `context` a `&QpEvents`.
+unsafe extern "C" fn on_qp_event(event: *mut b::ib_event, context: *mut c_void) {
+    // SAFETY: The tests pass a `QpEvents` that outlives the QP; ib_core
+    // passes a valid event.
+    let (seen, event) = unsafe { (&*context.cast::<QpEvents>(), &*event) };
+    match event.event {
+        b::ib_event_type_IB_EVENT_QP_LAST_WQE_REACHED => {
+            seen.last_wqe_reached.add(1u32, Relaxed);
+        }
+        b::ib_event_type_IB_EVENT_QP_FATAL => {
+            seen.fatal.add(1u32, Relaxed);
+        }
+        _ => {}
+    }
 }
 
 /// What the test CQ handlers saw, shared through `cq_context`.
@@ -559,6 +675,9 @@ mod verbs_tests {
         assert_eq!(attrs.max_cq, crate::verbs::cq::MAX_CQ);
         assert_eq!(attrs.max_pd, crate::verbs::pd::MAX_PD);
         assert_eq!(attrs.max_mr, crate::verbs::mr::MAX_MR);
+        // rdma_rw (the NVMe-oF, iSER, SRP and NFS targets) divides by it.
+        assert_eq!(attrs.max_sge_rd, crate::verbs::qp::MAX_SGE);
+        assert_eq!(attrs.atomic_cap, b::ib_atomic_cap_IB_ATOMIC_GLOB);
         dev.unregister();
         Ok(())
     }

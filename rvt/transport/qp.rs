@@ -208,6 +208,8 @@ struct Locked {
     kah_next: u32,
     /// In SQD: `IB_EVENT_SQ_DRAINED` is owed once the send queue drains.
     sqd_notify: bool,
+    /// In Error on an SRQ: `IB_EVENT_QP_LAST_WQE_REACHED` was raised.
+    last_wqe_reported: bool,
 }
 
 /// A received packet a QP keeps.
@@ -319,6 +321,8 @@ struct Notify {
     /// The SQD drain the consumer asked to hear of is complete:
     /// `IB_EVENT_SQ_DRAINED`.
     sq_drained: bool,
+    /// A QP on an SRQ entered Error: `IB_EVENT_QP_LAST_WQE_REACHED`.
+    last_wqe_reached: bool,
 }
 
 /// What `run` needs besides the QP: the device and an RCU read-side
@@ -703,6 +707,7 @@ impl QpTransport {
             cq_retry_at: None,
             cq_backoff_ns: CQ_RETRY_MIN_NS,
             sqd_notify: false,
+            last_wqe_reported: false,
         };
         let empty_send = StagedSend::Local {
             wr_id: 0,
@@ -1092,6 +1097,17 @@ impl QpTransport {
         n.work |= waiting && st.engine.send_queue_len() == 0;
         if st.engine.state() == QpState::Error {
             self.flush_rq(st, n);
+            // IBA 11.6.3.1, Last WQE Reached: entering Error completed
+            // the receive WQE the engine held in error, and no other WQE
+            // of the SRQ will be taken; the consumer hears once, so it
+            // may destroy the QP knowing no receive of it is left
+            // (ib_drain_qp waits for this event, up to 60 s).
+            if self.srq().is_some() && !st.last_wqe_reported {
+                st.last_wqe_reported = true;
+                n.last_wqe_reached = true;
+            }
+        } else {
+            st.last_wqe_reported = false;
         }
         if st.sqd_notify {
             // Only in SQD (the engine may have moved the QP to Error).
@@ -1801,6 +1817,9 @@ impl QpTransport {
         }
         if n.sq_drained {
             self.raise(b::ib_event_type_IB_EVENT_SQ_DRAINED);
+        }
+        if n.last_wqe_reached {
+            self.raise(b::ib_event_type_IB_EVENT_QP_LAST_WQE_REACHED);
         }
         if n.srq_limit {
             if let Some(srq) = self.srq() {

@@ -6,10 +6,11 @@ step() { echo "--- $*"; }
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 pass() { echo "ok: $*"; }
 
-# expect_ok DESCRIPTION CMD...: CMD must succeed.
+# expect_ok DESCRIPTION CMD...: CMD must succeed (the status says whether
+# it did).
 expect_ok() {
 	d=$1; shift
-	if out=$("$@" 2>&1); then pass "$d"; else fail "$d: '$*' failed: $out"; fi
+	if out=$("$@" 2>&1); then pass "$d"; else fail "$d: '$*' failed: $out"; return 1; fi
 }
 
 # expect_fail DESCRIPTION PATTERN CMD...: CMD must fail with output matching PATTERN.
@@ -254,4 +255,295 @@ finish() {
 	check_kmemleak
 	echo "scenario: $failures failed"
 	[ "$failures" = 0 ]
+}
+
+# Two VMs (tests/vm2): this node's eth0 gets 10.10.0.$me/24 (me is
+# RVT_NODE + 1, peer the other node's number), up once the peer answers.
+socket_link_up() {
+	me=$((RVT_NODE + 1))
+	peer=$((2 - RVT_NODE))
+	ip link set eth0 up
+	ip addr add 10.10.0.$me/24 dev eth0
+	i=0
+	until ping -c1 -W1 10.10.0.$peer >/dev/null 2>&1 || [ $i -ge 60 ]; do i=$((i + 1)); done
+}
+
+# Kernel ULPs (tests/vm2): their rdma_cm IDs live in the initial network
+# namespace, so initiator and target are the two VMs, not two namespaces.
+# Node 0 is the target and node 1 the initiator, which drives both.
+
+# ulp_nodes_up: the socket link and rvt on eth0 on both nodes; node 0 then
+# runs node 1's commands (on_target) until node 1 is done (ulp_nodes_done),
+# and exits with its own result.
+ulp_nodes_up() {
+	socket_link_up
+	expect_ok "rvt$RVT_NODE on eth0" rdma_link_on_eth0 rvt
+	[ "$RVT_NODE" = 0 ] || return 0
+	python3 /mnt/tests/vm/py/agent.py serve 7000
+	finish
+	exit $?
+}
+
+# on_target CMD: CMD on node 0, with these helpers; its output and status.
+on_target() { python3 /mnt/tests/vm/py/agent.py run 10.10.0.1 7000 ". /mnt/tests/vm/lib.sh; $*"; }
+
+ulp_nodes_done() {
+	python3 /mnt/tests/vm/py/agent.py quit 10.10.0.1 7000 >/dev/null
+	finish
+}
+
+# rdma_link_on_eth0 DRIVER: an RDMA device of DRIVER (rvt, rxe or siw) named
+# DRIVER$RVT_NODE on eth0, in place of whichever this node had (rvt_roce and
+# rdma_rxe both own UDP port 4791: only one of them can be loaded).
+rdma_link_on_eth0() {
+	for d in rvt rxe siw; do
+		rdma link delete "$d$RVT_NODE" 2>/dev/null
+	done
+	# rvt refuses to share a kernel with rdma_rxe (rvt/rxe_guard.rs).
+	rmmod rvt_roce rdma_rxe 2>/dev/null
+	case $1 in
+	rxe) rmmod rvt 2>/dev/null; modprobe rdma_rxe ;;
+	siw) modprobe siw ;;
+	esac
+	rdma link add "$1$RVT_NODE" type "$1" netdev eth0 &&
+		wait_port_state "$1$RVT_NODE" PORT_ACTIVE
+}
+
+nvme_nqn=nqn.2026-12.org.rvt:ulp
+nvme_hostnqn=nqn.2026-12.org.rvt:host$RVT_NODE
+nvmet=/sys/kernel/config/nvmet
+
+# nvmet_export ADDR: an NVMe-oF RDMA target on ADDR port 4420 with subsystem
+# $nvme_nqn: namespace 1 a memory-backed null_blk, namespace 2 a 64 MiB file
+# on tmpfs (/tmp/nvmet-ns2.img, which the initiator's writes reach).
+nvmet_export() {
+	mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
+	modprobe null_blk nr_devices=1 gb=1 memory_backed=1 &&
+		modprobe nvmet_rdma || return 1
+	s=$nvmet/subsystems/$nvme_nqn
+	mkdir "$s" && echo 1 >"$s/attr_allow_any_host" || return 1
+	[ -e /tmp/nvmet-ns2.img ] || truncate -s 64M /tmp/nvmet-ns2.img
+	for ns in 1:/dev/nullb0 2:/tmp/nvmet-ns2.img; do
+		# buffered_io: tmpfs has no O_DIRECT.
+		mkdir "$s/namespaces/${ns%%:*}" &&
+			echo "${ns#*:}" >"$s/namespaces/${ns%%:*}/device_path" &&
+			echo 1 >"$s/namespaces/${ns%%:*}/buffered_io" &&
+			echo 1 >"$s/namespaces/${ns%%:*}/enable" || return 1
+	done
+	nvmet_port_add "$1"
+}
+
+# nvmet_port_add ADDR / nvmet_port_remove: the target's RDMA port 1 on
+# ADDR:4420, linked to $nvme_nqn; removing it disconnects every host.
+nvmet_port_add() {
+	p=$nvmet/ports/1
+	mkdir "$p" && echo rdma >"$p/addr_trtype" && echo ipv4 >"$p/addr_adrfam" &&
+		echo "$1" >"$p/addr_traddr" && echo 4420 >"$p/addr_trsvcid" &&
+		ln -s "$nvmet/subsystems/$nvme_nqn" "$p/subsystems/$nvme_nqn"
+}
+nvmet_port_remove() {
+	rm -f "$nvmet/ports/1/subsystems/$nvme_nqn" && rmdir "$nvmet/ports/1"
+}
+
+# nvmet_unexport: everything nvmet_export made is gone and the modules
+# unloaded (which fails while any controller is left).
+nvmet_unexport() {
+	[ -d $nvmet/ports/1 ] && nvmet_port_remove
+	s=$nvmet/subsystems/$nvme_nqn
+	for ns in 1 2; do
+		[ -d "$s/namespaces/$ns" ] && echo 0 >"$s/namespaces/$ns/enable" && rmdir "$s/namespaces/$ns"
+	done
+	rmdir "$s" && rmmod nvmet_rdma nvmet null_blk
+}
+
+# nvme_ctrl_dev: the /dev name of the controller connected to $nvme_nqn
+# (nvme0...), empty if none.
+nvme_ctrl_dev() {
+	for c in /sys/class/nvme/nvme*; do
+		[ "$(cat "$c/subsysnqn" 2>/dev/null)" = "$nvme_nqn" ] && basename "$c" && return 0
+	done
+	return 1
+}
+
+# nvme_ns_dev NSID: the block device of namespace NSID of $nvme_nqn once the
+# host has scanned it (up to 10 s), e.g. nvme0n1: by its nsid attribute, not
+# its name (namespaces are named in the order the scan found them). Its
+# sysfs device is the subsystem, or the controller without native
+# multipath: both have subsysnqn.
+nvme_ns_dev() {
+	i=0
+	while [ $i -lt 100 ]; do
+		for b in /dev/nvme[0-9]*n[0-9]*; do
+			b=${b#/dev/}
+			[ "$(cat "/sys/block/$b/device/subsysnqn" 2>/dev/null)" = "$nvme_nqn" ] &&
+				[ "$(cat "/sys/block/$b/nsid" 2>/dev/null)" = "$1" ] && echo "$b" && return 0
+		done
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# fio_verify NAME DEV SIZE [FIO_ARGS...]: random writes of 4 KiB to 1 MiB
+# blocks at queue depth 32 over SIZE of DEV, by two jobs on disjoint halves,
+# each then reading its blocks back and checking their CRC32C.
+fio_verify() {
+	fv_name=$1 fv_dev=$2 fv_size=$3
+	shift 3
+	if fv_out=$(fio --name=verify --filename="$fv_dev" --ioengine=libaio --direct=1 --rw=randwrite \
+		--bsrange=4k-1m --iodepth=32 --numjobs=2 --size="$fv_size" --offset_increment="$fv_size" \
+		--verify=crc32c --verify_fatal=1 --group_reporting --output-format=terse --terse-version=3 "$@" 2>&1); then
+		pass "$fv_name: fio verify $fv_size x 2 on $fv_dev"
+	else
+		fail "$fv_name: fio verify on $fv_dev: $fv_out"
+	fi
+}
+
+iser_iqn=iqn.2026-12.org.rvt:ulp
+
+lio=/sys/kernel/config/target
+
+# lio_iser_export ADDR: an iSCSI target (LIO, through its configfs, as
+# targetcli does) with one 64 MiB ramdisk LUN behind an iSER portal on
+# ADDR:3260, open to any initiator without authentication.
+lio_iser_export() {
+	mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
+	modprobe ib_isert || return 1
+	t=$lio/iscsi/$iser_iqn/tpgt_1
+	mkdir -p $lio/core/rd_mcp_0/rd0 && echo rd_pages=16384 >$lio/core/rd_mcp_0/rd0/control &&
+		echo 1 >$lio/core/rd_mcp_0/rd0/enable &&
+		mkdir -p $t/lun/lun_0 && ln -s $lio/core/rd_mcp_0/rd0 $t/lun/lun_0/rd0 &&
+		mkdir "$t/np/$1:3260" && echo 1 >"$t/np/$1:3260/iser" || return 1
+	for a in authentication=0 generate_node_acls=1 demo_mode_write_protect=0 cache_dynamic_acls=1; do
+		echo "${a#*=}" >"$t/attrib/${a%=*}" || return 1
+	done
+	echo 1 >$t/enable
+}
+
+# lio_iser_unexport: the target and its ramdisk gone, the iSER and iSCSI
+# target modules unloaded (which fails while a session is left).
+lio_iser_unexport() {
+	t=$lio/iscsi/$iser_iqn/tpgt_1
+	echo 0 >$t/enable
+	rm -f $t/lun/lun_0/rd0
+	# The fabric's own directory pins iscsi_target_mod.
+	rmdir $t/lun/lun_0 $t/np/* $t $lio/iscsi/$iser_iqn $lio/iscsi \
+		$lio/core/rd_mcp_0/rd0 $lio/core/rd_mcp_0 &&
+		rmmod ib_isert iscsi_target_mod
+}
+
+# iser_initiator_up: open-iscsi's iscsid running with the iser transport;
+# its node database (/etc/iscsi, read-only in the VM) on a tmpfs copy.
+iser_initiator_up() {
+	if ! mountpoint -q /etc/iscsi; then
+		cp -a /etc/iscsi /tmp/etc-iscsi && mount -t tmpfs tmpfs /etc/iscsi &&
+			cp -a /tmp/etc-iscsi/. /etc/iscsi/ || return 1
+	fi
+	mkdir -p /run/lock/iscsi
+	# No udev in the VM: the disk driver is loaded by hand.
+	modprobe sd_mod && modprobe ib_iser && { pidof iscsid >/dev/null || iscsid </dev/null >/dev/null 2>&1; }
+}
+
+# iser_disk: the SCSI disk of the logged-in session to $iser_iqn (sda...),
+# once the LUN has been scanned (up to 10 s).
+iser_disk() {
+	i=0
+	while [ $i -lt 100 ]; do
+		for s in /sys/class/iscsi_session/session*; do
+			[ "$(cat "$s/targetname" 2>/dev/null)" = "$iser_iqn" ] || continue
+			for b in "$s"/device/target*/*/block/*; do
+				[ -e "$b" ] && basename "$b" && return 0
+			done
+		done
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+nfs_export_dir=/tmp/nfs-export
+
+# nfs_rdma_export: nfsd exporting $nfs_export_dir (a tmpfs directory) to
+# 10.10.0.0/24 over TCP 2049 and RDMA 20049 (NFSv3: no NFSv4 grace period
+# to wait out); rpcbind and mountd for the MOUNT protocol.
+nfs_rdma_export() {
+	modprobe nfsd && modprobe rpcrdma || return 1
+	mountpoint -q /proc/fs/nfsd || mount -t nfsd nfsd /proc/fs/nfsd
+	mkdir -p "$nfs_export_dir" /var/lib/nfs /run/rpcbind
+	touch /var/lib/nfs/etab /var/lib/nfs/rmtab
+	pidof rpcbind >/dev/null || rpcbind </dev/null >/dev/null 2>&1 || return 1
+	exportfs -o rw,no_root_squash,insecure,no_subtree_check,fsid=1 "10.10.0.0/24:$nfs_export_dir" &&
+		{ pidof rpc.mountd >/dev/null || rpc.mountd -N 4 </dev/null >/dev/null 2>&1; } &&
+		rpc.nfsd -N 4 4 && echo "rdma 20049" >/proc/fs/nfsd/portlist &&
+		grep -qx "rdma 20049" /proc/fs/nfsd/portlist
+}
+
+# nfs_rdma_unexport: nfsd's threads stopped, the export and the daemons
+# gone (nfsd stays loaded: it is not unloadable at once).
+nfs_rdma_unexport() {
+	rpc.nfsd 0 && [ "$(cat /proc/fs/nfsd/threads)" = 0 ] || return 1
+	exportfs -ua
+	killall rpc.mountd rpcbind 2>/dev/null
+	umount /proc/fs/nfsd
+}
+
+smb_export_dir=/tmp/smb-export
+
+# smb_direct_export: ksmbd sharing $smb_export_dir as "rvt" to user rvt
+# (password rvt), SMB Direct on; its configuration and user database under
+# /tmp (/etc is read-only in the VM).
+smb_direct_export() {
+	modprobe ksmbd || return 1
+	# Open to whichever user ksmbd maps the client's to.
+	mkdir -p "$smb_export_dir" /tmp/ksmbd && chmod 1777 "$smb_export_dir"
+	printf '[global]\n\tserver min protocol = SMB3\n[rvt]\n\tpath = %s\n\tread only = no\n' \
+		"$smb_export_dir" >/tmp/ksmbd/ksmbd.conf
+	ksmbd.adduser -C /tmp/ksmbd/ksmbd.conf -P /tmp/ksmbd/pwd.db -a -p rvt rvt >/dev/null &&
+		ksmbd.mountd -C /tmp/ksmbd/ksmbd.conf -P /tmp/ksmbd/pwd.db </dev/null >/dev/null 2>&1
+}
+
+# smb_direct_unexport: ksmbd stopped and unloaded.
+smb_direct_unexport() {
+	ksmbd.control -s >/dev/null 2>&1
+	i=0
+	while ! rmmod ksmbd 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	! grep -q '^ksmbd ' /proc/modules
+}
+
+# md5sums of every file under DIR, in one order.
+tree_sums() { (cd "$1" && find . -type f | sort | xargs md5sum); }
+
+# files_roundtrip NAME MNT SERVER_DIR: 8 MiB and 200 small files written
+# under MNT (this node's mount of node 0's SERVER_DIR), found identical on
+# the server, then read back uncached and identical again.
+files_roundtrip() {
+	if ! err=$(mkdir -p "$2/small" 2>&1 && head -c 8388608 /dev/urandom 2>&1 >"$2/large"); then
+		fail "$1: cannot write under $2: $err"
+		return 1
+	fi
+	i=0
+	while [ $i -lt 200 ]; do
+		head -c $((i * 97 + 1)) /dev/urandom >"$2/small/$i" || break
+		i=$((i + 1))
+	done
+	sync
+	sums=$(tree_sums "$2")
+	[ "$(echo "$sums" | wc -l)" = 201 ] || { fail "$1: only $i of 200 small files written"; return 1; }
+	[ "$sums" = "$(on_target tree_sums "$3")" ] &&
+		pass "$1: 8 MiB and 200 small files written, the server has them" ||
+		fail "$1: the server's files differ from what the client wrote"
+	echo 3 >/proc/sys/vm/drop_caches
+	[ "$(tree_sums "$2")" = "$sums" ] && pass "$1: read back uncached, identical" ||
+		fail "$1: the files read back differ"
+}
+
+# unmount_in_flight NAME MNT: a lazy unmount of MNT while a 16 MiB write
+# is in flight; the writer must end (the scenario's timeout catches a hang).
+unmount_in_flight() {
+	dd if=/dev/urandom of="$2/inflight" bs=1M count=16 status=none &
+	dpid=$!
+	sleep 1
+	expect_ok "$1: lazy unmount with a write in flight" umount -l "$2"
+	wait $dpid
+	pass "$1: the writer ended (status $?)"
 }

@@ -5,15 +5,10 @@
 # once with rvt as the server and once with rdma_rxe as the server, so each
 # driver is requester and responder of every operation.
 . /mnt/tests/vm/lib.sh
-me=$((RVT_NODE + 1))
-peer=$((2 - RVT_NODE))
 agent="python3 /mnt/tests/vm/py/agent.py"
 port=7000
-ip link set eth0 up
-ip addr add 10.10.0.$me/24 dev eth0
+socket_link_up
 ip addr add fd01::$me/64 dev eth0 nodad
-i=0
-until ping -c1 -W1 10.10.0.$peer >/dev/null 2>&1 || [ $i -ge 60 ]; do i=$((i + 1)); done
 modprobe ib_uverbs
 modprobe rdma_ucm
 if [ "$RVT_NODE" = 0 ]; then

@@ -287,6 +287,25 @@ ulp_nodes_up() {
 # on_target CMD: CMD on node 0, with these helpers; its output and status.
 on_target() { python3 /mnt/tests/vm/py/agent.py run 10.10.0.1 7000 ". /mnt/tests/vm/lib.sh; $*"; }
 
+# ulp_pairings ULP EXPORT UNEXPORT TARGET/INITIATOR...: for each pairing
+# of drivers given (rvt, rxe or siw), node 0 on the TARGET driver runs
+# EXPORT (a helper here, with its arguments), node 1 on the INITIATOR
+# driver runs the scenario's `exercise NAME`, then node 0 runs UNEXPORT.
+ulp_pairings() {
+	ulp=$1 ulp_export=$2 ulp_unexport=$3
+	shift 3
+	for pair in "$@"; do
+		pn="$ulp $pair"
+		step "$pn (target/initiator)"
+		if expect_ok "$pn: node 0 on ${pair%/*}" on_target rdma_link_on_eth0 "${pair%/*}" &&
+			expect_ok "$pn: node 1 on ${pair#*/}" rdma_link_on_eth0 "${pair#*/}" &&
+			expect_ok "$pn: $ulp_export on node 0" on_target "$ulp_export"; then
+			exercise "$pn"
+			expect_ok "$pn: $ulp_unexport on node 0" on_target "$ulp_unexport"
+		fi
+	done
+}
+
 ulp_nodes_done() {
 	python3 /mnt/tests/vm/py/agent.py quit 10.10.0.1 7000 >/dev/null
 	finish
@@ -508,6 +527,18 @@ smb_direct_unexport() {
 	i=0
 	while ! rmmod ksmbd 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 	! grep -q '^ksmbd ' /proc/modules
+}
+
+# share_exercise NAME MNT SERVER_DIR MOUNT...: MOUNT (of node 0's
+# SERVER_DIR on MNT) must work and be over RDMA; then files_roundtrip and
+# unmount_in_flight.
+share_exercise() {
+	se_name=$1 se_mnt=$2 se_dir=$3
+	shift 3
+	expect_ok "$se_name: mount" "$@" || return 1
+	expect_ok "$se_name: the mount is over RDMA" sh -c "grep ' $se_mnt ' /proc/mounts | grep -q rdma"
+	files_roundtrip "$se_name" "$se_mnt" "$se_dir"
+	unmount_in_flight "$se_name" "$se_mnt"
 }
 
 # md5sums of every file under DIR, in one order.

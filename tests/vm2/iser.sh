@@ -27,25 +27,16 @@ cycle() {
 	expect_ok "$1: logout" iscsiadm -m node -T "$iser_iqn" -p $portal -u
 }
 
-pairing() {
-	name="target $1, initiator $2"
-	step "iSER, $name"
-	expect_ok "$name: node 0 on $1" on_target rdma_link_on_eth0 "$1" &&
-		expect_ok "$name: node 1 on $2" rdma_link_on_eth0 "$2" &&
-		expect_ok "$name: target exported" on_target lio_iser_export 10.10.0.1 || return 1
-	if expect_ok "$name: discovery lists $iser_iqn" sh -c \
-		"iscsiadm -m discovery -t sendtargets -p $portal -I iser | grep -q '$iser_iqn'"; then
-		c=1
-		while [ $c -le "$cycles" ]; do
-			cycle "$name, cycle $c"
-			c=$((c + 1))
-		done
-	fi
-	expect_ok "$name: target removed, its modules unloaded" on_target lio_iser_unexport
+exercise() {
+	expect_ok "$1: discovery lists $iser_iqn" sh -c \
+		"iscsiadm -m discovery -t sendtargets -p $portal -I iser | grep -q '$iser_iqn'" || return 1
+	c=1
+	while [ $c -le "$cycles" ]; do
+		cycle "$1, cycle $c"
+		c=$((c + 1))
+	done
 }
 
 expect_ok "iscsid with the iser transport" iser_initiator_up
-for p in "$@"; do
-	pairing "${p%/*}" "${p#*/}"
-done
+ulp_pairings iSER "lio_iser_export 10.10.0.1" lio_iser_unexport "$@"
 ulp_nodes_done

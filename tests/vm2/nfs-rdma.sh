@@ -13,22 +13,10 @@ modprobe nfs && modprobe rpcrdma
 mnt=/tmp/nfs
 mkdir -p $mnt
 
-pairing() {
-	name="server $1, client $2"
-	step "NFS over RDMA, $name"
-	expect_ok "$name: node 0 on $1" on_target rdma_link_on_eth0 "$1" &&
-		expect_ok "$name: node 1 on $2" rdma_link_on_eth0 "$2" &&
-		expect_ok "$name: nfsd on RDMA port 20049" on_target nfs_rdma_export || return 1
-	if expect_ok "$name: mount -o proto=rdma" mount -t nfs \
-		-o vers=3,proto=rdma,port=20049,nolock 10.10.0.1:$nfs_export_dir $mnt; then
-		expect_ok "$name: the mount is over RDMA" sh -c "grep ' $mnt ' /proc/mounts | grep -q proto=rdma"
-		files_roundtrip "$name" $mnt $nfs_export_dir
-		unmount_in_flight "$name" $mnt
-	fi
-	expect_ok "$name: nfsd stopped" on_target nfs_rdma_unexport
+exercise() {
+	share_exercise "$1" $mnt $nfs_export_dir \
+		mount -t nfs -o vers=3,proto=rdma,port=20049,nolock 10.10.0.1:$nfs_export_dir $mnt
 }
 
-for p in "$@"; do
-	pairing "${p%/*}" "${p#*/}"
-done
+ulp_pairings "NFS over RDMA" nfs_rdma_export nfs_rdma_unexport "$@"
 ulp_nodes_done

@@ -75,25 +75,17 @@ port_removal() {
 	expect_ok "$1: disconnect" disconnect
 }
 
-pairing() {
-	name="target $1, host $2"
-	step "NVMe-oF, $name"
-	expect_ok "$name: node 0 on $1" on_target rdma_link_on_eth0 "$1" &&
-		expect_ok "$name: node 1 on $2" rdma_link_on_eth0 "$2" &&
-		expect_ok "$name: target exported" on_target nvmet_export 10.10.0.1 || return 1
-	if expect_ok "$name: discovery lists $nvme_nqn" sh -c \
-		"nvme discover -t rdma -a 10.10.0.1 -s 4420 --hostnqn=$nvme_hostnqn | grep -q 'subnqn: *$nvme_nqn'"; then
-		c=1
-		while [ $c -le "$cycles" ]; do
-			cycle "$name, cycle $c"
-			c=$((c + 1))
-		done
-		port_removal "$name, port removed under I/O"
-	fi
-	expect_ok "$name: target removed, its modules unloaded" on_target nvmet_unexport
+exercise() {
+	expect_ok "$1: discovery lists $nvme_nqn" sh -c \
+		"nvme discover -t rdma -a 10.10.0.1 -s 4420 --hostnqn=$nvme_hostnqn | grep -q 'subnqn: *$nvme_nqn'" ||
+		return 1
+	c=1
+	while [ $c -le "$cycles" ]; do
+		cycle "$1, cycle $c"
+		c=$((c + 1))
+	done
+	port_removal "$1, port removed under I/O"
 }
 
-for p in "$@"; do
-	pairing "${p%/*}" "${p#*/}"
-done
+ulp_pairings NVMe-oF "nvmet_export 10.10.0.1" nvmet_unexport "$@"
 ulp_nodes_done

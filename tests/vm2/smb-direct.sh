@@ -13,22 +13,10 @@ modprobe cifs
 mnt=/tmp/smb
 mkdir -p $mnt
 
-pairing() {
-	name="server $1, client $2"
-	step "SMB Direct, $name"
-	expect_ok "$name: node 0 on $1" on_target rdma_link_on_eth0 "$1" &&
-		expect_ok "$name: node 1 on $2" rdma_link_on_eth0 "$2" &&
-		expect_ok "$name: ksmbd with SMB Direct" on_target smb_direct_export || return 1
-	if expect_ok "$name: mount -t cifs -o rdma" mount -t cifs //10.10.0.1/rvt $mnt \
-		-o rdma,vers=3.1.1,username=rvt,password=rvt; then
-		expect_ok "$name: the mount is over RDMA" sh -c "grep ' $mnt ' /proc/mounts | grep -q rdma"
-		files_roundtrip "$name" $mnt $smb_export_dir
-		unmount_in_flight "$name" $mnt
-	fi
-	expect_ok "$name: ksmbd stopped and unloaded" on_target smb_direct_unexport
+exercise() {
+	share_exercise "$1" $mnt $smb_export_dir \
+		mount -t cifs //10.10.0.1/rvt $mnt -o rdma,vers=3.1.1,username=rvt,password=rvt
 }
 
-for p in "$@"; do
-	pairing "${p%/*}" "${p#*/}"
-done
+ulp_pairings "SMB Direct" smb_direct_export smb_direct_unexport "$@"
 ulp_nodes_done

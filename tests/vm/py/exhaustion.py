@@ -6,7 +6,8 @@ one more, which must fail with ENOMEM (what rvt returns at a device limit,
 as siw does; rdma_rxe's pools return EINVAL). Everything is then destroyed,
 `rdma resource` is back where it started, and an object can be created
 again; with ROUNDS 2 (make soak) the whole maximum is created again: every
-object gave its share back. Usage: exhaustion.py DEV GID_INDEX [ROUNDS].
+object gave its share back. KINDS (names joined by "+", or "all", the
+default) chooses which. Usage: exhaustion.py DEV GID_INDEX [ROUNDS [KINDS]].
 Prints "ok: ..." / "FAIL: ..." lines; exits 1 on failure."""
 
 import errno
@@ -29,6 +30,7 @@ from checks import check, exit_status
 
 dev, gid_index = sys.argv[1], int(sys.argv[2])
 rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+kinds = sys.argv[4].split("+") if len(sys.argv) > 4 and sys.argv[4] != "all" else None
 ctx = Context(name=dev)
 attr = ctx.query_device()
 pd = PD(ctx)
@@ -45,6 +47,8 @@ def in_use():
 def exhaust(kind, limit, existing, make):
     """Creates objects with make() until one fails; checks the count, the
     errno, and that objects can be created again after the teardown."""
+    if kinds is not None and kind not in kinds:
+        return
     before = in_use()
     for rnd in range(1, rounds + 1):
         objs = []

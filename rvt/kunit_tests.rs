@@ -367,14 +367,7 @@ mod tests {
         let pd = alloc_pd(&dev)?;
         let events = CqEvents::new();
         let cq = create_cq(&dev, 16, &events)?;
-        let mut sinit = b::ib_srq_init_attr::default();
-        sinit.attr.max_wr = 4;
-        sinit.attr.max_sge = 1;
-        // SAFETY: A live kernel PD; valid attributes.
-        let srq = unsafe {
-            b::ib_create_srq_user(pd, &mut sinit, core::ptr::null_mut(), core::ptr::null_mut())
-        };
-        let srq = kernel::error::from_err_ptr(srq)?;
+        let srq = create_srq(pd, 4, 1)?;
         let seen = QpEvents::new();
         let mut init = b::ib_qp_init_attr {
             event_handler: Some(on_qp_event),
@@ -409,16 +402,21 @@ mod tests {
             // SAFETY: A live QP; valid attributes.
             unsafe { b::ib_modify_qp(qp, &mut attr, mask as c_int) }
         };
+        use b::{
+            ib_qp_state_IB_QPS_ERR as ERR, ib_qp_state_IB_QPS_INIT as INIT,
+            ib_qp_state_IB_QPS_RESET as RESET,
+        };
+        let rounds: [&[b::ib_qp_state]; 3] = [
+            &[INIT, ERR],
+            &[RESET, INIT, ERR],
+            // Error to Error: entered once.
+            &[RESET, INIT, ERR, ERR],
+        ];
         let mut reached = [0; 3];
-        for (i, reached) in reached.iter_mut().enumerate() {
-            if i > 0 {
-                to(b::ib_qp_state_IB_QPS_RESET);
-            }
-            to(b::ib_qp_state_IB_QPS_INIT);
-            to(b::ib_qp_state_IB_QPS_ERR);
-            if i == 2 {
-                // Error to Error: entered once.
-                to(b::ib_qp_state_IB_QPS_ERR);
+        let mut refused = 0;
+        for (states, reached) in rounds.iter().zip(&mut reached) {
+            for &state in *states {
+                refused += u32::from(to(state) != 0);
             }
             *reached = seen.last_wqe_reached.load(Relaxed);
         }
@@ -435,6 +433,7 @@ mod tests {
         dealloc_pd(pd);
         dev.unregister();
         assert_eq!(destroyed, (0, 0));
+        assert_eq!(refused, 0);
         assert_eq!(reached, [1, 2, 3]);
         assert_eq!(seen.fatal.load(Relaxed), 0);
         Ok(())
@@ -1165,6 +1164,18 @@ fn rc_qp(
     kernel::error::from_err_ptr(qp)
 }
 
+/// A kernel SRQ on `pd` of `max_wr` WQEs of `max_sge` SGEs.
+fn create_srq(pd: *mut b::ib_pd, max_wr: u32, max_sge: u32) -> Result<*mut b::ib_srq> {
+    let mut init = b::ib_srq_init_attr::default();
+    init.attr.max_wr = max_wr;
+    init.attr.max_sge = max_sge;
+    // SAFETY: A live kernel PD; valid attributes.
+    let srq = unsafe {
+        b::ib_create_srq_user(pd, &mut init, core::ptr::null_mut(), core::ptr::null_mut())
+    };
+    kernel::error::from_err_ptr(srq)
+}
+
 /// A receive work request of `num_sge` SGEs from `sges`.
 fn recv_wr(wr_id: u64, sges: &mut [b::ib_sge], num_sge: i32) -> b::ib_recv_wr {
     let mut wr = b::ib_recv_wr {
@@ -1187,14 +1198,7 @@ mod kernel_verbs_tests {
     fn kernel_srq_posts_and_refuses() -> Result {
         let dev = register(c"rvt_kunit20", LoopData::new())?;
         let pd = alloc_pd(&dev)?;
-        let mut init = b::ib_srq_init_attr::default();
-        init.attr.max_wr = 4;
-        init.attr.max_sge = 2;
-        // SAFETY: A live kernel PD; valid attributes.
-        let srq = unsafe {
-            b::ib_create_srq_user(pd, &mut init, core::ptr::null_mut(), core::ptr::null_mut())
-        };
-        let srq = kernel::error::from_err_ptr(srq)?;
+        let srq = create_srq(pd, 4, 2)?;
         let mut sges = [b::ib_sge {
             addr: 0x1000,
             length: 64,

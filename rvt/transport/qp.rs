@@ -208,7 +208,8 @@ struct Locked {
     kah_next: u32,
     /// In SQD: `IB_EVENT_SQ_DRAINED` is owed once the send queue drains.
     sqd_notify: bool,
-    /// In Error on an SRQ: `IB_EVENT_QP_LAST_WQE_REACHED` was raised.
+    /// On an SRQ: `IB_EVENT_QP_LAST_WQE_REACHED` was raised since the QP
+    /// last left Reset.
     last_wqe_reported: bool,
 }
 
@@ -1010,6 +1011,9 @@ impl QpTransport {
                 st.path = path;
             }
             if upd.state == Some(QpState::Reset) {
+                // Reset is the only way out of Error (IBA 10.3.1): a later
+                // entry into Error is reported again.
+                st.last_wqe_reported = false;
                 // IBA 10.3.1: Reset empties both queues without completions.
                 if let Some(sq) = &t.sq {
                     st.sq_next = sq.producer();
@@ -1106,8 +1110,6 @@ impl QpTransport {
                 st.last_wqe_reported = true;
                 n.last_wqe_reached = true;
             }
-        } else {
-            st.last_wqe_reported = false;
         }
         if st.sqd_notify {
             // Only in SQD (the engine may have moved the QP to Error).

@@ -13,6 +13,19 @@ expect_ok() {
 	if out=$("$@" 2>&1); then pass "$d"; else fail "$d: '$*' failed: $out"; return 1; fi
 }
 
+# poll TRIES CMD...: CMD every 0.1 s until it succeeds (status 0, its
+# output printed), at most TRIES times (status 1).
+poll() {
+	poll_left=$1
+	shift
+	while [ "$poll_left" -gt 0 ]; do
+		"$@" && return 0
+		poll_left=$((poll_left - 1))
+		[ "$poll_left" = 0 ] || sleep 0.1
+	done
+	return 1
+}
+
 # expect_fail DESCRIPTION PATTERN CMD...: CMD must fail with output matching PATTERN.
 expect_fail() {
 	d=$1; pat=$2; shift 2
@@ -208,11 +221,7 @@ perf() {
 
 # wait_gid DEV PREFIX: the GID index of DEV starting with PREFIX, once ib_core
 # has added it (up to 5 s).
-wait_gid() {
-	i=0
-	while ! gid_index "$1" "$2" >/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	gid_index "$1" "$2"
-}
+wait_gid() { poll 50 gid_index "$1" "$2"; }
 
 # The port state ibv_devinfo shows for a device (PORT_ACTIVE, PORT_DOWN...).
 port_state() {
@@ -220,11 +229,8 @@ port_state() {
 }
 
 # Wait up to 5 s for a device's port to reach a state.
-wait_port_state() {
-	i=0
-	while [ "$(port_state "$1")" != "$2" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	[ "$(port_state "$1")" = "$2" ]
-}
+wait_port_state() { poll 50 port_is "$1" "$2"; }
+port_is() { [ "$(port_state "$1")" = "$2" ]; }
 
 # The kernel log must hold no warning, bug, oops or leak report.
 check_kernel_log() {
@@ -264,8 +270,7 @@ socket_link_up() {
 	peer=$((2 - RVT_NODE))
 	ip link set eth0 up
 	ip addr add 10.10.0.$me/24 dev eth0
-	i=0
-	until ping -c1 -W1 10.10.0.$peer >/dev/null 2>&1 || [ $i -ge 60 ]; do i=$((i + 1)); done
+	poll 60 ping -c1 -W1 10.10.0.$peer >/dev/null 2>&1
 }
 
 # Kernel ULPs (tests/vm2): their rdma_cm IDs live in the initial network
@@ -328,6 +333,9 @@ rdma_link_on_eth0() {
 		wait_port_state "$1$RVT_NODE" PORT_ACTIVE
 }
 
+# configfs_up: configfs mounted (nvmet and LIO are configured through it).
+configfs_up() { mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config; }
+
 nvme_nqn=nqn.2026-12.org.rvt:ulp
 nvme_hostnqn=nqn.2026-12.org.rvt:host$RVT_NODE
 nvmet=/sys/kernel/config/nvmet
@@ -336,7 +344,7 @@ nvmet=/sys/kernel/config/nvmet
 # $nvme_nqn: namespace 1 a memory-backed null_blk, namespace 2 a 64 MiB file
 # on tmpfs (/tmp/nvmet-ns2.img, which the initiator's writes reach).
 nvmet_export() {
-	mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
+	configfs_up
 	modprobe null_blk nr_devices=1 gb=1 memory_backed=1 &&
 		modprobe nvmet_rdma || return 1
 	s=$nvmet/subsystems/$nvme_nqn
@@ -389,16 +397,12 @@ nvme_ctrl_dev() {
 # its name (namespaces are named in the order the scan found them). Its
 # sysfs device is the subsystem, or the controller without native
 # multipath: both have subsysnqn.
-nvme_ns_dev() {
-	i=0
-	while [ $i -lt 100 ]; do
-		for b in /dev/nvme[0-9]*n[0-9]*; do
-			b=${b#/dev/}
-			[ "$(cat "/sys/block/$b/device/subsysnqn" 2>/dev/null)" = "$nvme_nqn" ] &&
-				[ "$(cat "/sys/block/$b/nsid" 2>/dev/null)" = "$1" ] && echo "$b" && return 0
-		done
-		sleep 0.1
-		i=$((i + 1))
+nvme_ns_dev() { poll 100 nvme_ns_find "$1"; }
+nvme_ns_find() {
+	for b in /dev/nvme[0-9]*n[0-9]*; do
+		b=${b#/dev/}
+		[ "$(cat "/sys/block/$b/device/subsysnqn" 2>/dev/null)" = "$nvme_nqn" ] &&
+			[ "$(cat "/sys/block/$b/nsid" 2>/dev/null)" = "$1" ] && echo "$b" && return 0
 	done
 	return 1
 }
@@ -426,7 +430,7 @@ lio=/sys/kernel/config/target
 # targetcli does) with one 64 MiB ramdisk LUN behind an iSER portal on
 # ADDR:3260, open to any initiator without authentication.
 lio_iser_export() {
-	mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
+	configfs_up
 	modprobe ib_isert || return 1
 	t=$lio/iscsi/$iser_iqn/tpgt_1
 	mkdir -p $lio/core/rd_mcp_0/rd0 && echo rd_pages=16384 >$lio/core/rd_mcp_0/rd0/control &&
@@ -465,17 +469,13 @@ iser_initiator_up() {
 
 # iser_disk: the SCSI disk of the logged-in session to $iser_iqn (sda...),
 # once the LUN has been scanned (up to 10 s).
-iser_disk() {
-	i=0
-	while [ $i -lt 100 ]; do
-		for s in /sys/class/iscsi_session/session*; do
-			[ "$(cat "$s/targetname" 2>/dev/null)" = "$iser_iqn" ] || continue
-			for b in "$s"/device/target*/*/block/*; do
-				[ -e "$b" ] && basename "$b" && return 0
-			done
+iser_disk() { poll 100 iser_disk_find; }
+iser_disk_find() {
+	for s in /sys/class/iscsi_session/session*; do
+		[ "$(cat "$s/targetname" 2>/dev/null)" = "$iser_iqn" ] || continue
+		for b in "$s"/device/target*/*/block/*; do
+			[ -e "$b" ] && basename "$b" && return 0
 		done
-		sleep 0.1
-		i=$((i + 1))
 	done
 	return 1
 }
@@ -524,9 +524,7 @@ smb_direct_export() {
 # smb_direct_unexport: ksmbd stopped and unloaded.
 smb_direct_unexport() {
 	ksmbd.control -s >/dev/null 2>&1
-	i=0
-	while ! rmmod ksmbd 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	! grep -q '^ksmbd ' /proc/modules
+	poll 50 rmmod ksmbd 2>/dev/null
 }
 
 # share_exercise NAME MNT SERVER_DIR MOUNT...: MOUNT (of node 0's

@@ -20,6 +20,7 @@ connect() {
 		--reconnect-delay=1 --ctrl-loss-tmo=60
 }
 disconnect() { nvme disconnect -n "$nvme_nqn" | grep -q "disconnected 1 controller"; }
+ctrl_live() { [ "$(cat "/sys/class/nvme/$(nvme_ctrl_dev)/state" 2>/dev/null)" = live ]; }
 
 # end_to_end DEV NAME: 1 MiB of random data the host writes to namespace
 # 2 (DEV) must be in the target's file, and read back the same.
@@ -66,12 +67,8 @@ port_removal() {
 	cat /tmp/fio-port.out
 	grep -q "^FAIL" /tmp/fio-port.out && failures=$((failures + 1))
 	# Reconnection is tried every second (--reconnect-delay).
-	i=0
-	while state=$(cat "/sys/class/nvme/$(nvme_ctrl_dev)/state") && [ "$state" != live ] && [ $i -lt 150 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	[ "$state" = live ] && pass "$1: reconnected" || fail "$1: controller $state 15 s after the port came back"
+	poll 150 ctrl_live && pass "$1: reconnected" ||
+		fail "$1: controller $(cat "/sys/class/nvme/$(nvme_ctrl_dev)/state") 15 s after the port came back"
 	expect_ok "$1: disconnect" disconnect
 }
 
